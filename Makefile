@@ -1,0 +1,46 @@
+# Equity Connect — the two commands are `make run` and `make test` (README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV_PY := .venv/bin/python
+BOOTSTRAP := $(PYTHON) scripts/bootstrap.py
+PYTEST_ARGS ?=
+
+.PHONY: run test bootstrap migrate stop lint format bench check clean-db
+
+bootstrap:
+	@$(BOOTSTRAP) venv db
+
+migrate: bootstrap
+	@$(VENV_PY) manage.py migrate --noinput
+
+## make run: database, migrations, demo data (first time), web server + task cluster on 127.0.0.1:$${PORT:-8000}
+run: migrate
+	@$(VENV_PY) manage.py seed_demo --once
+	@$(VENV_PY) scripts/serve.py
+
+## make test: the same bootstrap (plus Debian's chromium for browser tests), then the whole suite
+test:
+	@$(BOOTSTRAP) venv db browser
+	@$(VENV_PY) manage.py makemigrations --check --dry-run
+	@$(VENV_PY) -m ruff check .
+	@$(VENV_PY) -m pytest --reuse-db $(PYTEST_ARGS)
+
+## make bench: the benchmarks of docs/benchmarks.md (long: generates 1M-row files)
+bench: migrate
+	@$(VENV_PY) -m benchmarks.run $(BENCH_ARGS)
+
+## make stop: stop the embedded PostgreSQL cluster
+stop:
+	@$(BOOTSTRAP) stop
+
+lint:
+	@$(BOOTSTRAP) venv
+	@$(VENV_PY) -m ruff check .
+	@$(VENV_PY) -m ruff format --check .
+
+format:
+	@$(VENV_PY) -m ruff format .
+	@$(VENV_PY) -m ruff check --fix .
+
+check: bootstrap
+	@$(VENV_PY) manage.py check --database default

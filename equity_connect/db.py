@@ -1,0 +1,131 @@
+"""The database context that row-level security reads: a role and JWT-style claims per transaction.
+
+Every web request and every job runs inside `db_context(...)`:
+
+    with db_context("authenticated", broker_id=broker.id):   # a broker: RLS limits rows to theirs
+        ...
+    with service_context():                                   # staff and jobs: every row
+        ...
+
+It opens a transaction (`transaction.atomic`), then `SET LOCAL ROLE` and `set_config(..., true)` for the
+claims, so the settings end with the transaction and can never leak to the next request on a pooled
+connection. Contexts nest: leaving an inner one restores the outer one. With no context the connection
+runs as the application's login role, which is NOINHERIT and has no row-level policy: it sees no
+domain rows at all (default deny).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+ANON = "anon"
+AUTHENTICATED = "authenticated"
+SERVICE_ROLE = "service_role"
+PIPELINE_WRITER = "pipeline_writer"
+ROLES = frozenset({ANON, AUTHENTICATED, SERVICE_ROLE, PIPELINE_WRITER})
+
+
+@dataclass(frozen=True)
+class DbContext:
+    role: str
+    broker_id: uuid.UUID | None = None
+
+    @property
+    def claims(self) -> dict:
+        claims = {"role": self.role}
+        if self.broker_id is not None:
+            claims["sub"] = str(self.broker_id)
+        return claims
+
+
+def _stack(connection) -> list[DbContext]:
+    if not hasattr(connection, "_ec_context_stack"):
+        connection._ec_context_stack = []
+    return connection._ec_context_stack
+
+
+def _apply(connection, context: DbContext | None) -> None:
+    with connection.cursor() as cursor:
+        if context is None:
+            cursor.execute("RESET ROLE")
+            sub, claims, role = "", "", ""
+        else:
+            # The role name is never user input: it is checked against ROLES before it gets here.
+            cursor.execute(f"SET LOCAL ROLE {context.role}")
+            sub = str(context.broker_id) if context.broker_id else ""
+            claims, role = json.dumps(context.claims), context.role
+        cursor.execute(
+            "SELECT set_config('request.jwt.claims', %s, true), set_config('request.jwt.claims.sub', %s, true),"
+            " set_config('request.jwt.claim.sub', %s, true), set_config('request.jwt.claim.role', %s, true)",
+            [claims, sub, sub, role],
+        )
+
+
+@contextmanager
+def db_context(
+    role: str, *, broker_id: uuid.UUID | str | None = None, using: str = DEFAULT_DB_ALIAS
+) -> Iterator[None]:
+    """Run the block in a transaction as `role` with `broker_id` as the claims' `sub`."""
+    if role not in ROLES:
+        raise ValueError(f"unknown database role {role!r}")
+    if role == AUTHENTICATED and broker_id is None:
+        raise ValueError("the authenticated role needs a broker_id")
+    context = DbContext(role=role, broker_id=uuid.UUID(str(broker_id)) if broker_id is not None else None)
+    connection = connections[using]
+    with transaction.atomic(using=using):
+        stack = _stack(connection)
+        _apply(connection, context)
+        stack.append(context)
+        try:
+            yield
+        except BaseException:
+            # The atomic block rolls back to its savepoint, which also undoes the SET LOCALs made in it.
+            stack.pop()
+            raise
+        stack.pop()
+        _apply(connection, stack[-1] if stack else None)
+
+
+def service_context(using: str = DEFAULT_DB_ALIAS):
+    """Staff and background jobs: the `service_role`, which row-level security lets see every row."""
+    return db_context(SERVICE_ROLE, using=using)
+
+
+def broker_context(broker_id: uuid.UUID | str, using: str = DEFAULT_DB_ALIAS):
+    """A broker's own rows only (`authenticated` with the broker's id as `auth.uid()`)."""
+    return db_context(AUTHENTICATED, broker_id=broker_id, using=using)
+
+
+def current_context(using: str = DEFAULT_DB_ALIAS) -> DbContext | None:
+    stack = _stack(connections[using])
+    return stack[-1] if stack else None
+
+
+@contextmanager
+def admin_connection(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Point a connection alias at the schema owner (DATABASE_ADMIN_URL) for the duration of the block.
+
+    Migrations and the test database set-up run with it; the application itself never does. The database
+    name is kept (the test runner has already switched it to the test database).
+    """
+    connection = connections[using]
+    admin = settings.DATABASE_ADMIN
+    keys = ("USER", "PASSWORD", "HOST", "PORT")
+    saved = {key: connection.settings_dict.get(key) for key in keys}
+    if all(saved[key] == admin.get(key) for key in keys):
+        yield
+        return
+    connection.close()
+    connection.settings_dict.update({key: admin.get(key) for key in keys})
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)

@@ -1,0 +1,73 @@
+"""The one way to append to `pipeline_events` (DESIGN §11), usable from every layer.
+
+It lives at the bottom of the import order so that `leads` (consent, portal actions) and `pipeline`
+(ingestion, jobs, webhooks) record events the same way without importing each other. It writes with
+the caller's database context: a broker's context may only record events for that broker (RLS).
+Never put secrets, signatures or request bodies in `event_data`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+
+# The seed's names where it has them; ours for the rest.
+SEED_EVENT_TYPES = (
+    "upload_received", "dedupe_success", "lead_verified", "campaign_added", "email_replied", "appointment_booked",
+)
+EVENT_TYPES = (
+    *SEED_EVENT_TYPES,
+    "upload_rejected", "upload_failed", "lead_created", "lead_merged", "lead_rejected", "lead_queued",
+    "lead_do_not_contact", "lead_outcome", "consent_given", "consent_refused", "consent_link_created",
+    "email_bounced", "unsubscribed", "lead_not_interested", "lead_wrong_person", "mv_refreshed", "feeder_run",
+    "job_run", "job_skipped", "dlq_reprocessed", "dlq_discarded", "alert_fired", "alert_resolved",
+    "partner_key_created", "partner_key_revoked", "login_locked_out",
+)
+STATUSES = ("success", "failure", "retry")
+
+_INSERT = (
+    "INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, duration_ms, status,"
+    " error_message) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
+)
+
+
+def _row(event_type: str, *, lead_id=None, broker_id=None, upload_id=None, data: dict | None = None,
+         duration_ms: int | None = None, status: str = "success", error_message: str | None = None) -> list:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    if status not in STATUSES:
+        raise ValueError(f"unknown event status {status!r}")
+    return [
+        event_type,
+        _uuid(lead_id),
+        _uuid(broker_id),
+        _uuid(upload_id),
+        json.dumps(data or {}, cls=DjangoJSONEncoder),
+        duration_ms,
+        status,
+        error_message,
+    ]
+
+
+def _uuid(value) -> str | None:
+    return None if value is None else str(uuid.UUID(str(value)))
+
+
+def record_event(event_type: str, **fields: Any) -> None:
+    """Append one event. Fields: lead_id, broker_id, upload_id, data, duration_ms, status, error_message."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, _row(event_type, **fields))
+
+
+def record_events(events: Iterable[tuple[str, dict]]) -> int:
+    """Append many events in one round trip: `[(event_type, fields), ...]`. Returns the count."""
+    rows = [_row(event_type, **fields) for event_type, fields in events]
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(_INSERT, rows)
+    return len(rows)

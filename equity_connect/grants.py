@@ -1,0 +1,43 @@
+"""Privileges for the application's login role, re-applied after every `migrate`.
+
+Tables are owned by the admin role (DATABASE_ADMIN_URL), so row-level security always applies to the
+application. The application role (DATABASE_URL's user) gets plain table privileges; what it may *see*
+of the domain tables is decided by the policies, and it has none of its own: only after
+`SET LOCAL ROLE authenticated|service_role|…` (which its membership allows) does a policy match.
+The materialized view cannot carry RLS, so only `service_role` and `pipeline_writer` may read it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from psycopg import sql
+
+ROLES = ("anon", "authenticated", "service_role", "pipeline_writer")
+
+
+def grant_application_privileges(using: str = "default", **kwargs) -> None:
+    from django.db import connections
+
+    connection = connections[using]
+    app_role = settings.DATABASE_APP_ROLE
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, array_agg(rolname) FROM pg_roles WHERE rolname = ANY(%s)", [list(ROLES)])
+        current_user, existing = cursor.fetchone()
+        if not existing or len(existing) < len(ROLES):
+            return  # the roles migration is not applied (e.g. after `migrate leads zero`)
+        statements = [
+            "GRANT USAGE ON SCHEMA public, auth TO service_role, pipeline_writer, authenticated, anon",
+            "GRANT ALL ON ALL TABLES IN SCHEMA public TO service_role",
+            "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO service_role, pipeline_writer, authenticated",
+        ]
+        if app_role and app_role != current_user:
+            role = sql.Identifier(app_role)
+            statements += [
+                sql.SQL("GRANT USAGE ON SCHEMA public, auth TO {}").format(role),
+                sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(role),
+                sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role),
+                sql.SQL("REVOKE ALL ON mv_contactable_leads FROM {}").format(role),
+                sql.SQL("GRANT anon, authenticated, service_role, pipeline_writer TO {}").format(role),
+            ]
+        for statement in statements:
+            cursor.execute(statement)

@@ -1,0 +1,197 @@
+"""Settings shared by every environment. Every secret and URL comes from the environment or `.env`."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+# Process environment wins over .env (read_env only sets keys that are not already set).
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DJANGO_ENV = env.str("DJANGO_ENV", default="local")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-only-key-set-SECRET_KEY-in-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "equity_connect",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "axes",
+    "django_q",
+    "import_export",
+    "security",
+    "leads",
+    "pipeline",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+    # Opens the per-request database context (role + claims) that row-level security reads.
+    "security.middleware.DatabaseContextMiddleware",
+]
+
+ROOT_URLCONF = "equity_connect.urls"
+WSGI_APPLICATION = "equity_connect.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str) -> dict:
+    config = env.db_url_config(url)
+    # A unix-socket directory is percent-encoded in the URL's host part.
+    config["HOST"] = urllib.parse.unquote(config.get("HOST") or "")
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    config.setdefault("OPTIONS", {})["application_name"] = "equity-connect"
+    config["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=f"test_{config['NAME']}")}
+    return config
+
+
+DATABASE_URL = env.str("DATABASE_URL", default="postgres://equity_app@localhost:5432/equity_connect")
+# The owner of the schema: migrations and administration run with it (see equity_connect/db.py).
+DATABASE_ADMIN_URL = env.str("DATABASE_ADMIN_URL", default=DATABASE_URL)
+DATABASES = {"default": _database(DATABASE_URL)}
+DATABASE_ADMIN = _database(DATABASE_ADMIN_URL)
+# The login role the application connects with; migrations grant it what it needs (equity_connect/grants.py).
+DATABASE_APP_ROLE = DATABASES["default"]["USER"]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "equity_connect.auth.EmailBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/accounts/landing/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "America/Los_Angeles"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+MEDIA_URL = "/media/"
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Equity Connect <noreply@equityconnect.local>")
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Login lockout (django-axes) ---------------------------------------------------------------
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)  # hours
+# Lock the account (not the address: a broker office shares one NAT address); rate-limit addresses at the proxy.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+
+# --- Product settings ----------------------------------------------------------------------------
+# Partner-key secrets are encrypted at rest with these Fernet keys; the first encrypts, all decrypt
+# (list a new key first to rotate, then run `manage.py partner_key reencrypt`).
+ENCRYPTION_KEYS = env.list("ENCRYPTION_KEY", default=[])
+HMAC_SECRET_KEY = env.str("HMAC_SECRET_KEY", default="")  # legacy single-key signing (seed clients)
+SIGNATURE_TOLERANCE_SECONDS = env.int("SIGNATURE_TOLERANCE_SECONDS", default=300)
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
+REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
+CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
+FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
+CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
+FEEDER_DAILY_LIMIT = env.int("FEEDER_DAILY_LIMIT", default=250)
+INSTANTLY_API_URL = env.str("INSTANTLY_API_URL", default="https://api.instantly.ai")
+INSTANTLY_API_KEY = env.str("INSTANTLY_API_KEY", default="")
+INSTANTLY_CAMPAIGN_ID = env.str("INSTANTLY_CAMPAIGN_ID", default="")
+INSTANTLY_WEBHOOK_SECRET = env.str("INSTANTLY_WEBHOOK_SECRET", default="")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+SCHEDULE_TIME_ZONE = "America/Los_Angeles"
+
+# --- django-q2 -----------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": "equity-connect",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT", default=1800),  # a 1M-row upload fits well inside
+    "retry": env.int("Q_RETRY", default=2100),  # must exceed timeout, or a running task is handed out again
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "catch_up": False,
+    "time_zone": SCHEDULE_TIME_ZONE,
+    "orm": "default",
+    "poll": 2,
+    "label": "Tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = REDIS_URL
+
+# --- Logging: structured (key=value) lines on stderr; secrets are never passed to a logger ---------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "structured": {
+            "()": "equity_connect.logging.StructuredFormatter",
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django_q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
+    },
+}

@@ -1,0 +1,23 @@
+"""Production: the same code, stricter flags. `manage.py check --deploy` is clean with these."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import ENCRYPTION_KEYS, FORM_LINK_SECRET, SECRET_KEY, env
+
+DEBUG = False
+if SECRET_KEY.startswith("insecure-") or len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY must be set to a long random value in production")
+if not ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("ENCRYPTION_KEY must be set in production (partner secrets are encrypted with it)")
+if not FORM_LINK_SECRET:
+    raise ImproperlyConfigured("FORM_LINK_SECRET must be set in production (consent links are signed with it)")
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True

@@ -1,0 +1,16 @@
+"""The test suite: real PostgreSQL (the embedded cluster or DATABASE_URL), fast password hashing."""
+
+from .base import *  # noqa: F403
+from .base import Q_CLUSTER
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests only: speed
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+Q_CLUSTER = {**Q_CLUSTER, "sync": False}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+ENCRYPTION_KEYS = ["Tl5k1xM2Pn9fQx3Jx0m0F6QWvLkq1b2Yt8eU0wq3h1E="]
+FORM_LINK_SECRET = "test-form-link-secret-0123456789abcdef"
+INSTANTLY_WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef"

@@ -1,0 +1,228 @@
+"""Brokers, leads, consent and the verification-code map.
+
+Table and column names are the seed's (DESIGN §4): its SQL runs against them verbatim. What Django cannot
+declare (the `campaign_status` enum type, row-level security, the materialized view, SQL functions and
+triggers) lives in RunSQL migrations.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.functions import RandomUUID
+from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from .fields import PgEnumField
+from .querysets import BrokerQuerySet, LeadQuerySet
+
+
+class CampaignStatus(models.TextChoices):
+    NEW = "new"
+    QUEUED = "queued"
+    ACTIVE = "active"
+    REPLIED = "replied"
+    PAUSED = "paused"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    DO_NOT_CONTACT = "do_not_contact"
+    CONVERTED = "converted"
+
+
+# Statuses after which a lead must never be emailed again.
+NEVER_CONTACT_STATUSES = (CampaignStatus.UNSUBSCRIBED, CampaignStatus.BOUNCED, CampaignStatus.DO_NOT_CONTACT)
+
+
+class Broker(models.Model):
+    """A licensed loan officer. Their login is `user`; `id` is what `auth.uid()` returns for them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="broker"
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField(unique=True)
+    phone = models.CharField(max_length=32, blank=True, default="")
+    company = models.CharField(max_length=200, blank=True, default="")
+    nmls_id = models.CharField("NMLS id", max_length=32, blank=True, default="")
+    # Territory rules for uploads that name no broker: ZIP prefixes win over states.
+    territory_states = ArrayField(models.CharField(max_length=2), blank=True, default=list)
+    territory_zip_prefixes = ArrayField(models.CharField(max_length=5), blank=True, default=list)
+    active = models.BooleanField(default=True, db_default=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    objects = BrokerQuerySet.as_manager()
+
+    class Meta:
+        db_table = "brokers"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Lead(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    first_name = models.TextField(null=True, blank=True)
+    last_name = models.TextField(null=True, blank=True)
+    email = models.TextField(null=True, blank=True)
+    phone = models.TextField(null=True, blank=True, help_text="E.164")
+    property_address = models.TextField(null=True, blank=True)
+    property_city = models.TextField(null=True, blank=True)
+    property_state = models.CharField(max_length=2, null=True, blank=True)
+    property_zip = models.CharField(max_length=10, null=True, blank=True)
+    property_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    estimated_equity = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    property_type = models.TextField(null=True, blank=True)
+    age = models.IntegerField(null=True, blank=True)
+    owner_occupied = models.BooleanField(null=True, blank=True)
+    assigned_broker = models.ForeignKey(
+        Broker, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
+    )
+    lead_score = models.IntegerField(null=True, blank=True, default=0, db_default=0)
+    score_breakdown = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
+    status = models.TextField(null=True, blank=True, help_text="Legacy free-text status (before campaign_status)")
+    campaign_status = PgEnumField(
+        enum_name="campaign_status", choices=CampaignStatus.choices, null=True, blank=True,
+        default=CampaignStatus.NEW, db_default=models.Value("new"),
+    )
+    email_verified = models.BooleanField(default=False, db_default=False)
+    phone_verified = models.BooleanField(default=False, db_default=False)
+    email_verification_codes = ArrayField(models.TextField(), default=list, db_default=models.Value([]), blank=True)
+    phone_verification_codes = ArrayField(models.TextField(), default=list, db_default=models.Value([]), blank=True)
+    added_to_campaign_at = models.DateTimeField(null=True, blank=True)
+    current_sequence_step = models.IntegerField(null=True, blank=True)
+    last_reply_at = models.DateTimeField(null=True, blank=True)
+    vapi_call_id = models.TextField(null=True, blank=True)
+    call_attempt_count = models.IntegerField(default=0, db_default=0)
+    melissa_payload = models.JSONField(
+        default=dict, db_default=models.Value({}, models.JSONField()), blank=True, help_text="Skip-trace payload"
+    )
+    mak = models.TextField("MAK", null=True, blank=True, help_text="Melissa address key")
+    apn = models.TextField("APN", null=True, blank=True, help_text="Assessor's parcel number")
+    addr_hash = models.CharField(max_length=64, null=True, blank=True, help_text="sha256(line1|city|state|zip5)")
+    consent = models.BooleanField(default=False, db_default=False)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    consent_method = models.TextField(null=True, blank=True)
+    source = models.TextField(null=True, blank=True, help_text="Where the lead first came from")
+    source_upload_id = models.UUIDField(null=True, blank=True, help_text="The upload that created the lead")
+    instantly_lead_id = models.TextField(null=True, blank=True)
+    do_not_contact_reason = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
+    # Not indexed on purpose: an index on a column every update touches defeats HOT updates.
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        db_table = "leads"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(consent=False) | models.Q(consented_at__isnull=False),
+                name="consent_requires_timestamp",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lead_score__gte=0, lead_score__lte=100) | models.Q(lead_score__isnull=True),
+                name="lead_score_range",
+            ),
+            # Dedupe keys: unique when present (the partial indexes the seed describes).
+            models.UniqueConstraint(fields=["mak"], condition=models.Q(mak__isnull=False), name="leads_mak_uniq"),
+            models.UniqueConstraint(fields=["apn"], condition=models.Q(apn__isnull=False), name="leads_apn_uniq"),
+            models.UniqueConstraint(
+                fields=["addr_hash"], condition=models.Q(addr_hash__isnull=False), name="leads_addr_hash_uniq"
+            ),
+        ]
+        indexes = [
+            # The broker portal: a broker's leads, newest first.
+            models.Index(fields=["assigned_broker", "-created_at"], name="leads_broker_created_idx"),
+            models.Index(fields=["campaign_status"], name="leads_campaign_status_idx"),
+            # The feeder's live re-check and queue views.
+            models.Index(
+                models.F("lead_score").desc(), name="leads_queued_score_idx",
+                condition=models.Q(campaign_status="queued", added_to_campaign_at__isnull=True),
+            ),
+            # Inbound Instantly events find a lead by its email.
+            models.Index(fields=["email"], name="leads_email_idx", condition=models.Q(email__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        name = " ".join(part for part in (self.first_name, self.last_name) if part) or "(no name)"
+        return f"{name} — {self.property_address or 'no address'}"
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class ConsentToken(models.Model):
+    """One signed consent link. Only sha256(nonce) is stored; `used_at` makes it single-use."""
+
+    id = models.BigAutoField(primary_key=True)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consent_tokens")
+    broker = models.ForeignKey(Broker, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "consent_tokens"
+        indexes = [models.Index(fields=["created_at"], name="consent_tokens_created_idx")]
+
+    def __str__(self) -> str:
+        return f"consent token for {self.lead_id}"
+
+
+class LeadConsentAudit(models.Model):
+    """The consent audit trail (the seed project's `lead_consent_audit`): append-only."""
+
+    id = models.BigAutoField(primary_key=True)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consent_audit")
+    consent = models.BooleanField()
+    method = models.TextField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+    token_hash = models.CharField(max_length=64, blank=True, default="")
+    utm_source = models.TextField(blank=True, default="")
+    utm_medium = models.TextField(blank=True, default="")
+    utm_campaign = models.TextField(blank=True, default="")
+    utm_term = models.TextField(blank=True, default="")
+    utm_content = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "lead_consent_audit"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{'consent' if self.consent else 'refusal'} for {self.lead_id} via {self.method}"
+
+
+class VerificationChannel(models.TextChoices):
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class VerificationCodeMap(models.Model):
+    """Skip-trace result codes (e.g. Melissa's `ES01`, `PS01`) and whether each means "verified"."""
+
+    id = models.BigAutoField(primary_key=True)
+    code = models.CharField(max_length=32)
+    channel = models.CharField(max_length=8, choices=VerificationChannel.choices)
+    is_verified = models.BooleanField(default=False)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "verification_code_map"
+        ordering = ["channel", "code"]
+        constraints = [models.UniqueConstraint(fields=["channel", "code"], name="verification_code_map_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.code} ({'verified' if self.is_verified else 'not verified'})"

@@ -1,0 +1,40 @@
+"""Query sets that carry broker scoping: views, admin and jobs call these instead of filtering by hand.
+
+This is the first wall; row-level security in the database is the second (equity_connect/db.py).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class BrokerQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(active=True)
+
+    def for_user(self, user):
+        return self.filter(user=user)
+
+
+class LeadQuerySet(models.QuerySet):
+    def for_broker(self, broker):
+        """Only `broker`'s leads. `broker` is a Broker or its id; None gives no rows, never all rows."""
+        if broker is None:
+            return self.none()
+        return self.filter(assigned_broker_id=getattr(broker, "pk", broker))
+
+    def contactable(self):
+        """The live form of the `mv_contactable_leads` rule (consented, verified, reachable, assigned)."""
+        from .models import NEVER_CONTACT_STATUSES
+
+        return (
+            self.filter(consent=True, assigned_broker__isnull=False)
+            .filter(models.Q(email_verified=True) | models.Q(phone_verified=True))
+            .exclude(campaign_status__in=[*NEVER_CONTACT_STATUSES, "converted"])
+        )
+
+    def feedable(self):
+        """Contactable, queued, never fed, and with an email Instantly can send to."""
+        return self.contactable().filter(
+            campaign_status="queued", added_to_campaign_at__isnull=True, email__isnull=False
+        ).exclude(email="")

@@ -1,0 +1,301 @@
+"""Uploads, staging, the dead-letter queue, events, the replay guard, and the jobs' bookkeeping.
+
+Names are the seed's where it has them (`leads_staging`, `pipeline_dlq`, `pipeline_events`,
+`ingest_replay_guard`); `uploads` and the rest are ours.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+
+
+class UploadStatus(models.TextChoices):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Upload(models.Model):
+    """One received file. Invariant when done:
+    rows_total = leads_created + leads_merged + duplicates_in_file + rows_rejected."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.SET_NULL)
+    partner_key = models.ForeignKey("security.PartnerKey", null=True, blank=True, on_delete=models.SET_NULL)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Staff member, for uploads made in the admin",
+    )
+    broker = models.ForeignKey(
+        "leads.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="X-Broker-Id: assign the file's leads to this broker",
+    )
+    source = models.CharField(max_length=200, blank=True, default="", help_text="X-Upload-Source")
+    filename = models.CharField(max_length=255, blank=True, default="")
+    file = models.FileField(upload_to="uploads/%Y/%m/%d/", max_length=500, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    content_sha256 = models.CharField(max_length=64, db_index=True)
+    encoding = models.CharField(max_length=32, blank=True, default="")
+    status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.RECEIVED)
+    rows_total = models.IntegerField(default=0)
+    leads_created = models.IntegerField(default=0)
+    leads_merged = models.IntegerField(default=0)
+    duplicates_in_file = models.IntegerField(default=0)
+    rows_rejected = models.IntegerField(default=0)
+    progress = models.FloatField(default=0.0)
+    attempts = models.IntegerField(default=0)
+    error_message = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "uploads"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="uploads_status_created_idx")]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.status})"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at and self.finished_at:
+            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
+class LeadStaging(models.Model):
+    """One data line of an upload, as received (`raw`) and as normalised. Filled by COPY."""
+
+    id = models.BigAutoField(primary_key=True)
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="staging_rows", db_index=False)
+    line_number = models.IntegerField()
+    raw = models.JSONField()
+    first_name = models.TextField(null=True, blank=True)
+    last_name = models.TextField(null=True, blank=True)
+    email = models.TextField(null=True, blank=True)
+    phone = models.TextField(null=True, blank=True)
+    property_address = models.TextField(null=True, blank=True)
+    property_city = models.TextField(null=True, blank=True)
+    property_state = models.TextField(null=True, blank=True)
+    property_zip = models.TextField(null=True, blank=True)
+    mak = models.TextField(null=True, blank=True)
+    apn = models.TextField(null=True, blank=True)
+    addr_hash = models.TextField(null=True, blank=True)
+    reject_reason = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "leads_staging"
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "line_number"], name="leads_staging_upload_line_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line_number} of {self.upload_id}"
+
+
+class DLQSource(models.TextChoices):
+    UPLOAD_ROW = "upload_row"
+    UPLOAD = "upload"
+    INSTANTLY_PUSH = "instantly_push"
+    WEBHOOK = "webhook"
+    JOB = "job"
+
+
+class DLQStatus(models.TextChoices):
+    OPEN = "open"
+    RETRYING = "retrying"
+    RESOLVED = "resolved"
+    DISCARDED = "discarded"
+
+
+class PipelineDLQ(models.Model):
+    """Something the pipeline could not finish, kept with what a person needs to act on it."""
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.CharField(max_length=32, choices=DLQSource.choices)
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="dlq_rows")
+    line_number = models.IntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    reason = models.TextField(help_text="What is wrong, in words a person can act on")
+    error_detail = models.TextField(blank=True, default="")
+    broker = models.ForeignKey("leads.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=DLQStatus.choices, default=DLQStatus.OPEN)
+    attempts = models.IntegerField(default=0)
+    max_attempts = models.IntegerField(default=5)
+    retry_after = models.DateTimeField(null=True, blank=True, help_text="Transient failures: retry after this")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.CharField(max_length=32, blank=True, default="", help_text="reprocessed|discarded|retried")
+    resolution_note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "pipeline_dlq"
+        verbose_name = "DLQ item"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="pipeline_dlq_status_idx"),
+            models.Index(fields=["upload", "line_number"], name="pipeline_dlq_upload_idx"),
+            models.Index(
+                fields=["retry_after"], name="pipeline_dlq_retry_idx",
+                condition=models.Q(status__in=["open", "retrying"], retry_after__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"DLQ #{self.id} {self.source}: {self.reason[:60]}"
+
+
+class EventStatus(models.TextChoices):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    RETRY = "retry"
+
+
+class PipelineEvent(models.Model):
+    """The audit trail and the funnel's source (event types: DESIGN §11)."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_type = models.CharField(max_length=64)
+    lead_id = models.UUIDField(null=True, blank=True)
+    broker_id = models.UUIDField(null=True, blank=True)
+    upload_id = models.UUIDField(null=True, blank=True)
+    event_data = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
+    duration_ms = models.IntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=EventStatus.choices, default=EventStatus.SUCCESS,
+                              db_default="success")
+    error_message = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "pipeline_events"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["event_type", "created_at"], name="pipeline_events_type_idx"),
+            models.Index(fields=["lead_id", "created_at"], name="pipeline_events_lead_idx",
+                         condition=models.Q(lead_id__isnull=False)),
+            models.Index(fields=["broker_id", "created_at"], name="pipeline_events_broker_idx",
+                         condition=models.Q(broker_id__isnull=False)),
+            models.Index(fields=["upload_id"], name="pipeline_events_upload_idx",
+                         condition=models.Q(upload_id__isnull=False)),
+            models.Index(fields=["created_at"], name="pipeline_events_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} ({self.status}) at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class IngestReplayGuard(models.Model):
+    """Content hashes received in the last REPLAY_GUARD_DAYS: the same file twice is a 409."""
+
+    content_sha256 = models.CharField(max_length=64, primary_key=True)
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "ingest_replay_guard"
+        indexes = [models.Index(fields=["created_at"], name="replay_guard_created_idx")]
+
+    def __str__(self) -> str:
+        return self.content_sha256
+
+
+class FeederRun(models.Model):
+    """The feeder's ledger: one row per business day (Los Angeles date), so a day is fed at most once."""
+
+    id = models.BigAutoField(primary_key=True)
+    business_date = models.DateField(unique=True)
+    status = models.CharField(max_length=16, default="running")
+    dry_run = models.BooleanField(default=False)
+    leads_claimed = models.IntegerField(default=0)
+    leads_pushed = models.IntegerField(default=0)
+    leads_skipped = models.IntegerField(default=0)
+    error_message = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "feeder_runs"
+        ordering = ["-business_date"]
+
+    def __str__(self) -> str:
+        return f"feeder {self.business_date} ({self.status})"
+
+
+class WebhookDelivery(models.Model):
+    """Inbound Instantly events already applied, by the hash of (event_type, email, campaign, timestamp, step)."""
+
+    dedupe_hash = models.CharField(max_length=64, primary_key=True)
+    event_type = models.CharField(max_length=64)
+    lead_email = models.TextField(blank=True, default="")
+    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "webhook_deliveries"
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} for {self.lead_email}"
+
+
+class AlertState(models.TextChoices):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Alert(models.Model):
+    """An alert rule's firing; at most one open (firing) alert per rule."""
+
+    id = models.BigAutoField(primary_key=True)
+    rule = models.CharField(max_length=64)
+    severity = models.CharField(max_length=16)
+    state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.FIRING)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    message = models.TextField()
+    opened_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "alerts"
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule"], condition=models.Q(state="firing"), name="alerts_one_open_per_rule"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.rule} ({self.state})"
+
+
+class JobHeartbeat(models.Model):
+    """Last time each scheduled job (and the scheduler itself) ran: /healthz reads it."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    last_seen_at = models.DateTimeField()
+    last_status = models.CharField(max_length=16, blank=True, default="")
+    last_duration_ms = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "job_heartbeats"
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_seen_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,88 @@
+"""Opens the database context for each request (DESIGN §5): the second wall behind scoped querysets.
+
+- staff: `service_role` (the admin sees every row);
+- a broker: `authenticated` with their broker id as `auth.uid()`;
+- anyone else: no context, so the login role's default deny applies (public views that need data,
+  such as the consent form or the upload API, open a narrow context in their service after checking
+  the token or signature).
+
+The user and their broker are loaded before the role is switched. Views that write Django's own auth
+or session tables (login, logout, password change) are marked with `@without_db_context`. A streaming
+response is drained into a temporary file inside the transaction, so its rows are read under the
+request's role, not after it ends.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from django.urls import Resolver404, resolve
+
+from equity_connect.db import AUTHENTICATED, SERVICE_ROLE, db_context, service_context
+
+_STREAM_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def without_db_context(view):
+    """Mark a view that must run as the bare login role (it touches only Django's own tables)."""
+    view.without_db_context = True
+    return view
+
+
+def broker_id_for_user(user) -> str | None:
+    from leads.models import Broker
+
+    with service_context():
+        return Broker.objects.filter(user_id=user.pk, active=True).values_list("id", flat=True).first()
+
+
+def request_db_context(request) -> tuple[str, str | None] | None:
+    """The (role, broker_id) a request runs with, or None for no context."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_staff:
+        return SERVICE_ROLE, None
+    broker_id = broker_id_for_user(user)
+    if broker_id is None:
+        return None
+    return AUTHENTICATED, broker_id
+
+
+class DatabaseContextMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self._exempt(request):
+            return self.get_response(request)
+        context = request_db_context(request)
+        request.db_context = context
+        if context is None:
+            return self.get_response(request)
+        role, broker_id = context
+        request.broker_id = broker_id
+        with db_context(role, broker_id=broker_id):
+            response = self.get_response(request)
+            if getattr(response, "streaming", False):
+                response.streaming_content = self._drain(response.streaming_content)
+        return response
+
+    @staticmethod
+    def _exempt(request) -> bool:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return False
+        func = match.func
+        return getattr(func, "without_db_context", False) or getattr(
+            getattr(func, "view_class", None), "without_db_context", False
+        )
+
+    @staticmethod
+    def _drain(chunks):
+        spool = tempfile.SpooledTemporaryFile(max_size=_STREAM_SPOOL_BYTES)  # noqa: SIM115  (read after return)
+        for chunk in chunks:
+            spool.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+        spool.seek(0)
+        return iter(lambda: spool.read(64 * 1024), b"")

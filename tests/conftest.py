@@ -1,0 +1,48 @@
+"""Test set-up: a real PostgreSQL test database, created and migrated by the schema owner (as in
+production), then used by the application's own login role, so row-level security applies in tests
+exactly as it does in the running app."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from psycopg import sql
+
+from equity_connect.db import admin_connection, broker_context, service_context
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb):
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock(), admin_connection():
+        db_cfg = setup_databases(
+            verbosity=request.config.option.verbose,
+            interactive=False,
+            keepdb=django_db_keepdb and not django_db_createdb,
+        )
+        with connection.cursor() as cursor:
+            # Tests only: transactional tests empty tables between tests with TRUNCATE.
+            cursor.execute(
+                sql.SQL("GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {}").format(
+                    sql.Identifier(settings.DATABASE_APP_ROLE)
+                )
+            )
+    yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock(), admin_connection():
+            teardown_databases(db_cfg, verbosity=request.config.option.verbose)
+
+
+@pytest.fixture
+def service(db):
+    """Run the test body as staff/jobs do: the service_role context."""
+    with service_context():
+        yield
+
+
+@pytest.fixture
+def as_broker(db):
+    """`with as_broker(broker): ...` runs a block in that broker's RLS context."""
+    return lambda broker: broker_context(getattr(broker, "pk", broker))
