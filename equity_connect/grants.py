@@ -21,10 +21,14 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
     connection = connections[using]
     app_role = settings.DATABASE_APP_ROLE
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_user, array_agg(rolname) FROM pg_roles WHERE rolname = ANY(%s)", [list(ROLES)])
-        current_user, existing = cursor.fetchone()
-        if not existing or len(existing) < len(ROLES):
-            return  # the roles migration is not applied (e.g. after `migrate leads zero`)
+        cursor.execute(
+            "SELECT current_user, array_agg(rolname), to_regnamespace('auth') IS NOT NULL,"
+            " to_regclass('mv_contactable_leads') IS NOT NULL FROM pg_roles WHERE rolname = ANY(%s)",
+            [list(ROLES)],
+        )
+        current_user, existing, has_auth_schema, has_view = cursor.fetchone()
+        if not existing or len(existing) < len(ROLES) or not has_auth_schema or not has_view:
+            return  # the database-objects migration is not applied (e.g. after `migrate leads zero`)
         statements = [
             "GRANT USAGE ON SCHEMA public, auth TO service_role, pipeline_writer, authenticated, anon",
             "GRANT ALL ON ALL TABLES IN SCHEMA public TO service_role",

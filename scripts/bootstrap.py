@@ -323,6 +323,7 @@ class Cluster:
 
 def ensure_db() -> None:
     ensure_local_secrets()
+    (VAR / "staticfiles").mkdir(parents=True, exist_ok=True)  # whitenoise wants STATIC_ROOT to exist
     if os.environ.get("DATABASE_URL"):
         say("DATABASE_URL is set: using that server, the embedded cluster is not started")
         return

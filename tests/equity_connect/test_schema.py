@@ -1,0 +1,134 @@
+"""The seed's Phase 1 verification SQL, verbatim, against our schema; constraints and the trigger."""
+
+import pytest
+from django.db import IntegrityError, connection
+
+from equity_connect.db import service_context
+from tests.factories import LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+PHASE_1_COLUMNS = """
+-- Check new columns exist
+SELECT column_name, data_type 
+FROM information_schema.columns 
+WHERE table_name = 'leads' 
+  AND column_name IN ('email_verified', 'phone_verified', 'campaign_status', 'vapi_call_id');
+"""  # noqa: W291  (verbatim, trailing spaces included)
+PHASE_1_TABLES = """
+-- Check new tables exist
+SELECT table_name 
+FROM information_schema.tables 
+WHERE table_name IN ('consent_tokens', 'verification_code_map', 'pipeline_dlq', 'leads_staging');
+"""  # noqa: W291
+PHASE_1_MV = """
+-- Check materialized view exists
+SELECT matviewname FROM pg_matviews WHERE matviewname = 'mv_contactable_leads';
+"""
+PHASE_3_MV_STATS = """
+-- Check MV was refreshed
+SELECT * FROM pg_stat_user_tables 
+WHERE relname = 'mv_contactable_leads';
+"""  # noqa: W291
+
+
+def fetch(sql):
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def test_phase_1_verification_finds_the_four_columns_the_four_tables_and_the_view():
+    with service_context():
+        columns = dict(fetch(PHASE_1_COLUMNS))
+        tables = {row[0] for row in fetch(PHASE_1_TABLES)}
+        views = fetch(PHASE_1_MV)
+    assert columns == {
+        "email_verified": "boolean",
+        "phone_verified": "boolean",
+        "campaign_status": "USER-DEFINED",
+        "vapi_call_id": "text",
+    }
+    assert tables == {"consent_tokens", "verification_code_map", "pipeline_dlq", "leads_staging"}
+    assert views == [("mv_contactable_leads",)]
+
+
+def test_phase_3_mv_statistics_query_runs_verbatim():
+    with service_context():
+        rows = fetch(PHASE_3_MV_STATS)
+    assert len(rows) == 1
+
+
+def test_campaign_status_is_the_seed_enum():
+    labels = fetch(
+        "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+        "WHERE t.typname = 'campaign_status' ORDER BY e.enumsortorder"
+    )
+    assert [label for (label,) in labels] == [
+        "new", "queued", "active", "replied", "paused", "unsubscribed", "bounced", "do_not_contact", "converted",
+    ]
+
+
+@pytest.mark.parametrize(
+    "sql, constraint",
+    [
+        ("UPDATE leads SET consent = true, consented_at = NULL WHERE id = %s", "consent_requires_timestamp"),
+        ("UPDATE leads SET lead_score = 101 WHERE id = %s", "lead_score_range"),
+        ("UPDATE leads SET lead_score = -1 WHERE id = %s", "lead_score_range"),
+    ],
+)
+def test_check_constraints(sql, constraint):
+    lead = LeadFactory()
+    with pytest.raises(IntegrityError, match=constraint), service_context(), connection.cursor() as cursor:
+        cursor.execute(sql, [lead.pk])
+
+
+@pytest.mark.parametrize("key", ["mak", "apn", "addr_hash"])
+def test_dedupe_keys_are_unique_when_present_and_free_when_null(key):
+    first = LeadFactory()
+    with pytest.raises(IntegrityError), service_context():
+        LeadFactory(**{key: getattr(first, key)})
+    LeadFactory(**{key: None})
+    LeadFactory(**{key: None})  # several NULLs are fine: the unique indexes are partial
+
+
+def test_hot_path_indexes_exist():
+    names = {name for (name,) in fetch("SELECT indexname FROM pg_indexes WHERE tablename IN ('leads', "
+                                       "'mv_contactable_leads')")}
+    assert {
+        "leads_mak_uniq", "leads_apn_uniq", "leads_addr_hash_uniq", "leads_broker_created_idx",
+        "leads_queued_score_idx", "mv_contactable_leads_id_idx", "mv_contactable_leads_feeder_idx",
+    } <= names
+    definitions = dict(fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'leads'"))
+    assert "WHERE (mak IS NOT NULL)" in definitions["leads_mak_uniq"]
+    assert not any("updated_at" in definition for definition in definitions.values())  # keeps HOT updates
+
+
+class TestAddedToCampaignTrigger:
+    def status_and_stamp(self, lead):
+        with service_context():
+            lead.refresh_from_db()
+        return lead.campaign_status, lead.added_to_campaign_at
+
+    def set_status(self, lead, status):
+        with service_context(), connection.cursor() as cursor:
+            cursor.execute("UPDATE leads SET campaign_status = %s WHERE id = %s", [status, lead.pk])
+
+    def test_stamps_when_a_lead_turns_active_and_only_then(self):
+        lead = LeadFactory(campaign_status="queued")
+        assert self.status_and_stamp(lead) == ("queued", None)
+        self.set_status(lead, "paused")
+        assert self.status_and_stamp(lead)[1] is None
+        with service_context(), connection.cursor() as cursor:
+            cursor.execute("UPDATE leads SET lead_score = 99 WHERE id = %s", [lead.pk])
+        assert self.status_and_stamp(lead)[1] is None
+        self.set_status(lead, "active")
+        status, stamped = self.status_and_stamp(lead)
+        assert status == "active" and stamped is not None
+        self.set_status(lead, "replied")
+        self.set_status(lead, "active")
+        assert self.status_and_stamp(lead)[1] == stamped  # the first feed's time is kept
+
+    def test_stamps_a_lead_inserted_as_active(self):
+        lead = LeadFactory(campaign_status="active")
+        assert self.status_and_stamp(lead)[1] is not None
