@@ -16,6 +16,7 @@ migrate: bootstrap
 ## make run: database, migrations, demo data (first time), web server + task cluster on 127.0.0.1:$${PORT:-8000}
 run: migrate
 	@$(VENV_PY) manage.py seed_demo --once
+	@$(VENV_PY) manage.py sync_schedules
 	@$(VENV_PY) scripts/serve.py
 
 ## make test: the same bootstrap (plus Debian's chromium for browser tests), then the whole suite

@@ -25,6 +25,7 @@ EVENT_TYPES = (
     "upload_rejected", "upload_failed", "lead_created", "lead_merged", "lead_rejected", "lead_queued",
     "lead_do_not_contact", "lead_outcome", "consent_given", "consent_refused", "consent_link_created",
     "email_bounced", "unsubscribed", "lead_not_interested", "lead_wrong_person", "mv_refreshed", "feeder_run",
+    "campaign_skipped",
     "job_run", "job_skipped", "dlq_reprocessed", "dlq_discarded", "alert_fired", "alert_resolved",
     "partner_key_created", "partner_key_revoked", "login_locked_out",
 )

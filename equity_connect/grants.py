@@ -4,7 +4,8 @@ Tables are owned by the admin role (DATABASE_ADMIN_URL), so row-level security a
 application. The application role (DATABASE_URL's user) gets plain table privileges; what it may *see*
 of the domain tables is decided by the policies, and it has none of its own: only after
 `SET LOCAL ROLE authenticated|service_role|…` (which its membership allows) does a policy match.
-The materialized view cannot carry RLS, so only `service_role` and `pipeline_writer` may read it.
+The materialized view cannot carry RLS, and `leads_staging` has none (COPY refuses RLS tables), so only
+`service_role` and `pipeline_writer` may read them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_user, array_agg(rolname), to_regnamespace('auth') IS NOT NULL,"
-            " to_regclass('mv_contactable_leads') IS NOT NULL FROM pg_roles WHERE rolname = ANY(%s)",
+            " to_regclass('mv_contactable_leads') IS NOT NULL AND to_regclass('leads_staging') IS NOT NULL"
+            " FROM pg_roles WHERE rolname = ANY(%s)",
             [list(ROLES)],
         )
         current_user, existing, has_auth_schema, has_view = cursor.fetchone()
@@ -41,6 +43,8 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
                 sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(role),
                 sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role),
                 sql.SQL("REVOKE ALL ON mv_contactable_leads FROM {}").format(role),
+                # staging has no RLS (COPY needs that): only service_role and pipeline_writer may touch it
+                sql.SQL("REVOKE ALL ON leads_staging FROM {}").format(role),
                 sql.SQL("GRANT anon, authenticated, service_role, pipeline_writer TO {}").format(role),
             ]
         for statement in statements:

@@ -22,6 +22,9 @@ class StructuredFormatter(logging.Formatter):
         ]
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
+                if key == "request":
+                    # method and path only: query strings carry tokens (consent links) and must not be logged
+                    value = f"{getattr(value, 'method', '')} {getattr(value, 'path', '')}".strip()
                 parts.append(f"{key}={json.dumps(value, default=str)}")
         if record.exc_info:
             parts.append(f"exc={json.dumps(self.formatException(record.exc_info))}")

@@ -1,10 +1,68 @@
 from django.contrib import admin
+from import_export import fields, resources
+from import_export.admin import ExportMixin, ImportExportModelAdmin
 
 from .models import Broker, ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
 
+# --- django-import-export: the verification-code map and brokers in and out, leads out (staff only) -------
+
+class BrokerResource(resources.ModelResource):
+    """Brokers by email (the natural key): an import updates a broker with that email or adds one."""
+
+    class Meta:
+        model = Broker
+        import_id_fields = ("email",)
+        fields = ("name", "email", "phone", "company", "nmls_id", "territory_states", "territory_zip_prefixes",
+                  "active")
+        export_order = fields
+        skip_unchanged = True
+        report_skipped = True
+
+
+class VerificationCodeMapResource(resources.ModelResource):
+    """Skip-trace codes by (channel, code): an import updates the meaning of a known code or adds one."""
+
+    class Meta:
+        model = VerificationCodeMap
+        import_id_fields = ("channel", "code")
+        fields = ("channel", "code", "is_verified", "description")
+        export_order = fields
+        skip_unchanged = True
+        report_skipped = True
+
+    def after_import(self, dataset, result, **kwargs):
+        # ModelResource resets the id sequence after an import (setval), which the service role may not do
+        # and need not: ids are never imported, so the sequence is never behind.
+        pass
+
+
+class LeadResource(resources.ModelResource):
+    assigned_broker_email = fields.Field(attribute="assigned_broker__email", column_name="assigned_broker_email",
+                                         readonly=True)
+
+    class Meta:
+        model = Lead
+        fields = (
+            "id", "first_name", "last_name", "email", "phone", "property_address", "property_city",
+            "property_state", "property_zip", "property_value", "estimated_equity", "property_type", "age",
+            "owner_occupied", "assigned_broker_email", "lead_score", "campaign_status", "email_verified",
+            "phone_verified", "consent", "consented_at", "consent_method", "mak", "apn", "addr_hash",
+            "added_to_campaign_at", "last_reply_at", "source", "created_at", "updated_at",
+        )
+        export_order = fields
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("assigned_broker")
+
+
+class StaffOnlyExportMixin(ExportMixin):
+    def has_export_permission(self, request):
+        return bool(request.user.is_active and request.user.is_staff) and super().has_export_permission(request)
+
 
 @admin.register(Broker)
-class BrokerAdmin(admin.ModelAdmin):
+class BrokerAdmin(ImportExportModelAdmin):
+    resource_classes = [BrokerResource]
     list_display = ("name", "email", "company", "active", "territory_states", "created_at")
     list_filter = ("active",)
     search_fields = ("name", "email", "company", "nmls_id")
@@ -12,7 +70,8 @@ class BrokerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(StaffOnlyExportMixin, admin.ModelAdmin):
+    resource_classes = [LeadResource]
     list_display = (
         "__str__", "property_city", "property_state", "assigned_broker", "lead_score", "campaign_status",
         "email_verified", "phone_verified", "consent", "created_at",
@@ -48,7 +107,8 @@ class LeadConsentAuditAdmin(admin.ModelAdmin):
 
 
 @admin.register(VerificationCodeMap)
-class VerificationCodeMapAdmin(admin.ModelAdmin):
+class VerificationCodeMapAdmin(ImportExportModelAdmin):
+    resource_classes = [VerificationCodeMapResource]
     list_display = ("channel", "code", "is_verified", "description", "updated_at")
     list_filter = ("channel", "is_verified")
     search_fields = ("code", "description")

@@ -1,1 +1,17 @@
-urlpatterns = []
+"""`/accounts/…` (DESIGN §13): login, logout, password change and reset, and the post-login landing."""
+
+from django.urls import path
+
+from .views import accounts
+
+urlpatterns = [
+    path("login/", accounts.login, name="login"),
+    path("logout/", accounts.logout, name="logout"),
+    path("landing/", accounts.landing, name="landing"),
+    path("password_change/", accounts.password_change, name="password_change"),
+    path("password_change/done/", accounts.password_change_done, name="password_change_done"),
+    path("password_reset/", accounts.password_reset, name="password_reset"),
+    path("password_reset/done/", accounts.password_reset_done, name="password_reset_done"),
+    path("reset/<uidb64>/<token>/", accounts.password_reset_confirm, name="password_reset_confirm"),
+    path("reset/done/", accounts.password_reset_complete, name="password_reset_complete"),
+]

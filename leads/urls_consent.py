@@ -1,1 +1,9 @@
-urlpatterns = []
+"""`/consent?token=…` (DESIGN §13): the public consent page."""
+
+from django.urls import path
+
+from .views import consent
+
+urlpatterns = [
+    path("consent", consent.consent_page, name="consent"),
+]

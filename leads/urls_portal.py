@@ -1,1 +1,18 @@
-urlpatterns = []
+"""`/portal/…` (DESIGN §13): the broker portal. `/portal/` itself, the broker's dashboard, is drawn from the
+shared figures module in `pipeline` and is added to this namespace by the project URLconf."""
+
+from django.urls import path
+
+from .views import portal
+
+app_name = "portal"
+
+urlpatterns = [
+    path("leads/", portal.lead_list, name="lead_list"),
+    path("leads/export.csv", portal.lead_export, name="lead_export"),
+    path("leads/<uuid:lead_id>/", portal.lead_detail, name="lead_detail"),
+    path("leads/<uuid:lead_id>/queue", portal.lead_queue, name="lead_queue"),
+    path("leads/<uuid:lead_id>/do-not-contact", portal.lead_do_not_contact, name="lead_do_not_contact"),
+    path("leads/<uuid:lead_id>/outcome", portal.lead_outcome, name="lead_outcome"),
+    path("leads/<uuid:lead_id>/consent-link", portal.lead_consent_link, name="lead_consent_link"),
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
@@ -89,6 +90,18 @@ class LeadStaging(models.Model):
     apn = models.TextField(null=True, blank=True)
     addr_hash = models.TextField(null=True, blank=True)
     reject_reason = models.TextField(null=True, blank=True)
+    # Normalised by the ingestion while the file streams in (pipeline/ingest/stage.py).
+    property_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    estimated_equity = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    property_type = models.TextField(null=True, blank=True)
+    age = models.IntegerField(null=True, blank=True)
+    owner_occupied = models.BooleanField(null=True, blank=True)
+    email_verified = models.BooleanField(null=True, blank=True)
+    phone_verified = models.BooleanField(null=True, blank=True)
+    email_verification_codes = ArrayField(models.TextField(), null=True, blank=True)
+    phone_verification_codes = ArrayField(models.TextField(), null=True, blank=True)
+    melissa_payload = models.JSONField(null=True, blank=True, help_text="Columns we do not map, as given")
+    assigned_broker_id = models.UUIDField(null=True, blank=True, help_text="From the upload or territory rules")
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     class Meta:

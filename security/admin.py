@@ -1,6 +1,13 @@
-from django.contrib import admin
+"""Partners and their keys in the admin. A new key's secret is shown once, on the page after saving;
+revocation and rotation (a second active key for the same partner) are admin actions that call the same
+services as `manage.py partner_key`."""
 
-from .models import Partner, PartnerKey
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from .models import Partner, PartnerKey, PartnerKeyStatus
+from .services import PartnerKeyError, partner_key_create, partner_key_revoke
 
 
 @admin.register(Partner)
@@ -10,10 +17,70 @@ class PartnerAdmin(admin.ModelAdmin):
     search_fields = ("name", "contact_email")
 
 
+class PartnerKeyCreateForm(forms.ModelForm):
+    secret = forms.CharField(
+        required=False, min_length=32, widget=forms.PasswordInput,
+        help_text="Leave empty for a random secret (recommended). Shown once after saving.",
+    )
+
+    class Meta:
+        model = PartnerKey
+        fields = ("partner", "default_broker", "label")
+
+
 @admin.register(PartnerKey)
 class PartnerKeyAdmin(admin.ModelAdmin):
-    list_display = ("key_id", "partner", "status", "default_broker", "created_at", "last_used_at", "revoked_at")
+    list_display = ("key_id", "partner", "status", "default_broker", "label", "created_at", "last_used_at",
+                    "revoked_at")
     list_filter = ("status", "partner")
     search_fields = ("key_id", "partner__name", "label")
     exclude = ("secret_ciphertext",)
-    readonly_fields = ("key_id", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("key_id", "status", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke_keys", "rotate_keys")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = PartnerKeyCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "partner") if obj else ()
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("partner", "default_broker", "label", "secret")
+        return ("key_id", "partner", "status", "default_broker", "label", "created_at", "last_used_at", "revoked_at")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        try:
+            key, secret = partner_key_create(
+                partner=form.cleaned_data["partner"], default_broker=form.cleaned_data.get("default_broker"),
+                secret=form.cleaned_data.get("secret") or None, label=form.cleaned_data.get("label", ""),
+            )
+        except PartnerKeyError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return None
+        obj.pk, obj.key_id = key.pk, key.key_id
+        self.message_user(request, format_html(
+            "Key <code>{}</code> created. Secret (shown only now — give it to the partner securely): "
+            "<code>{}</code>", key.key_id, secret), messages.WARNING)
+        return None
+
+    @admin.action(description="Revoke the selected keys (they stop verifying at once)")
+    def revoke_keys(self, request, queryset):
+        count = 0
+        for key in queryset.select_related("partner").filter(status=PartnerKeyStatus.ACTIVE):
+            partner_key_revoke(key=key)
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s).")
+
+    @admin.action(description="Rotate: create a new key beside each selected key (revoke the old one later)")
+    def rotate_keys(self, request, queryset):
+        for old in queryset.select_related("partner", "default_broker").filter(status=PartnerKeyStatus.ACTIVE):
+            key, secret = partner_key_create(partner=old.partner, default_broker=old.default_broker,
+                                             label=f"rotation of {old.key_id}")
+            self.message_user(request, format_html(
+                "New key <code>{}</code> for {} (secret, shown only now: <code>{}</code>). Both keys work until "
+                "you revoke <code>{}</code>.", key.key_id, old.partner.name, secret, old.key_id), messages.WARNING)

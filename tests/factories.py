@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from equity_connect.db import service_context
 from leads.models import Broker, CampaignStatus, ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
+from pipeline.ingest import normalise
 from pipeline.models import (
     Alert,
     FeederRun,
@@ -94,9 +95,9 @@ class LeadFactory(ServiceFactory):
     campaign_status = CampaignStatus.NEW
     mak = factory.Sequence(lambda n: f"MAK{n:09d}")
     apn = factory.Sequence(lambda n: f"APN-{n:08d}")
+    # The ingestion's own address hash, so factory leads match uploads of the same address.
     addr_hash = factory.LazyAttribute(
-        lambda o: hashlib.sha256(f"{o.property_address}|{o.property_city}|{o.property_state}|{o.property_zip}"
-                                 .lower().encode()).hexdigest()
+        lambda o: normalise.addr_hash(o.property_address, o.property_city, o.property_state, o.property_zip)
     )
 
     class Params:

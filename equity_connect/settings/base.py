@@ -147,15 +147,60 @@ REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
 CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
 CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
+# Broker portal and consent (issue 5): django-axes renders this page (HTTP 429) for a locked-out login.
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 FEEDER_DAILY_LIMIT = env.int("FEEDER_DAILY_LIMIT", default=250)
 INSTANTLY_API_URL = env.str("INSTANTLY_API_URL", default="https://api.instantly.ai")
 INSTANTLY_API_KEY = env.str("INSTANTLY_API_KEY", default="")
 INSTANTLY_CAMPAIGN_ID = env.str("INSTANTLY_CAMPAIGN_ID", default="")
 INSTANTLY_WEBHOOK_SECRET = env.str("INSTANTLY_WEBHOOK_SECRET", default="")
+# Jobs, feeder and Instantly (issue 4). The webhook secret travels in this header (set it on the webhook).
+INSTANTLY_WEBHOOK_HEADER = env.str("INSTANTLY_WEBHOOK_HEADER", default="X-Webhook-Secret")
+INSTANTLY_CONNECT_TIMEOUT_SECONDS = env.float("INSTANTLY_CONNECT_TIMEOUT_SECONDS", default=5.0)
+INSTANTLY_READ_TIMEOUT_SECONDS = env.float("INSTANTLY_READ_TIMEOUT_SECONDS", default=30.0)
+INSTANTLY_MAX_ATTEMPTS = env.int("INSTANTLY_MAX_ATTEMPTS", default=3)  # per batch, then the DLQ
+INSTANTLY_BACKOFF_SECONDS = env.float("INSTANTLY_BACKOFF_SECONDS", default=2.0)  # first retry's ceiling
+INSTANTLY_BACKOFF_MAX_SECONDS = env.float("INSTANTLY_BACKOFF_MAX_SECONDS", default=60.0)
+DLQ_RETRY_BACKOFF_MINUTES = env.int("DLQ_RETRY_BACKOFF_MINUTES", default=15)  # doubled per failed retry
+DLQ_RETRY_MAX_ATTEMPTS = env.int("DLQ_RETRY_MAX_ATTEMPTS", default=5)
+# Transient failures of sources other than instantly_push are retried by a function `f(dlq_row) -> bool`
+# named here (source=dotted.path). Rejected upload rows are not transient: a person fixes and reprocesses them.
+DLQ_REPROCESSORS = env.dict("DLQ_REPROCESSORS", default={})
+MV_REFRESH_LOCK_TIMEOUT_SECONDS = env.float("MV_REFRESH_LOCK_TIMEOUT_SECONDS", default=60.0)
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=90)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
 SCHEDULE_TIME_ZONE = "America/Los_Angeles"
+# Ingestion (issue 3): uploads spool to disk past INGEST_SPOOL_BYTES while they are verified; staging
+# commits every INGEST_STAGE_BATCH_ROWS rows (progress); per-lead timeline events only for uploads touching
+# at most INGEST_LEAD_EVENTS_MAX leads; a re-run waits INGEST_LOCK_WAIT_SECONDS for a dying worker's lock.
+INGEST_SPOOL_BYTES = env.int("INGEST_SPOOL_BYTES", default=8 * 1024 * 1024)
+INGEST_STAGE_BATCH_ROWS = env.int("INGEST_STAGE_BATCH_ROWS", default=100_000)
+INGEST_LEAD_EVENTS_MAX = env.int("INGEST_LEAD_EVENTS_MAX", default=10_000)
+INGEST_LOCK_WAIT_SECONDS = env.float("INGEST_LOCK_WAIT_SECONDS", default=60.0)
+INGEST_KEEP_STAGING = env.bool("INGEST_KEEP_STAGING", default=False)
+INGEST_TEMP_BUFFERS = env.str("INGEST_TEMP_BUFFERS", default="256MB")  # the apply step's temporary tables
+# Scoring weights (leads/scoring.py WEIGHTS), e.g. LEAD_SCORE_WEIGHTS='{"age_75": 20}'.
+LEAD_SCORE_WEIGHTS = env.json("LEAD_SCORE_WEIGHTS", default={})
+
+# Ops (issue 6): alert thresholds (DESIGN §11), health, metrics access, the rollback escape hatch.
+ALERT_HMAC_FAILURE_RATE = env.float("ALERT_HMAC_FAILURE_RATE", default=0.05)  # critical above
+ALERT_DLQ_DEPTH = env.int("ALERT_DLQ_DEPTH", default=100)  # critical above
+ALERT_VERIFICATION_RATE = env.float("ALERT_VERIFICATION_RATE", default=0.80)  # warning below
+ALERT_REPLY_RATE = env.float("ALERT_REPLY_RATE", default=0.05)  # warning below
+ALERT_DUPLICATE_UPLOAD_RATE = env.float("ALERT_DUPLICATE_UPLOAD_RATE", default=0.10)  # warning above
+ALERT_WINDOW_HOURS = env.int("ALERT_WINDOW_HOURS", default=24)  # trailing window of the rate rules
+ALERT_REPLY_WINDOW_DAYS = env.int("ALERT_REPLY_WINDOW_DAYS", default=14)  # replies take days to arrive
+ALERT_MIN_SAMPLE = env.int("ALERT_MIN_SAMPLE", default=20)  # a rate over fewer events never fires
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+HEALTH_SCHEDULER_MAX_AGE_SECONDS = env.int("HEALTH_SCHEDULER_MAX_AGE_SECONDS", default=600)
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])  # CIDRs allowed without the token
+# RFC 3339; at most SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS ahead, else ignored (docs/runbooks/rollback.md).
+SIGNATURE_ENFORCEMENT_DISABLED_UNTIL = env.str("SIGNATURE_ENFORCEMENT_DISABLED_UNTIL", default="")
+SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS = env.int("SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS", default=24)
+# Exports from the admin open in spreadsheets: neutralise cells that would run as formulas (vendor data).
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 
 # --- django-q2 -----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -173,11 +173,12 @@ DROP FUNCTION IF EXISTS set_added_to_campaign_at();
 MATERIALIZED_VIEW = """
 -- Contactable = consented (with a timestamp), email or phone verified, assigned to a broker, and not in
 -- a status that forbids contact. The feeder re-checks each row live before it feeds it.
+-- Deliberately narrow: REFRESH ... CONCURRENTLY diffs whole rows, so every column costs on each refresh,
+-- and a column every update touches (updated_at) would make every updated lead a changed row.
 CREATE MATERIALIZED VIEW mv_contactable_leads AS
-SELECT id, first_name, last_name, email, phone,
-       property_address, property_city, property_state, property_zip, property_value, estimated_equity,
+SELECT id, first_name, last_name, email, phone, property_state,
        lead_score, campaign_status, assigned_broker_id, added_to_campaign_at,
-       email_verified, phone_verified, consent, consented_at, created_at, updated_at
+       email_verified, phone_verified
   FROM leads
  WHERE consent
    AND consented_at IS NOT NULL

@@ -11,7 +11,7 @@ brokers, no consent, no keys.
 from django.db import migrations
 
 SERVICE_ONLY_TABLES = (
-    "uploads", "leads_staging", "ingest_replay_guard", "partners", "partner_keys", "feeder_runs",
+    "uploads", "ingest_replay_guard", "partners", "partner_keys", "feeder_runs",
     "webhook_deliveries", "alerts", "job_heartbeats", "pipeline_dlq", "pipeline_events",
 )
 
@@ -42,8 +42,13 @@ CREATE POLICY pipeline_dlq_broker_select ON pipeline_dlq FOR SELECT TO authentic
   USING (broker_id = (SELECT auth.uid()));
 GRANT SELECT ON pipeline_dlq TO authenticated;
 
+-- leads_staging is the ingestion's scratch table. PostgreSQL refuses `COPY FROM` into a table with row-level
+-- security, and COPY is the hot path (DESIGN §14), so it has no RLS; instead only service_role and
+-- pipeline_writer hold any privilege on it (the application's login role has none: equity_connect/grants.py),
+-- so a connection without a database context still cannot read a staged row.
+GRANT ALL ON leads_staging TO service_role;
+
 -- pipeline_writer: the ingestion's own rights, nothing more.
-CREATE POLICY leads_staging_pipeline_all ON leads_staging FOR ALL TO pipeline_writer USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON leads_staging TO pipeline_writer;
 CREATE POLICY ingest_replay_guard_pipeline_select ON ingest_replay_guard FOR SELECT TO pipeline_writer USING (true);
 CREATE POLICY ingest_replay_guard_pipeline_insert ON ingest_replay_guard FOR INSERT TO pipeline_writer
@@ -77,7 +82,7 @@ DROP POLICY IF EXISTS pipeline_dlq_pipeline_select ON pipeline_dlq;
 DROP POLICY IF EXISTS pipeline_events_pipeline_insert ON pipeline_events;
 DROP POLICY IF EXISTS ingest_replay_guard_pipeline_insert ON ingest_replay_guard;
 DROP POLICY IF EXISTS ingest_replay_guard_pipeline_select ON ingest_replay_guard;
-DROP POLICY IF EXISTS leads_staging_pipeline_all ON leads_staging;
+REVOKE ALL ON leads_staging FROM service_role, pipeline_writer;
 DROP POLICY IF EXISTS pipeline_dlq_broker_select ON pipeline_dlq;
 DROP POLICY IF EXISTS pipeline_events_broker_insert ON pipeline_events;
 DROP POLICY IF EXISTS pipeline_events_broker_select ON pipeline_events;

@@ -46,6 +46,18 @@ def test_no_context_means_no_domain_rows(brokers):
     assert raw_lead_ids() == set()
 
 
+def test_staging_and_the_view_are_closed_without_a_context(brokers):
+    from django.db import ProgrammingError, transaction
+
+    for table in ("leads_staging", "mv_contactable_leads"):
+        with pytest.raises(ProgrammingError, match="permission denied"), transaction.atomic(), \
+                connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")
+    with service_context(), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM leads_staging")
+        assert cursor.fetchone() == (0,)
+
+
 def test_contexts_nest_and_restore(brokers):
     from leads.models import Lead
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from equity_connect.db import service_context
 from leads.models import Broker, CampaignStatus, Lead, VerificationChannel, VerificationCodeMap
+from leads.scoring import leads_rescore
 from security.models import PartnerKey, PartnerKeyStatus
 from security.services import partner_get_or_create, partner_key_create, partner_key_secret
 
@@ -151,4 +152,5 @@ class Command(BaseCommand):
                 source=DEMO_SOURCE, created_at=created_at,
             ))
         Lead.objects.bulk_create(leads, batch_size=1000)
+        leads_rescore(lead_ids=[lead.id for lead in leads])  # the real score and its breakdown (DESIGN §9)
         return len(leads)

@@ -1,0 +1,91 @@
+"""Forms of the broker portal, the consent page and the login page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from .models import CampaignStatus
+from .selectors import DEFAULT_SORT, SORT_LABELS, LeadFilters
+from .services import Outcome
+
+YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
+
+
+def _yes_no(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+class LeadFilterForm(forms.Form):
+    """The lead list's query string. Invalid values are ignored rather than failing the page."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search",
+                        widget=forms.TextInput(attrs={"placeholder": "Name, address, phone, email or APN",
+                                                      "type": "search"}))
+    status = forms.MultipleChoiceField(required=False, choices=CampaignStatus.choices, label="Campaign status",
+                                       widget=forms.SelectMultiple(attrs={"size": 4}))
+    email_verified = forms.ChoiceField(required=False, choices=YES_NO, label="Email verified")
+    phone_verified = forms.ChoiceField(required=False, choices=YES_NO, label="Phone verified")
+    consent = forms.ChoiceField(required=False, choices=YES_NO, label="Consent")
+    score_min = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score from")
+    score_max = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score to")
+    created_from = forms.DateField(required=False, label="Created from",
+                                   widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = forms.DateField(required=False, label="Created to", widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(required=False, choices=list(SORT_LABELS.items()), label="Sort")
+
+    def filters(self) -> LeadFilters:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return LeadFilters(
+            campaign_status=tuple(data.get("status") or ()),
+            email_verified=_yes_no(data.get("email_verified")),
+            phone_verified=_yes_no(data.get("phone_verified")),
+            consent=_yes_no(data.get("consent")),
+            score_min=data.get("score_min"),
+            score_max=data.get("score_max"),
+            created_from=data.get("created_from"),
+            created_to=data.get("created_to"),
+            search=data.get("q") or "",
+            sort=data.get("sort") or DEFAULT_SORT,
+        )
+
+
+class DoNotContactForm(forms.Form):
+    reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 2}),
+                             label="Reason (required)")
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why the lead must not be contacted.")
+        return reason
+
+
+class OutcomeForm(forms.Form):
+    outcome = forms.ChoiceField(choices=Outcome.choices)
+    appointment_at = forms.DateTimeField(
+        required=False, label="Appointment (date and time)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("outcome") == Outcome.APPOINTMENT and not data.get("appointment_at"):
+            self.add_error("appointment_at", "Give the appointment's date and time.")
+        return data
+
+
+class ConsentForm(forms.Form):
+    """The lead's answer: the two buttons of the consent page submit `choice`."""
+
+    choice = forms.ChoiceField(choices=[("consent", "Yes, contact me"), ("refuse", "Do not contact me")])
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """Django's login form with the username field presented as the email address (EmailBackend)."""
+
+    username = forms.CharField(label="Email", max_length=254,
+                               widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))

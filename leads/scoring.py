@@ -1,0 +1,125 @@
+"""Lead scoring (DESIGN §9): 0-100 and explainable.
+
+Four categories as in the seed project's algorithm — property 40, demographics 30, enrichment 20,
+behavioral 10 — each the sum of its factors' points (equity and value bands, property type; age bands
+62+/65+/70+/75+, owner-occupied, state; contact completeness and verification, enrichment confidence;
+engagement). The weights live here, in one dict; `LEAD_SCORE_WEIGHTS` (a JSON object in the
+environment) overrides any of them.
+
+The score is computed set-based: `breakdown_sql()` returns one SQL expression that the ingestion puts
+into its INSERT … SELECT and UPDATE … FROM, so no lead is scored with a per-row round trip. The stored
+`score_breakdown` is `{"property": p, "demographics": d, "enrichment": e, "behavioral": b, "total": t,
+"version": 1}`; `lead_score` is `total`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+# Points per factor. Each category's points add up to its share of 100.
+WEIGHTS: dict[str, float] = {
+    # property (40)
+    "equity_500k": 20, "equity_300k": 16, "equity_150k": 12, "equity_50k": 6,
+    "value_1m": 12, "value_600k": 9, "value_300k": 6, "value_any": 3,
+    "type_single_family": 8, "type_condo_townhouse": 5, "type_multi_family": 4, "type_other": 2,
+    # demographics (30)
+    "age_75": 18, "age_70": 16, "age_65": 13, "age_62": 10,
+    "owner_occupied": 8,
+    "state_priority": 4, "state_other": 2,
+    # enrichment (20)
+    "has_email": 4, "has_phone": 4, "email_verified": 4, "phone_verified": 4, "enriched": 4,
+    # behavioral (10)
+    "replied": 10, "active": 5, "queued": 2,
+}
+PRIORITY_STATES = ("CA", "FL", "TX", "AZ", "NV", "CO", "OR", "WA", "NY", "NJ")
+SCORE_VERSION = 1
+
+
+def weights() -> dict[str, float]:
+    return {**WEIGHTS, **(getattr(settings, "LEAD_SCORE_WEIGHTS", None) or {})}
+
+
+def _n(value: float) -> str:
+    return repr(float(value))  # numbers we own, formatted as SQL numeric literals
+
+
+def breakdown_sql(c: dict[str, str]) -> str:
+    """A jsonb SQL expression for the breakdown. `c` maps each input to an SQL expression:
+    property_value, estimated_equity, property_type, age, owner_occupied, property_state, email, phone,
+    email_verified, phone_verified, melissa_payload, campaign_status."""
+    w = weights()
+    states = ", ".join(f"'{code}'" for code in PRIORITY_STATES if code.isalpha() and len(code) == 2)
+    prop = (
+        f"(CASE WHEN {c['estimated_equity']} >= 500000 THEN {_n(w['equity_500k'])}"
+        f" WHEN {c['estimated_equity']} >= 300000 THEN {_n(w['equity_300k'])}"
+        f" WHEN {c['estimated_equity']} >= 150000 THEN {_n(w['equity_150k'])}"
+        f" WHEN {c['estimated_equity']} >= 50000 THEN {_n(w['equity_50k'])} ELSE 0 END"
+        f" + CASE WHEN {c['property_value']} >= 1000000 THEN {_n(w['value_1m'])}"
+        f" WHEN {c['property_value']} >= 600000 THEN {_n(w['value_600k'])}"
+        f" WHEN {c['property_value']} >= 300000 THEN {_n(w['value_300k'])}"
+        f" WHEN {c['property_value']} > 0 THEN {_n(w['value_any'])} ELSE 0 END"
+        f" + CASE WHEN {c['property_type']} IS NULL THEN 0"
+        f" WHEN {c['property_type']} ~* 'single|sfr' THEN {_n(w['type_single_family'])}"
+        f" WHEN {c['property_type']} ~* 'condo|town' THEN {_n(w['type_condo_townhouse'])}"
+        f" WHEN {c['property_type']} ~* 'multi|duplex|triplex|fourplex' THEN {_n(w['type_multi_family'])}"
+        f" ELSE {_n(w['type_other'])} END)"
+    )
+    demo = (
+        f"(CASE WHEN {c['age']} >= 75 THEN {_n(w['age_75'])} WHEN {c['age']} >= 70 THEN {_n(w['age_70'])}"
+        f" WHEN {c['age']} >= 65 THEN {_n(w['age_65'])} WHEN {c['age']} >= 62 THEN {_n(w['age_62'])} ELSE 0 END"
+        f" + CASE WHEN {c['owner_occupied']} THEN {_n(w['owner_occupied'])} ELSE 0 END"
+        f" + CASE WHEN {c['property_state']} IN ({states}) THEN {_n(w['state_priority'])}"
+        f" WHEN {c['property_state']} IS NOT NULL THEN {_n(w['state_other'])} ELSE 0 END)"
+    )
+    enrich = (
+        f"(CASE WHEN {c['email']} IS NOT NULL AND {c['email']} <> '' THEN {_n(w['has_email'])} ELSE 0 END"
+        f" + CASE WHEN {c['phone']} IS NOT NULL AND {c['phone']} <> '' THEN {_n(w['has_phone'])} ELSE 0 END"
+        f" + CASE WHEN {c['email_verified']} THEN {_n(w['email_verified'])} ELSE 0 END"
+        f" + CASE WHEN {c['phone_verified']} THEN {_n(w['phone_verified'])} ELSE 0 END"
+        f" + CASE WHEN coalesce({c['melissa_payload']}, '{{}}'::jsonb) <> '{{}}'::jsonb"
+        f" THEN {_n(w['enriched'])} ELSE 0 END)"
+    )
+    behave = (
+        f"(CASE WHEN {c['campaign_status']}::text IN ('replied', 'converted') THEN {_n(w['replied'])}"
+        f" WHEN {c['campaign_status']}::text = 'active' THEN {_n(w['active'])}"
+        f" WHEN {c['campaign_status']}::text = 'queued' THEN {_n(w['queued'])} ELSE 0 END)"
+    )
+    return (
+        f"jsonb_build_object('property', {prop}, 'demographics', {demo}, 'enrichment', {enrich},"
+        f" 'behavioral', {behave}, 'version', {SCORE_VERSION})"
+    )
+
+
+def score_from_breakdown_sql(breakdown: str) -> str:
+    """The 0-100 integer score from a breakdown expression (clamped, rounded)."""
+    return (
+        f"greatest(0, least(100, round(({breakdown}->>'property')::numeric + ({breakdown}->>'demographics')::numeric"
+        f" + ({breakdown}->>'enrichment')::numeric + ({breakdown}->>'behavioral')::numeric)))::int"
+    )
+
+
+LEAD_COLUMNS = {
+    name: name for name in (
+        "property_value", "estimated_equity", "property_type", "age", "owner_occupied", "property_state", "email",
+        "phone", "email_verified", "phone_verified", "melissa_payload", "campaign_status",
+    )
+}
+
+
+def leads_rescore(*, lead_ids=None) -> int:
+    """Recompute `lead_score` and `score_breakdown` for the given leads (all when None), set-based.
+
+    Run inside a database context that may update them (jobs: `service_context()`)."""
+    from django.db import connection
+
+    breakdown = breakdown_sql(LEAD_COLUMNS)
+    sql = (
+        f"WITH s AS (SELECT id, {breakdown} AS b FROM leads"
+        f"{'' if lead_ids is None else ' WHERE id = ANY(%s::uuid[])'})"
+        " UPDATE leads l SET score_breakdown = s.b || jsonb_build_object('total', "
+        f"{score_from_breakdown_sql('s.b')}), lead_score = {score_from_breakdown_sql('s.b')}"
+        " FROM s WHERE l.id = s.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [] if lead_ids is None else [[str(i) for i in lead_ids]])
+        return cursor.rowcount

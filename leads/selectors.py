@@ -1,0 +1,263 @@
+"""Read paths of the broker portal: the lead list (filters, search, sort, pages), a lead's detail parts
+and timeline. (The broker's dashboard figures come from `pipeline.dashboard`, shared with staff.)
+
+Every selector takes the broker and scopes through `Lead.objects.for_broker(broker)`; the request's RLS
+context (authenticated + the broker's id) is the second wall. `pipeline_events` is read with SQL on its
+table name, so `leads` does not import `pipeline` (STYLE: arrows point down).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db import connection
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from .models import Lead, VerificationCodeMap
+
+# The searched text. It must stay identical to the index of migration 0003_portal_search and the function
+# of 0004_portal_search_function (a test checks), or the index is not used.
+SEARCH_EXPRESSION = (
+    "(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || coalesce(property_address, '')"
+    " || ' ' || coalesce(property_city, '') || ' ' || coalesce(email, '') || ' ' || coalesce(phone, '')"
+    " || ' ' || coalesce(apn, ''))"
+)
+
+SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "score": ("-lead_score", "-created_at", "-id"),
+    "score_low": ("lead_score", "-created_at", "-id"),
+    "name": ("last_name", "first_name", "id"),
+    "status": ("campaign_status", "-created_at", "-id"),
+}
+SORT_LABELS = {
+    "newest": "Newest first", "oldest": "Oldest first", "score": "Highest score", "score_low": "Lowest score",
+    "name": "Name (A-Z)", "status": "Campaign status",
+}
+DEFAULT_SORT = "newest"
+PAGE_SIZE = 50
+# Counting every match of a broad filter over a large book is wasted work: count up to this many.
+COUNT_CAP = 1_000
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    campaign_status: tuple[str, ...] = ()
+    email_verified: bool | None = None
+    phone_verified: bool | None = None
+    consent: bool | None = None
+    score_min: int | None = None
+    score_max: int | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    search: str = ""
+    sort: str = DEFAULT_SORT
+
+
+@dataclass
+class LeadPage:
+    leads: list
+    page: int
+    page_size: int
+    has_next: bool
+    count: int
+    count_capped: bool
+    first_index: int = field(init=False)
+    last_index: int = field(init=False)
+
+    def __post_init__(self):
+        self.first_index = (self.page - 1) * self.page_size + 1 if self.leads else 0
+        self.last_index = (self.page - 1) * self.page_size + len(self.leads)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_PHONE_LIKE = re.compile(r"^[\d\s().+-]+$")
+
+
+def _search_alternatives(search: str) -> list[list[str]]:
+    """ILIKE patterns: every whitespace-separated term must match (AND); a phone-like search is also
+    tried as its last ten digits (OR), so `(415) 555-0199` finds `+14155550199`."""
+    raw = search.strip()
+    alternatives = [[f"%{_escape_like(term)}%" for term in raw.split()[:8]]]
+    if _PHONE_LIKE.match(raw) and sum(ch.isdigit() for ch in raw) >= 7:
+        digits = re.sub(r"\D", "", raw)[-10:]
+        alternatives.append([f"%{digits}%"])
+    return alternatives
+
+
+def _search_document(filters: LeadFilters) -> dict:
+    """The filters as the JSON document `portal_lead_search()` reads (migration 0004)."""
+    tz = timezone.get_current_timezone()
+    document: dict = {"pattern_groups": _search_alternatives(filters.search)}
+    if filters.campaign_status:
+        document["statuses"] = list(filters.campaign_status)
+    for name in ("email_verified", "phone_verified", "consent", "score_min", "score_max"):
+        if getattr(filters, name) is not None:
+            document[name] = getattr(filters, name)
+    if filters.created_from is not None:
+        document["created_from"] = datetime.combine(filters.created_from, time.min, tz).isoformat()
+    if filters.created_to is not None:
+        document["created_before"] = datetime.combine(filters.created_to + timedelta(days=1), time.min, tz).isoformat()
+    return document
+
+
+def _search_ids(filters: LeadFilters, *, limit: int | None, offset: int = 0) -> tuple[list, int | None]:
+    """(ids, total): one page of the calling broker's leads matching `filters` (search included), in the
+    list's order, and how many match in all (None when the page is empty).
+
+    Under row-level security PostgreSQL will not use an index for `ILIKE` (not a leakproof operator), so
+    a plain query scans every one of the broker's rows. `portal_lead_search()` (migration 0004) runs the
+    same search with the indexes, limited to the calling broker's leads (`auth.uid()`), and returns ids;
+    the rows are then read through RLS as usual."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, total FROM portal_lead_search(%s::jsonb, %s, %s, %s)",
+                       [json.dumps(_search_document(filters)), _sort_key(filters), limit, offset])
+        rows = cursor.fetchall()
+    return [row[0] for row in rows], (rows[0][1] if rows else None)
+
+
+def _id_in(ids: list) -> RawSQL:
+    # One array parameter, not one parameter per id (a broad search can match tens of thousands).
+    return RawSQL('"leads"."id" = ANY(%s::uuid[])', (ids,), output_field=BooleanField())
+
+
+def _sort_key(filters: LeadFilters) -> str:
+    return filters.sort if filters.sort in SORTS else DEFAULT_SORT
+
+
+def _filtered(*, broker, filters: LeadFilters) -> QuerySet:
+    """The broker's leads matching every filter except the search."""
+    queryset = Lead.objects.for_broker(broker)
+    if filters.campaign_status:
+        queryset = queryset.filter(campaign_status__in=filters.campaign_status)
+    for name in ("email_verified", "phone_verified", "consent"):
+        value = getattr(filters, name)
+        if value is not None:
+            queryset = queryset.filter(**{name: value})
+    if filters.score_min is not None:
+        queryset = queryset.filter(lead_score__gte=filters.score_min)
+    if filters.score_max is not None:
+        queryset = queryset.filter(lead_score__lte=filters.score_max)
+    tz = timezone.get_current_timezone()
+    if filters.created_from is not None:
+        queryset = queryset.filter(created_at__gte=datetime.combine(filters.created_from, time.min, tz))
+    if filters.created_to is not None:
+        end = datetime.combine(filters.created_to + timedelta(days=1), time.min, tz)
+        queryset = queryset.filter(created_at__lt=end)
+    return queryset
+
+
+def lead_list(*, broker, filters: LeadFilters) -> QuerySet:
+    """The broker's leads matching `filters`, sorted (a stable order: ties broken by id). With a search,
+    the matching ids come from `portal_lead_search()` and the filters are applied again on top."""
+    queryset = _filtered(broker=broker, filters=filters)
+    if filters.search.strip():
+        queryset = queryset.filter(_id_in(_search_ids(filters, limit=None)[0]))
+    return queryset.order_by(*SORTS[_sort_key(filters)])
+
+
+def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_SIZE) -> LeadPage:
+    """One page of `lead_list`, without a COUNT(*) over everything: one row more than the page is fetched
+    to know whether there is a next page; without a search the total is counted only up to COUNT_CAP."""
+    page = max(1, page)
+    offset = (page - 1) * page_size
+    queryset = _filtered(broker=broker, filters=filters).order_by(*SORTS[_sort_key(filters)])
+    total = None
+    if filters.search.strip():
+        ids, total = _search_ids(filters, limit=page_size + 1, offset=offset)
+        rows = list(queryset.filter(_id_in(ids))) if ids else []
+    else:
+        rows = list(queryset[offset:offset + page_size + 1])
+    has_next = len(rows) > page_size
+    rows = rows[:page_size]
+    if not has_next:
+        count, capped = offset + len(rows), False
+    elif total is not None:
+        count, capped = total, False  # the search function counted every match while sorting them
+    elif offset + len(rows) + 1 > COUNT_CAP:
+        count, capped = offset + len(rows), True  # already past the cap: no need to count
+    else:
+        counted = queryset.order_by()[:COUNT_CAP + 1].count()
+        count, capped = (COUNT_CAP, True) if counted > COUNT_CAP else (counted, False)
+    return LeadPage(leads=rows, page=page, page_size=page_size, has_next=has_next, count=count,
+                    count_capped=capped)
+
+
+def lead_get(*, broker, lead_id) -> Lead:
+    """One of the broker's leads; Lead.DoesNotExist for any other (the view turns it into a 404)."""
+    return Lead.objects.for_broker(broker).select_related("assigned_broker").get(pk=lead_id)
+
+
+def lead_verification_codes(*, lead: Lead) -> dict[str, list[dict]]:
+    """The lead's email and phone codes with their meaning from `verification_code_map`."""
+    wanted = {("email", code) for code in lead.email_verification_codes or []}
+    wanted |= {("phone", code) for code in lead.phone_verification_codes or []}
+    known = {}
+    if wanted:
+        codes = {code for _, code in wanted}
+        for row in VerificationCodeMap.objects.filter(code__in=codes):
+            known[(row.channel, row.code)] = row
+    result: dict[str, list[dict]] = {"email": [], "phone": []}
+    for channel, codes in (("email", lead.email_verification_codes), ("phone", lead.phone_verification_codes)):
+        for code in codes or []:
+            row = known.get((channel, code))
+            result[channel].append({
+                "code": code,
+                "known": row is not None,
+                "is_verified": bool(row and row.is_verified),
+                "description": row.description if row else "Unknown code (not in the verification-code map)",
+            })
+    return result
+
+
+def lead_consent_history(*, lead: Lead) -> list:
+    return list(lead.consent_audit.order_by("-created_at", "-id")[:50])
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event_type: str
+    status: str
+    created_at: datetime
+    data: dict
+    error_message: str | None
+
+    @property
+    def label(self) -> str:
+        return EVENT_LABELS.get(self.event_type, self.event_type.replace("_", " ").capitalize())
+
+
+EVENT_LABELS = {
+    "lead_created": "Lead created", "lead_merged": "Merged with new data", "lead_verified": "Contact verified",
+    "consent_link_created": "Consent link created", "consent_given": "Consent given",
+    "consent_refused": "Lead asked not to be contacted", "lead_queued": "Queued for campaign",
+    "campaign_added": "Added to email campaign", "email_replied": "Replied", "email_bounced": "Email bounced",
+    "unsubscribed": "Unsubscribed", "appointment_booked": "Appointment booked",
+    "lead_do_not_contact": "Marked do-not-contact", "lead_outcome": "Outcome recorded",
+    "lead_not_interested": "Not interested", "lead_wrong_person": "Wrong person",
+}
+
+
+def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
+    """The lead's `pipeline_events`, newest first (RLS limits a broker to events carrying their id)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_type, status, created_at, event_data, error_message FROM pipeline_events"
+            " WHERE lead_id = %s ORDER BY created_at DESC, id DESC LIMIT %s",
+            [lead.pk, limit],
+        )
+        return [TimelineEntry(event_type=row[0], status=row[1], created_at=row[2], data=row[3] or {},
+                              error_message=row[4]) for row in cursor.fetchall()]

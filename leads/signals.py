@@ -1,0 +1,8 @@
+"""Signal receivers of the leads app (connected in LeadsConfig.ready)."""
+
+from .services import login_lockout_record
+
+
+def record_lockout(sender, request=None, username=None, ip_address=None, **kwargs):
+    """django-axes locked an account: put it on the record staff can see (a `login_locked_out` event)."""
+    login_lockout_record(username=username or "", ip_address=ip_address)

@@ -1,0 +1,220 @@
+"""The broker portal (DESIGN §13: `/portal/…`). Thin views over `leads.selectors` and `leads.services`.
+
+Every view is `broker_required`: staff go to the admin, a user without an active broker gets a 403 page.
+The middleware has already opened the broker's RLS context (authenticated + their id); the selectors
+scope through `Lead.objects.for_broker(...)` too. Another broker's lead is a 404, never a 403.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from equity_connect.db import AUTHENTICATED, current_context
+
+from .. import selectors, services
+from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
+from ..models import Broker, Lead
+
+CONSENT_LINK_SESSION_KEY = "portal:consent_link"
+
+
+def broker_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if user.is_staff:
+            return redirect("/admin/")
+        broker_id = getattr(request, "broker_id", None)
+        context = current_context()
+        # Fail closed: the broker's own RLS context must be open (DatabaseContextMiddleware).
+        if broker_id is None or context is None or context.role != AUTHENTICATED or context.broker_id is None \
+                or str(context.broker_id) != str(broker_id):
+            return render(request, "portal/no_broker.html", status=403)
+        request.broker = Broker.objects.get(pk=broker_id)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _get_lead(request, lead_id) -> Lead:
+    try:
+        return selectors.lead_get(broker=request.broker, lead_id=lead_id)
+    except Lead.DoesNotExist:
+        raise Http404("No such lead") from None
+
+
+@require_GET
+@broker_required
+def lead_list(request):
+    form = LeadFilterForm(request.GET or None)
+    filters = form.filters()
+    try:
+        page_number = int(request.GET.get("page", "1"))
+    except ValueError:
+        page_number = 1
+    page = selectors.lead_page(broker=request.broker, filters=filters, page=page_number)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "portal/lead_list.html", {
+        "form": form, "page": page, "query": query.urlencode(), "nav": "leads",
+        "export_url": f"{reverse('portal:lead_export')}?{query.urlencode()}",
+    })
+
+
+EXPORT_COLUMNS = (
+    "id", "first_name", "last_name", "email", "phone", "property_address", "property_city", "property_state",
+    "property_zip", "property_value", "estimated_equity", "property_type", "age", "owner_occupied", "apn",
+    "lead_score", "campaign_status", "email_verified", "phone_verified", "consent", "consented_at",
+    "consent_method", "added_to_campaign_at", "last_reply_at", "created_at",
+)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_safe(value):
+    """Neutralise spreadsheet formulas in exported text (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(value):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+@require_GET
+@broker_required
+def lead_export(request):
+    """CSV of exactly the broker's leads that match the list's filters (all pages)."""
+    filters = LeadFilterForm(request.GET or None).filters()
+    queryset = selectors.lead_list(broker=request.broker, filters=filters).values_list(*EXPORT_COLUMNS)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(EXPORT_COLUMNS)
+        for row in queryset.iterator(chunk_size=2000):
+            yield writer.writerow([_csv_safe(value) for value in row])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+    return response
+
+
+def _detail_context(request, lead, **extra):
+    context = {
+        "lead": lead,
+        "nav": "leads",
+        "codes": selectors.lead_verification_codes(lead=lead),
+        "consent_history": selectors.lead_consent_history(lead=lead),
+        "timeline": selectors.lead_timeline(lead=lead),
+        "queue_blockers": services.lead_queue_blockers(lead=lead),
+        "dnc_form": DoNotContactForm(),
+        "outcome_form": OutcomeForm(),
+        "breakdown": _breakdown(lead.score_breakdown),
+    }
+    links = request.session.get(CONSENT_LINK_SESSION_KEY) or {}
+    if str(lead.pk) in links:
+        context["consent_link"] = links.pop(str(lead.pk))
+        request.session[CONSENT_LINK_SESSION_KEY] = links
+    context.update(extra)
+    return context
+
+
+def _breakdown(value) -> list[tuple[str, object]]:
+    """The score breakdown as (label, value) rows, whatever its exact shape."""
+    if not isinstance(value, dict):
+        return []
+    rows = []
+    for key, item in value.items():
+        label = str(key).replace("_", " ").capitalize()
+        if isinstance(item, dict):
+            shown = item.get("points", item.get("score", item.get("value")))
+            detail = ", ".join(f"{k}: {v}" for k, v in item.items() if k not in ("points", "score", "value"))
+            rows.append((label, f"{shown}" + (f" ({detail})" if detail else "") if shown is not None else detail))
+        else:
+            rows.append((label, item))
+    return rows
+
+
+@require_GET
+@broker_required
+def lead_detail(request, lead_id):
+    lead = _get_lead(request, lead_id)
+    return render(request, "portal/lead_detail.html", _detail_context(request, lead))
+
+
+def _run(request, lead, action, success: str):
+    """Run a service for the lead; its LeadError becomes a message. Always back to the lead's page."""
+    try:
+        action()
+    except services.LeadError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, success)
+    return redirect("portal:lead_detail", lead_id=lead.pk)
+
+
+@require_POST
+@broker_required
+def lead_queue(request, lead_id):
+    lead = _get_lead(request, lead_id)
+    return _run(request, lead, lambda: services.lead_queue_for_campaign(lead=lead, broker=request.broker),
+                "Queued for the next campaign run.")
+
+
+@require_POST
+@broker_required
+def lead_do_not_contact(request, lead_id):
+    lead = _get_lead(request, lead_id)
+    form = DoNotContactForm(request.POST)
+    if not form.is_valid():
+        return render(request, "portal/lead_detail.html", _detail_context(request, lead, dnc_form=form), status=400)
+    reason = form.cleaned_data["reason"]
+    return _run(request, lead,
+                lambda: services.lead_mark_do_not_contact(lead=lead, broker=request.broker, reason=reason),
+                "Marked do-not-contact.")
+
+
+@require_POST
+@broker_required
+def lead_outcome(request, lead_id):
+    lead = _get_lead(request, lead_id)
+    form = OutcomeForm(request.POST)
+    if not form.is_valid():
+        return render(request, "portal/lead_detail.html", _detail_context(request, lead, outcome_form=form),
+                      status=400)
+    data = form.cleaned_data
+    return _run(request, lead, lambda: services.lead_record_outcome(
+        lead=lead, broker=request.broker, outcome=data["outcome"], note=data.get("note", ""),
+        appointment_at=data.get("appointment_at"),
+    ), "Outcome recorded.")
+
+
+@require_POST
+@broker_required
+def lead_consent_link(request, lead_id):
+    lead = _get_lead(request, lead_id)
+    url = services.consent_link_create(lead=lead, broker=request.broker)
+    links = request.session.get(CONSENT_LINK_SESSION_KEY) or {}
+    links[str(lead.pk)] = url
+    request.session[CONSENT_LINK_SESSION_KEY] = links
+    return redirect("portal:lead_detail", lead_id=lead.pk)

@@ -1,0 +1,294 @@
+"""The ingestion services (DESIGN §7): process one upload end to end, and reprocess one DLQ row.
+
+`upload_ingest` is restartable and runs exactly once per upload:
+- a session advisory lock on the upload means two workers never process it together (a worker that dies
+  drops its connection, and PostgreSQL releases the lock with it);
+- staging commits in batches (progress and running counts visible), and a restart first deletes what a
+  crashed run staged;
+- everything that changes `leads`, `pipeline_dlq`, `pipeline_events` and the upload's final counts
+  happens in ONE transaction under a global apply lock (so concurrent uploads with overlapping keys
+  never race on the unique keys, and never deadlock). A crash before its commit leaves nothing; after
+  it, the upload is `done` and a re-run returns at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from equity_connect.db import service_context
+from equity_connect.events import record_event
+from pipeline.models import DLQSource, DLQStatus, PipelineDLQ, Upload, UploadStatus
+
+from . import apply, stage
+
+logger = logging.getLogger("pipeline.ingest")
+
+APPLY_LOCK = zlib.crc32(b"equity_connect.ingest_apply")
+STAGE_PROGRESS_SHARE = 0.8  # staging is most of the work; the apply step takes progress to 1.0
+
+
+class IngestError(Exception):
+    """An ingestion operation that cannot be done; the message is safe to show."""
+
+
+class RowStillInvalid(IngestError):
+    """A reprocessed DLQ row is still unusable; the message is the reason."""
+
+
+def _lock_key(upload_id) -> int:
+    return zlib.crc32(f"upload:{upload_id}".encode()) - 2**31
+
+
+@contextmanager
+def _upload_lock(upload_id, *, wait_seconds: float):
+    """Hold a session-level advisory lock on the upload across the staging and apply transactions.
+
+    Waits up to `wait_seconds` for a worker that is finishing (or a dead worker's backend that PostgreSQL
+    has not reaped yet); yields whether the lock was taken."""
+    key = _lock_key(upload_id)
+    deadline = time.monotonic() + wait_seconds
+    with connection.cursor() as cursor:
+        # Notice a vanished client during a long statement, so a killed worker's locks go quickly.
+        cursor.execute("SET client_connection_check_interval = '1s'")
+    # The apply step's temporary tables live in local buffers (8 MB by default). PostgreSQL only allows
+    # a change before the session's first temporary table, so a long-lived worker may keep its value.
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('temp_buffers', %s, false)", [settings.INGEST_TEMP_BUFFERS])
+    except DatabaseError:
+        pass
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            if cursor.fetchone()[0]:
+                break
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            time.sleep(0.5)
+    try:
+        yield True
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        except Exception:  # the connection is gone, and the lock with it
+            logger.warning("upload_id=%s advisory unlock failed; connection lost", upload_id)
+
+
+def _apply_lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPLY_LOCK])
+
+
+def _delete_staging(upload_id, lines: list[int] | None = None) -> None:
+    with connection.cursor() as cursor:
+        if lines is None:
+            cursor.execute("DELETE FROM leads_staging WHERE upload_id = %s", [str(upload_id)])
+        else:
+            cursor.execute("DELETE FROM leads_staging WHERE upload_id = %s AND line_number = ANY(%s)",
+                           [str(upload_id), lines])
+
+
+def upload_ingest(*, upload_id) -> Upload | None:
+    """Stage, normalise, validate, dedupe, merge/insert, score and count one upload.
+
+    Changes `leads`, `pipeline_dlq` (one row per rejected line), `leads_staging` (emptied again) and the
+    upload (status, progress, counts). Records `dedupe_success` with the counts and `duration_ms`, and
+    per-lead `lead_created`/`lead_merged` events when the upload touches at most INGEST_LEAD_EVENTS_MAX
+    leads; on failure `upload_failed`. Returns the upload, or None when another worker holds it."""
+    with _upload_lock(upload_id, wait_seconds=settings.INGEST_LOCK_WAIT_SECONDS) as acquired:
+        if not acquired:
+            logger.info("upload_id=%s busy: another worker is processing it", upload_id)
+            return None
+        with service_context():
+            upload = Upload.objects.select_related("partner").get(pk=upload_id)
+            if upload.status == UploadStatus.DONE:
+                return upload
+            _delete_staging(upload.id)  # what a crashed run staged
+            Upload.objects.filter(pk=upload.id).update(
+                status=UploadStatus.PROCESSING, attempts=upload.attempts + 1, progress=0.0, rows_total=0,
+                rows_rejected=0, leads_created=0, leads_merged=0, duplicates_in_file=0, error_message="",
+                started_at=timezone.now(), finished_at=None, updated_at=timezone.now(),
+            )
+        started = time.monotonic()
+        try:
+            return _ingest(upload, started)
+        except stage.FileUnreadable as error:
+            _fail(upload, str(error), started, dlq=True)
+            with service_context():
+                return Upload.objects.get(pk=upload.id)
+        except Exception as error:
+            logger.exception("upload_id=%s ingestion failed", upload_id)
+            _fail(upload, f"internal error ({type(error).__name__}); the upload can be re-run", started, dlq=False)
+            raise
+
+
+def _progress(upload_id):
+    def report(result: stage.StageResult, fraction: float) -> None:
+        Upload.objects.filter(pk=upload_id).update(
+            progress=round(fraction * STAGE_PROGRESS_SHARE, 4), rows_total=result.rows_total,
+            rows_rejected=result.rows_rejected, encoding=result.encoding, updated_at=timezone.now(),
+        )
+
+    return report
+
+
+def _ingest(upload: Upload, started: float) -> Upload:
+    staging_started = time.monotonic()
+    result = stage.stage_file(
+        upload_id=str(upload.id), path=upload.file.path, broker_id=str(upload.broker_id) if upload.broker_id else None,
+        size_bytes=upload.size_bytes, on_progress=_progress(upload.id),
+    )
+    staging_ms = int((time.monotonic() - staging_started) * 1000)
+    source = upload.source or (upload.partner.name if upload.partner else "upload")
+    for attempt in range(3):
+        try:
+            with service_context():
+                _apply_lock()
+                counts = apply.apply_staged(
+                    upload_id=str(upload.id), source=source, lead_events_max=settings.INGEST_LEAD_EVENTS_MAX,
+                )
+                if not settings.INGEST_KEEP_STAGING:
+                    _delete_staging(upload.id)
+                duration_ms = int((time.monotonic() - started) * 1000)
+                Upload.objects.filter(pk=upload.id).update(
+                    status=UploadStatus.DONE, progress=1.0, rows_total=result.rows_total,
+                    rows_rejected=counts.rows_rejected, leads_created=counts.leads_created,
+                    leads_merged=counts.leads_merged, duplicates_in_file=counts.duplicates_in_file,
+                    encoding=result.encoding, finished_at=timezone.now(), updated_at=timezone.now(),
+                )
+                data = {
+                    "rows_total": result.rows_total, "leads_created": counts.leads_created,
+                    "leads_merged": counts.leads_merged, "duplicates_in_file": counts.duplicates_in_file,
+                    "rows_rejected": counts.rows_rejected, "encoding": result.encoding,
+                    "propagation_passes": counts.propagation_passes,
+                    "lead_events": counts.clusters <= settings.INGEST_LEAD_EVENTS_MAX,
+                    "timings": {"staging_ms": staging_ms, **counts.timings},
+                }
+                if counts.rows_rejected + counts.rows_valid != result.rows_total:
+                    raise RuntimeError(f"staged {result.rows_total} rows but applied "
+                                       f"{counts.rows_rejected + counts.rows_valid}")
+                record_event("dedupe_success", upload_id=upload.id, broker_id=upload.broker_id, data=data,
+                             duration_ms=duration_ms)
+            break
+        except (IntegrityError, OperationalError):
+            # Another writer took a key between our match and our insert (or a deadlock with a writer
+            # outside the ingestion): the transaction rolled back whole; match again.
+            if attempt == 2:
+                raise
+            logger.warning("upload_id=%s apply conflict; retrying (attempt %s)", upload.id, attempt + 2)
+    logger.info("upload_id=%s done rows=%s created=%s merged=%s duplicates=%s rejected=%s duration_ms=%s timings=%s",
+                upload.id, result.rows_total, counts.leads_created, counts.leads_merged, counts.duplicates_in_file,
+                counts.rows_rejected, duration_ms, data["timings"])
+    with service_context():
+        return Upload.objects.get(pk=upload.id)
+
+
+def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
+    try:
+        with service_context():
+            _delete_staging(upload.id)
+            Upload.objects.filter(pk=upload.id).update(
+                status=UploadStatus.FAILED, error_message=reason, rows_total=0, rows_rejected=0, progress=0.0,
+                finished_at=timezone.now(), updated_at=timezone.now(),
+            )
+            if dlq and not PipelineDLQ.objects.filter(
+                upload_id=upload.id, source=DLQSource.UPLOAD, status=DLQStatus.OPEN
+            ).exists():
+                PipelineDLQ.objects.create(
+                    source=DLQSource.UPLOAD, upload_id=upload.id, payload={"filename": upload.filename},
+                    reason=reason, broker_id=upload.broker_id,
+                )
+            record_event("upload_failed", upload_id=upload.id, broker_id=upload.broker_id, status="failure",
+                         error_message=reason, duration_ms=int((time.monotonic() - started) * 1000))
+    except Exception:
+        logger.exception("upload_id=%s could not record the failure", upload.id)
+
+
+def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, user=None):
+    """Re-run one rejected upload row (optionally edited: `payload` is the raw row, header → value)
+    through the same normalise/validate/dedupe/merge SQL as a whole upload.
+
+    On success: the lead is created or merged, the DLQ row is `resolved` (resolution `reprocessed`,
+    `resolved_by`/`resolved_at`, the lead), the upload's counts move the row from rejected to created or
+    merged, and `dlq_reprocessed` is recorded. Returns the lead id. Idempotent: a row already resolved
+    returns None and changes nothing. Raises RowStillInvalid (the DLQ row keeps the edit and the new
+    reason) or IngestError."""
+    dlq_id = getattr(dlq_item, "pk", dlq_item)
+    with service_context():
+        item = PipelineDLQ.objects.select_for_update(of=("self",)).select_related("upload").get(pk=dlq_id)
+        if item.status in (DLQStatus.RESOLVED, DLQStatus.DISCARDED):
+            return None
+        if item.source != DLQSource.UPLOAD_ROW or item.upload is None:
+            raise IngestError("only rows of a still-existing upload can be reprocessed here")
+        payload = dict(item.payload if payload is None else payload)
+        extra = payload.pop("_extra_values", None)
+        headers = list(payload)
+        row = ["" if value is None else str(value) for value in payload.values()]
+        if isinstance(extra, list):
+            row += ["" if value is None else str(value) for value in extra]
+        upload = item.upload
+        line = item.line_number if item.line_number is not None else 0
+        email_codes, phone_codes = stage.verified_codes()
+        layout = stage.StagingLayout(
+            headers, upload_id=str(upload.id), broker_id=str(upload.broker_id) if upload.broker_id else None,
+            territory=stage.Territory.load(), email_codes=email_codes, phone_codes=phone_codes,
+        )
+        staged, reason = layout.row(list(row), line)
+        item.payload = payload if extra is None else {**payload, "_extra_values": extra}
+        item.attempts += 1
+        if reason is not None:
+            item.reason = reason
+        item.save(update_fields=["payload", "attempts", "reason", "updated_at"])
+    if reason is not None:
+        raise RowStillInvalid(reason)
+    offset = 2 + layout.width  # line, extra values, the raw cells, then the normalised columns
+    keys = {name: staged[offset + stage.NORMALISED_NAMES.index(name)] for name in ("mak", "apn", "addr_hash")}
+    with service_context():
+        item = PipelineDLQ.objects.select_for_update().get(pk=dlq_id)
+        if item.status in (DLQStatus.RESOLVED, DLQStatus.DISCARDED):
+            return None
+        _apply_lock()
+        _delete_staging(upload.id, [line])
+        layout.copy_rows(iter([(row, line)]))
+        source = upload.source or "dlq_reprocess"
+        counts = apply.apply_staged(upload_id=str(upload.id), source=source, lines=[line], lead_events_max=1,
+                                    write_dlq=False)
+        _delete_staging(upload.id, [line])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, assigned_broker_id FROM leads"
+                " WHERE mak = %(mak)s OR apn = %(apn)s OR addr_hash = %(addr_hash)s"
+                " ORDER BY (mak = %(mak)s) DESC NULLS LAST, (apn = %(apn)s) DESC NULLS LAST LIMIT 1",
+                keys,
+            )
+            lead_id, broker_id = cursor.fetchone()
+        now = timezone.now()
+        item.payload = payload if extra is None else {**payload, "_extra_values": extra}
+        item.status = DLQStatus.RESOLVED
+        item.resolution = "reprocessed"
+        item.resolved_at = now
+        item.resolved_by = user if getattr(user, "pk", None) else None
+        item.lead_id = lead_id
+        item.save(update_fields=["payload", "status", "resolution", "resolved_at", "resolved_by", "lead",
+                                 "updated_at"])
+        Upload.objects.filter(pk=upload.id, rows_rejected__gt=0).update(
+            rows_rejected=F("rows_rejected") - 1,
+            leads_created=F("leads_created") + counts.leads_created,
+            leads_merged=F("leads_merged") + counts.leads_merged,
+            updated_at=now,
+        )
+        record_event("dlq_reprocessed", lead_id=lead_id, broker_id=broker_id, upload_id=upload.id,
+                     data={"dlq_id": item.pk, "line_number": item.line_number,
+                           "outcome": "created" if counts.leads_created else "merged",
+                           "by": getattr(user, "pk", None)})
+    return lead_id

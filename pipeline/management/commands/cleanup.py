@@ -1,0 +1,15 @@
+"""`manage.py cleanup`: the daily cleanups, by hand (replay guards, consent tokens, webhook deliveries)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from pipeline.jobs import cleanup_run
+
+
+class Command(BaseCommand):
+    help = "Remove replay guards > 7 days, consent tokens used/expired > 30 days, old webhook deliveries."
+
+    def handle(self, *args, **options):
+        result = cleanup_run()
+        if result.status == "failure":
+            raise CommandError(result.message)
+        self.stdout.write(result.message)

@@ -1,0 +1,122 @@
+"""End to end in Debian's Chromium (Playwright, headless; never downloads a browser): a broker logs in,
+filters leads, opens one, creates a consent link; the link opened in a fresh browser context records
+consent; the broker's lead page then shows it. Screenshots go to var/artifacts/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+from equity_connect.db import service_context
+from leads.models import CampaignStatus, Lead
+from tests.factories import BrokerFactory, LeadFactory
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed "
+                       "(python3 scripts/bootstrap.py browser)"),
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+        # While Playwright's loop runs, Django's connections are context-local: close the ones opened by the
+        # test body, or they outlive the test (and block dropping the test database).
+        connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_creates_a_consent_link_and_the_lead_consents(live_server, settings, browser):
+    settings.CONSENT_FORM_URL = live_server.url
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    broker = BrokerFactory(name="Dana Whitfield", email="dana@brokers.example")
+    lead = LeadFactory(assigned_broker=broker, first_name="Martha", last_name="Keller", lead_score=82,
+                       email_verified=True, phone_verified=True, campaign_status=CampaignStatus.NEW,
+                       score_breakdown={"property": 32, "demographics": 25, "enrichment": 18, "behavioral": 7})
+    LeadFactory.create_batch(4, assigned_broker=broker)
+    LeadFactory(assigned_broker=broker, last_name="Kellerman", campaign_status=CampaignStatus.QUEUED)
+    LeadFactory(last_name="Keller")  # another broker's Keller: never shown
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", broker.user.email)
+    page.fill("input[name=password]", "correct-horse-battery")
+    page.click("#login-submit")
+    page.wait_for_url("**/portal/")
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.wait_for_function("window.Chart && Chart.getChart(document.getElementById('chart-funnel'))")
+    page.screenshot(path=str(ARTIFACTS / "portal-dashboard.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/portal/leads/")
+    page.fill("input[name=q]", "keller")
+    page.select_option("select[name=status]", ["new"])
+    page.click("text=Apply")
+    page.wait_for_url("**q=keller**")
+    rows = page.locator("table.leads tbody tr")
+    assert rows.count() == 1 and "Martha Keller" in rows.first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "portal-lead-list.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: one card per lead, no sideways scroll
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "portal-lead-list-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.click("a.lead-link")
+    page.wait_for_url(f"**/portal/leads/{lead.pk}/")
+    assert "Not given" in page.inner_text("#consent-state")
+    page.click("#create-consent-link")
+    page.wait_for_selector("#consent-link-url")
+    link = page.input_value("#consent-link-url")
+    assert link.startswith(f"{live_server.url}/consent?token=")
+    assert "Martha" not in link and "Keller" not in link and "@" not in link
+    page.click("#copy-consent-link")
+    page.wait_for_function("document.querySelector('#copy-consent-link').textContent === 'Copied'")
+    page.screenshot(path=str(ARTIFACTS / "portal-lead-detail.png"), full_page=True)
+
+    # The lead opens the link on a phone, in a browser that has never seen the portal.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    consent_page = phone.new_page()
+    consent_page.goto(link)
+    assert "Martha Keller" in consent_page.inner_text("#lead-details")
+    smallest_text_px = consent_page.evaluate(
+        "Math.min(...[...document.querySelectorAll('body *')].filter(e => e.childElementCount === 0"
+        " && e.textContent.trim()).map(e => parseFloat(getComputedStyle(e).fontSize)))"
+    )
+    assert smallest_text_px >= 18  # senior-friendly: every piece of text is 18px or more
+    button_px = consent_page.evaluate("document.querySelector('#give-consent').getBoundingClientRect().height")
+    assert button_px >= 48
+    consent_page.screenshot(path=str(ARTIFACTS / "consent-page.png"), full_page=True)
+    consent_page.click("#give-consent")
+    consent_page.wait_for_selector("#consent-result")
+    assert "Thank you" in consent_page.inner_text("#consent-result")
+    consent_page.goto(link)  # the link works once
+    assert "already been used" in consent_page.inner_text("#problem")
+    phone.close()
+
+    page.reload()
+    assert "Given" in page.inner_text("#consent-state")
+    assert "Consent given" in page.inner_text("#timeline")
+    assert "Consent" in page.inner_text("#consent table")  # the audit history
+    page.screenshot(path=str(ARTIFACTS / "portal-lead-detail-after-consent.png"), full_page=True)
+    with service_context():
+        fresh = Lead.objects.get(pk=lead.pk)
+    assert fresh.consent and fresh.consent_method == "form"
+    assert errors == []
+    context.close()

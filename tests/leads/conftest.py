@@ -1,0 +1,61 @@
+"""Fixtures of the portal, consent and accounts tests (issue 5): two brokers with their own leads, users,
+and `axes_clean`, a clean django-axes state around a test (a lockout must never leak into the next one;
+those modules use it with `pytestmark = pytest.mark.usefixtures("axes_clean")`)."""
+
+from __future__ import annotations
+
+import pytest
+from axes.utils import reset as axes_reset
+
+from tests.factories import BrokerFactory, LeadFactory, StaffUserFactory, UserFactory
+
+
+@pytest.fixture
+def axes_clean(db):
+    axes_reset()
+    yield
+    axes_reset()
+
+
+@pytest.fixture
+def broker_a(db):
+    return BrokerFactory(name="Alice Broker", email="alice@brokers.example")
+
+
+@pytest.fixture
+def broker_b(db):
+    return BrokerFactory(name="Bob Broker", email="bob@brokers.example")
+
+
+@pytest.fixture
+def lead_a(broker_a):
+    return LeadFactory(assigned_broker=broker_a, first_name="Ada", last_name="Own")
+
+
+@pytest.fixture
+def lead_b(broker_b):
+    return LeadFactory(assigned_broker=broker_b, first_name="Bea", last_name="Other")
+
+
+@pytest.fixture
+def staff_user(db):
+    return StaffUserFactory(email="ops@staff.example")
+
+
+@pytest.fixture
+def plain_user(db):
+    return UserFactory(email="nobody@example.com")
+
+
+@pytest.fixture
+def client_for(client):
+    """`client_for(user_or_broker_or_None)`: the test client logged in as that user (None: anonymous)."""
+
+    def login(who):
+        if who is None:
+            return client
+        user = getattr(who, "user", who)
+        client.force_login(user)
+        return client
+
+    return login

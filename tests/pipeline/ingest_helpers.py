@@ -1,0 +1,38 @@
+"""Run files through the real pipeline in tests: accept (as the API does) and ingest."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+
+from equity_connect.db import service_context
+from pipeline.ingest.services import upload_ingest
+from pipeline.models import Upload
+from pipeline.uploads import upload_accept
+
+
+def accept(body: bytes, **kwargs) -> Upload:
+    with service_context():
+        return upload_accept(body=io.BytesIO(body), content_sha256=hashlib.sha256(body).hexdigest(),
+                             size_bytes=len(body), enqueue=False, **kwargs)
+
+
+def ingest(body: bytes, **kwargs) -> Upload:
+    upload = upload_ingest(upload_id=accept(body, **kwargs).id)
+    assert upload is not None
+    return upload
+
+
+def assert_invariant(upload: Upload) -> None:
+    assert upload.rows_total == (upload.leads_created + upload.leads_merged + upload.duplicates_in_file
+                                 + upload.rows_rejected), upload.__dict__
+
+
+def csv_of(rows: list[dict]) -> bytes:
+    headers = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows([[row.get(header, "") for header in headers] for row in rows])
+    return buffer.getvalue().encode()

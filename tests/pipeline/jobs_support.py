@@ -1,0 +1,66 @@
+"""Shared set-up for the jobs/feeder/Instantly/webhook tests (issue 4): the fake Instantly server as a
+fixture, queued leads made in bulk, and a second database connection."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from equity_connect.db import service_context
+from leads.models import Lead
+from tests.factories import BrokerFactory, LeadFactory
+from tests.fakes.instantly import FakeInstantly
+
+CAMPAIGN_ID = "019cc043-e39c-7d91-a325-6615db0e1b14"
+
+
+@pytest.fixture
+def fake_instantly(settings):
+    """A fake Instantly on 127.0.0.1, with the settings pointing at it (fast retries, short timeouts)."""
+    with FakeInstantly() as fake:
+        settings.INSTANTLY_API_URL = fake.url
+        settings.INSTANTLY_API_KEY = fake.api_key
+        settings.INSTANTLY_CAMPAIGN_ID = CAMPAIGN_ID
+        settings.INSTANTLY_BACKOFF_SECONDS = 0.01
+        settings.INSTANTLY_BACKOFF_MAX_SECONDS = 0.05
+        settings.INSTANTLY_READ_TIMEOUT_SECONDS = 0.3
+        settings.INSTANTLY_CONNECT_TIMEOUT_SECONDS = 1.0
+        settings.INSTANTLY_MAX_ATTEMPTS = 3
+        yield fake
+
+
+def queued_leads(count: int, *, broker=None, scores=None, **fields) -> list[Lead]:
+    """`count` contactable, queued, never-fed leads (one broker), created in one INSERT."""
+    broker = broker or BrokerFactory()
+    built = LeadFactory.build_batch(count, contactable=True, assigned_broker=broker, **fields)
+    for index, lead in enumerate(built):
+        if scores is not None:
+            lead.lead_score = scores[index]
+    with service_context():
+        return Lead.objects.bulk_create(built)
+
+
+def mv_refresh() -> None:
+    with service_context(), connection.cursor() as cursor:
+        cursor.execute("SELECT refresh_contactable_leads()")
+        assert cursor.fetchone()[0] is True
+
+
+def second_connection(admin: bool = False, autocommit: bool = True) -> psycopg.Connection:
+    """A separate connection to the test database (as the app role, or the schema owner)."""
+    source = django_settings.DATABASE_ADMIN if admin else connection.settings_dict
+    return psycopg.connect(
+        dbname=connection.settings_dict["NAME"], user=source["USER"], password=source["PASSWORD"],
+        host=source["HOST"] or None, port=source["PORT"] or None, autocommit=autocommit,
+    )
+
+
+def reprocess_ok(row) -> bool:
+    """A DLQ reprocessor that succeeds (stands in for the ingestion's service in DLQ_REPROCESSORS)."""
+    return True
+
+
+def reprocess_fails(row) -> bool:
+    raise RuntimeError("still broken")

@@ -1,0 +1,285 @@
+"""Each alert rule fires on crafted data and resolves when the condition stops; one open alert per rule;
+notifications reach a real HTTP server on 127.0.0.1 and the mail outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from equity_connect.db import service_context
+from equity_connect.events import record_event
+from leads.models import Lead
+from pipeline.alerts import RULES, alerts_evaluate
+from pipeline.models import Alert, PipelineDLQ, PipelineEvent
+from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def thresholds(settings):
+    settings.ALERT_MIN_SAMPLE = 4
+    settings.ALERT_DLQ_DEPTH = 3
+    settings.ALERT_WEBHOOK_URL = ""
+    settings.ALERT_EMAILS = []
+    return settings
+
+
+def events(event_type: str, count: int, **fields) -> None:
+    with service_context():
+        for _ in range(count):
+            record_event(event_type, **fields)
+
+
+# --- crafted data: (make it breach, make it heal) per rule ------------------------------------------------
+
+def hmac_breach():
+    events("upload_received", 9)
+    events("upload_rejected", 1, status="failure", data={"reason": "bad_signature", "http_status": 401})  # 1/10
+
+
+def hmac_heal():
+    events("upload_received", 15)  # 1/25 = 4%
+
+
+def dlq_breach():
+    for _ in range(4):
+        PipelineDLQFactory(upload=None)  # 4 > 3
+
+
+def dlq_heal():
+    with service_context():
+        PipelineDLQ.objects.filter(pk__in=PipelineDLQ.objects.values("pk")[:2]).update(status="discarded")
+
+
+def mv_breach():
+    events("mv_refreshed", 1)
+    events("mv_refreshed", 1, status="failure", error_message="lock timeout")
+
+
+def mv_heal():
+    events("mv_refreshed", 1)
+
+
+def feeder_breach():
+    events("feeder_run", 1, status="failure", error_message="Instantly 500")
+
+
+def feeder_heal():
+    events("feeder_run", 1)
+
+
+def verification_breach():
+    LeadFactory(email_verified=True)
+    for _ in range(3):
+        LeadFactory(email_verified=False, phone_verified=False)  # 1/4 = 25% < 80%
+
+
+def verification_heal():
+    with service_context():
+        Lead.objects.update(phone_verified=True)
+
+
+FED = [uuid.uuid4() for _ in range(5)]
+
+
+def reply_breach():
+    for lead_id in FED:
+        events("campaign_added", 1, lead_id=lead_id)  # 0/5 replied
+
+
+def reply_heal():
+    events("email_replied", 1, lead_id=FED[0])  # 1/5 = 20%
+
+
+def duplicate_breach():
+    events("upload_received", 3)
+    events("upload_rejected", 1, status="failure", data={"reason": "replay", "http_status": 409})  # 1/4
+
+
+def duplicate_heal():
+    events("upload_received", 10)  # 1/14 = 7%
+
+
+CASES = {
+    "hmac_failure_rate": (hmac_breach, hmac_heal),
+    "dlq_depth": (dlq_breach, dlq_heal),
+    "mv_refresh_failed": (mv_breach, mv_heal),
+    "feeder_failed": (feeder_breach, feeder_heal),
+    "verification_rate": (verification_breach, verification_heal),
+    "reply_rate": (reply_breach, reply_heal),
+    "duplicate_upload_rate": (duplicate_breach, duplicate_heal),
+}
+
+
+def test_the_seven_rules_of_the_seed():
+    assert {rule.name for rule in RULES} == set(CASES)
+    assert {rule.name: rule.severity for rule in RULES} == {
+        "hmac_failure_rate": "critical", "dlq_depth": "critical", "mv_refresh_failed": "critical",
+        "feeder_failed": "critical", "verification_rate": "warning", "reply_rate": "warning",
+        "duplicate_upload_rate": "warning",
+    }
+
+
+def test_nothing_fires_on_a_quiet_system():
+    summary = alerts_evaluate()
+    assert summary["evaluated"] == 7 and summary["fired"] == [] and summary["firing"] == []
+
+
+def _alerts(rule):
+    with service_context():
+        return list(Alert.objects.filter(rule=rule).order_by("pk"))
+
+
+def _event_count(event_type, rule):
+    with service_context():
+        return PipelineEvent.objects.filter(event_type=event_type, event_data__rule=rule).count()
+
+
+@pytest.mark.parametrize("rule", list(CASES))
+def test_rule_fires_once_and_resolves(rule):
+    breach, heal = CASES[rule]
+    breach()
+    summary = alerts_evaluate()
+    assert summary["fired"] == [rule], summary["observations"]
+    [alert] = _alerts(rule)
+    assert alert.state == "firing" and alert.severity == {r.name: r.severity for r in RULES}[rule]
+    assert alert.message and alert.threshold is not None
+
+    # Still breached: the open alert is updated, no second one is opened, no second notification event.
+    again = alerts_evaluate()
+    assert again["fired"] == [] and rule in again["firing"]
+    assert len(_alerts(rule)) == 1
+    assert _event_count("alert_fired", rule) == 1
+
+    heal()
+    healed = alerts_evaluate()
+    assert healed["resolved"] == [rule], healed["observations"]
+    [alert] = _alerts(rule)
+    assert alert.state == "resolved" and alert.resolved_at is not None
+    assert _event_count("alert_resolved", rule) == 1
+
+    # It can fire again later: a new alert, the old one kept as history.
+    if rule in ("mv_refresh_failed", "feeder_failed"):
+        events("mv_refreshed" if rule == "mv_refresh_failed" else "feeder_run", 1, status="failure")
+        assert alerts_evaluate()["fired"] == [rule]
+        assert [a.state for a in _alerts(rule)] == ["resolved", "firing"]
+
+
+def test_an_open_alert_blocks_a_second_one():
+    existing = AlertFactory(rule="dlq_depth", state="firing")
+    dlq_breach()
+    summary = alerts_evaluate()
+    assert summary["fired"] == [] and "dlq_depth" in summary["firing"]
+    [alert] = _alerts("dlq_depth")
+    assert alert.pk == existing.pk and alert.value == 4
+
+
+def test_small_samples_do_not_fire(settings):
+    settings.ALERT_MIN_SAMPLE = 50
+    hmac_breach()
+    verification_breach()
+    assert alerts_evaluate()["fired"] == []
+
+
+def test_rate_window_is_trailing(settings):
+    hmac_breach()
+    with service_context():
+        PipelineEvent.objects.update(created_at=timezone.now() - dt.timedelta(hours=settings.ALERT_WINDOW_HOURS + 1))
+    assert "hmac_failure_rate" not in alerts_evaluate()["fired"]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append({"path": self.path, "content_type": self.headers["Content-Type"],
+                                    "json": json.loads(body)})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook_receiver():
+    _Receiver.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts", _Receiver.received
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_and_email_notifications(settings, webhook_receiver):
+    url, received = webhook_receiver
+    settings.ALERT_WEBHOOK_URL = url
+    settings.ALERT_EMAILS = ["ops@example.com", "oncall@example.com"]
+    dlq_breach()
+    alerts_evaluate()
+
+    assert len(received) == 1
+    fired = received[0]
+    assert fired["path"] == "/hooks/alerts" and fired["content_type"] == "application/json"
+    body = fired["json"]
+    assert body["text"].startswith("[CRITICAL] Equity Connect: DLQ depth")
+    assert "DLQ depth 4 (threshold 3)" in body["text"]
+    assert {k: body[k] for k in ("rule", "severity", "state", "change", "value", "threshold")} == {
+        "rule": "dlq_depth", "severity": "critical", "state": "firing", "change": "fired", "value": 4.0,
+        "threshold": 3.0,
+    }
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["ops@example.com", "oncall@example.com"]
+    assert "DLQ depth" in mail.outbox[0].subject
+    [alert] = _alerts("dlq_depth")
+    assert alert.last_notified_at is not None
+
+    alerts_evaluate()  # still firing: no repeat notification
+    assert len(received) == 1 and len(mail.outbox) == 1
+
+    dlq_heal()
+    alerts_evaluate()
+    assert len(received) == 2
+    assert received[1]["json"]["text"].startswith("[RESOLVED]")
+    assert received[1]["json"]["state"] == "resolved" and received[1]["json"]["resolved_at"]
+    assert len(mail.outbox) == 2
+
+
+def test_a_dead_webhook_does_not_break_evaluation(settings):
+    settings.ALERT_WEBHOOK_URL = "http://127.0.0.1:9/nothing-listens-here"
+    settings.ALERT_WEBHOOK_TIMEOUT_SECONDS = 1
+    dlq_breach()
+    assert alerts_evaluate()["fired"] == ["dlq_depth"]
+
+
+def test_hmac_alert_from_real_rejected_uploads(client):
+    """The upload endpoint's own `upload_rejected` events (bad signatures → 401) drive the HMAC rule."""
+    import hashlib
+
+    from tests.factories import PartnerKeyFactory
+
+    key = PartnerKeyFactory()
+    body = b"property_address,property_city,property_state,property_zip\n1 Main St,San Diego,CA,92101\n"
+    for attempt in range(5):
+        response = client.post(
+            "/api/v1/uploads", data=body, content_type="text/csv",
+            HTTP_X_CONTENT_SHA256=hashlib.sha256(body).hexdigest(),
+            HTTP_X_SIGNATURE_TIMESTAMP=timezone.now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            HTTP_X_SIGNATURE=f"sha256={'0' * 63}{attempt}", HTTP_X_KEY_ID=key.key_id,
+        )
+        assert response.status_code == 401
+    summary = alerts_evaluate()
+    assert "hmac_failure_rate" in summary["fired"]
+    assert summary["observations"]["hmac_failure_rate"]["value"] == 1.0

@@ -1,0 +1,257 @@
+"""DLQ triage in the admin, through the real middleware as a staff member: list, filters, search, the
+payload shown readably, edit + reprocess through the ingestion service (creates or merges the lead and
+resolves the row; again does nothing), bulk reprocess, discard with a required note, CSV export, and the
+drill-down and "run now" screens."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from equity_connect.db import service_context
+from leads.models import Lead
+from pipeline.dlq import DLQError, dlq_discard
+from pipeline.models import PipelineDLQ, PipelineEvent, Upload
+from tests.factories import (
+    LeadFactory,
+    PipelineDLQFactory,
+    PipelineEventFactory,
+    StaffUserFactory,
+    UploadFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/pipeline/pipelinedlq/"
+
+BROKEN_ROW = {
+    "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org", "phone": "",
+    "property_address": "", "property_city": "San Diego", "property_state": "CA", "property_zip": "92101",
+}
+FIXED_ROW = {**BROKEN_ROW, "phone": "(619) 555-0142", "property_address": "1815 Analytical Engine Way"}
+
+
+@pytest.fixture
+def staff(client):
+    user = StaffUserFactory()
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def rejected_row():
+    """What the ingestion leaves for a line without any dedupe key: a done upload with one rejected row."""
+    upload = UploadFactory(status="done", rows_total=3, leads_created=2, rows_rejected=1, source="propstream-batch")
+    return PipelineDLQFactory(upload=upload, line_number=4, payload=dict(BROKEN_ROW),
+                              reason="no dedupe key: the row has no MAK, no APN and no address")
+
+
+def reload(obj):
+    with service_context():
+        return type(obj).objects.get(pk=obj.pk)
+
+
+def count(model, **filters):
+    with service_context():
+        return model.objects.filter(**filters).count()
+
+
+def post_action(client, action, items, *, follow=False, **extra):
+    data = {"action": action, ACTION_CHECKBOX_NAME: [item.pk for item in items], **extra}
+    return client.post(CHANGELIST, data, follow=follow)
+
+
+def messages_of(response):
+    return [str(message) for message in response.context["messages"]] if response.context else []
+
+
+def test_changelist_columns_filters_search_and_drilldown(client, staff, rejected_row):
+    other_upload = UploadFactory()
+    webhook = PipelineDLQFactory(source="webhook", upload=None, reason="unknown lead for reply_received")
+    PipelineDLQFactory(upload=other_upload, reason="row has no address", status="discarded")
+
+    body = client.get(CHANGELIST).content.decode()
+    for text in ("no dedupe key", "upload_row", "webhook", "its DLQ rows", "age", "attempts"):
+        assert text in body
+
+    def listed(query):
+        response = client.get(CHANGELIST + query)
+        assert response.status_code == 200, query
+        return {item.pk for item in response.context["cl"].result_list}
+
+    assert listed("?source__exact=webhook") == {webhook.pk}
+    assert listed("?status__in=open,retrying") == {rejected_row.pk, webhook.pk}
+    assert listed(f"?upload__exact={rejected_row.upload_id}") == {rejected_row.pk}
+    assert listed(f"?q={rejected_row.upload_id}") == {rejected_row.pk}
+    assert listed(f"?q={webhook.pk}") == {webhook.pk}
+    assert listed("?q=unknown+lead") == {webhook.pk}
+    assert len(listed("?age=1d")) == 3
+    assert listed("?age=7d") == set()
+
+
+def test_change_page_shows_the_payload_readably(client, staff, rejected_row):
+    response = client.get(reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<pre" in body and "&quot;property_city&quot;: &quot;San Diego&quot;" in body
+    assert 'name="_reprocess"' in body
+    # The editable payload is pretty-printed JSON, too.
+    assert json.loads(response.context["adminform"].form["payload"].value()) == BROKEN_ROW
+
+
+def test_edit_and_reprocess_creates_the_lead_and_resolves_the_row(client, staff, rejected_row):
+    leads_before = count(Lead)
+    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
+    response = client.post(url, {"payload": json.dumps(FIXED_ROW), "_reprocess": "1"}, follow=True)
+    assert response.status_code == 200
+    assert any("reprocessed (lead" in message for message in messages_of(response)), messages_of(response)
+
+    item = reload(rejected_row)
+    assert item.status == "resolved" and item.resolution == "reprocessed"
+    assert item.resolved_by_id == staff.pk and item.resolved_at is not None
+    assert item.payload["property_address"] == FIXED_ROW["property_address"]
+    assert count(Lead) == leads_before + 1
+    with service_context():
+        lead = Lead.objects.get(pk=item.lead_id)
+    assert lead.phone == "+16195550142" and lead.first_name == "Ada"
+    with service_context():
+        upload = Upload.objects.get(pk=item.upload_id)
+    assert (upload.rows_rejected, upload.leads_created) == (0, 3)
+    assert count(PipelineEvent, event_type="dlq_reprocessed") == 1
+
+    # Again (the bulk action, and the change form): nothing changes.
+    response = post_action(client, "reprocess_selected", [item], follow=True)
+    assert count(Lead) == leads_before + 1
+    assert count(PipelineEvent, event_type="dlq_reprocessed") == 1
+    assert reload(item).resolved_at == item.resolved_at
+    response = client.post(url, {"payload": json.dumps({"tampered": True}), "_reprocess": "1"}, follow=True)
+    assert response.status_code == 200
+    assert reload(item).payload == item.payload  # a closed row's payload is read-only
+    assert count(Lead) == leads_before + 1
+
+
+def test_reprocess_merges_into_an_existing_lead(client, staff, rejected_row):
+    existing = LeadFactory(mak="MAK-ADA-1815", phone=None, email=None)
+    leads_before = count(Lead)
+    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
+    client.post(url, {"payload": json.dumps({**BROKEN_ROW, "mak": "MAK-ADA-1815", "phone": "6195550199"}),
+                      "_reprocess": "1"})
+    item = reload(rejected_row)
+    assert item.status == "resolved" and item.lead_id == existing.pk
+    assert count(Lead) == leads_before
+    assert reload(existing).phone == "+16195550199"  # the merge fills what the lead lacked
+
+
+def test_a_row_still_invalid_keeps_the_edit_and_says_why(client, staff, rejected_row):
+    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
+    edited = {**BROKEN_ROW, "first_name": "Augusta"}
+    response = client.post(url, {"payload": json.dumps(edited), "_reprocess": "1"}, follow=True)
+    assert any("not reprocessed" in message for message in messages_of(response))
+    item = reload(rejected_row)
+    assert item.status == "open" and item.payload["first_name"] == "Augusta" and item.attempts == 1
+
+
+def test_invalid_json_is_a_form_error(client, staff, rejected_row):
+    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
+    response = client.post(url, {"payload": "{not json", "_reprocess": "1"})
+    assert response.status_code == 200 and response.context["adminform"].form.errors
+    response = client.post(url, {"payload": "[1, 2]", "_reprocess": "1"})
+    assert "must be a JSON object" in response.content.decode()
+    assert reload(rejected_row).payload == BROKEN_ROW
+
+
+def test_bulk_reprocess(client, staff, rejected_row):
+    second = PipelineDLQFactory(upload=rejected_row.upload, line_number=5,
+                                payload={**FIXED_ROW, "property_address": "12 Difference Engine Rd"},
+                                reason="no dedupe key")
+    with service_context():
+        PipelineDLQ.objects.filter(pk=rejected_row.pk).update(payload=FIXED_ROW)
+    response = post_action(client, "reprocess_selected", [rejected_row, second], follow=True)
+    assert any("Reprocessed 2 item(s); 0 failed" in message for message in messages_of(response)), \
+        messages_of(response)
+    assert {reload(rejected_row).status, reload(second).status} == {"resolved"}
+
+
+def test_discard_needs_a_note(client, staff, rejected_row):
+    # Choosing the action shows the confirmation form; nothing happens yet.
+    response = post_action(client, "discard_selected", [rejected_row])
+    assert response.status_code == 200 and 'id="discard-form"' in response.content.decode()
+    assert reload(rejected_row).status == "open"
+    # Applying it without a note is refused.
+    response = post_action(client, "discard_selected", [rejected_row], apply="1", note="   ")
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert reload(rejected_row).status == "open"
+    # With a note: discarded, and who/when/why are kept.
+    post_action(client, "discard_selected", [rejected_row], apply="1", note="test data from the vendor's sandbox")
+    item = reload(rejected_row)
+    assert item.status == "discarded" and item.resolution == "discarded"
+    assert item.resolution_note == "test data from the vendor's sandbox"
+    assert item.resolved_by_id == staff.pk and item.resolved_at is not None
+    assert count(PipelineEvent, event_type="dlq_discarded") == 1
+    # The list shows the resolution.
+    listing = client.get(CHANGELIST + "?status__exact=discarded").content.decode()
+    assert f"discarded by {staff.get_username()}" in listing
+
+
+def test_discard_service_rules(staff, rejected_row):
+    with service_context(), pytest.raises(DLQError, match="note"):
+        dlq_discard(item=rejected_row, note="", user=staff)
+    with service_context():
+        dlq_discard(item=rejected_row, note="duplicate of #1", user=staff)
+    with service_context(), pytest.raises(DLQError, match="already discarded"):
+        dlq_discard(item=rejected_row, note="again", user=staff)
+
+
+def test_csv_export(client, staff, rejected_row):
+    evil = PipelineDLQFactory(upload=None, reason="=HYPERLINK(\"http://x\")", payload={"a": 1})
+    response = post_action(client, "export_csv", [rejected_row, evil])
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [int(row["id"]) for row in rows] == sorted([rejected_row.pk, evil.pk])
+    first = rows[0] if int(rows[0]["id"]) == rejected_row.pk else rows[1]
+    assert first["upload_id"] == str(rejected_row.upload_id) and first["line_number"] == "4"
+    assert json.loads(first["payload"]) == BROKEN_ROW
+    assert any(row["reason"].startswith("'=") for row in rows)  # no formula injection
+
+
+def test_no_add_and_no_delete(client, staff, rejected_row):
+    assert client.get(CHANGELIST + "add/").status_code == 403
+    assert client.get(reverse("admin:pipeline_pipelinedlq_delete", args=[rejected_row.pk])).status_code == 403
+
+
+def test_events_drilldown_for_an_upload(client, staff, rejected_row):
+    PipelineEventFactory(event_type="dedupe_success", upload_id=rejected_row.upload_id)
+    PipelineEventFactory(event_type="dedupe_success", upload_id=UploadFactory().pk)
+    response = client.get(f"/admin/pipeline/pipelineevent/?upload_id__exact={rejected_row.upload_id}")
+    assert response.status_code == 200
+    assert [event.upload_id for event in response.context["cl"].result_list] == [rejected_row.upload_id]
+
+
+def test_run_now_buttons(client, staff):
+    response = client.get("/admin/pipeline/jobheartbeat/")
+    body = response.content.decode()
+    for job in ("mv_refresh", "feeder_dry_run", "alerts"):
+        assert f"/admin/pipeline/jobheartbeat/run/{job}/" in body
+    assert client.get("/admin/pipeline/jobheartbeat/run/alerts/").status_code == 405  # POST only
+
+    response = client.post("/admin/pipeline/jobheartbeat/run/alerts/", follow=True)
+    assert any("Alert rules evaluated" in message for message in messages_of(response))
+    response = client.post("/admin/pipeline/jobheartbeat/run/mv_refresh/", follow=True)
+    assert any(message.startswith("MV refresh: ") for message in messages_of(response)), messages_of(response)
+    assert count(PipelineEvent, event_type="mv_refreshed", status="success") == 1
+    response = client.post("/admin/pipeline/alert/run/alerts/", follow=True)
+    assert response.status_code == 200
+
+
+def test_feeder_dry_run_now(client, staff):
+    LeadFactory(contactable=True)
+    response = client.post("/admin/pipeline/jobheartbeat/run/feeder_dry_run/", follow=True)
+    assert any(message.startswith("Feeder dry run") for message in messages_of(response)), messages_of(response)
+    with service_context():
+        assert Lead.objects.filter(added_to_campaign_at__isnull=False).count() == 0  # a dry run changes nothing
+        assert Upload.objects.count() == 0
