@@ -89,8 +89,10 @@ def machine() -> str:
     except (OSError, AttributeError):
         pass
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip() or "PostgreSQL"
-    return f"{os.cpu_count()} cores ({cpu}){memory}, {platform.system()} {platform.release()}, Python " \
-           f"{platform.python_version()}, {pg.replace('psql (PostgreSQL) ', 'PostgreSQL ')}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}){memory}, {platform.system()} {platform.release()}, Python "
+        f"{platform.python_version()}, {pg.replace('psql (PostgreSQL) ', 'PostgreSQL ')}"
+    )
 
 
 def write_section(name: str, markdown: str) -> None:

@@ -97,8 +97,9 @@ def main(argv: list[str]) -> int:
         print(f"building {options.rows:,} leads…", flush=True)
         started = time.perf_counter()
         with admin_connection(), connection.cursor() as cursor:
-            cursor.execute(BUILD_SQL, {"brokers": [str(b.pk) for b in brokers], "n_brokers": len(brokers),
-                                       "rows": options.rows})
+            cursor.execute(
+                BUILD_SQL, {"brokers": [str(b.pk) for b in brokers], "n_brokers": len(brokers), "rows": options.rows}
+            )
             cursor.execute("ANALYZE leads")
         build_seconds = _seconds(started)
         print(f"built in {build_seconds:.0f} s", flush=True)
@@ -109,12 +110,17 @@ def main(argv: list[str]) -> int:
         plain_refresh = _seconds(started)
         cursor.execute("ANALYZE mv_contactable_leads")
     with service_context(), connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), count(*) FILTER (WHERE campaign_status = 'queued'"
-                       " AND added_to_campaign_at IS NULL) FROM mv_contactable_leads")
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE campaign_status = 'queued'"
+            " AND added_to_campaign_at IS NULL) FROM mv_contactable_leads"
+        )
         mv_rows, mv_queued = cursor.fetchone()
         total = Lead.objects.count()
-    print(f"{total:,} leads; {mv_rows:,} in the view ({mv_rows / total:.0%}), {mv_queued:,} queued and never fed;"
-          f" plain REFRESH {plain_refresh:.2f} s", flush=True)
+    print(
+        f"{total:,} leads; {mv_rows:,} in the view ({mv_rows / total:.0%}), {mv_queued:,} queued and never fed;"
+        f" plain REFRESH {plain_refresh:.2f} s",
+        flush=True,
+    )
 
     concurrent = []
     for _ in range(RUNS):
@@ -150,16 +156,21 @@ def main(argv: list[str]) -> int:
             real = campaign_feeder_run(business_date=monday)
             end_to_end.append(_seconds(started))
             assert real.status == "success" and real.data["fed"] == limit, real.message
-            print(f"  feeder {monday}: select-claim-mark {claim[-1] * 1000:.0f} ms (dry run),"
-                  f" end to end {end_to_end[-1] * 1000:.0f} ms — {real.message}", flush=True)
+            print(
+                f"  feeder {monday}: select-claim-mark {claim[-1] * 1000:.0f} ms (dry run),"
+                f" end to end {end_to_end[-1] * 1000:.0f} ms — {real.message}",
+                flush=True,
+            )
         pushes = [r for r in fake.add_requests() if r["status"] == 200]
     with service_context():
         fed = Lead.objects.filter(instantly_lead_id__isnull=False).count()
         plan_rows = None
         with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT id, lead_score"
-                           " FROM mv_contactable_leads WHERE campaign_status = 'queued' AND added_to_campaign_at"
-                           " IS NULL AND lead_score IS NOT NULL ORDER BY lead_score DESC, id DESC LIMIT 1000")
+            cursor.execute(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT id, lead_score"
+                " FROM mv_contactable_leads WHERE campaign_status = 'queued' AND added_to_campaign_at"
+                " IS NULL AND lead_score IS NOT NULL ORDER BY lead_score DESC, id DESC LIMIT 1000"
+            )
             plan_rows = [row[0] for row in cursor.fetchall()]
 
     median = statistics.median
@@ -170,8 +181,11 @@ def main(argv: list[str]) -> int:
         "",
         f"Data: {total:,} leads ({BROKERS} brokers), {mv_rows:,} of them in `mv_contactable_leads`"
         f" ({mv_rows / total:.0%}), {mv_queued:,} queued and never fed."
-        + (f" Generating them with one `INSERT … SELECT generate_series` took {build_seconds:.0f} s."
-           if build_seconds else ""),
+        + (
+            f" Generating them with one `INSERT … SELECT generate_series` took {build_seconds:.0f} s."
+            if build_seconds
+            else ""
+        ),
         "",
         "| what | median | runs |",
         "|---|---:|---|",

@@ -26,28 +26,212 @@ BROKER_EVERY = 20  # every 20th lead is the measured broker's: 50,000 of 1,000,0
 REQUESTS = 50
 
 FIRST_NAMES = [
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth", "William",
-    "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen", "Daniel", "Nancy",
-    "Matthew", "Lisa", "Anthony", "Betty", "Mark", "Margaret", "Donald", "Sandra", "Steven", "Ashley", "Paul",
-    "Dorothy", "Andrew", "Kimberly", "Joshua", "Emily", "Kenneth", "Donna", "Kevin", "Michelle", "Brian", "Carol",
-    "George", "Amanda", "Edward", "Melissa", "Ronald", "Deborah", "Harold", "Martha", "Walter", "Gloria", "Eugene",
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Lisa",
+    "Anthony",
+    "Betty",
+    "Mark",
+    "Margaret",
+    "Donald",
+    "Sandra",
+    "Steven",
+    "Ashley",
+    "Paul",
+    "Dorothy",
+    "Andrew",
+    "Kimberly",
+    "Joshua",
+    "Emily",
+    "Kenneth",
+    "Donna",
+    "Kevin",
+    "Michelle",
+    "Brian",
+    "Carol",
+    "George",
+    "Amanda",
+    "Edward",
+    "Melissa",
+    "Ronald",
+    "Deborah",
+    "Harold",
+    "Martha",
+    "Walter",
+    "Gloria",
+    "Eugene",
 ]
 LAST_NAMES = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee",
-    "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker",
-    "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz",
-    "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy", "Cook", "Rogers",
-    "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim",
-    "Cox", "Ward", "Richardson", "Watson", "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza",
-    "Ruiz", "Hughes", "Price", "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster",
-    "Keller", "Whitfield", "Ortega", "Nakamura", "Okafor", "Lindqvist", "Brennan", "Castellano", "Dubois",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Gomez",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Diaz",
+    "Parker",
+    "Cruz",
+    "Edwards",
+    "Collins",
+    "Reyes",
+    "Stewart",
+    "Morris",
+    "Morales",
+    "Murphy",
+    "Cook",
+    "Rogers",
+    "Gutierrez",
+    "Ortiz",
+    "Morgan",
+    "Cooper",
+    "Peterson",
+    "Bailey",
+    "Reed",
+    "Kelly",
+    "Howard",
+    "Ramos",
+    "Kim",
+    "Cox",
+    "Ward",
+    "Richardson",
+    "Watson",
+    "Brooks",
+    "Chavez",
+    "Wood",
+    "James",
+    "Bennett",
+    "Gray",
+    "Mendoza",
+    "Ruiz",
+    "Hughes",
+    "Price",
+    "Alvarez",
+    "Castillo",
+    "Sanders",
+    "Patel",
+    "Myers",
+    "Long",
+    "Ross",
+    "Foster",
+    "Keller",
+    "Whitfield",
+    "Ortega",
+    "Nakamura",
+    "Okafor",
+    "Lindqvist",
+    "Brennan",
+    "Castellano",
+    "Dubois",
 ]
-STREETS = ["Main", "Oak", "Pine", "Maple", "Cedar", "Elm", "Sunset", "Lake", "Hill", "Park", "Washington",
-           "Lincoln", "Jefferson", "Madison", "Willow", "Mission", "Harbor", "Canyon", "Valley", "Ridge"]
-CITIES = ["San Diego", "Los Angeles", "Sacramento", "Fresno", "Oakland", "San Jose", "Riverside", "Bakersfield",
-          "Anaheim", "Santa Ana", "Stockton", "Irvine", "Chula Vista", "Fremont", "Modesto", "Oxnard"]
+STREETS = [
+    "Main",
+    "Oak",
+    "Pine",
+    "Maple",
+    "Cedar",
+    "Elm",
+    "Sunset",
+    "Lake",
+    "Hill",
+    "Park",
+    "Washington",
+    "Lincoln",
+    "Jefferson",
+    "Madison",
+    "Willow",
+    "Mission",
+    "Harbor",
+    "Canyon",
+    "Valley",
+    "Ridge",
+]
+CITIES = [
+    "San Diego",
+    "Los Angeles",
+    "Sacramento",
+    "Fresno",
+    "Oakland",
+    "San Jose",
+    "Riverside",
+    "Bakersfield",
+    "Anaheim",
+    "Santa Ana",
+    "Stockton",
+    "Irvine",
+    "Chula Vista",
+    "Fremont",
+    "Modesto",
+    "Oxnard",
+]
 
 
 def _build(cursor, broker_ids: list[str]) -> float:
@@ -87,9 +271,15 @@ def _build(cursor, broker_ids: list[str]) -> float:
           ) AS rows
         """,
         {
-            "every": BROKER_EVERY, "measured": broker_ids[0],
-            "others": broker_ids[1:], "n_others": len(broker_ids) - 1,
-            "first": FIRST_NAMES, "last": LAST_NAMES, "streets": STREETS, "cities": CITIES, "total": TOTAL_LEADS,
+            "every": BROKER_EVERY,
+            "measured": broker_ids[0],
+            "others": broker_ids[1:],
+            "n_others": len(broker_ids) - 1,
+            "first": FIRST_NAMES,
+            "last": LAST_NAMES,
+            "streets": STREETS,
+            "cities": CITIES,
+            "total": TOTAL_LEADS,
         },
     )
     cursor.execute("ANALYZE leads")
@@ -141,8 +331,7 @@ def main(argv: list[str]) -> int:
         existing = Lead.objects.count()
     build_seconds = None
     if existing < TOTAL_LEADS:
-        print(f"building {TOTAL_LEADS:,} leads ({TOTAL_LEADS // BROKER_EVERY:,} for the measured broker)…",
-              flush=True)
+        print(f"building {TOTAL_LEADS:,} leads ({TOTAL_LEADS // BROKER_EVERY:,} for the measured broker)…", flush=True)
         with admin_connection(), connection.cursor() as cursor:
             build_seconds = _build(cursor, [str(broker.pk) for broker in brokers])
         print(f"built in {build_seconds:.0f} s", flush=True)
@@ -157,15 +346,22 @@ def main(argv: list[str]) -> int:
     # Each request: one filter and one search term (a last name, a first name, a street or a city), all
     # different, so no request is answered from a cache of the previous one.
     terms = [*LAST_NAMES[:20], *FIRST_NAMES[:10], *STREETS[:10], *CITIES[:10]]
-    filters = [{"status": "queued"}, {"email_verified": "yes"}, {"consent": "yes"}, {"score_min": "60"},
-               {"status": ["new", "queued"]}]
+    filters = [
+        {"status": "queued"},
+        {"email_verified": "yes"},
+        {"consent": "yes"},
+        {"score_min": "60"},
+        {"status": ["new", "queued"]},
+    ]
     main_params = [{**filters[i % len(filters)], "q": terms[i % len(terms)].lower()} for i in range(REQUESTS)]
     _measure(client, url, main_params[:5])  # warm-up (connection, templates, caches)
     results = {"filter + search (the goal)": _measure(client, url, main_params)}
     results["filter only"] = _measure(client, url, [filters[i % len(filters)] for i in range(REQUESTS)])
     results["rare search only (few or no matches)"] = _measure(
-        client, url, [{"q": f"{FIRST_NAMES[i % 7].lower()}.{LAST_NAMES[i % 11].lower()}{20 * (i + 1)}@"}
-                      for i in range(REQUESTS)])
+        client,
+        url,
+        [{"q": f"{FIRST_NAMES[i % 7].lower()}.{LAST_NAMES[i % 11].lower()}{20 * (i + 1)}@"} for i in range(REQUESTS)],
+    )
     results["no filter, page 20"] = _measure(client, url, [{"page": 20}] * REQUESTS)
 
     # The plan of the query that portal_lead_search() runs (as the table owner) for one measured request.
@@ -197,8 +393,9 @@ def main(argv: list[str]) -> int:
         "|---|---:|---:|---:|",
     ]
     for name, values in results.items():
-        lines.append(f"| {name} | {statistics.median(values):.1f} | {_percentile(values, 0.95):.1f} |"
-                     f" {max(values):.1f} |")
+        lines.append(
+            f"| {name} | {statistics.median(values):.1f} | {_percentile(values, 0.95):.1f} | {max(values):.1f} |"
+        )
     goal = _percentile(results["filter + search (the goal)"], 0.95)
     lines += [
         "",
@@ -226,7 +423,7 @@ def main(argv: list[str]) -> int:
         "```",
     ]
     common.write_section("portal", "\n".join(lines))
-    print("\n".join(lines[:16 + len(results)]))
+    print("\n".join(lines[: 16 + len(results)]))
     return 0
 
 

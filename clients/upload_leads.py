@@ -47,8 +47,17 @@ def sign_headers(secret: str, *, method: str, path: str, body: bytes, key_id: st
     return headers
 
 
-def request(url: str, *, method: str, body: bytes, secret: str, key_id: str | None, extra: dict | None = None,
-            retries: int = 5, timeout: float = 300.0) -> tuple[int, dict]:
+def request(
+    url: str,
+    *,
+    method: str,
+    body: bytes,
+    secret: str,
+    key_id: str | None,
+    extra: dict | None = None,
+    retries: int = 5,
+    timeout: float = 300.0,
+) -> tuple[int, dict]:
     """Send one signed request; retry 5xx and connection errors (never 4xx). Returns (status, JSON body)."""
     path = urllib.parse.urlsplit(url).path
     delay = 1.0
@@ -89,8 +98,12 @@ def wait_for(status_url: str, *, secret: str, key_id: str | None, timeout: float
         code, status = request(status_url, method="GET", body=b"", secret=secret, key_id=key_id)
         if code != 200:
             raise RuntimeError(f"status request answered {code}: {status.get('error')}")
-        print(f"\r{status['status']:<10} {status.get('progress', 0) * 100:5.1f}%  rows={status.get('rows_total', 0)}",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r{status['status']:<10} {status.get('progress', 0) * 100:5.1f}%  rows={status.get('rows_total', 0)}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
         if status["status"] in ("done", "failed"):
             print(file=sys.stderr)
             return status
@@ -122,8 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.source:
         extra["X-Upload-Source"] = args.source
     try:
-        code, answer = request(args.url.rstrip("/") + UPLOADS_PATH, method="POST", body=body, secret=secret,
-                               key_id=args.key_id, extra=extra, retries=args.retries)
+        code, answer = request(
+            args.url.rstrip("/") + UPLOADS_PATH,
+            method="POST",
+            body=body,
+            secret=secret,
+            key_id=args.key_id,
+            extra=extra,
+            retries=args.retries,
+        )
     except RuntimeError as error:
         print(error, file=sys.stderr)
         return 2
@@ -141,8 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(error, file=sys.stderr)
         return 2
-    print(" ".join(f"{name}={final.get(name)}" for name in (
-        "status", "rows_total", "leads_created", "leads_merged", "duplicates_in_file", "rows_rejected")))
+    print(
+        " ".join(
+            f"{name}={final.get(name)}"
+            for name in (
+                "status",
+                "rows_total",
+                "leads_created",
+                "leads_merged",
+                "duplicates_in_file",
+                "rows_rejected",
+            )
+        )
+    )
     if final.get("dlq_ids_sample"):
         print(f"dlq_ids_sample={final['dlq_ids_sample']}")
     return 0 if final["status"] == "done" else 1

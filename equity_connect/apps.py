@@ -11,6 +11,7 @@ class EquityConnectConfig(AppConfig):
 
         # post_migrate is only sent for apps with models; `pipeline` migrates last.
         post_migrate.connect(
-            grants.grant_application_privileges, sender=self.apps.get_app_config("pipeline"),
+            grants.grant_application_privileges,
+            sender=self.apps.get_app_config("pipeline"),
             dispatch_uid="equity_connect.grants",
         )

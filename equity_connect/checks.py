@@ -11,28 +11,32 @@ def application_role_is_subject_to_rls(app_configs=None, databases=None, **kwarg
         return []
     errors = []
     with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT rolsuper, rolbypassrls, rolinherit FROM pg_roles WHERE rolname = current_user"
-        )
+        cursor.execute("SELECT rolsuper, rolbypassrls, rolinherit FROM pg_roles WHERE rolname = current_user")
         superuser, bypass, inherit = cursor.fetchone()
         cursor.execute("SELECT tableowner = current_user FROM pg_tables WHERE tablename = 'leads'")
         owner = cursor.fetchone()
     if superuser or bypass:
-        errors.append(Error(
-            "DATABASE_URL connects as a superuser or a BYPASSRLS role, so row-level security does not apply.",
-            hint="Connect with a separate NOINHERIT login role; run migrations with DATABASE_ADMIN_URL.",
-            id="equity_connect.E001",
-        ))
+        errors.append(
+            Error(
+                "DATABASE_URL connects as a superuser or a BYPASSRLS role, so row-level security does not apply.",
+                hint="Connect with a separate NOINHERIT login role; run migrations with DATABASE_ADMIN_URL.",
+                id="equity_connect.E001",
+            )
+        )
     if owner and owner[0]:
-        errors.append(Error(
-            "DATABASE_URL's role owns the tables, so row-level security does not apply to it.",
-            hint="Set DATABASE_ADMIN_URL to the owner and DATABASE_URL to a separate login role.",
-            id="equity_connect.E002",
-        ))
+        errors.append(
+            Error(
+                "DATABASE_URL's role owns the tables, so row-level security does not apply to it.",
+                hint="Set DATABASE_ADMIN_URL to the owner and DATABASE_URL to a separate login role.",
+                id="equity_connect.E002",
+            )
+        )
     if inherit and settings.DATABASE_ADMIN.get("USER") != settings.DATABASE_APP_ROLE:
-        errors.append(Error(
-            "The application role has INHERIT, so it holds service_role's rights without a database context.",
-            hint=f"ALTER ROLE {settings.DATABASE_APP_ROLE} NOINHERIT;",
-            id="equity_connect.E003",
-        ))
+        errors.append(
+            Error(
+                "The application role has INHERIT, so it holds service_role's rights without a database context.",
+                hint=f"ALTER ROLE {settings.DATABASE_APP_ROLE} NOINHERIT;",
+                id="equity_connect.E003",
+            )
+        )
     return errors

@@ -18,16 +18,42 @@ from django.db import connection
 
 # The seed's names where it has them; ours for the rest.
 SEED_EVENT_TYPES = (
-    "upload_received", "dedupe_success", "lead_verified", "campaign_added", "email_replied", "appointment_booked",
+    "upload_received",
+    "dedupe_success",
+    "lead_verified",
+    "campaign_added",
+    "email_replied",
+    "appointment_booked",
 )
 EVENT_TYPES = (
     *SEED_EVENT_TYPES,
-    "upload_rejected", "upload_failed", "lead_created", "lead_merged", "lead_rejected", "lead_queued",
-    "lead_do_not_contact", "lead_outcome", "consent_given", "consent_refused", "consent_link_created",
-    "email_bounced", "unsubscribed", "lead_not_interested", "lead_wrong_person", "mv_refreshed", "feeder_run",
+    "upload_rejected",
+    "upload_failed",
+    "lead_created",
+    "lead_merged",
+    "lead_rejected",
+    "lead_queued",
+    "lead_do_not_contact",
+    "lead_outcome",
+    "consent_given",
+    "consent_refused",
+    "consent_link_created",
+    "email_bounced",
+    "unsubscribed",
+    "lead_not_interested",
+    "lead_wrong_person",
+    "mv_refreshed",
+    "feeder_run",
     "campaign_skipped",
-    "job_run", "job_skipped", "dlq_reprocessed", "dlq_discarded", "alert_fired", "alert_resolved",
-    "partner_key_created", "partner_key_revoked", "login_locked_out",
+    "job_run",
+    "job_skipped",
+    "dlq_reprocessed",
+    "dlq_discarded",
+    "alert_fired",
+    "alert_resolved",
+    "partner_key_created",
+    "partner_key_revoked",
+    "login_locked_out",
 )
 STATUSES = ("success", "failure", "retry")
 
@@ -37,8 +63,17 @@ _INSERT = (
 )
 
 
-def _row(event_type: str, *, lead_id=None, broker_id=None, upload_id=None, data: dict | None = None,
-         duration_ms: int | None = None, status: str = "success", error_message: str | None = None) -> list:
+def _row(
+    event_type: str,
+    *,
+    lead_id=None,
+    broker_id=None,
+    upload_id=None,
+    data: dict | None = None,
+    duration_ms: int | None = None,
+    status: str = "success",
+    error_message: str | None = None,
+) -> list:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     if status not in STATUSES:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 class StructuredFormatter(logging.Formatter):
+    converter = time.gmtime  # timestamps in UTC, whatever the process time zone
+
     def format(self, record: logging.LogRecord) -> str:
         parts = [
-            f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')}",
+            f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')}Z",
             f"level={record.levelname.lower()}",
             f"logger={record.name}",
             f"msg={json.dumps(record.getMessage())}",

@@ -6,14 +6,23 @@ from .models import Broker, ConsentToken, Lead, LeadConsentAudit, VerificationCo
 
 # --- django-import-export: the verification-code map and brokers in and out, leads out (staff only) -------
 
+
 class BrokerResource(resources.ModelResource):
     """Brokers by email (the natural key): an import updates a broker with that email or adds one."""
 
     class Meta:
         model = Broker
         import_id_fields = ("email",)
-        fields = ("name", "email", "phone", "company", "nmls_id", "territory_states", "territory_zip_prefixes",
-                  "active")
+        fields = (
+            "name",
+            "email",
+            "phone",
+            "company",
+            "nmls_id",
+            "territory_states",
+            "territory_zip_prefixes",
+            "active",
+        )
         export_order = fields
         skip_unchanged = True
         report_skipped = True
@@ -37,17 +46,43 @@ class VerificationCodeMapResource(resources.ModelResource):
 
 
 class LeadResource(resources.ModelResource):
-    assigned_broker_email = fields.Field(attribute="assigned_broker__email", column_name="assigned_broker_email",
-                                         readonly=True)
+    assigned_broker_email = fields.Field(
+        attribute="assigned_broker__email", column_name="assigned_broker_email", readonly=True
+    )
 
     class Meta:
         model = Lead
         fields = (
-            "id", "first_name", "last_name", "email", "phone", "property_address", "property_city",
-            "property_state", "property_zip", "property_value", "estimated_equity", "property_type", "age",
-            "owner_occupied", "assigned_broker_email", "lead_score", "campaign_status", "email_verified",
-            "phone_verified", "consent", "consented_at", "consent_method", "mak", "apn", "addr_hash",
-            "added_to_campaign_at", "last_reply_at", "source", "created_at", "updated_at",
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "property_address",
+            "property_city",
+            "property_state",
+            "property_zip",
+            "property_value",
+            "estimated_equity",
+            "property_type",
+            "age",
+            "owner_occupied",
+            "assigned_broker_email",
+            "lead_score",
+            "campaign_status",
+            "email_verified",
+            "phone_verified",
+            "consent",
+            "consented_at",
+            "consent_method",
+            "mak",
+            "apn",
+            "addr_hash",
+            "added_to_campaign_at",
+            "last_reply_at",
+            "source",
+            "created_at",
+            "updated_at",
         )
         export_order = fields
 
@@ -73,11 +108,25 @@ class BrokerAdmin(ImportExportModelAdmin):
 class LeadAdmin(StaffOnlyExportMixin, admin.ModelAdmin):
     resource_classes = [LeadResource]
     list_display = (
-        "__str__", "property_city", "property_state", "assigned_broker", "lead_score", "campaign_status",
-        "email_verified", "phone_verified", "consent", "created_at",
+        "__str__",
+        "property_city",
+        "property_state",
+        "assigned_broker",
+        "lead_score",
+        "campaign_status",
+        "email_verified",
+        "phone_verified",
+        "consent",
+        "created_at",
     )
-    list_filter = ("campaign_status", "email_verified", "phone_verified", "consent", "property_state",
-                   "assigned_broker")
+    list_filter = (
+        "campaign_status",
+        "email_verified",
+        "phone_verified",
+        "consent",
+        "property_state",
+        "assigned_broker",
+    )
     search_fields = ("first_name", "last_name", "email", "phone", "property_address", "mak", "apn")
     raw_id_fields = ("assigned_broker",)
     readonly_fields = ("id", "added_to_campaign_at", "created_at", "updated_at", "score_breakdown")

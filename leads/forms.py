@@ -19,18 +19,26 @@ def _yes_no(value: str | None) -> bool | None:
 class LeadFilterForm(forms.Form):
     """The lead list's query string. Invalid values are ignored rather than failing the page."""
 
-    q = forms.CharField(required=False, max_length=200, label="Search",
-                        widget=forms.TextInput(attrs={"placeholder": "Name, address, phone, email or APN",
-                                                      "type": "search"}))
-    status = forms.MultipleChoiceField(required=False, choices=CampaignStatus.choices, label="Campaign status",
-                                       widget=forms.SelectMultiple(attrs={"size": 4}))
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        widget=forms.TextInput(attrs={"placeholder": "Name, address, phone, email or APN", "type": "search"}),
+    )
+    status = forms.MultipleChoiceField(
+        required=False,
+        choices=CampaignStatus.choices,
+        label="Campaign status",
+        widget=forms.SelectMultiple(attrs={"size": 4}),
+    )
     email_verified = forms.ChoiceField(required=False, choices=YES_NO, label="Email verified")
     phone_verified = forms.ChoiceField(required=False, choices=YES_NO, label="Phone verified")
     consent = forms.ChoiceField(required=False, choices=YES_NO, label="Consent")
     score_min = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score from")
     score_max = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score to")
-    created_from = forms.DateField(required=False, label="Created from",
-                                   widget=forms.DateInput(attrs={"type": "date"}))
+    created_from = forms.DateField(
+        required=False, label="Created from", widget=forms.DateInput(attrs={"type": "date"})
+    )
     created_to = forms.DateField(required=False, label="Created to", widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(required=False, choices=list(SORT_LABELS.items()), label="Sort")
 
@@ -52,8 +60,7 @@ class LeadFilterForm(forms.Form):
 
 
 class DoNotContactForm(forms.Form):
-    reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 2}),
-                             label="Reason (required)")
+    reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 2}), label="Reason (required)")
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
@@ -65,7 +72,8 @@ class DoNotContactForm(forms.Form):
 class OutcomeForm(forms.Form):
     outcome = forms.ChoiceField(choices=Outcome.choices)
     appointment_at = forms.DateTimeField(
-        required=False, label="Appointment (date and time)",
+        required=False,
+        label="Appointment (date and time)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
@@ -87,5 +95,6 @@ class ConsentForm(forms.Form):
 class EmailAuthenticationForm(AuthenticationForm):
     """Django's login form with the username field presented as the email address (EmailBackend)."""
 
-    username = forms.CharField(label="Email", max_length=254,
-                               widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    username = forms.CharField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )

@@ -87,8 +87,12 @@ class Lead(models.Model):
     score_breakdown = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
     status = models.TextField(null=True, blank=True, help_text="Legacy free-text status (before campaign_status)")
     campaign_status = PgEnumField(
-        enum_name="campaign_status", choices=CampaignStatus.choices, null=True, blank=True,
-        default=CampaignStatus.NEW, db_default=models.Value("new"),
+        enum_name="campaign_status",
+        choices=CampaignStatus.choices,
+        null=True,
+        blank=True,
+        default=CampaignStatus.NEW,
+        db_default=models.Value("new"),
     )
     email_verified = models.BooleanField(default=False, db_default=False)
     phone_verified = models.BooleanField(default=False, db_default=False)
@@ -143,7 +147,8 @@ class Lead(models.Model):
             models.Index(fields=["campaign_status"], name="leads_campaign_status_idx"),
             # The feeder's live re-check and queue views.
             models.Index(
-                models.F("lead_score").desc(), name="leads_queued_score_idx",
+                models.F("lead_score").desc(),
+                name="leads_queued_score_idx",
                 condition=models.Q(campaign_status="queued", added_to_campaign_at__isnull=True),
             ),
             # Inbound Instantly events find a lead by its email.

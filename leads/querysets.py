@@ -35,6 +35,8 @@ class LeadQuerySet(models.QuerySet):
 
     def feedable(self):
         """Contactable, queued, never fed, and with an email Instantly can send to."""
-        return self.contactable().filter(
-            campaign_status="queued", added_to_campaign_at__isnull=True, email__isnull=False
-        ).exclude(email="")
+        return (
+            self.contactable()
+            .filter(campaign_status="queued", added_to_campaign_at__isnull=True, email__isnull=False)
+            .exclude(email="")
+        )

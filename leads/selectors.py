@@ -37,8 +37,12 @@ SORTS = {
     "status": ("campaign_status", "-created_at", "-id"),
 }
 SORT_LABELS = {
-    "newest": "Newest first", "oldest": "Oldest first", "score": "Highest score", "score_low": "Lowest score",
-    "name": "Name (A-Z)", "status": "Campaign status",
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "score": "Highest score",
+    "score_low": "Lowest score",
+    "name": "Name (A-Z)",
+    "status": "Campaign status",
 }
 DEFAULT_SORT = "newest"
 PAGE_SIZE = 50
@@ -123,8 +127,10 @@ def _search_ids(filters: LeadFilters, *, limit: int | None, offset: int = 0) -> 
     same search with the indexes, limited to the calling broker's leads (`auth.uid()`), and returns ids;
     the rows are then read through RLS as usual."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, total FROM portal_lead_search(%s::jsonb, %s, %s, %s)",
-                       [json.dumps(_search_document(filters)), _sort_key(filters), limit, offset])
+        cursor.execute(
+            "SELECT id, total FROM portal_lead_search(%s::jsonb, %s, %s, %s)",
+            [json.dumps(_search_document(filters)), _sort_key(filters), limit, offset],
+        )
         rows = cursor.fetchall()
     return [row[0] for row in rows], (rows[0][1] if rows else None)
 
@@ -180,7 +186,7 @@ def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_
         ids, total = _search_ids(filters, limit=page_size + 1, offset=offset)
         rows = list(queryset.filter(_id_in(ids))) if ids else []
     else:
-        rows = list(queryset[offset:offset + page_size + 1])
+        rows = list(queryset[offset : offset + page_size + 1])
     has_next = len(rows) > page_size
     rows = rows[:page_size]
     if not has_next:
@@ -190,10 +196,9 @@ def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_
     elif offset + len(rows) + 1 > COUNT_CAP:
         count, capped = offset + len(rows), True  # already past the cap: no need to count
     else:
-        counted = queryset.order_by()[:COUNT_CAP + 1].count()
+        counted = queryset.order_by()[: COUNT_CAP + 1].count()
         count, capped = (COUNT_CAP, True) if counted > COUNT_CAP else (counted, False)
-    return LeadPage(leads=rows, page=page, page_size=page_size, has_next=has_next, count=count,
-                    count_capped=capped)
+    return LeadPage(leads=rows, page=page, page_size=page_size, has_next=has_next, count=count, count_capped=capped)
 
 
 def lead_get(*, broker, lead_id) -> Lead:
@@ -214,12 +219,14 @@ def lead_verification_codes(*, lead: Lead) -> dict[str, list[dict]]:
     for channel, codes in (("email", lead.email_verification_codes), ("phone", lead.phone_verification_codes)):
         for code in codes or []:
             row = known.get((channel, code))
-            result[channel].append({
-                "code": code,
-                "known": row is not None,
-                "is_verified": bool(row and row.is_verified),
-                "description": row.description if row else "Unknown code (not in the verification-code map)",
-            })
+            result[channel].append(
+                {
+                    "code": code,
+                    "known": row is not None,
+                    "is_verified": bool(row and row.is_verified),
+                    "description": row.description if row else "Unknown code (not in the verification-code map)",
+                }
+            )
     return result
 
 
@@ -241,13 +248,22 @@ class TimelineEntry:
 
 
 EVENT_LABELS = {
-    "lead_created": "Lead created", "lead_merged": "Merged with new data", "lead_verified": "Contact verified",
-    "consent_link_created": "Consent link created", "consent_given": "Consent given",
-    "consent_refused": "Lead asked not to be contacted", "lead_queued": "Queued for campaign",
-    "campaign_added": "Added to email campaign", "email_replied": "Replied", "email_bounced": "Email bounced",
-    "unsubscribed": "Unsubscribed", "appointment_booked": "Appointment booked",
-    "lead_do_not_contact": "Marked do-not-contact", "lead_outcome": "Outcome recorded",
-    "lead_not_interested": "Not interested", "lead_wrong_person": "Wrong person",
+    "lead_created": "Lead created",
+    "lead_merged": "Merged with new data",
+    "lead_verified": "Contact verified",
+    "consent_link_created": "Consent link created",
+    "consent_given": "Consent given",
+    "consent_refused": "Lead asked not to be contacted",
+    "lead_queued": "Queued for campaign",
+    "campaign_added": "Added to email campaign",
+    "email_replied": "Replied",
+    "email_bounced": "Email bounced",
+    "unsubscribed": "Unsubscribed",
+    "appointment_booked": "Appointment booked",
+    "lead_do_not_contact": "Marked do-not-contact",
+    "lead_outcome": "Outcome recorded",
+    "lead_not_interested": "Not interested",
+    "lead_wrong_person": "Wrong person",
 }
 
 
@@ -259,5 +275,7 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
             " WHERE lead_id = %s ORDER BY created_at DESC, id DESC LIMIT %s",
             [lead.pk, limit],
         )
-        return [TimelineEntry(event_type=row[0], status=row[1], created_at=row[2], data=row[3] or {},
-                              error_message=row[4]) for row in cursor.fetchall()]
+        return [
+            TimelineEntry(event_type=row[0], status=row[1], created_at=row[2], data=row[3] or {}, error_message=row[4])
+            for row in cursor.fetchall()
+        ]

@@ -133,8 +133,9 @@ def lead_queue_for_campaign(*, lead: Lead, broker) -> Lead:
         previous = lead.campaign_status
         lead.campaign_status = CampaignStatus.QUEUED
         lead.save(update_fields=["campaign_status", "updated_at"])
-        record_event("lead_queued", lead_id=lead.pk, broker_id=lead.assigned_broker_id,
-                     data={"from": previous, "by": "broker"})
+        record_event(
+            "lead_queued", lead_id=lead.pk, broker_id=lead.assigned_broker_id, data={"from": previous, "by": "broker"}
+        )
     return lead
 
 
@@ -149,8 +150,12 @@ def lead_mark_do_not_contact(*, lead: Lead, broker, reason: str) -> Lead:
         lead.campaign_status = CampaignStatus.DO_NOT_CONTACT
         lead.do_not_contact_reason = reason[:1000]
         lead.save(update_fields=["campaign_status", "do_not_contact_reason", "updated_at"])
-        record_event("lead_do_not_contact", lead_id=lead.pk, broker_id=lead.assigned_broker_id,
-                     data={"from": previous, "reason": lead.do_not_contact_reason, "by": "broker"})
+        record_event(
+            "lead_do_not_contact",
+            lead_id=lead.pk,
+            broker_id=lead.assigned_broker_id,
+            data={"from": previous, "reason": lead.do_not_contact_reason, "by": "broker"},
+        )
     return lead
 
 
@@ -164,8 +169,9 @@ class Outcome(models.TextChoices):
     OTHER = "other", "Other"
 
 
-def lead_record_outcome(*, lead: Lead, broker, outcome: str, note: str = "",
-                        appointment_at: datetime | None = None) -> Lead:
+def lead_record_outcome(
+    *, lead: Lead, broker, outcome: str, note: str = "", appointment_at: datetime | None = None
+) -> Lead:
     """Record a contact outcome. An appointment records `appointment_booked` (the funnel's booked step);
     a conversion also sets `campaign_status='converted'`; the rest record `lead_outcome`."""
     if outcome not in Outcome.values:
@@ -195,10 +201,15 @@ def consent_link_create(*, lead: Lead, broker=None) -> str:
     with transaction.atomic():
         lead = _locked(lead, broker)
         signed = consent_token_sign(lead_id=lead.pk, broker_id=broker_id)
-        ConsentToken.objects.create(lead=lead, broker_id=broker_id, token_hash=signed.token_hash,
-                                    expires_at=signed.expires_at)
-        record_event("consent_link_created", lead_id=lead.pk, broker_id=broker_id,
-                     data={"expires_at": signed.expires_at, "token_hash_prefix": signed.token_hash[:12]})
+        ConsentToken.objects.create(
+            lead=lead, broker_id=broker_id, token_hash=signed.token_hash, expires_at=signed.expires_at
+        )
+        record_event(
+            "consent_link_created",
+            lead_id=lead.pk,
+            broker_id=broker_id,
+            data={"expires_at": signed.expires_at, "token_hash_prefix": signed.token_hash[:12]},
+        )
     return consent_url(signed.token)
 
 
@@ -216,8 +227,9 @@ UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_conte
 
 def _token_rows(claims):
     """The stored row of a signed token: its nonce hash, lead and broker must all match the signed claims."""
-    return ConsentToken.objects.filter(token_hash=claims.token_hash, lead_id=claims.lead_id,
-                                       broker_id=claims.broker_id)
+    return ConsentToken.objects.filter(
+        token_hash=claims.token_hash, lead_id=claims.lead_id, broker_id=claims.broker_id
+    )
 
 
 def _token_state(claims) -> str | None:
@@ -279,12 +291,20 @@ def consent_record(*, token: str, consent: bool, request: ConsentRequest) -> Lea
         lead.save(update_fields=fields)
         utm = {name: (request.utm.get(name) or "")[:200] for name in UTM_FIELDS}
         LeadConsentAudit.objects.create(
-            lead=lead, consent=consent, method="form", ip_address=request.ip_address,
-            user_agent=(request.user_agent or "")[:1000], token_hash=claims.token_hash, **utm,
+            lead=lead,
+            consent=consent,
+            method="form",
+            ip_address=request.ip_address,
+            user_agent=(request.user_agent or "")[:1000],
+            token_hash=claims.token_hash,
+            **utm,
         )
-        record_event("consent_given" if consent else "consent_refused", lead_id=lead.pk,
-                     broker_id=lead.assigned_broker_id,
-                     data={"method": "form", **{k: v for k, v in utm.items() if v}})
+        record_event(
+            "consent_given" if consent else "consent_refused",
+            lead_id=lead.pk,
+            broker_id=lead.assigned_broker_id,
+            data={"method": "form", **{k: v for k, v in utm.items() if v}},
+        )
     return lead
 
 
@@ -292,5 +312,9 @@ def login_lockout_record(*, username: str, ip_address: str | None) -> None:
     """Record `login_locked_out` for staff (django-axes keeps the attempts themselves)."""
     with service_context():
         broker_id = Broker.objects.filter(email__iexact=username or "").values_list("id", flat=True).first()
-        record_event("login_locked_out", broker_id=broker_id, status="failure",
-                     data={"username": (username or "")[:254], "ip_address": ip_address})
+        record_event(
+            "login_locked_out",
+            broker_id=broker_id,
+            status="failure",
+            data={"username": (username or "")[:254], "ip_address": ip_address},
+        )

@@ -65,7 +65,8 @@ def _percent(value: float | None) -> str:
 def upload_request_counts(*, since: dt.datetime) -> dict:
     """Upload requests since `since`: accepted, rejected for their signature, rejected as replays."""
     reason = Q(event_data__reason__in=sorted(SIGNATURE_FAILURE_REASONS)) | Q(
-        event_data__http_status=SIGNATURE_FAILURE_STATUS)
+        event_data__http_status=SIGNATURE_FAILURE_STATUS
+    )
     duplicate = Q(event_data__reason__in=sorted(DUPLICATE_REASONS)) | Q(event_data__http_status=DUPLICATE_STATUS)
     rejected = Q(event_type="upload_rejected")
     return PipelineEvent.objects.filter(
@@ -89,7 +90,9 @@ def _rate_above(value_key: str, label: str, threshold: float) -> Callable[[dt.da
         rate = counts[value_key] / attempts if attempts else None
         breached = attempts >= settings.ALERT_MIN_SAMPLE and rate is not None and rate > threshold
         return Observation(
-            breached, rate, threshold,
+            breached,
+            rate,
+            threshold,
             f"{label} {_percent(rate)} of {attempts} upload requests in the last {settings.ALERT_WINDOW_HOURS} h"
             f" (threshold {_percent(threshold)})",
         )
@@ -114,8 +117,10 @@ def check_dlq_depth(now: dt.datetime) -> Observation:
 def _last_run_failed(event_type: str, what: str) -> Callable[[dt.datetime], Observation]:
     def check(now: dt.datetime) -> Observation:
         last = (
-            PipelineEvent.objects.filter(event_type=event_type).order_by("-created_at", "-id")
-            .values("status", "created_at", "error_message").first()
+            PipelineEvent.objects.filter(event_type=event_type)
+            .order_by("-created_at", "-id")
+            .values("status", "created_at", "error_message")
+            .first()
         )
         failed = bool(last) and last["status"] == "failure"
         if not last:
@@ -136,7 +141,9 @@ def check_verification_rate(now: dt.datetime) -> Observation:
     rate = figures["rate"]
     breached = figures["total"] >= settings.ALERT_MIN_SAMPLE and rate is not None and rate < threshold
     return Observation(
-        breached, rate, threshold,
+        breached,
+        rate,
+        threshold,
         f"Verification rate {_percent(rate)} of {figures['total']} leads created in the last"
         f" {settings.ALERT_WINDOW_HOURS} h (threshold {_percent(threshold)})",
     )
@@ -149,7 +156,9 @@ def check_reply_rate(now: dt.datetime) -> Observation:
     rate = outcomes["reply_rate"]
     breached = outcomes["fed"] >= settings.ALERT_MIN_SAMPLE and rate is not None and rate < threshold
     return Observation(
-        breached, rate, threshold,
+        breached,
+        rate,
+        threshold,
         f"Reply rate {_percent(rate)} of {outcomes['fed']} leads fed in the last {days} days"
         f" (threshold {_percent(threshold)})",
     )
@@ -175,8 +184,11 @@ def _apply(rule: Rule, observation: Observation, now: dt.datetime) -> tuple[str,
             try:
                 with transaction.atomic():
                     alert = Alert.objects.create(
-                        rule=rule.name, severity=rule.severity, value=observation.value,
-                        threshold=observation.threshold, message=observation.message,
+                        rule=rule.name,
+                        severity=rule.severity,
+                        value=observation.value,
+                        threshold=observation.threshold,
+                        message=observation.message,
                     )
             except IntegrityError:
                 return "firing", None  # another evaluator opened it a moment ago: one open alert per rule
@@ -196,8 +208,14 @@ def _apply(rule: Rule, observation: Observation, now: dt.datetime) -> tuple[str,
 
 
 def _event_data(rule: Rule, observation: Observation, alert: Alert) -> dict:
-    return {"alert_id": alert.pk, "rule": rule.name, "severity": rule.severity, "value": observation.value,
-            "threshold": observation.threshold, "message": observation.message}
+    return {
+        "alert_id": alert.pk,
+        "rule": rule.name,
+        "severity": rule.severity,
+        "value": observation.value,
+        "threshold": observation.threshold,
+        "message": observation.message,
+    }
 
 
 def alerts_evaluate(*, now: dt.datetime | None = None) -> dict:
@@ -213,7 +231,9 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> dict:
             outcome, alert = _apply(rule, observation, now)
             summary["evaluated"] += 1
             summary["observations"][rule.name] = {
-                "breached": observation.breached, "value": observation.value, "threshold": observation.threshold,
+                "breached": observation.breached,
+                "value": observation.value,
+                "threshold": observation.threshold,
             }
             if outcome in ("fired", "resolved"):
                 summary[outcome].append(rule.name)
@@ -225,8 +245,10 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> dict:
     if changed:
         with service_context():
             Alert.objects.filter(pk__in=[alert.pk for _, alert in changed]).update(last_notified_at=timezone.now())
-    logger.info("alerts evaluated", extra={"fired": summary["fired"], "resolved": summary["resolved"],
-                                           "firing": summary["firing"]})
+    logger.info(
+        "alerts evaluated",
+        extra={"fired": summary["fired"], "resolved": summary["resolved"], "firing": summary["firing"]},
+    )
     return summary
 
 
@@ -260,19 +282,26 @@ def alert_notify(*, alert: Alert, change: str) -> dict:
     text = alert_text(alert, change)
     if settings.ALERT_EMAILS:
         try:
-            send_mail(text[:200], f"{text}\n\nOpened: {alert.opened_at}\nResolved: {alert.resolved_at or '-'}\n",
-                      settings.DEFAULT_FROM_EMAIL, settings.ALERT_EMAILS)
+            send_mail(
+                text[:200],
+                f"{text}\n\nOpened: {alert.opened_at}\nResolved: {alert.resolved_at or '-'}\n",
+                settings.DEFAULT_FROM_EMAIL,
+                settings.ALERT_EMAILS,
+            )
             sent["email"] = True
         except Exception:
             logger.exception("alert email failed", extra={"alert_id": alert.pk, "rule": alert.rule})
     url = settings.ALERT_WEBHOOK_URL
     if url:
         try:
-            response = requests.post(url, json=alert_payload(alert, change),
-                                     timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS)
+            response = requests.post(
+                url, json=alert_payload(alert, change), timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
+            )
             response.raise_for_status()
             sent["webhook"] = True
         except requests.RequestException as exc:
-            logger.error("alert webhook failed", extra={"alert_id": alert.pk, "rule": alert.rule,
-                                                        "error": exc.__class__.__name__})
+            logger.error(
+                "alert webhook failed",
+                extra={"alert_id": alert.pk, "rule": alert.rule, "error": exc.__class__.__name__},
+            )
     return sent

@@ -42,9 +42,16 @@ def _reject(request, error: _Reject) -> JsonResponse:
     try:
         with service_context():
             record_event(
-                "upload_rejected", status="failure", error_message=error.reason,
-                data={"reason": error.reason, "key_id": error.key_id, "method": request.method,
-                      "path": request.path, "http_status": error.status},
+                "upload_rejected",
+                status="failure",
+                error_message=error.reason,
+                data={
+                    "reason": error.reason,
+                    "key_id": error.key_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "http_status": error.status,
+                },
             )
     except Exception:
         logger.exception("could not record upload_rejected")
@@ -110,8 +117,11 @@ def _verify(request, *, read_body: bool):
         if length > settings.UPLOAD_MAX_BYTES:
             raise _Reject(413, "too_large", str(UploadTooLarge()), key_id)
         try:
-            body = body_spool(request.read, max_bytes=settings.UPLOAD_MAX_BYTES,
-                              hashers={"v1": signing.v1_hasher(secret)} if wants_v1 else {})
+            body = body_spool(
+                request.read,
+                max_bytes=settings.UPLOAD_MAX_BYTES,
+                hashers={"v1": signing.v1_hasher(secret)} if wants_v1 else {},
+            )
         except UploadTooLarge as error:
             raise _Reject(413, "too_large", str(error), key_id) from error
         actual, v1_digest = body.sha256, body.extra_digests.get("v1")
@@ -121,8 +131,9 @@ def _verify(request, *, read_body: bool):
     try:
         if actual != declared:
             raise _Reject(400, "content_hash_mismatch", "X-Content-SHA256 does not match the body", key_id)
-        v2_digest = signing.sign_v2(secret, method=request.method, path=request.path, timestamp=timestamp_text,
-                                    content_sha256=declared)
+        v2_digest = signing.sign_v2(
+            secret, method=request.method, path=request.path, timestamp=timestamp_text, content_sha256=declared
+        )
         if not signing.signatures_valid(signatures, v1_digest=v1_digest, v2_digest=v2_digest):
             _enforce(_Reject(401, "bad_signature", UNAUTHORIZED, key_id))
     except _Reject:
@@ -151,10 +162,15 @@ def status_payload(upload: Upload, request=None) -> dict:
     sample = list(upload.dlq_rows.order_by("id").values_list("id", flat=True)[:10])
     path = f"/api/v1/uploads/{upload.id}"
     return {
-        "upload_id": str(upload.id), "status": upload.status, "rows_total": upload.rows_total,
-        "leads_created": upload.leads_created, "leads_merged": upload.leads_merged,
-        "duplicates_in_file": upload.duplicates_in_file, "rows_rejected": upload.rows_rejected,
-        "dlq_ids_sample": sample, "progress": upload.progress,
+        "upload_id": str(upload.id),
+        "status": upload.status,
+        "rows_total": upload.rows_total,
+        "leads_created": upload.leads_created,
+        "leads_merged": upload.leads_merged,
+        "duplicates_in_file": upload.duplicates_in_file,
+        "rows_rejected": upload.rows_rejected,
+        "dlq_ids_sample": sample,
+        "progress": upload.progress,
         "started_at": upload.started_at.isoformat() if upload.started_at else None,
         "finished_at": upload.finished_at.isoformat() if upload.finished_at else None,
         "status_url": request.build_absolute_uri(path) if request is not None else path,
@@ -179,10 +195,14 @@ def uploads(request):
     try:
         with service_context():
             upload = upload_accept(
-                body=body.file, content_sha256=body.sha256, size_bytes=body.size,
+                body=body.file,
+                content_sha256=body.sha256,
+                size_bytes=body.size,
                 filename=(request.headers.get("X-Filename") or "")[:255],
                 source=(request.headers.get("X-Upload-Source") or "")[:200],
-                partner=key.partner if key else None, partner_key=key, broker=broker,
+                partner=key.partner if key else None,
+                partner_key=key,
+                broker=broker,
             )
     except UploadRejected as error:
         response = _reject(request, _Reject(error.status, error.reason, str(error), key_id))
@@ -193,8 +213,12 @@ def uploads(request):
         body.file.close()
     status_url = request.build_absolute_uri(f"/api/v1/uploads/{upload.id}")
     return JsonResponse(
-        {"upload_id": str(upload.id), "status": upload.status, "status_url": status_url,
-         "content_sha256": upload.content_sha256},
+        {
+            "upload_id": str(upload.id),
+            "status": upload.status,
+            "status_url": status_url,
+            "content_sha256": upload.content_sha256,
+        },
         status=202,
     )
 

@@ -148,8 +148,10 @@ def _upload_figures(*, since: dt.datetime, days: int, broker=None) -> tuple[list
     leads = lead_scope(broker).filter(created_at__gte=since)
     daily = (
         leads.filter(source_upload_id__isnull=False)
-        .annotate(day=TruncDate("created_at")).values("day")
-        .annotate(count=Count("source_upload_id", distinct=True)).order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(count=Count("source_upload_id", distinct=True))
+        .order_by()
     )
     created = leads.count()
     return _day_series(daily, start=since, days=days), created, created
@@ -161,8 +163,11 @@ def dashboard_figures(*, broker=None, days: int = 14, now: dt.datetime | None = 
     leads = lead_scope(broker)
     daily_uploads, uploaded, deduped = _upload_figures(since=since, days=days, broker=broker)
     daily_leads_rows = (
-        leads.filter(created_at__gte=since).annotate(day=TruncDate("created_at")).values("day")
-        .annotate(count=Count("id")).order_by()
+        leads.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(count=Count("id"))
+        .order_by()
     )
     verification = verification_figures(leads.filter(created_at__gte=since))
     outcomes = campaign_outcomes(since=since, broker=broker)
@@ -187,8 +192,5 @@ def dashboard_figures(*, broker=None, days: int = 14, now: dt.datetime | None = 
         "reply_rate": outcomes["reply_rate"],
         "booking_rate": outcomes["booking_rate"],
         "dlq_depth": dlq_depth(broker),
-        "funnel": [
-            {"stage": key, "label": label, "count": funnel_counts[key]} for key, label in FUNNEL_STAGES
-        ],
+        "funnel": [{"stage": key, "label": label, "count": funnel_counts[key]} for key, label in FUNNEL_STAGES],
     }
-

@@ -25,8 +25,16 @@ class DLQError(Exception):
 
 
 def dlq_record(
-    *, source: str, reason: str, payload: dict | None = None, upload=None, line_number: int | None = None,
-    error_detail: str = "", broker=None, lead=None, retry_after: dt.datetime | None = None,
+    *,
+    source: str,
+    reason: str,
+    payload: dict | None = None,
+    upload=None,
+    line_number: int | None = None,
+    error_detail: str = "",
+    broker=None,
+    lead=None,
+    retry_after: dt.datetime | None = None,
     max_attempts: int = 5,
 ) -> PipelineDLQ:
     """Store one item. `reason` says, in words a person can act on, what is wrong."""
@@ -35,8 +43,16 @@ def dlq_record(
     if not reason:
         raise DLQError("a DLQ item needs a reason")
     return PipelineDLQ.objects.create(
-        source=source, reason=reason, payload=payload or {}, upload=upload, line_number=line_number,
-        error_detail=error_detail, broker=broker, lead=lead, retry_after=retry_after, max_attempts=max_attempts,
+        source=source,
+        reason=reason,
+        payload=payload or {},
+        upload=upload,
+        line_number=line_number,
+        error_detail=error_detail,
+        broker=broker,
+        lead=lead,
+        retry_after=retry_after,
+        max_attempts=max_attempts,
         status=DLQStatus.RETRYING if retry_after else DLQStatus.OPEN,
     )
 
@@ -58,8 +74,9 @@ def dlq_pending_count() -> int:
     return PipelineDLQ.objects.filter(status__in=OPEN_STATUSES).count()
 
 
-def dlq_mark_resolved(*, item: PipelineDLQ, resolution: str = "reprocessed", user=None, note: str = "",
-                      lead=None) -> PipelineDLQ:
+def dlq_mark_resolved(
+    *, item: PipelineDLQ, resolution: str = "reprocessed", user=None, note: str = "", lead=None
+) -> PipelineDLQ:
     """Close `item` as handled (the ingestion service calls this after it applied the row).
 
     Records `dlq_reprocessed`. Idempotent: a closed item is returned unchanged."""
@@ -74,10 +91,23 @@ def dlq_mark_resolved(*, item: PipelineDLQ, resolution: str = "reprocessed", use
         item.resolved_by = user if getattr(user, "pk", None) else None
         if lead is not None:
             item.lead = lead
-        item.save(update_fields=["status", "resolution", "resolution_note", "resolved_at", "resolved_by", "lead",
-                                 "updated_at"])
-        record_event("dlq_reprocessed", upload_id=item.upload_id, lead_id=item.lead_id,
-                     data={"dlq_id": item.pk, "source": item.source, "resolution": resolution})
+        item.save(
+            update_fields=[
+                "status",
+                "resolution",
+                "resolution_note",
+                "resolved_at",
+                "resolved_by",
+                "lead",
+                "updated_at",
+            ]
+        )
+        record_event(
+            "dlq_reprocessed",
+            upload_id=item.upload_id,
+            lead_id=item.lead_id,
+            data={"dlq_id": item.pk, "source": item.source, "resolution": resolution},
+        )
     return item
 
 
@@ -98,11 +128,27 @@ def dlq_discard(*, item: PipelineDLQ, note: str, user=None) -> PipelineDLQ:
         item.resolved_at = timezone.now()
         item.resolved_by = user if getattr(user, "pk", None) else None
         item.retry_after = None
-        item.save(update_fields=["status", "resolution", "resolution_note", "resolved_at", "resolved_by",
-                                 "retry_after", "updated_at"])
-        record_event("dlq_discarded", upload_id=item.upload_id,
-                     data={"dlq_id": item.pk, "source": item.source, "note": note,
-                           "by": getattr(user, "get_username", lambda: None)()})
+        item.save(
+            update_fields=[
+                "status",
+                "resolution",
+                "resolution_note",
+                "resolved_at",
+                "resolved_by",
+                "retry_after",
+                "updated_at",
+            ]
+        )
+        record_event(
+            "dlq_discarded",
+            upload_id=item.upload_id,
+            data={
+                "dlq_id": item.pk,
+                "source": item.source,
+                "note": note,
+                "by": getattr(user, "get_username", lambda: None)(),
+            },
+        )
     return item
 
 

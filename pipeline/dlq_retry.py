@@ -48,8 +48,9 @@ class RetryOutcome:
 def dlq_rows_due(*, now: dt.datetime | None = None, limit: int = RETRY_BATCH):
     now = now or timezone.now()
     return (
-        PipelineDLQ.objects.filter(status__in=OPEN_STATUSES, retry_after__isnull=False, retry_after__lte=now,
-                                   attempts__lt=F("max_attempts"))
+        PipelineDLQ.objects.filter(
+            status__in=OPEN_STATUSES, retry_after__isnull=False, retry_after__lte=now, attempts__lt=F("max_attempts")
+        )
         .order_by("retry_after", "id")
         .select_for_update(skip_locked=True)[:limit]
     )
@@ -80,8 +81,10 @@ def dlq_retry_now_run(*, row_ids: list[int], client: InstantlyClient | None = No
         outcomes = [dlq_row_retry(row=row, client=client) for row in rows]
         lines = [f"#{o.row_id}: {o.status} — {o.message}" for o in outcomes]
         lines += [f"#{row_id}: no such DLQ row" for row_id in missing]
-        return JobReport(message="\n".join(lines) or "nothing to retry",
-                         data={"rows": [o.row_id for o in outcomes], "missing": missing})
+        return JobReport(
+            message="\n".join(lines) or "nothing to retry",
+            data={"rows": [o.row_id for o in outcomes], "missing": missing},
+        )
 
     return job_run(DLQ_RETRY, work)
 
@@ -114,24 +117,34 @@ def _instantly_push_retry(row: PipelineDLQ, client: InstantlyClient) -> RetryOut
         return RetryOutcome(row.id, "skipped", "dry-run: INSTANTLY_API_KEY is not set; nothing sent")
     lead_ids = list((row.payload or {}).get("lead_ids") or [])
     leads = list(
-        Lead.objects.feedable().filter(id__in=lead_ids, instantly_lead_id__isnull=True)
-        .order_by("-lead_score", "id").select_for_update(skip_locked=True, of=("self",))
+        Lead.objects.feedable()
+        .filter(id__in=lead_ids, instantly_lead_id__isnull=True)
+        .order_by("-lead_score", "id")
+        .select_for_update(skip_locked=True, of=("self",))
     )
     if not leads:
-        return _resolve(row, note=f"nothing left to push: the {len(lead_ids)} leads were fed since, or are no "
-                                  "longer contactable")
+        return _resolve(
+            row, note=f"nothing left to push: the {len(lead_ids)} leads were fed since, or are no longer contactable"
+        )
     Lead.objects.filter(id__in=[lead.id for lead in leads]).update(campaign_status="active", updated_at=timezone.now())
     result = client.add_leads(instantly_payload(leads))
     context = {"business_date": (row.payload or {}).get("business_date"), "dlq_id": row.id}
     created, skipped, failed, _ = push_results_apply(
-        leads=leads, result=result, campaign_id=client.campaign_id, context=context, dlq_row=row,
+        leads=leads,
+        result=result,
+        campaign_id=client.campaign_id,
+        context=context,
+        dlq_row=row,
     )
     if failed:
         errors = "; ".join(sorted({batch.error for batch in result.failed_batches}))
         return _failed_attempt(row, errors, extra={"pushed": created, "skipped": skipped, "failed": failed})
     not_pushed = len(lead_ids) - len(leads)
-    return _resolve(row, note=f"pushed {created}, skipped by Instantly {skipped}; {not_pushed} of the batch were "
-                              "already fed or no longer contactable")
+    return _resolve(
+        row,
+        note=f"pushed {created}, skipped by Instantly {skipped}; {not_pushed} of the batch were "
+        "already fed or no longer contactable",
+    )
 
 
 def _resolve(row: PipelineDLQ, *, note: str) -> RetryOutcome:
@@ -156,9 +169,15 @@ def _failed_attempt(row: PipelineDLQ, error: str, extra: dict | None = None) -> 
         outcome, status = "retrying", "retry"
         message = f"attempt {row.attempts} failed ({error}); next try after {row.retry_after:%Y-%m-%d %H:%M %Z}"
     row.save(update_fields=["attempts", "error_detail", "status", "retry_after", "updated_at"])
-    record_event("dlq_reprocessed", broker_id=row.broker_id, lead_id=row.lead_id, upload_id=row.upload_id,
-                 status=status, error_message=error[:2000],
-                 data={"dlq_id": row.id, "source": row.source, "attempt": row.attempts, **(extra or {})})
+    record_event(
+        "dlq_reprocessed",
+        broker_id=row.broker_id,
+        lead_id=row.lead_id,
+        upload_id=row.upload_id,
+        status=status,
+        error_message=error[:2000],
+        data={"dlq_id": row.id, "source": row.source, "attempt": row.attempts, **(extra or {})},
+    )
     return RetryOutcome(row.id, outcome, message)
 
 

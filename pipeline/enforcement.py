@@ -30,13 +30,18 @@ def signature_enforcement_disabled_until(*, now: dt.datetime | None = None) -> d
     now = now or timezone.now()
     until = parse_datetime(raw)
     if until is None or timezone.is_naive(until):
-        logger.error("SIGNATURE_ENFORCEMENT_DISABLED_UNTIL is not an RFC 3339 time with an offset; enforcing",
-                     extra={"value": raw})
+        logger.error(
+            "SIGNATURE_ENFORCEMENT_DISABLED_UNTIL is not an RFC 3339 time with an offset; enforcing",
+            extra={"value": raw},
+        )
         return None
     max_hours = getattr(settings, "SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS", 24)
     if until - now > dt.timedelta(hours=max_hours):
-        logger.error("SIGNATURE_ENFORCEMENT_DISABLED_UNTIL is more than %s hours ahead; enforcing", max_hours,
-                     extra={"value": raw})
+        logger.error(
+            "SIGNATURE_ENFORCEMENT_DISABLED_UNTIL is more than %s hours ahead; enforcing",
+            max_hours,
+            extra={"value": raw},
+        )
         return None
     if until <= now:
         return None

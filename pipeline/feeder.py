@@ -119,8 +119,19 @@ def leads_claim(*, limit: int) -> list[Lead]:
             .filter(id__in=[row[0] for row in page], assigned_broker__active=True)
             .order_by("-lead_score", "id")
             .select_for_update(skip_locked=True, of=("self",))
-            .only("id", "email", "first_name", "last_name", "phone", "lead_score", "assigned_broker_id",
-                  "property_address", "property_city", "property_state", "property_zip")
+            .only(
+                "id",
+                "email",
+                "first_name",
+                "last_name",
+                "phone",
+                "lead_score",
+                "assigned_broker_id",
+                "property_address",
+                "property_city",
+                "property_state",
+                "property_zip",
+            )
         )[:need]
         claimed.extend(live)
         if len(page) < page_size:
@@ -140,27 +151,35 @@ def instantly_payload(leads: list[Lead]) -> list[dict]:
     payload = []
     for lead in leads:
         broker = brokers.get(lead.assigned_broker_id)
-        payload.append({
-            "email": lead.email,
-            "first_name": lead.first_name or "",
-            "last_name": lead.last_name or "",
-            "phone": lead.phone or "",
-            "custom_variables": {
-                "ec_lead_id": str(lead.id),
-                "broker_id": str(lead.assigned_broker_id) if lead.assigned_broker_id else "",
-                "broker_name": broker.name if broker else "",
-                "broker_email": broker.email if broker else "",
-                "property_address": lead.property_address or "",
-                "property_city": lead.property_city or "",
-            },
-        })
+        payload.append(
+            {
+                "email": lead.email,
+                "first_name": lead.first_name or "",
+                "last_name": lead.last_name or "",
+                "phone": lead.phone or "",
+                "custom_variables": {
+                    "ec_lead_id": str(lead.id),
+                    "broker_id": str(lead.assigned_broker_id) if lead.assigned_broker_id else "",
+                    "broker_name": broker.name if broker else "",
+                    "broker_email": broker.email if broker else "",
+                    "property_address": lead.property_address or "",
+                    "property_city": lead.property_city or "",
+                },
+            }
+        )
     return payload
 
 
 # --- applying the push's results --------------------------------------------------------------------------
 
+
 def push_results_apply(
-    *, leads: list[Lead], result: PushResult, campaign_id: str, context: dict, dlq_row: PipelineDLQ | None = None,
+    *,
+    leads: list[Lead],
+    result: PushResult,
+    campaign_id: str,
+    context: dict,
+    dlq_row: PipelineDLQ | None = None,
 ) -> tuple[int, int, int, list[int]]:
     """Write what Instantly did to `leads` (in the order they were pushed). Returns
     (created, skipped, failed, new DLQ row ids). Failed batches go back to the queue and, unless this is
@@ -176,10 +195,16 @@ def push_results_apply(
             )
         for index, instantly_id in created.items():
             lead = leads[index]
-            events.append(("campaign_added", {
-                "lead_id": lead.id, "broker_id": lead.assigned_broker_id,
-                "data": {**context, "instantly_lead_id": instantly_id, "campaign_id": campaign_id},
-            }))
+            events.append(
+                (
+                    "campaign_added",
+                    {
+                        "lead_id": lead.id,
+                        "broker_id": lead.assigned_broker_id,
+                        "data": {**context, "instantly_lead_id": instantly_id, "campaign_id": campaign_id},
+                    },
+                )
+            )
     if skipped:
         pause = [leads[index].id for index, reason in skipped.items() if reason != ALREADY_IN_CAMPAIGN]
         if pause:
@@ -187,18 +212,33 @@ def push_results_apply(
             Lead.objects.filter(id__in=pause).update(campaign_status="paused", updated_at=timezone.now())
         for index, reason in skipped.items():
             lead = leads[index]
-            events.append(("campaign_skipped", {
-                "lead_id": lead.id, "broker_id": lead.assigned_broker_id, "status": "failure",
-                "data": {**context, "reason": reason, "campaign_id": campaign_id}, "error_message": reason,
-            }))
+            events.append(
+                (
+                    "campaign_skipped",
+                    {
+                        "lead_id": lead.id,
+                        "broker_id": lead.assigned_broker_id,
+                        "status": "failure",
+                        "data": {**context, "reason": reason, "campaign_id": campaign_id},
+                        "error_message": reason,
+                    },
+                )
+            )
     failed_count, dlq_ids = 0, []
     for batch in result.failed_batches:
         lead_ids = [leads[index].id for index in batch.indexes]
         failed_count += len(lead_ids)
         leads_requeue(lead_ids)
         if dlq_row is None:
-            dlq_ids.append(push_failure_dead_letter(lead_ids=lead_ids, error=batch.error, attempts=batch.attempts,
-                                                    campaign_id=campaign_id, context=context))
+            dlq_ids.append(
+                push_failure_dead_letter(
+                    lead_ids=lead_ids,
+                    error=batch.error,
+                    attempts=batch.attempts,
+                    campaign_id=campaign_id,
+                    context=context,
+                )
+            )
     record_events(events)
     return len(created), len(skipped), failed_count, dlq_ids
 
@@ -215,7 +255,7 @@ def push_failure_dead_letter(*, lead_ids: list, error: str, attempts: int, campa
         source=DLQSource.INSTANTLY_PUSH,
         payload={"lead_ids": [str(lead_id) for lead_id in lead_ids], "campaign_id": campaign_id, **context},
         reason=f"Instantly did not accept a batch of {len(lead_ids)} leads after {attempts} attempts; "
-               "the leads are back in the queue and the batch is retried automatically",
+        "the leads are back in the queue and the batch is retried automatically",
         error_detail=error,
         max_attempts=settings.DLQ_RETRY_MAX_ATTEMPTS,
         retry_after=timezone.now() + dt.timedelta(minutes=settings.DLQ_RETRY_BACKOFF_MINUTES),
@@ -225,13 +265,17 @@ def push_failure_dead_letter(*, lead_ids: list, error: str, attempts: int, campa
 
 # --- the feed -----------------------------------------------------------------------------------------------
 
+
 class _DryRunRollback(Exception):
     def __init__(self, outcome: FeedOutcome):
         self.outcome = outcome
 
 
 def campaign_feed(
-    *, business_date: dt.date | None = None, limit: int | None = None, dry_run: bool = False,
+    *,
+    business_date: dt.date | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
     client: InstantlyClient | None = None,
 ) -> JobReport:
     """Feed one business day (needs the service context; `campaign_feeder_run` provides it and the lock).
@@ -248,16 +292,20 @@ def campaign_feed(
     base = {"business_date": business_date.isoformat(), "limit": limit, "dry_run": dry_run}
 
     if not is_business_day(business_date):
-        raise JobSkipped(f"{business_date:%a %Y-%m-%d} is not a business day: nothing fed",
-                         data={**base, "fed": 0, "weekend": True})
+        raise JobSkipped(
+            f"{business_date:%a %Y-%m-%d} is not a business day: nothing fed", data={**base, "fed": 0, "weekend": True}
+        )
 
     if dry_run:
         with connection.cursor() as cursor:
             cursor.execute("SELECT id FROM feeder_runs WHERE business_date = %s", [business_date])
             fed_run = cursor.fetchone()
         if fed_run:
-            raise JobSkipped(f"DRY RUN ({why_dry}): {business_date} was already fed (feeder run #{fed_run[0]});"
-                             " a real run would feed nothing", data={**base, "fed": 0, "already_fed": True})
+            raise JobSkipped(
+                f"DRY RUN ({why_dry}): {business_date} was already fed (feeder run #{fed_run[0]});"
+                " a real run would feed nothing",
+                data={**base, "fed": 0, "already_fed": True},
+            )
         try:
             with transaction.atomic():
                 outcome = _feed(business_date, limit, client, ledger=False)
@@ -267,9 +315,14 @@ def campaign_feed(
         sample = [str(lead["id"]) for lead in outcome.claimed[:10]]
         return JobReport(
             message=f"DRY RUN ({why_dry}): would feed {len(outcome.claimed)} leads for {business_date}; "
-                    "nothing was sent and nothing changed",
-            data={**base, "dry_run_reason": why_dry, "would_feed": len(outcome.claimed), "fed": 0,
-                  "lead_ids_sample": sample},
+            "nothing was sent and nothing changed",
+            data={
+                **base,
+                "dry_run_reason": why_dry,
+                "would_feed": len(outcome.claimed),
+                "fed": 0,
+                "lead_ids_sample": sample,
+            },
             event_type="job_run",  # not a `feeder_run`: a dry run must not hide the last real run's failure
         )
 
@@ -282,8 +335,9 @@ def campaign_feed(
         )
         row = cursor.fetchone()
         if row is None:
-            cursor.execute("SELECT id, status, leads_pushed FROM feeder_runs WHERE business_date = %s",
-                           [business_date])
+            cursor.execute(
+                "SELECT id, status, leads_pushed FROM feeder_runs WHERE business_date = %s", [business_date]
+            )
             run_id, status, pushed = cursor.fetchone()
             raise JobSkipped(
                 f"{business_date} was already fed (feeder run #{run_id}, {status}, {pushed} pushed): nothing fed",
@@ -299,32 +353,48 @@ def campaign_feed(
             " error_message = %s, finished_at = now() WHERE id = %s",
             [status, len(outcome.claimed), outcome.pushed, outcome.skipped, outcome.note, run_id],
         )
-    data = {**base, "feeder_run_id": run_id, "claimed": len(outcome.claimed), "fed": outcome.pushed,
-            "skipped": outcome.skipped, "failed": outcome.failed, "dlq_ids": outcome.dlq_ids}
-    message = (f"fed {outcome.pushed} leads for {business_date} (claimed {len(outcome.claimed)}, "
-               f"skipped by Instantly {outcome.skipped}, failed {outcome.failed})")
+    data = {
+        **base,
+        "feeder_run_id": run_id,
+        "claimed": len(outcome.claimed),
+        "fed": outcome.pushed,
+        "skipped": outcome.skipped,
+        "failed": outcome.failed,
+        "dlq_ids": outcome.dlq_ids,
+    }
+    message = (
+        f"fed {outcome.pushed} leads for {business_date} (claimed {len(outcome.claimed)}, "
+        f"skipped by Instantly {outcome.skipped}, failed {outcome.failed})"
+    )
     if outcome.failed:
-        return JobReport(message=message + f"; failed batches are in the DLQ {outcome.dlq_ids}", data=data,
-                         status="failure", error_message=outcome.note)
+        return JobReport(
+            message=message + f"; failed batches are in the DLQ {outcome.dlq_ids}",
+            data=data,
+            status="failure",
+            error_message=outcome.note,
+        )
     return JobReport(message=message, data=data)
 
 
-def _feed(business_date: dt.date, limit: int, client: InstantlyClient, *, ledger: bool,
-          run_id: int | None = None) -> FeedOutcome:
+def _feed(
+    business_date: dt.date, limit: int, client: InstantlyClient, *, ledger: bool, run_id: int | None = None
+) -> FeedOutcome:
     outcome = FeedOutcome(business_date=business_date, dry_run=not ledger)
     leads = leads_claim(limit=limit)
     outcome.claimed = [{"id": lead.id} for lead in leads]
     if not leads:
         outcome.note = "no feedable leads in mv_contactable_leads"
         return outcome
-    Lead.objects.filter(id__in=[lead.id for lead in leads]).update(campaign_status="active",
-                                                                   updated_at=timezone.now())
+    Lead.objects.filter(id__in=[lead.id for lead in leads]).update(campaign_status="active", updated_at=timezone.now())
     if not ledger:
         return outcome
     result = client.add_leads(instantly_payload(leads))
     context = {"business_date": business_date.isoformat(), "feeder_run_id": run_id}
     pushed, skipped, failed, dlq_ids = push_results_apply(
-        leads=leads, result=result, campaign_id=client.campaign_id, context=context,
+        leads=leads,
+        result=result,
+        campaign_id=client.campaign_id,
+        context=context,
     )
     outcome.pushed, outcome.skipped, outcome.failed, outcome.dlq_ids = pushed, skipped, failed, dlq_ids
     if failed:
@@ -333,8 +403,12 @@ def _feed(business_date: dt.date, limit: int, client: InstantlyClient, *, ledger
 
 
 def campaign_feeder_run(
-    *, business_date: dt.date | None = None, intended_date: str | None = None, limit: int | None = None,
-    dry_run: bool = False, client: InstantlyClient | None = None,
+    *,
+    business_date: dt.date | None = None,
+    intended_date: str | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    client: InstantlyClient | None = None,
 ) -> JobResult:
     """The feeder as a job: under its advisory lock, with its `feeder_run` event and heartbeat.
 

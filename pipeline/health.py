@@ -96,10 +96,12 @@ def health_check(*, now: dt.datetime | None = None, using: str = DEFAULT_DB_ALIA
     except Exception as exc:
         checks["migrations"] = {"ok": False, "error": exc.__class__.__name__}
     age = _heartbeat_age(SCHEDULER_HEARTBEAT, now)
-    checks["scheduler"].update({
-        "ok": age is not None and age <= max_age,
-        "age_seconds": None if age is None else round(age, 1),
-    })
+    checks["scheduler"].update(
+        {
+            "ok": age is not None and age <= max_age,
+            "age_seconds": None if age is None else round(age, 1),
+        }
+    )
     until = signature_enforcement_disabled_until(now=now)
     report["signature_enforcement"] = "enforced" if until is None else f"disabled until {until.isoformat()}"
     healthy = all(check["ok"] for check in checks.values())
@@ -108,6 +110,7 @@ def health_check(*, now: dt.datetime | None = None, using: str = DEFAULT_DB_ALIA
 
 
 # --- /metrics -------------------------------------------------------------------------------------------
+
 
 def metrics_access_allowed(*, authorization: str, remote_addr: str) -> bool:
     """METRICS_TOKEN (a bearer token, compared in constant time) and/or METRICS_ALLOWED_NETWORKS (CIDRs).
@@ -148,11 +151,15 @@ class OpsCollector:
             leads = dict(Lead.objects.values_list("campaign_status").annotate(n=Count("id")).order_by())
             rejections = list(
                 PipelineEvent.objects.filter(event_type="upload_rejected")
-                .values_list("event_data__reason", "event_data__http_status").annotate(n=Count("id")).order_by()
+                .values_list("event_data__reason", "event_data__http_status")
+                .annotate(n=Count("id"))
+                .order_by()
             )
             last_runs = {
-                event_type: PipelineEvent.objects.filter(event_type=event_type).order_by("-created_at", "-id")
-                .values("created_at", "status", "duration_ms").first()
+                event_type: PipelineEvent.objects.filter(event_type=event_type)
+                .order_by("-created_at", "-id")
+                .values("created_at", "status", "duration_ms")
+                .first()
                 for event_type in ("mv_refreshed", "feeder_run")
             }
             firing = list(Alert.objects.filter(state=AlertState.FIRING).values_list("rule", "severity"))
@@ -173,8 +180,7 @@ class OpsCollector:
             by_status.add_metric([status.value], uploads.get(status.value, 0))
         yield by_status
 
-        rejected = CounterMetricFamily("ec_upload_rejections", "Rejected upload requests by reason",
-                                       labels=["reason"])
+        rejected = CounterMetricFamily("ec_upload_rejections", "Rejected upload requests by reason", labels=["reason"])
         signature_failures = 0
         by_reason: dict[str, int] = {}
         for reason, status_code, count in rejections:
@@ -188,8 +194,9 @@ class OpsCollector:
         failures = CounterMetricFamily("ec_signature_failures", "Upload requests whose signature did not verify")
         failures.add_metric([], signature_failures)
         yield failures
-        disabled = GaugeMetricFamily("ec_signature_enforcement_disabled",
-                                     "1 while SIGNATURE_ENFORCEMENT_DISABLED_UNTIL is in force")
+        disabled = GaugeMetricFamily(
+            "ec_signature_enforcement_disabled", "1 while SIGNATURE_ENFORCEMENT_DISABLED_UNTIL is in force"
+        )
         disabled.add_metric([], 0 if signature_enforcement_disabled_until(now=now) is None else 1)
         yield disabled
 
@@ -198,14 +205,17 @@ class OpsCollector:
             lead_gauge.add_metric([status.value], leads.get(status.value, 0))
         yield lead_gauge
 
-        for event_type, name, what in (("mv_refreshed", "ec_mv_refresh", "MV refresh"),
-                                       ("feeder_run", "ec_feeder_run", "campaign feeder run")):
+        for event_type, name, what in (
+            ("mv_refreshed", "ec_mv_refresh", "MV refresh"),
+            ("feeder_run", "ec_feeder_run", "campaign feeder run"),
+        ):
             last = last_runs[event_type]
             when = GaugeMetricFamily(f"{name}_last_timestamp_seconds", f"When the last {what} finished (0: never)")
             when.add_metric([], _timestamp(last["created_at"]) if last else 0.0)
             yield when
-            ok = GaugeMetricFamily(f"{name}_last_success",
-                                   f"1 if the last {what} succeeded, 0 if it failed or never ran")
+            ok = GaugeMetricFamily(
+                f"{name}_last_success", f"1 if the last {what} succeeded, 0 if it failed or never ran"
+            )
             ok.add_metric([], 1 if last and last["status"] == "success" else 0)
             yield ok
             duration = GaugeMetricFamily(f"{name}_last_duration_seconds", f"Duration of the last {what}")
@@ -217,8 +227,7 @@ class OpsCollector:
             alerts.add_metric([rule, severity], 1)
         yield alerts
 
-        ages = GaugeMetricFamily("ec_job_heartbeat_age_seconds", "Seconds since each job's heartbeat",
-                                 labels=["name"])
+        ages = GaugeMetricFamily("ec_job_heartbeat_age_seconds", "Seconds since each job's heartbeat", labels=["name"])
         for name, seen in sorted(heartbeats.items()):
             ages.add_metric([name], max(0.0, (now - seen).total_seconds()))
         yield ages

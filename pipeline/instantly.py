@@ -125,12 +125,14 @@ class InstantlyClient:
     def session(self) -> requests.Session:
         if self._session is None:
             self._session = requests.Session()
-            self._session.headers.update({
-                "Authorization": f"Bearer {self.api_key}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": "equity-connect/1",
-            })
+            self._session.headers.update(
+                {
+                    "Authorization": f"Bearer {self.api_key}",
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                    "User-Agent": "equity-connect/1",
+                }
+            )
         return self._session
 
     def close(self) -> None:
@@ -186,12 +188,18 @@ class InstantlyClient:
                 retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if attempt < self.max_attempts:
                 wait = self._backoff(attempt, retry_after)
-                logger.warning("instantly: attempt %d/%d failed (%s); retrying in %.2f s",
-                               attempt, self.max_attempts, result.error, wait)
+                logger.warning(
+                    "instantly: attempt %d/%d failed (%s); retrying in %.2f s",
+                    attempt,
+                    self.max_attempts,
+                    result.error,
+                    wait,
+                )
                 self.sleep(wait)
         result.failed = True
-        logger.error("instantly: batch of %d leads failed after %d attempts: %s",
-                     len(indexes), result.attempts, result.error)
+        logger.error(
+            "instantly: batch of %d leads failed after %d attempts: %s", len(indexes), result.attempts, result.error
+        )
         return result
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

@@ -109,23 +109,45 @@ def job_run(name: str, work: Callable[[], JobReport], *, event_type: str = "job_
         except JobSkipped as skip:
             record_event("job_skipped", data={**skip.data, "job": name, "reason": skip.reason})
             heartbeat_touch(name, status="skipped", duration_ms=_ms_since(started))
-            return JobResult(name=name, status="skipped", message=f"{name}: skipped, {skip.reason}",
-                             duration_ms=_ms_since(started), data=skip.data)
+            return JobResult(
+                name=name,
+                status="skipped",
+                message=f"{name}: skipped, {skip.reason}",
+                duration_ms=_ms_since(started),
+                data=skip.data,
+            )
         except Exception as exc:
             duration_ms = _ms_since(started)
             error = f"{type(exc).__name__}: {exc}"[:2000]
             logger.exception("job %s failed", name, extra={"job": name})
-            record_event(event_type, data={"job": name}, duration_ms=duration_ms, status="failure",
-                         error_message=error)
+            record_event(
+                event_type, data={"job": name}, duration_ms=duration_ms, status="failure", error_message=error
+            )
             heartbeat_touch(name, status="failure", duration_ms=duration_ms)
-            return JobResult(name=name, status="failure", message=f"{name}: FAILED: {error}",
-                             duration_ms=duration_ms, error_message=error)
+            return JobResult(
+                name=name,
+                status="failure",
+                message=f"{name}: FAILED: {error}",
+                duration_ms=duration_ms,
+                error_message=error,
+            )
         duration_ms = _ms_since(started)
-        record_event(report.event_type or event_type, data={"job": name, **report.data}, duration_ms=duration_ms,
-                     status=report.status, error_message=report.error_message)
+        record_event(
+            report.event_type or event_type,
+            data={"job": name, **report.data},
+            duration_ms=duration_ms,
+            status=report.status,
+            error_message=report.error_message,
+        )
         heartbeat_touch(name, status=report.status, duration_ms=duration_ms)
-    return JobResult(name=name, status=report.status, message=report.message, duration_ms=duration_ms,
-                     data=report.data, error_message=report.error_message)
+    return JobResult(
+        name=name,
+        status=report.status,
+        message=report.message,
+        duration_ms=duration_ms,
+        data=report.data,
+        error_message=report.error_message,
+    )
 
 
 def scheduler_heartbeat() -> None:
@@ -139,6 +161,7 @@ def _ms_since(started: float) -> int:
 
 
 # --- the small jobs -------------------------------------------------------------------------------------
+
 
 def contactable_leads_refresh() -> JobReport:
     """`refresh_contactable_leads()`: REFRESH MATERIALIZED VIEW CONCURRENTLY under the SQL function's own
@@ -183,7 +206,7 @@ def cleanup() -> JobReport:
     data = {"replay_guards": replay_guards, "consent_tokens": consent_tokens, "webhook_deliveries": deliveries}
     return JobReport(
         message=f"removed {replay_guards} replay guards, {consent_tokens} consent tokens, "
-                f"{deliveries} webhook delivery records",
+        f"{deliveries} webhook delivery records",
         data=data,
     )
 

@@ -29,11 +29,19 @@ class Upload(models.Model):
     partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.SET_NULL)
     partner_key = models.ForeignKey("security.PartnerKey", null=True, blank=True, on_delete=models.SET_NULL)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="Staff member, for uploads made in the admin",
     )
     broker = models.ForeignKey(
-        "leads.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "leads.Broker",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="X-Broker-Id: assign the file's leads to this broker",
     )
     source = models.CharField(max_length=200, blank=True, default="", help_text="X-Upload-Source")
@@ -106,6 +114,7 @@ class LeadStaging(models.Model):
 
     class Meta:
         db_table = "leads_staging"
+        verbose_name = "staging row"
         constraints = [
             models.UniqueConstraint(fields=["upload", "line_number"], name="leads_staging_upload_line_uniq"),
         ]
@@ -162,7 +171,8 @@ class PipelineDLQ(models.Model):
             models.Index(fields=["status", "created_at"], name="pipeline_dlq_status_idx"),
             models.Index(fields=["upload", "line_number"], name="pipeline_dlq_upload_idx"),
             models.Index(
-                fields=["retry_after"], name="pipeline_dlq_retry_idx",
+                fields=["retry_after"],
+                name="pipeline_dlq_retry_idx",
                 condition=models.Q(status__in=["open", "retrying"], retry_after__isnull=False),
             ),
         ]
@@ -187,8 +197,9 @@ class PipelineEvent(models.Model):
     upload_id = models.UUIDField(null=True, blank=True)
     event_data = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
     duration_ms = models.IntegerField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=EventStatus.choices, default=EventStatus.SUCCESS,
-                              db_default="success")
+    status = models.CharField(
+        max_length=16, choices=EventStatus.choices, default=EventStatus.SUCCESS, db_default="success"
+    )
     error_message = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
@@ -197,12 +208,19 @@ class PipelineEvent(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["event_type", "created_at"], name="pipeline_events_type_idx"),
-            models.Index(fields=["lead_id", "created_at"], name="pipeline_events_lead_idx",
-                         condition=models.Q(lead_id__isnull=False)),
-            models.Index(fields=["broker_id", "created_at"], name="pipeline_events_broker_idx",
-                         condition=models.Q(broker_id__isnull=False)),
-            models.Index(fields=["upload_id"], name="pipeline_events_upload_idx",
-                         condition=models.Q(upload_id__isnull=False)),
+            models.Index(
+                fields=["lead_id", "created_at"],
+                name="pipeline_events_lead_idx",
+                condition=models.Q(lead_id__isnull=False),
+            ),
+            models.Index(
+                fields=["broker_id", "created_at"],
+                name="pipeline_events_broker_idx",
+                condition=models.Q(broker_id__isnull=False),
+            ),
+            models.Index(
+                fields=["upload_id"], name="pipeline_events_upload_idx", condition=models.Q(upload_id__isnull=False)
+            ),
             models.Index(fields=["created_at"], name="pipeline_events_created_idx"),
         ]
 
@@ -215,8 +233,7 @@ class IngestReplayGuard(models.Model):
 
     content_sha256 = models.CharField(max_length=64, primary_key=True)
     upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+")
+    partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     class Meta:
@@ -261,6 +278,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         db_table = "webhook_deliveries"
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-received_at"]
 
     def __str__(self) -> str:

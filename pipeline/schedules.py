@@ -37,26 +37,36 @@ class ScheduleSpec:
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(
-        name=jobs.MV_REFRESH, func="pipeline.tasks.refresh_contactable_leads_task", cron="30 5 * * *",
+        name=jobs.MV_REFRESH,
+        func="pipeline.tasks.refresh_contactable_leads_task",
+        cron="30 5 * * *",
         description="REFRESH MATERIALIZED VIEW CONCURRENTLY mv_contactable_leads, daily 05:30 Los Angeles",
     ),
     ScheduleSpec(
-        name=jobs.CAMPAIGN_FEEDER, func="pipeline.tasks.campaign_feeder_task", cron="0 6 * * 1-5",
+        name=jobs.CAMPAIGN_FEEDER,
+        func="pipeline.tasks.campaign_feeder_task",
+        cron="0 6 * * 1-5",
         description="Campaign feeder: FEEDER_DAILY_LIMIT leads to Instantly, Mon-Fri 06:00 Los Angeles",
         # The intended run instant is the business day's idempotency key (one feed per day).
         intended_date_kwarg="intended_date",
     ),
     ScheduleSpec(
         # 03:15, not 01:00-02:59: that hour is skipped or repeated on daylight-saving days.
-        name=jobs.CLEANUP, func="pipeline.tasks.cleanup_task", cron="15 3 * * *",
+        name=jobs.CLEANUP,
+        func="pipeline.tasks.cleanup_task",
+        cron="15 3 * * *",
         description="Cleanups: replay guards > 7 days, consent tokens > 30 days, old webhook deliveries",
     ),
     ScheduleSpec(
-        name=jobs.DLQ_RETRY, func="pipeline.tasks.dlq_retry_task", cron="*/15 * * * *",
+        name=jobs.DLQ_RETRY,
+        func="pipeline.tasks.dlq_retry_task",
+        cron="*/15 * * * *",
         description="Retry DLQ rows whose retry_after has passed (Instantly pushes, transient failures)",
     ),
     ScheduleSpec(
-        name=jobs.ALERTS, func="pipeline.tasks.alerts_evaluate_task", cron="*/5 * * * *",
+        name=jobs.ALERTS,
+        func="pipeline.tasks.alerts_evaluate_task",
+        cron="*/5 * * * *",
         description="Evaluate the alert rules; also the scheduler's heartbeat",
     ),
 )
@@ -108,14 +118,25 @@ def schedules_sync(specs: tuple[ScheduleSpec, ...] = SCHEDULES) -> SyncResult:
                 result.duplicates_removed += len(existing) - 1
             if not existing:
                 Schedule.objects.create(
-                    name=spec.name, func=spec.func, schedule_type=Schedule.CRON, cron=spec.cron, repeats=-1,
+                    name=spec.name,
+                    func=spec.func,
+                    schedule_type=Schedule.CRON,
+                    cron=spec.cron,
+                    repeats=-1,
                     intended_date_kwarg=spec.intended_date_kwarg,
                 )  # Schedule.save() computes next_run from the cron for a new CRON schedule
                 result.created.append(spec.name)
                 continue
             schedule = existing[0]
-            wanted = {"func": spec.func, "schedule_type": Schedule.CRON, "cron": spec.cron,
-                      "intended_date_kwarg": spec.intended_date_kwarg, "minutes": None, "args": None, "kwargs": None}
+            wanted = {
+                "func": spec.func,
+                "schedule_type": Schedule.CRON,
+                "cron": spec.cron,
+                "intended_date_kwarg": spec.intended_date_kwarg,
+                "minutes": None,
+                "args": None,
+                "kwargs": None,
+            }
             changed = [key for key, value in wanted.items() if getattr(schedule, key) != value]
             timing_changed = {"cron", "schedule_type"} & set(changed) or schedule.next_run is None
             if schedule.repeats not in (-1, 0):  # 0 = paused by an operator: keep the pause

@@ -40,8 +40,9 @@ class UploadDuplicate(UploadRejected):
 
 class UploadTooLarge(UploadRejected):
     def __init__(self):
-        super().__init__(f"the body is over the limit of {settings.UPLOAD_MAX_BYTES} bytes", status=413,
-                         reason="too_large")
+        super().__init__(
+            f"the body is over the limit of {settings.UPLOAD_MAX_BYTES} bytes", status=413, reason="too_large"
+        )
 
 
 @dataclass
@@ -78,13 +79,21 @@ def body_spool(read, *, max_bytes: int, hashers: dict | None = None) -> SpooledB
 def _enqueue(upload_id) -> None:
     from django_q.tasks import async_task
 
-    async_task("pipeline.tasks_ingest.upload_process", str(upload_id), task_name=f"upload {upload_id}",
-               group="ingest")
+    async_task("pipeline.tasks_ingest.upload_process", str(upload_id), task_name=f"upload {upload_id}", group="ingest")
 
 
 def upload_accept(
-    *, body: BinaryIO, content_sha256: str, size_bytes: int, filename: str = "", source: str = "",
-    partner=None, partner_key=None, broker=None, uploaded_by=None, enqueue: bool = True,
+    *,
+    body: BinaryIO,
+    content_sha256: str,
+    size_bytes: int,
+    filename: str = "",
+    source: str = "",
+    partner=None,
+    partner_key=None,
+    broker=None,
+    uploaded_by=None,
+    enqueue: bool = True,
 ) -> Upload:
     """Store the file, claim its content hash in `ingest_replay_guard`, create the `uploads` row and
     enqueue the ingestion on commit. Records `upload_received` (no body, no secret).
@@ -110,8 +119,13 @@ def upload_accept(
                 raise UploadDuplicate(row[0] if row else None)
         effective_broker = broker or getattr(partner_key, "default_broker", None)
         upload = Upload(
-            partner=partner, partner_key=partner_key, uploaded_by=uploaded_by, broker=effective_broker,
-            source=source[:200], filename=(filename or "upload.csv")[:255], size_bytes=size_bytes,
+            partner=partner,
+            partner_key=partner_key,
+            uploaded_by=uploaded_by,
+            broker=effective_broker,
+            source=source[:200],
+            filename=(filename or "upload.csv")[:255],
+            size_bytes=size_bytes,
             content_sha256=content_sha256,
         )
         upload.file.save(f"{content_sha256[:16]}.csv", File(body), save=False)
@@ -119,15 +133,24 @@ def upload_accept(
         try:
             upload.save()
             with connection.cursor() as cursor:
-                cursor.execute("UPDATE ingest_replay_guard SET upload_id = %s WHERE content_sha256 = %s",
-                               [str(upload.id), content_sha256])
+                cursor.execute(
+                    "UPDATE ingest_replay_guard SET upload_id = %s WHERE content_sha256 = %s",
+                    [str(upload.id), content_sha256],
+                )
             if partner_key is not None:
                 type(partner_key).objects.filter(pk=partner_key.pk).update(last_used_at=timezone.now())
             record_event(
-                "upload_received", upload_id=upload.id, broker_id=getattr(effective_broker, "pk", None),
-                data={"size_bytes": size_bytes, "content_sha256": content_sha256, "source": source[:200],
-                      "key_id": getattr(partner_key, "key_id", None), "partner": getattr(partner, "name", None),
-                      "staff_user": getattr(uploaded_by, "pk", None)},
+                "upload_received",
+                upload_id=upload.id,
+                broker_id=getattr(effective_broker, "pk", None),
+                data={
+                    "size_bytes": size_bytes,
+                    "content_sha256": content_sha256,
+                    "source": source[:200],
+                    "key_id": getattr(partner_key, "key_id", None),
+                    "partner": getattr(partner, "name", None),
+                    "staff_user": getattr(uploaded_by, "pk", None),
+                },
             )
         except BaseException:
             upload.file.storage.delete(stored_path)

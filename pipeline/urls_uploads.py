@@ -11,6 +11,7 @@ urlpatterns = [
     re_path(r"^(?:/)$", api.uploads),
     re_path(
         r"^(?:/)(?P<upload_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/?$",
-        api.upload_status, name="api-upload-status",
+        api.upload_status,
+        name="api-upload-status",
     ),
 ]

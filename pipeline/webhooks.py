@@ -42,18 +42,40 @@ from pipeline.models import DLQSource
 
 logger = logging.getLogger(__name__)
 
-MAPPED_EVENTS = ("reply_received", "email_bounced", "lead_unsubscribed", "lead_meeting_booked",
-                 "lead_not_interested", "lead_wrong_person", "email_sent")
+MAPPED_EVENTS = (
+    "reply_received",
+    "email_bounced",
+    "lead_unsubscribed",
+    "lead_meeting_booked",
+    "lead_not_interested",
+    "lead_wrong_person",
+    "email_sent",
+)
 # Instantly's documented events we have no use for (yet): acknowledged, not dead-lettered.
-IGNORED_EVENTS = ("email_opened", "link_clicked", "email_link_clicked", "auto_reply_received", "account_error",
-                  "campaign_completed", "lead_neutral", "lead_interested", "lead_meeting_completed", "lead_closed",
-                  "lead_out_of_office")
+IGNORED_EVENTS = (
+    "email_opened",
+    "link_clicked",
+    "email_link_clicked",
+    "auto_reply_received",
+    "account_error",
+    "campaign_completed",
+    "lead_neutral",
+    "lead_interested",
+    "lead_meeting_completed",
+    "lead_closed",
+    "lead_out_of_office",
+)
 # Stronger first: a weaker never-contact status never replaces a stronger one.
 STATUS_RANK = {CampaignStatus.DO_NOT_CONTACT: 3, CampaignStatus.UNSUBSCRIBED: 2, CampaignStatus.BOUNCED: 1}
 # Instantly's event -> our pipeline_events type (DESIGN §11).
-EVENT_NAMES = {"reply_received": "email_replied", "email_bounced": "email_bounced",
-               "lead_unsubscribed": "unsubscribed", "lead_meeting_booked": "appointment_booked",
-               "lead_not_interested": "lead_not_interested", "lead_wrong_person": "lead_wrong_person"}
+EVENT_NAMES = {
+    "reply_received": "email_replied",
+    "email_bounced": "email_bounced",
+    "lead_unsubscribed": "unsubscribed",
+    "lead_meeting_booked": "appointment_booked",
+    "lead_not_interested": "lead_not_interested",
+    "lead_wrong_person": "lead_wrong_person",
+}
 STORED_TEXT_LIMIT = 2000
 
 
@@ -128,15 +150,21 @@ def instantly_webhook_receive(*, secret: str | None, body: bytes) -> WebhookOutc
         if event_type in IGNORED_EVENTS:
             return WebhookOutcome("ignored", event_type)
         if event_type not in MAPPED_EVENTS:
-            row = dlq_record(source=DLQSource.WEBHOOK, payload=stored,
-                             reason=f"Unknown Instantly event type {event_type!r}: nothing was changed. Map it in "
-                                    "pipeline/webhooks.py or discard it.")
+            row = dlq_record(
+                source=DLQSource.WEBHOOK,
+                payload=stored,
+                reason=f"Unknown Instantly event type {event_type!r}: nothing was changed. Map it in "
+                "pipeline/webhooks.py or discard it.",
+            )
             return WebhookOutcome("dead_lettered", event_type, dlq_id=row.id)
         leads = _leads_for(payload, email, event_type)
         if not leads:
-            row = dlq_record(source=DLQSource.WEBHOOK, payload=stored,
-                             reason=f"Instantly sent {event_type!r} for {email or 'no email'}, but no lead has that "
-                                    "email address: nothing was changed.")
+            row = dlq_record(
+                source=DLQSource.WEBHOOK,
+                payload=stored,
+                reason=f"Instantly sent {event_type!r} for {email or 'no email'}, but no lead has that "
+                "email address: nothing was changed.",
+            )
             return WebhookOutcome("dead_lettered", event_type, dlq_id=row.id)
         _apply(event_type, payload, leads)
         _link_delivery(dedupe_hash, leads[0].pk)

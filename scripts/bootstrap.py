@@ -104,10 +104,14 @@ def read_env_file() -> dict[str, str]:
 
 def write_env_file(updates: dict[str, str]) -> None:
     """Set keys in `.env`, keeping every other line (and comment) as the user wrote it."""
-    lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else [
-        "# Written by scripts/bootstrap.py for this working copy. Not committed (see .env.example).",
-        "# Variables set in the process environment override these.",
-    ]
+    lines = (
+        ENV_FILE.read_text().splitlines()
+        if ENV_FILE.exists()
+        else [
+            "# Written by scripts/bootstrap.py for this working copy. Not committed (see .env.example).",
+            "# Variables set in the process environment override these.",
+        ]
+    )
     pending = dict(updates)
     for index, line in enumerate(lines):
         key = line.split("=", 1)[0].strip()
@@ -243,10 +247,24 @@ class Cluster:
         pwfile.chmod(0o600)
         self.chown(pwfile)
         try:
-            run(self.as_owner([
-                self.pg("initdb"), "-D", str(self.data), "-U", PG_ADMIN, f"--pwfile={pwfile}",
-                "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
-            ]), stdout=subprocess.DEVNULL)
+            run(
+                self.as_owner(
+                    [
+                        self.pg("initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        PG_ADMIN,
+                        f"--pwfile={pwfile}",
+                        "--auth-local=scram-sha-256",
+                        "--auth-host=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                    ]
+                ),
+                stdout=subprocess.DEVNULL,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         conf = self.data / "postgresql.conf"
@@ -280,15 +298,30 @@ class Cluster:
         say("starting the embedded PostgreSQL cluster")
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self.chown(self.socket_dir)
-        run(self.as_owner([
-            self.pg("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "120", "start",
-        ]), stdout=subprocess.DEVNULL)
+        run(
+            self.as_owner(
+                [
+                    self.pg("pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "-t",
+                    "120",
+                    "start",
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         if self.bindir and self.running():
             say("stopping the embedded PostgreSQL cluster")
-            run(self.as_owner([self.pg("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
-                stdout=subprocess.DEVNULL)
+            run(
+                self.as_owner([self.pg("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+                stdout=subprocess.DEVNULL,
+            )
 
     def url(self, role: str, database: str = PG_DB) -> str:
         host = urllib.parse.quote(str(self.socket_dir), safe="")
@@ -298,9 +331,28 @@ class Cluster:
         env = {**os.environ, "PGPASSWORD": self.password(PG_ADMIN)}
         psql = self.pg("psql") if (self.bindir / "psql").exists() else "psql"
         result = subprocess.run(
-            [psql, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket_dir), "-p", str(PG_PORT),
-             "-U", PG_ADMIN, "-d", database, "-c", sql],
-            capture_output=True, text=True, env=env,
+            [
+                psql,
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(PG_PORT),
+                "-U",
+                PG_ADMIN,
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if result.returncode != 0:
             raise SystemExit(f"psql failed: {result.stderr.strip()}")
@@ -330,10 +382,12 @@ def ensure_db() -> None:
     cluster = Cluster()
     cluster.start()
     cluster.provision()
-    write_env_file({
-        "DATABASE_URL": cluster.url(PG_APP),
-        "DATABASE_ADMIN_URL": cluster.url(PG_ADMIN),
-    })
+    write_env_file(
+        {
+            "DATABASE_URL": cluster.url(PG_APP),
+            "DATABASE_ADMIN_URL": cluster.url(PG_ADMIN),
+        }
+    )
 
 
 def ensure_browser() -> None:

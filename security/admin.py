@@ -19,7 +19,9 @@ class PartnerAdmin(admin.ModelAdmin):
 
 class PartnerKeyCreateForm(forms.ModelForm):
     secret = forms.CharField(
-        required=False, min_length=32, widget=forms.PasswordInput,
+        required=False,
+        min_length=32,
+        widget=forms.PasswordInput,
         help_text="Leave empty for a random secret (recommended). Shown once after saving.",
     )
 
@@ -30,8 +32,16 @@ class PartnerKeyCreateForm(forms.ModelForm):
 
 @admin.register(PartnerKey)
 class PartnerKeyAdmin(admin.ModelAdmin):
-    list_display = ("key_id", "partner", "status", "default_broker", "label", "created_at", "last_used_at",
-                    "revoked_at")
+    list_display = (
+        "key_id",
+        "partner",
+        "status",
+        "default_broker",
+        "label",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("status", "partner")
     search_fields = ("key_id", "partner__name", "label")
     exclude = ("secret_ciphertext",)
@@ -56,16 +66,25 @@ class PartnerKeyAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         try:
             key, secret = partner_key_create(
-                partner=form.cleaned_data["partner"], default_broker=form.cleaned_data.get("default_broker"),
-                secret=form.cleaned_data.get("secret") or None, label=form.cleaned_data.get("label", ""),
+                partner=form.cleaned_data["partner"],
+                default_broker=form.cleaned_data.get("default_broker"),
+                secret=form.cleaned_data.get("secret") or None,
+                label=form.cleaned_data.get("label", ""),
             )
         except PartnerKeyError as error:
             self.message_user(request, str(error), messages.ERROR)
             return None
         obj.pk, obj.key_id = key.pk, key.key_id
-        self.message_user(request, format_html(
-            "Key <code>{}</code> created. Secret (shown only now — give it to the partner securely): "
-            "<code>{}</code>", key.key_id, secret), messages.WARNING)
+        self.message_user(
+            request,
+            format_html(
+                "Key <code>{}</code> created. Secret (shown only now — give it to the partner securely): "
+                "<code>{}</code>",
+                key.key_id,
+                secret,
+            ),
+            messages.WARNING,
+        )
         return None
 
     @admin.action(description="Revoke the selected keys (they stop verifying at once)")
@@ -79,8 +98,18 @@ class PartnerKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate: create a new key beside each selected key (revoke the old one later)")
     def rotate_keys(self, request, queryset):
         for old in queryset.select_related("partner", "default_broker").filter(status=PartnerKeyStatus.ACTIVE):
-            key, secret = partner_key_create(partner=old.partner, default_broker=old.default_broker,
-                                             label=f"rotation of {old.key_id}")
-            self.message_user(request, format_html(
-                "New key <code>{}</code> for {} (secret, shown only now: <code>{}</code>). Both keys work until "
-                "you revoke <code>{}</code>.", key.key_id, old.partner.name, secret, old.key_id), messages.WARNING)
+            key, secret = partner_key_create(
+                partner=old.partner, default_broker=old.default_broker, label=f"rotation of {old.key_id}"
+            )
+            self.message_user(
+                request,
+                format_html(
+                    "New key <code>{}</code> for {} (secret, shown only now: <code>{}</code>). Both keys work until "
+                    "you revoke <code>{}</code>.",
+                    key.key_id,
+                    old.partner.name,
+                    secret,
+                    old.key_id,
+                ),
+                messages.WARNING,
+            )

@@ -68,8 +68,9 @@ def token_hash_for_nonce(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()
 
 
-def consent_token_sign(*, lead_id: uuid.UUID | str, broker_id: uuid.UUID | str | None,
-                       now: datetime | None = None) -> SignedConsentToken:
+def consent_token_sign(
+    *, lead_id: uuid.UUID | str, broker_id: uuid.UUID | str | None, now: datetime | None = None
+) -> SignedConsentToken:
     """A new token for the lead (nothing is stored here: the caller stores `token_hash` and `expires_at`)."""
     lead_uuid = uuid.UUID(str(lead_id))
     broker_uuid = uuid.UUID(str(broker_id)) if broker_id else None

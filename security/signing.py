@@ -25,9 +25,7 @@ MAX_SIGNATURES = 8
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # RFC 3339: date, "T" (or a space), time, optional fraction, then Z or an offset.
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII)
 
 
 class SignatureHeaderError(ValueError):
@@ -81,7 +79,7 @@ def parse_timestamp(value: str | None) -> datetime:
     if "." in text:  # Python parses at most 6 fraction digits
         head, _, rest = text.partition(".")
         fraction = re.match(r"[0-9]+", rest).group(0)
-        text = f"{head}.{fraction[:6].ljust(6, '0')}{rest[len(fraction):]}"
+        text = f"{head}.{fraction[:6].ljust(6, '0')}{rest[len(fraction) :]}"
     try:
         return datetime.fromisoformat(text)
     except ValueError as error:
@@ -112,9 +110,7 @@ def v1_hasher(secret: str | bytes):
     return hmac.new(_bytes(secret), digestmod=hashlib.sha256)
 
 
-def signatures_valid(
-    signatures: list[Signature], *, v1_digest: str | None, v2_digest: str | None
-) -> bool:
+def signatures_valid(signatures: list[Signature], *, v1_digest: str | None, v2_digest: str | None) -> bool:
     """Whether any presented signature equals the expected one for its scheme (constant-time each).
 
     Every presented signature is compared (no early exit), so timing does not tell which one matched."""

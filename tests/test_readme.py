@@ -18,8 +18,11 @@ def test_every_environment_setting_is_documented():
     variables = set(re.findall(r'env\.[a-z]+\(\s*"([A-Z][A-Z0-9_]+)"', settings_source))
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", readme, flags=re.M))
-    documented |= {name for row in re.findall(r"^\| (`[A-Z].*?) \|", readme, flags=re.M)
-                   for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
+    documented |= {
+        name
+        for row in re.findall(r"^\| (`[A-Z].*?) \|", readme, flags=re.M)
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)
+    }
     assert variables, "no settings found"
     assert sorted(variables - documented) == []
     env_example = (ROOT / ".env.example").read_text()

@@ -14,7 +14,6 @@ import leads.fields
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -31,168 +30,340 @@ class Migration(migrations.Migration):
             reverse_sql="DROP TYPE campaign_status",
         ),
         migrations.CreateModel(
-            name='Broker',
+            name="Broker",
             fields=[
-                ('id', models.UUIDField(db_default=django.contrib.postgres.functions.RandomUUID(), default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('email', models.EmailField(max_length=254, unique=True)),
-                ('phone', models.CharField(blank=True, default='', max_length=32)),
-                ('company', models.CharField(blank=True, default='', max_length=200)),
-                ('nmls_id', models.CharField(blank=True, default='', max_length=32, verbose_name='NMLS id')),
-                ('territory_states', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=2), blank=True, default=list, size=None)),
-                ('territory_zip_prefixes', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=5), blank=True, default=list, size=None)),
-                ('active', models.BooleanField(db_default=True, default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now())),
-                ('updated_at', models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now())),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='broker', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        db_default=django.contrib.postgres.functions.RandomUUID(),
+                        default=uuid.uuid4,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("email", models.EmailField(max_length=254, unique=True)),
+                ("phone", models.CharField(blank=True, default="", max_length=32)),
+                ("company", models.CharField(blank=True, default="", max_length=200)),
+                ("nmls_id", models.CharField(blank=True, default="", max_length=32, verbose_name="NMLS id")),
+                (
+                    "territory_states",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=2), blank=True, default=list, size=None
+                    ),
+                ),
+                (
+                    "territory_zip_prefixes",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=5), blank=True, default=list, size=None
+                    ),
+                ),
+                ("active", models.BooleanField(db_default=True, default=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="broker",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'brokers',
-                'ordering': ['name'],
+                "db_table": "brokers",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Lead',
+            name="Lead",
             fields=[
-                ('id', models.UUIDField(db_default=django.contrib.postgres.functions.RandomUUID(), default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('first_name', models.TextField(blank=True, null=True)),
-                ('last_name', models.TextField(blank=True, null=True)),
-                ('email', models.TextField(blank=True, null=True)),
-                ('phone', models.TextField(blank=True, help_text='E.164', null=True)),
-                ('property_address', models.TextField(blank=True, null=True)),
-                ('property_city', models.TextField(blank=True, null=True)),
-                ('property_state', models.CharField(blank=True, max_length=2, null=True)),
-                ('property_zip', models.CharField(blank=True, max_length=10, null=True)),
-                ('property_value', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
-                ('estimated_equity', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
-                ('property_type', models.TextField(blank=True, null=True)),
-                ('age', models.IntegerField(blank=True, null=True)),
-                ('owner_occupied', models.BooleanField(blank=True, null=True)),
-                ('lead_score', models.IntegerField(blank=True, db_default=0, default=0, null=True)),
-                ('score_breakdown', models.JSONField(blank=True, db_default=models.Value({}, models.JSONField()), default=dict)),
-                ('status', models.TextField(blank=True, help_text='Legacy free-text status (before campaign_status)', null=True)),
-                ('campaign_status', leads.fields.PgEnumField(blank=True, choices=[('new', 'New'), ('queued', 'Queued'), ('active', 'Active'), ('replied', 'Replied'), ('paused', 'Paused'), ('unsubscribed', 'Unsubscribed'), ('bounced', 'Bounced'), ('do_not_contact', 'Do Not Contact'), ('converted', 'Converted')], db_default=models.Value('new'), default='new', enum_name='campaign_status', max_length=32, null=True)),
-                ('email_verified', models.BooleanField(db_default=False, default=False)),
-                ('phone_verified', models.BooleanField(db_default=False, default=False)),
-                ('email_verification_codes', django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), blank=True, db_default=models.Value([]), default=list, size=None)),
-                ('phone_verification_codes', django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), blank=True, db_default=models.Value([]), default=list, size=None)),
-                ('added_to_campaign_at', models.DateTimeField(blank=True, null=True)),
-                ('current_sequence_step', models.IntegerField(blank=True, null=True)),
-                ('last_reply_at', models.DateTimeField(blank=True, null=True)),
-                ('vapi_call_id', models.TextField(blank=True, null=True)),
-                ('call_attempt_count', models.IntegerField(db_default=0, default=0)),
-                ('melissa_payload', models.JSONField(blank=True, db_default=models.Value({}, models.JSONField()), default=dict, help_text='Skip-trace payload')),
-                ('mak', models.TextField(blank=True, help_text='Melissa address key', null=True, verbose_name='MAK')),
-                ('apn', models.TextField(blank=True, help_text="Assessor's parcel number", null=True, verbose_name='APN')),
-                ('addr_hash', models.CharField(blank=True, help_text='sha256(line1|city|state|zip5)', max_length=64, null=True)),
-                ('consent', models.BooleanField(db_default=False, default=False)),
-                ('consented_at', models.DateTimeField(blank=True, null=True)),
-                ('consent_method', models.TextField(blank=True, null=True)),
-                ('source', models.TextField(blank=True, help_text='Where the lead first came from', null=True)),
-                ('source_upload_id', models.UUIDField(blank=True, help_text='The upload that created the lead', null=True)),
-                ('instantly_lead_id', models.TextField(blank=True, null=True)),
-                ('do_not_contact_reason', models.TextField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now())),
-                ('assigned_broker', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to='leads.broker')),
+                (
+                    "id",
+                    models.UUIDField(
+                        db_default=django.contrib.postgres.functions.RandomUUID(),
+                        default=uuid.uuid4,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("first_name", models.TextField(blank=True, null=True)),
+                ("last_name", models.TextField(blank=True, null=True)),
+                ("email", models.TextField(blank=True, null=True)),
+                ("phone", models.TextField(blank=True, help_text="E.164", null=True)),
+                ("property_address", models.TextField(blank=True, null=True)),
+                ("property_city", models.TextField(blank=True, null=True)),
+                ("property_state", models.CharField(blank=True, max_length=2, null=True)),
+                ("property_zip", models.CharField(blank=True, max_length=10, null=True)),
+                ("property_value", models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
+                ("estimated_equity", models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
+                ("property_type", models.TextField(blank=True, null=True)),
+                ("age", models.IntegerField(blank=True, null=True)),
+                ("owner_occupied", models.BooleanField(blank=True, null=True)),
+                ("lead_score", models.IntegerField(blank=True, db_default=0, default=0, null=True)),
+                (
+                    "score_breakdown",
+                    models.JSONField(blank=True, db_default=models.Value({}, models.JSONField()), default=dict),
+                ),
+                (
+                    "status",
+                    models.TextField(
+                        blank=True, help_text="Legacy free-text status (before campaign_status)", null=True
+                    ),
+                ),
+                (
+                    "campaign_status",
+                    leads.fields.PgEnumField(
+                        blank=True,
+                        choices=[
+                            ("new", "New"),
+                            ("queued", "Queued"),
+                            ("active", "Active"),
+                            ("replied", "Replied"),
+                            ("paused", "Paused"),
+                            ("unsubscribed", "Unsubscribed"),
+                            ("bounced", "Bounced"),
+                            ("do_not_contact", "Do Not Contact"),
+                            ("converted", "Converted"),
+                        ],
+                        db_default=models.Value("new"),
+                        default="new",
+                        enum_name="campaign_status",
+                        max_length=32,
+                        null=True,
+                    ),
+                ),
+                ("email_verified", models.BooleanField(db_default=False, default=False)),
+                ("phone_verified", models.BooleanField(db_default=False, default=False)),
+                (
+                    "email_verification_codes",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.TextField(), blank=True, db_default=models.Value([]), default=list, size=None
+                    ),
+                ),
+                (
+                    "phone_verification_codes",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.TextField(), blank=True, db_default=models.Value([]), default=list, size=None
+                    ),
+                ),
+                ("added_to_campaign_at", models.DateTimeField(blank=True, null=True)),
+                ("current_sequence_step", models.IntegerField(blank=True, null=True)),
+                ("last_reply_at", models.DateTimeField(blank=True, null=True)),
+                ("vapi_call_id", models.TextField(blank=True, null=True)),
+                ("call_attempt_count", models.IntegerField(db_default=0, default=0)),
+                (
+                    "melissa_payload",
+                    models.JSONField(
+                        blank=True,
+                        db_default=models.Value({}, models.JSONField()),
+                        default=dict,
+                        help_text="Skip-trace payload",
+                    ),
+                ),
+                ("mak", models.TextField(blank=True, help_text="Melissa address key", null=True, verbose_name="MAK")),
+                (
+                    "apn",
+                    models.TextField(blank=True, help_text="Assessor's parcel number", null=True, verbose_name="APN"),
+                ),
+                (
+                    "addr_hash",
+                    models.CharField(blank=True, help_text="sha256(line1|city|state|zip5)", max_length=64, null=True),
+                ),
+                ("consent", models.BooleanField(db_default=False, default=False)),
+                ("consented_at", models.DateTimeField(blank=True, null=True)),
+                ("consent_method", models.TextField(blank=True, null=True)),
+                ("source", models.TextField(blank=True, help_text="Where the lead first came from", null=True)),
+                (
+                    "source_upload_id",
+                    models.UUIDField(blank=True, help_text="The upload that created the lead", null=True),
+                ),
+                ("instantly_lead_id", models.TextField(blank=True, null=True)),
+                ("do_not_contact_reason", models.TextField(blank=True, null=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(),
+                        default=django.utils.timezone.now,
+                        editable=False,
+                    ),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
+                (
+                    "assigned_broker",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="leads",
+                        to="leads.broker",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'leads',
-                'ordering': ['-created_at'],
+                "db_table": "leads",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentToken',
+            name="ConsentToken",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now())),
-                ('broker', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='leads.broker')),
-                ('lead', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consent_tokens', to='leads.lead')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
+                (
+                    "broker",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="leads.broker",
+                    ),
+                ),
+                (
+                    "lead",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="consent_tokens", to="leads.lead"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'consent_tokens',
+                "db_table": "consent_tokens",
             },
         ),
         migrations.CreateModel(
-            name='LeadConsentAudit',
+            name="LeadConsentAudit",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('consent', models.BooleanField()),
-                ('method', models.TextField()),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.TextField(blank=True, default='')),
-                ('token_hash', models.CharField(blank=True, default='', max_length=64)),
-                ('utm_source', models.TextField(blank=True, default='')),
-                ('utm_medium', models.TextField(blank=True, default='')),
-                ('utm_campaign', models.TextField(blank=True, default='')),
-                ('utm_term', models.TextField(blank=True, default='')),
-                ('utm_content', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now())),
-                ('lead', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consent_audit', to='leads.lead')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("consent", models.BooleanField()),
+                ("method", models.TextField()),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.TextField(blank=True, default="")),
+                ("token_hash", models.CharField(blank=True, default="", max_length=64)),
+                ("utm_source", models.TextField(blank=True, default="")),
+                ("utm_medium", models.TextField(blank=True, default="")),
+                ("utm_campaign", models.TextField(blank=True, default="")),
+                ("utm_term", models.TextField(blank=True, default="")),
+                ("utm_content", models.TextField(blank=True, default="")),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
+                (
+                    "lead",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="consent_audit", to="leads.lead"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'lead_consent_audit',
-                'ordering': ['-created_at'],
+                "db_table": "lead_consent_audit",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='VerificationCodeMap',
+            name="VerificationCodeMap",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('code', models.CharField(max_length=32)),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('phone', 'Phone')], max_length=8)),
-                ('is_verified', models.BooleanField(default=False)),
-                ('description', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now())),
-                ('updated_at', models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now())),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("code", models.CharField(max_length=32)),
+                ("channel", models.CharField(choices=[("email", "Email"), ("phone", "Phone")], max_length=8)),
+                ("is_verified", models.BooleanField(default=False)),
+                ("description", models.TextField(blank=True, default="")),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
             ],
             options={
-                'db_table': 'verification_code_map',
-                'ordering': ['channel', 'code'],
-                'constraints': [models.UniqueConstraint(fields=('channel', 'code'), name='verification_code_map_uniq')],
+                "db_table": "verification_code_map",
+                "ordering": ["channel", "code"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("channel", "code"), name="verification_code_map_uniq")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['assigned_broker', '-created_at'], name='leads_broker_created_idx'),
+            model_name="lead",
+            index=models.Index(fields=["assigned_broker", "-created_at"], name="leads_broker_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['campaign_status'], name='leads_campaign_status_idx'),
+            model_name="lead",
+            index=models.Index(fields=["campaign_status"], name="leads_campaign_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(models.OrderBy(models.F('lead_score'), descending=True), condition=models.Q(('added_to_campaign_at__isnull', True), ('campaign_status', 'queued')), name='leads_queued_score_idx'),
+            model_name="lead",
+            index=models.Index(
+                models.OrderBy(models.F("lead_score"), descending=True),
+                condition=models.Q(("added_to_campaign_at__isnull", True), ("campaign_status", "queued")),
+                name="leads_queued_score_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(condition=models.Q(('email__isnull', False)), fields=['email'], name='leads_email_idx'),
+            model_name="lead",
+            index=models.Index(condition=models.Q(("email__isnull", False)), fields=["email"], name="leads_email_idx"),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.CheckConstraint(condition=models.Q(('consent', False), ('consented_at__isnull', False), _connector='OR'), name='consent_requires_timestamp'),
+            model_name="lead",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("consent", False), ("consented_at__isnull", False), _connector="OR"),
+                name="consent_requires_timestamp",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('lead_score__gte', 0), ('lead_score__lte', 100)), ('lead_score__isnull', True), _connector='OR'), name='lead_score_range'),
+            model_name="lead",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("lead_score__gte", 0), ("lead_score__lte", 100)),
+                    ("lead_score__isnull", True),
+                    _connector="OR",
+                ),
+                name="lead_score_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.UniqueConstraint(condition=models.Q(('mak__isnull', False)), fields=('mak',), name='leads_mak_uniq'),
+            model_name="lead",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("mak__isnull", False)), fields=("mak",), name="leads_mak_uniq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.UniqueConstraint(condition=models.Q(('apn__isnull', False)), fields=('apn',), name='leads_apn_uniq'),
+            model_name="lead",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("apn__isnull", False)), fields=("apn",), name="leads_apn_uniq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.UniqueConstraint(condition=models.Q(('addr_hash__isnull', False)), fields=('addr_hash',), name='leads_addr_hash_uniq'),
+            model_name="lead",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("addr_hash__isnull", False)), fields=("addr_hash",), name="leads_addr_hash_uniq"
+            ),
         ),
         migrations.AddIndex(
-            model_name='consenttoken',
-            index=models.Index(fields=['created_at'], name='consent_tokens_created_idx'),
+            model_name="consenttoken",
+            index=models.Index(fields=["created_at"], name="consent_tokens_created_idx"),
         ),
     ]

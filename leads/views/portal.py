@@ -38,8 +38,13 @@ def broker_required(view):
         broker_id = getattr(request, "broker_id", None)
         context = current_context()
         # Fail closed: the broker's own RLS context must be open (DatabaseContextMiddleware).
-        if broker_id is None or context is None or context.role != AUTHENTICATED or context.broker_id is None \
-                or str(context.broker_id) != str(broker_id):
+        if (
+            broker_id is None
+            or context is None
+            or context.role != AUTHENTICATED
+            or context.broker_id is None
+            or str(context.broker_id) != str(broker_id)
+        ):
             return render(request, "portal/no_broker.html", status=403)
         request.broker = Broker.objects.get(pk=broker_id)
         return view(request, *args, **kwargs)
@@ -66,17 +71,45 @@ def lead_list(request):
     page = selectors.lead_page(broker=request.broker, filters=filters, page=page_number)
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "portal/lead_list.html", {
-        "form": form, "page": page, "query": query.urlencode(), "nav": "leads",
-        "export_url": f"{reverse('portal:lead_export')}?{query.urlencode()}",
-    })
+    return render(
+        request,
+        "portal/lead_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "nav": "leads",
+            "export_url": f"{reverse('portal:lead_export')}?{query.urlencode()}",
+        },
+    )
 
 
 EXPORT_COLUMNS = (
-    "id", "first_name", "last_name", "email", "phone", "property_address", "property_city", "property_state",
-    "property_zip", "property_value", "estimated_equity", "property_type", "age", "owner_occupied", "apn",
-    "lead_score", "campaign_status", "email_verified", "phone_verified", "consent", "consented_at",
-    "consent_method", "added_to_campaign_at", "last_reply_at", "created_at",
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "property_address",
+    "property_city",
+    "property_state",
+    "property_zip",
+    "property_value",
+    "estimated_equity",
+    "property_type",
+    "age",
+    "owner_occupied",
+    "apn",
+    "lead_score",
+    "campaign_status",
+    "email_verified",
+    "phone_verified",
+    "consent",
+    "consented_at",
+    "consent_method",
+    "added_to_campaign_at",
+    "last_reply_at",
+    "created_at",
 )
 
 
@@ -177,8 +210,12 @@ def _run(request, lead, action, success: str):
 @broker_required
 def lead_queue(request, lead_id):
     lead = _get_lead(request, lead_id)
-    return _run(request, lead, lambda: services.lead_queue_for_campaign(lead=lead, broker=request.broker),
-                "Queued for the next campaign run.")
+    return _run(
+        request,
+        lead,
+        lambda: services.lead_queue_for_campaign(lead=lead, broker=request.broker),
+        "Queued for the next campaign run.",
+    )
 
 
 @require_POST
@@ -189,9 +226,12 @@ def lead_do_not_contact(request, lead_id):
     if not form.is_valid():
         return render(request, "portal/lead_detail.html", _detail_context(request, lead, dnc_form=form), status=400)
     reason = form.cleaned_data["reason"]
-    return _run(request, lead,
-                lambda: services.lead_mark_do_not_contact(lead=lead, broker=request.broker, reason=reason),
-                "Marked do-not-contact.")
+    return _run(
+        request,
+        lead,
+        lambda: services.lead_mark_do_not_contact(lead=lead, broker=request.broker, reason=reason),
+        "Marked do-not-contact.",
+    )
 
 
 @require_POST
@@ -200,13 +240,22 @@ def lead_outcome(request, lead_id):
     lead = _get_lead(request, lead_id)
     form = OutcomeForm(request.POST)
     if not form.is_valid():
-        return render(request, "portal/lead_detail.html", _detail_context(request, lead, outcome_form=form),
-                      status=400)
+        return render(
+            request, "portal/lead_detail.html", _detail_context(request, lead, outcome_form=form), status=400
+        )
     data = form.cleaned_data
-    return _run(request, lead, lambda: services.lead_record_outcome(
-        lead=lead, broker=request.broker, outcome=data["outcome"], note=data.get("note", ""),
-        appointment_at=data.get("appointment_at"),
-    ), "Outcome recorded.")
+    return _run(
+        request,
+        lead,
+        lambda: services.lead_record_outcome(
+            lead=lead,
+            broker=request.broker,
+            outcome=data["outcome"],
+            note=data.get("note", ""),
+            appointment_at=data.get("appointment_at"),
+        ),
+        "Outcome recorded.",
+    )
 
 
 @require_POST

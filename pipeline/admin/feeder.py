@@ -21,8 +21,16 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(FeederRun)
 class FeederRunAdmin(_ReadOnlyAdmin):
-    list_display = ("business_date", "status", "dry_run", "leads_claimed", "leads_pushed", "leads_skipped",
-                    "started_at", "finished_at")
+    list_display = (
+        "business_date",
+        "status",
+        "dry_run",
+        "leads_claimed",
+        "leads_pushed",
+        "leads_skipped",
+        "started_at",
+        "finished_at",
+    )
     list_filter = ("status", "dry_run")
     date_hierarchy = "business_date"
     search_fields = ("error_message",)

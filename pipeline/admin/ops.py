@@ -105,6 +105,7 @@ def _csv_safe(value) -> str:
 
 # --- DLQ ------------------------------------------------------------------------------------------------
 
+
 class PrettyJSONField(forms.JSONField):
     def prepare_value(self, value):
         if isinstance(value, str):
@@ -131,7 +132,9 @@ class DLQItemForm(forms.ModelForm):
 
 class DiscardForm(forms.Form):
     note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), required=True, strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        required=True,
+        strip=True,
         help_text="Why these items are being discarded (kept with each item).",
     )
 
@@ -157,8 +160,17 @@ class AgeFilter(admin.SimpleListFilter):
 @admin.register(PipelineDLQ)
 class PipelineDLQAdmin(admin.ModelAdmin):
     form = DLQItemForm
-    list_display = ("id", "source", "short_reason", "status", "age", "attempts", "upload_link", "line_number",
-                    "resolution_summary")
+    list_display = (
+        "id",
+        "source",
+        "short_reason",
+        "status",
+        "age",
+        "attempts",
+        "upload_link",
+        "line_number",
+        "resolution_summary",
+    )
     list_display_links = ("id", "short_reason")
     list_filter = ("status", "source", AgeFilter, "resolution")
     search_fields = ("reason", "error_detail", "resolution_note")
@@ -167,16 +179,35 @@ class PipelineDLQAdmin(admin.ModelAdmin):
     actions = ("reprocess_selected", "discard_selected", "export_csv")
     change_form_template = "admin/pipeline/pipelinedlq/change_form.html"
     fieldsets = (
-        (None, {"fields": ("source", "status", "reason", "error_detail", "upload_link", "line_number", "lead",
-                           "broker")}),
+        (
+            None,
+            {"fields": ("source", "status", "reason", "error_detail", "upload_link", "line_number", "lead", "broker")},
+        ),
         ("Payload", {"fields": ("payload_pretty", "payload")}),
         ("Retries", {"fields": ("attempts", "max_attempts", "retry_after")}),
         ("Resolution", {"fields": ("resolution", "resolution_note", "resolved_by", "resolved_at")}),
         ("Times", {"fields": ("created_at", "updated_at")}),
     )
-    readonly_fields = ("source", "status", "reason", "error_detail", "upload_link", "line_number", "lead", "broker",
-                       "payload_pretty", "attempts", "max_attempts", "retry_after", "resolution", "resolution_note",
-                       "resolved_by", "resolved_at", "created_at", "updated_at")
+    readonly_fields = (
+        "source",
+        "status",
+        "reason",
+        "error_detail",
+        "upload_link",
+        "line_number",
+        "lead",
+        "broker",
+        "payload_pretty",
+        "attempts",
+        "max_attempts",
+        "retry_after",
+        "resolution",
+        "resolution_note",
+        "resolved_by",
+        "resolved_at",
+        "created_at",
+        "updated_at",
+    )
 
     # Rows are written by the pipeline; people reprocess or discard them, never add or delete.
     def has_add_permission(self, request):
@@ -187,8 +218,7 @@ class PipelineDLQAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and obj.status in CLOSED_STATUSES:
-            return [(name, {"fields": [f for f in opts["fields"] if f != "payload"]})
-                    for name, opts in self.fieldsets]
+            return [(name, {"fields": [f for f in opts["fields"] if f != "payload"]}) for name, opts in self.fieldsets]
         return self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
@@ -221,8 +251,10 @@ class PipelineDLQAdmin(admin.ModelAdmin):
             return "—"
         return format_html(
             '<a href="{}">{}</a> (<a href="{}">its DLQ rows</a> · <a href="{}">events</a>)',
-            reverse("admin:pipeline_upload_change", args=[obj.upload_id]), str(obj.upload_id)[:8],
-            upload_dlq_url(obj.upload_id), upload_events_url(obj.upload_id),
+            reverse("admin:pipeline_upload_change", args=[obj.upload_id]),
+            str(obj.upload_id)[:8],
+            upload_dlq_url(obj.upload_id),
+            upload_events_url(obj.upload_id),
         )
 
     @admin.display(description="resolution")
@@ -234,8 +266,10 @@ class PipelineDLQAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload (read-only view)")
     def payload_pretty(self, obj):
-        return format_html('<pre style="white-space: pre-wrap; margin: 0;">{}</pre>',
-                           json.dumps(obj.payload, indent=2, ensure_ascii=False, sort_keys=True))
+        return format_html(
+            '<pre style="white-space: pre-wrap; margin: 0;">{}</pre>',
+            json.dumps(obj.payload, indent=2, ensure_ascii=False, sort_keys=True),
+        )
 
     def save_model(self, request, obj, form, change):
         # One write path: the payload correction goes through the DLQ module.
@@ -280,7 +314,8 @@ class PipelineDLQAdmin(admin.ModelAdmin):
             else:
                 done += 1
         self.message_user(
-            request, f"Reprocessed {done} item(s); {failed} failed; {skipped} already closed.",
+            request,
+            f"Reprocessed {done} item(s); {failed} failed; {skipped} already closed.",
             messages.SUCCESS if not failed else messages.WARNING,
         )
 
@@ -312,16 +347,44 @@ class PipelineDLQAdmin(admin.ModelAdmin):
     def export_csv(self, request, queryset):
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["id", "source", "status", "reason", "upload_id", "line_number", "attempts", "created_at",
-                         "resolution", "resolved_by", "resolved_at", "resolution_note", "payload"])
+        writer.writerow(
+            [
+                "id",
+                "source",
+                "status",
+                "reason",
+                "upload_id",
+                "line_number",
+                "attempts",
+                "created_at",
+                "resolution",
+                "resolved_by",
+                "resolved_at",
+                "resolution_note",
+                "payload",
+            ]
+        )
         for item in queryset.select_related("resolved_by").order_by("pk"):
-            writer.writerow([_csv_safe(value) for value in (
-                item.pk, item.source, item.status, item.reason, item.upload_id, item.line_number, item.attempts,
-                item.created_at.isoformat(), item.resolution,
-                item.resolved_by.get_username() if item.resolved_by else "",
-                item.resolved_at.isoformat() if item.resolved_at else "", item.resolution_note,
-                json.dumps(item.payload, ensure_ascii=False, sort_keys=True),
-            )])
+            writer.writerow(
+                [
+                    _csv_safe(value)
+                    for value in (
+                        item.pk,
+                        item.source,
+                        item.status,
+                        item.reason,
+                        item.upload_id,
+                        item.line_number,
+                        item.attempts,
+                        item.created_at.isoformat(),
+                        item.resolution,
+                        item.resolved_by.get_username() if item.resolved_by else "",
+                        item.resolved_at.isoformat() if item.resolved_at else "",
+                        item.resolution_note,
+                        json.dumps(item.payload, ensure_ascii=False, sort_keys=True),
+                    )
+                ]
+            )
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="dlq-{timezone.now():%Y%m%d-%H%M%S}.csv"'
         return response
@@ -329,16 +392,34 @@ class PipelineDLQAdmin(admin.ModelAdmin):
 
 # --- events ---------------------------------------------------------------------------------------------
 
+
 @admin.register(PipelineEvent)
 class PipelineEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "event_type", "status", "lead_id", "broker_id", "upload_id", "duration_ms",
-                    "short_error")
+    list_display = (
+        "created_at",
+        "event_type",
+        "status",
+        "lead_id",
+        "broker_id",
+        "upload_id",
+        "duration_ms",
+        "short_error",
+    )
     list_filter = ("event_type", "status")
     search_fields = ("=lead_id", "=upload_id", "=broker_id")
     show_full_result_count = False
     date_hierarchy = "created_at"
-    readonly_fields = ("event_type", "status", "lead_id", "broker_id", "upload_id", "event_data_pretty",
-                       "duration_ms", "error_message", "created_at")
+    readonly_fields = (
+        "event_type",
+        "status",
+        "lead_id",
+        "broker_id",
+        "upload_id",
+        "event_data_pretty",
+        "duration_ms",
+        "error_message",
+        "created_at",
+    )
     exclude = ("event_data",)
 
     def get_search_results(self, request, queryset, search_term):
@@ -369,11 +450,14 @@ class PipelineEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="event data")
     def event_data_pretty(self, obj):
-        return format_html('<pre style="white-space: pre-wrap; margin: 0;">{}</pre>',
-                           json.dumps(obj.event_data, indent=2, ensure_ascii=False, sort_keys=True))
+        return format_html(
+            '<pre style="white-space: pre-wrap; margin: 0;">{}</pre>',
+            json.dumps(obj.event_data, indent=2, ensure_ascii=False, sort_keys=True),
+        )
 
 
 # --- alerts ---------------------------------------------------------------------------------------------
+
 
 class _RunNowMixin:
     """Buttons on a changelist that POST to a small admin view and come back with a message."""
@@ -383,8 +467,11 @@ class _RunNowMixin:
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
         urls = [
-            path("run/<slug:job>/", self.admin_site.admin_view(require_POST(self.run_now_view)),
-                 name="{}_{}_run".format(*info)),
+            path(
+                "run/<slug:job>/",
+                self.admin_site.admin_view(require_POST(self.run_now_view)),
+                name="{}_{}_run".format(*info),
+            ),
         ]
         return urls + super().get_urls()
 
@@ -436,12 +523,30 @@ def run_job_now(job: str) -> tuple[int, str]:
 
 @admin.register(Alert)
 class AlertAdmin(_RunNowMixin, admin.ModelAdmin):
-    list_display = ("rule", "severity", "state", "value", "threshold", "short_message", "opened_at", "resolved_at",
-                    "last_notified_at")
+    list_display = (
+        "rule",
+        "severity",
+        "state",
+        "value",
+        "threshold",
+        "short_message",
+        "opened_at",
+        "resolved_at",
+        "last_notified_at",
+    )
     list_filter = ("state", "severity", "rule")
     search_fields = ("rule", "message")
-    readonly_fields = ("rule", "severity", "state", "value", "threshold", "message", "opened_at", "resolved_at",
-                       "last_notified_at")
+    readonly_fields = (
+        "rule",
+        "severity",
+        "state",
+        "value",
+        "threshold",
+        "message",
+        "opened_at",
+        "resolved_at",
+        "last_notified_at",
+    )
     change_list_template = "admin/pipeline/run_now_change_list.html"
     run_now = (("alerts", "Evaluate alert rules now"),)
 

@@ -16,15 +16,30 @@ from pipeline.uploads import UploadRejected, body_spool, upload_accept
 
 class StaffUploadForm(forms.Form):
     file = forms.FileField(help_text="CSV: canonical or PropStream headers")
-    broker = forms.ModelChoiceField(queryset=Broker.objects.filter(active=True), required=False,
-                                    help_text="Assign every lead to this broker (else territory rules)")
+    broker = forms.ModelChoiceField(
+        queryset=Broker.objects.filter(active=True),
+        required=False,
+        help_text="Assign every lead to this broker (else territory rules)",
+    )
     source = forms.CharField(required=False, max_length=200, initial="admin-upload")
 
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
-    list_display = ("id", "partner", "uploaded_by", "source", "status", "rows_total", "leads_created",
-                    "leads_merged", "duplicates_in_file", "rows_rejected", "progress_percent", "created_at")
+    list_display = (
+        "id",
+        "partner",
+        "uploaded_by",
+        "source",
+        "status",
+        "rows_total",
+        "leads_created",
+        "leads_merged",
+        "duplicates_in_file",
+        "rows_rejected",
+        "progress_percent",
+        "created_at",
+    )
     list_filter = ("status", "partner")
     search_fields = ("id", "filename", "source", "content_sha256")
     readonly_fields = [field.name for field in Upload._meta.fields]
@@ -53,23 +68,35 @@ class UploadAdmin(admin.ModelAdmin):
             try:
                 body = body_spool(uploaded.read, max_bytes=self._max_bytes())
                 upload = upload_accept(
-                    body=body.file, content_sha256=body.sha256, size_bytes=body.size, filename=uploaded.name,
-                    source=form.cleaned_data["source"] or "admin-upload", broker=form.cleaned_data["broker"],
+                    body=body.file,
+                    content_sha256=body.sha256,
+                    size_bytes=body.size,
+                    filename=uploaded.name,
+                    source=form.cleaned_data["source"] or "admin-upload",
+                    broker=form.cleaned_data["broker"],
                     uploaded_by=request.user,
                 )
             except UploadRejected as error:
                 if error.upload_id:
                     url = reverse("admin:pipeline_upload_change", args=[error.upload_id])
-                    self.message_user(request, format_html(
-                        'This file was already received: <a href="{}">upload {}</a>.', url, error.upload_id),
-                        messages.ERROR)
+                    self.message_user(
+                        request,
+                        format_html(
+                            'This file was already received: <a href="{}">upload {}</a>.', url, error.upload_id
+                        ),
+                        messages.ERROR,
+                    )
                 else:
                     self.message_user(request, str(error), messages.ERROR)
             else:
                 self.message_user(request, f"Upload {upload.id} received; processing in the background.")
                 return redirect("admin:pipeline_upload_change", upload.id)
-        context = {**self.admin_site.each_context(request), "form": form, "title": "Upload a CSV",
-                   "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Upload a CSV",
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/pipeline/upload/upload_csv.html", context)
 
     @staticmethod

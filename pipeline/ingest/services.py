@@ -251,7 +251,7 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         item.save(update_fields=["payload", "attempts", "reason", "updated_at"])
     if reason is not None:
         raise RowStillInvalid(reason)
-    offset = 2 + layout.width  # line, extra values, the raw cells, then the normalised columns
+    offset = layout.normalised_offset  # upload, line, raw JSON, payload, then the normalised columns
     keys = {name: staged[offset + stage.NORMALISED_NAMES.index(name)] for name in ("mak", "apn", "addr_hash")}
     with service_context():
         item = PipelineDLQ.objects.select_for_update().get(pk=dlq_id)

@@ -1,11 +1,12 @@
 """Stage: stream an upload's file into `leads_staging` with COPY, normalising each row on the way (one pass).
 
 The file is read once: bytes → text (UTF-8, with or without BOM; Windows-1252 when it is not UTF-8 —
-recorded on the upload, never guessed silently) → `csv.reader` → per-row normalisation → CSV text blocks
-→ `COPY … FROM STDIN (FORMAT csv)` into a temporary table → one INSERT … SELECT into `leads_staging`
-(PostgreSQL refuses COPY into a table with row-level security). Memory stays flat: one block of rows at
-a time, never the file. Each block of `INGEST_STAGE_BATCH_ROWS` rows commits with the upload's progress
-and running counts, so `GET /api/v1/uploads/<id>` shows them while the file streams in.
+recorded on the upload, never guessed silently) → `csv.reader` → per-row normalisation (and the raw row
+as JSON text) → CSV text blocks → `COPY … FROM STDIN (FORMAT csv)` straight into `leads_staging` (it has
+no row-level security; only service_role and pipeline_writer hold privileges on it). Memory stays flat:
+one block of rows at a time, never the file. Each block of `INGEST_STAGE_BATCH_ROWS` rows commits with
+the upload's progress and running counts, so `GET /api/v1/uploads/<id>` shows them while the file
+streams in.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as encode_string
 
 from django.conf import settings
 from django.db import connection
@@ -156,12 +158,11 @@ def records(text_stream: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 
 
 class StagingLayout:
-    """How one file's rows travel into `leads_staging`.
-
-    PostgreSQL refuses COPY FROM into a table with row-level security (leads_staging has it, like every
-    domain table), so each batch is COPied into a temporary table `ingest_copy` (the raw fields as text
-    columns, then the normalised ones) and moved with one INSERT … SELECT that also builds the raw-row
-    JSON and the unknown-columns payload in C (`jsonb_object`): cheaper than encoding JSON in Python."""
+    """How one file's rows travel into `leads_staging`: one `COPY … FROM STDIN (FORMAT csv)` straight into
+    the table (it has no row-level security, so COPY is allowed; only service_role and pipeline_writer hold
+    privileges on it). Each COPY row carries the raw row as JSON text (`{header: cell}`, every cell as a
+    string, extra cells under `_extra_values`), the unknown columns' payload (space-trimmed, blanks
+    dropped, NULL when nothing is left), then the normalised columns."""
 
     def __init__(self, headers: list[str], *, upload_id: str, broker_id: str | None, territory: Territory,
                  email_codes: frozenset[str], phone_codes: frozenset[str]):
@@ -171,38 +172,49 @@ class StagingLayout:
         self.width = width = len(raw_keys)
         known = set(fields.values())
         self.unknown = [index for index in range(width) if index not in known]
-        raw_columns = "".join(f", r{index}" for index in range(width))
-        self.temp_sql = (
-            "CREATE TEMP TABLE ingest_copy (line_number integer, extra_values text"
-            + "".join(f", r{index} text" for index in range(width))
-            + "".join(f", {name} {kind}" for name, kind in NORMALISED)
-            + ") ON COMMIT DROP"
-        )
         self.copy_sql = (
-            f"COPY ingest_copy (line_number, extra_values{raw_columns}, {', '.join(NORMALISED_NAMES)})"
-            " FROM STDIN (FORMAT csv)"
+            f"COPY leads_staging (upload_id, line_number, raw, melissa_payload, {', '.join(NORMALISED_NAMES)})"
+            " FROM STDIN"  # text format: see copy_rows
         )
-        raw_values = ", ".join(f"coalesce(r{index}, '')" for index in range(width))
-        unknown_values = ", ".join(f"nullif(btrim(r{index}), '')" for index in self.unknown)
-        raw_expression = f"jsonb_object(%(keys)s::text[], ARRAY[{raw_values}]::text[])" if width else "'{}'::jsonb"
-        payload_expression = (
-            f"nullif(jsonb_strip_nulls(jsonb_object(%(unknown_keys)s::text[], ARRAY[{unknown_values}]::text[])),"
-            " '{}'::jsonb)" if self.unknown else "NULL::jsonb"
-        )
-        self.move_sql = (
-            f"INSERT INTO leads_staging (upload_id, line_number, raw, melissa_payload, {', '.join(NORMALISED_NAMES)})"
-            f" SELECT %(upload)s, line_number, {raw_expression} || CASE WHEN extra_values IS NULL THEN '{{}}'::jsonb"
-            " ELSE jsonb_build_object('_extra_values', extra_values::jsonb) END,"
-            f" {payload_expression}, {', '.join(NORMALISED_NAMES)} FROM ingest_copy"
-        )
-        self.move_params = {"upload": upload_id, "keys": raw_keys,
-                            "unknown_keys": [raw_keys[index] for index in self.unknown]}
+        # The staged row: upload, line, raw JSON, payload JSON, then the normalised columns.
+        self.normalised_offset = 4
         self.row = self._row_function(fields, broker_id, territory, email_codes, phone_codes)
+
+    def _raw_json(self):
+        """A function: (cells padded/truncated to the width, the extra cells or None) → the raw row's JSON."""
+        keys = self.raw_keys
+        if not keys:
+            prefix = '{"_extra_values":'
+
+            def empty(row: list[str], extra: list[str] | None) -> str:
+                return "{}" if extra is None else prefix + json.dumps(extra, ensure_ascii=False) + "}"
+
+            return empty
+        template = "{{" + ",".join(_brace(encode_string(key)) + ":{}" for key in keys)
+        fmt = (template + "}}").format
+        extra_fmt = (template + ",\"_extra_values\":{}}}").format
+        in_keys = "_extra_values" in keys
+        encode = encode_string
+
+        def raw_json(row: list[str], extra: list[str] | None) -> str:
+            if extra is None:
+                return fmt(*map(encode, row))
+            if in_keys:  # the extra cells replace the column of that name, as a JSON object would
+                values = dict(zip(keys, row, strict=True))
+                values["_extra_values"] = extra
+                return json.dumps(values, ensure_ascii=False)
+            return extra_fmt(*map(encode, row), json.dumps(extra, ensure_ascii=False))
+
+        return raw_json
 
     def _row_function(self, fields, broker_id, territory, email_codes, phone_codes):
         width = self.width
         pad = [""] * width
         get = fields.get
+        upload_id = self.upload_id
+        raw_json = self._raw_json()
+        unknown = [(index, self.raw_keys[index]) for index in self.unknown]
+        dumps = json.dumps
         # A column the file lacks reads the last cell of a padded row, which is always "".
         missing = width
         i_first, i_last = get("first_name", missing), get("last_name", missing)
@@ -215,19 +227,37 @@ class StagingLayout:
         i_type, i_age, i_owner = get("property_type", missing), get("age", missing), get("owner_occupied", missing)
         i_ecodes, i_pcodes = get("email_verification_codes", missing), get("phone_verification_codes", missing)
         i_ever, i_pver = get("email_verified", missing), get("phone_verified", missing)
-        text, name, key, address_line, city = n.text, n.name, n.key, n.address_line, n.city
-        state, zip5, codes_of, boolean = n.state, n.zip5, n.codes, n.boolean
-        email, phone, decimal_text, age, addr_hash = n.email, n.phone, n.decimal_text, n.age, n.addr_hash_normalised
+        text, key, address_line = n.text, n.key, n.address_line
+        codes_of = n.codes
+        email, phone, decimal_text, addr_hash = n.email, n.phone, n.decimal_text, n.addr_hash_normalised
+        # The normalisers are pure: values that repeat across a file (names, cities, states, ZIP codes,
+        # types, flags) are computed once per distinct input (bounded caches, so memory stays flat).
+        name = _cached(n.name)
+        state = _cached(n.state)
+        zip5 = _cached(n.zip5)
+        age = _cached(lambda value: None if (years := n.age(value)) is None else str(years))
+        boolean = _cached(n.boolean)
+        town_of = _cached(lambda value: text(value, limit=100))
+        city = _cached(n.city)
+        property_type = _cached(lambda value: text(value, limit=100))
+        owner_flag = _cached(lambda value: _flag(n.boolean(value)))
+        broker_cache: dict[tuple[str | None, str | None], str | None] = {}
         broker_for = territory.broker_for
 
         def normalise_row(row: list[str], line: int) -> tuple[list, str | None]:
             """(the COPY row, the reject reason or None) for one data row."""
             extra = None
             if len(row) > width:
-                extra = json.dumps(row[width:], ensure_ascii=False)
+                extra = row[width:]
                 row = row[:width]
             elif len(row) < width:
                 row = row + pad[len(row):]
+            raw = raw_json(row, extra)
+            payload = None
+            if unknown:
+                values = {raw_key: value for index, raw_key in unknown if (value := row[index].strip(" "))}
+                if values:  # trimmed of spaces only (as SQL btrim), blanks dropped, nothing left → NULL
+                    payload = dumps(values, ensure_ascii=False)
             cells = [*row, ""]  # the sentinel cell that missing columns read
             address = text(cells[i_address])
             unit = cells[i_unit]
@@ -235,11 +265,11 @@ class StagingLayout:
                 unit = text(unit, limit=40)
                 if unit:
                     address = f"{address} #{unit.lstrip('#').strip()}"
-            town = text(cells[i_city], limit=100)
+            town = town_of(cells[i_city])
             state_code = state(cells[i_state])
             zip_code = zip5(cells[i_zip])
             mak, apn = key(cells[i_mak]), key(cells[i_apn])
-            hashed = addr_hash(address_line(address), city(town), state_code, zip_code)
+            hashed = addr_hash(address_line(address), city(town), state_code, zip_code) if address else None
             reason = None if (mak or apn or hashed) else REASON_NO_KEY
             email_verified = phone_verified = False
             email_codes_text = phone_codes_text = None
@@ -256,16 +286,24 @@ class StagingLayout:
             if cells[i_pver] and boolean(cells[i_pver]):
                 phone_verified = True
             owner = cells[i_owner]
-            out = [line, extra, *row]
-            out += (
+            if broker_id:
+                broker = broker_id
+            else:
+                territory_key = (zip_code, state_code)
+                try:
+                    broker = broker_cache[territory_key]
+                except KeyError:
+                    if len(broker_cache) >= _CACHE_SIZE:
+                        broker_cache.clear()
+                    broker = broker_cache[territory_key] = broker_for(zip_code, state_code)
+            return [
+                upload_id, str(line), raw, payload,
                 name(cells[i_first]), name(cells[i_last]), email(cells[i_email]), phone(cells[i_phone]),
                 address, town, state_code, zip_code, mak, apn, hashed, reason,
-                decimal_text(cells[i_value]), decimal_text(cells[i_equity]), text(cells[i_type], limit=100),
-                age(cells[i_age]), _flag(boolean(owner)) if owner else None, "t" if email_verified else "f",
-                "t" if phone_verified else "f", email_codes_text, phone_codes_text,
-                broker_id or broker_for(zip_code, state_code),
-            )
-            return out, reason
+                decimal_text(cells[i_value]), decimal_text(cells[i_equity]), property_type(cells[i_type]),
+                age(cells[i_age]), owner_flag(owner) if owner else None, "t" if email_verified else "f",
+                "t" if phone_verified else "f", email_codes_text, phone_codes_text, broker,
+            ], reason
 
         return normalise_row
 
@@ -274,33 +312,74 @@ class StagingLayout:
         """COPY (row, line) pairs into staging in the current transaction, stopping after `limit` rows.
 
         Returns (rows copied, whether `pairs` is exhausted)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        # COPY's text format, built in blocks: every staged value is a string or None, and none holds a tab,
+        # a line break or a NUL (the cells are NUL-free, `normalise.text` collapses whitespace, JSON escapes
+        # control characters), so a row is its fields joined by tabs with backslashes doubled, and NULL
+        # (`\\N`) is put in for a NUL placeholder once per block. A row that breaks the rule anyway is
+        # escaped field by field.
         normalise_row = self.row
-        count, done = 0, False
-        with connection.cursor() as cursor:
-            cursor.execute(self.temp_sql)
+        tabs = 3 + len(NORMALISED)
+        join, nul = "\t".join, "\x00"
+        lines: list[str] = []
+        size = 0
+        count, done, rejected = 0, False, 0
         with connection.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
             for row, line in pairs:
                 staged, reason = normalise_row(row, line)
-                if reason is not None and result is not None:
-                    result.rows_rejected += 1
-                writer.writerow(staged)
+                if reason is not None:
+                    rejected += 1
+                text = join([nul if value is None else value for value in staged])
+                if "\\" in text:
+                    text = text.replace("\\", "\\\\")
+                if text.count("\t") != tabs or "\n" in text or "\r" in text:
+                    text = join([nul if value is None else _copy_escape(value) for value in staged])
+                lines.append(text)
+                size += len(text)
                 count += 1
-                if buffer.tell() > 1 << 20:
-                    copy.write(buffer.getvalue())
-                    buffer.seek(0)
-                    buffer.truncate()
+                if size > 1 << 20:
+                    copy.write(_copy_block(lines))
+                    lines, size = [], 0
                 if limit is not None and count >= limit:
                     break
             else:
                 done = True
-            if buffer.tell():
-                copy.write(buffer.getvalue())
-        with connection.cursor() as cursor:
-            cursor.execute(self.move_sql, self.move_params)
-            cursor.execute("DROP TABLE ingest_copy")
+            if lines:
+                copy.write(_copy_block(lines))
+        if result is not None:
+            result.rows_rejected += rejected
         return count, done
+
+
+_CACHE_SIZE = 1 << 16
+
+
+def _copy_escape(value: str) -> str:
+    """One value in COPY's text format (the slow path: any backslash, tab or line break escaped)."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_block(lines: list[str]) -> str:
+    return ("\n".join(lines) + "\n").replace("\x00", "\\N")
+
+
+def _cached(function: Callable[[str], object]) -> Callable[[str], object]:
+    """`function` memoised per input string in a dict that is emptied when it reaches _CACHE_SIZE."""
+    cache: dict[str, object] = {}
+
+    def cached(value: str):
+        try:
+            return cache[value]
+        except KeyError:
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            result = cache[value] = function(value)
+            return result
+
+    return cached
+
+
+def _brace(value: str) -> str:
+    return value.replace("{", "{{").replace("}", "}}")
 
 
 def stage_file(

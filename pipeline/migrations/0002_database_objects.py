@@ -11,8 +11,16 @@ brokers, no consent, no keys.
 from django.db import migrations
 
 SERVICE_ONLY_TABLES = (
-    "uploads", "ingest_replay_guard", "partners", "partner_keys", "feeder_runs",
-    "webhook_deliveries", "alerts", "job_heartbeats", "pipeline_dlq", "pipeline_events",
+    "uploads",
+    "ingest_replay_guard",
+    "partners",
+    "partner_keys",
+    "feeder_runs",
+    "webhook_deliveries",
+    "alerts",
+    "job_heartbeats",
+    "pipeline_dlq",
+    "pipeline_events",
 )
 
 ENABLE = "\n".join(

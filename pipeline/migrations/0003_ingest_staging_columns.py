@@ -23,65 +23,68 @@ DROP FUNCTION IF EXISTS ec_array_distinct(text[]);
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipeline', '0002_database_objects'),
+        ("pipeline", "0002_database_objects"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='leadstaging',
-            name='age',
+            model_name="leadstaging",
+            name="age",
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='assigned_broker_id',
-            field=models.UUIDField(blank=True, help_text='From the upload or territory rules', null=True),
+            model_name="leadstaging",
+            name="assigned_broker_id",
+            field=models.UUIDField(blank=True, help_text="From the upload or territory rules", null=True),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='email_verification_codes',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), blank=True, null=True, size=None),
+            model_name="leadstaging",
+            name="email_verification_codes",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.TextField(), blank=True, null=True, size=None
+            ),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='email_verified',
+            model_name="leadstaging",
+            name="email_verified",
             field=models.BooleanField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='estimated_equity',
+            model_name="leadstaging",
+            name="estimated_equity",
             field=models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='melissa_payload',
-            field=models.JSONField(blank=True, help_text='Columns we do not map, as given', null=True),
+            model_name="leadstaging",
+            name="melissa_payload",
+            field=models.JSONField(blank=True, help_text="Columns we do not map, as given", null=True),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='owner_occupied',
+            model_name="leadstaging",
+            name="owner_occupied",
             field=models.BooleanField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='phone_verification_codes',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), blank=True, null=True, size=None),
+            model_name="leadstaging",
+            name="phone_verification_codes",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.TextField(), blank=True, null=True, size=None
+            ),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='phone_verified',
+            model_name="leadstaging",
+            name="phone_verified",
             field=models.BooleanField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='property_type',
+            model_name="leadstaging",
+            name="property_type",
             field=models.TextField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='leadstaging',
-            name='property_value',
+            model_name="leadstaging",
+            name="property_value",
             field=models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True),
         ),
         migrations.RunSQL(HELPERS, reverse_sql=DROP_HELPERS),

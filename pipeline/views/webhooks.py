@@ -33,6 +33,10 @@ def instantly_webhook(request):
         # 500 lets Instantly deliver it again. Known-bad input never gets here (DLQ + 2xx in the service).
         logger.exception("instantly webhook: delivery could not be applied")
         return JsonResponse({"status": "error"}, status=500)
-    logger.info("instantly webhook %s: %s", outcome.event_type, outcome.status,
-                extra={"event_type": outcome.event_type, "outcome": outcome.status})
+    logger.info(
+        "instantly webhook %s: %s",
+        outcome.event_type,
+        outcome.status,
+        extra={"event_type": outcome.event_type, "outcome": outcome.status},
+    )
     return JsonResponse(outcome.as_json(), status=200)

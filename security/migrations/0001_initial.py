@@ -8,45 +8,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('leads', '0001_initial'),
+        ("leads", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Partner',
+            name="Partner",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('active', models.BooleanField(default=True)),
-                ('contact_email', models.EmailField(blank=True, default='', max_length=254)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now())),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("active", models.BooleanField(default=True)),
+                ("contact_email", models.EmailField(blank=True, default="", max_length=254)),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
             ],
             options={
-                'db_table': 'partners',
-                'ordering': ['name'],
+                "db_table": "partners",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='PartnerKey',
+            name="PartnerKey",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('key_id', models.CharField(help_text='Public id, sent as X-Key-Id', max_length=64, unique=True)),
-                ('secret_ciphertext', models.TextField(help_text='Fernet token of the secret (ENCRYPTION_KEY)')),
-                ('label', models.CharField(blank=True, default='', max_length=200)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('revoked', 'Revoked')], default='active', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now())),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('default_broker', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='partner_keys', to='leads.broker')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='keys', to='security.partner')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("key_id", models.CharField(help_text="Public id, sent as X-Key-Id", max_length=64, unique=True)),
+                ("secret_ciphertext", models.TextField(help_text="Fernet token of the secret (ENCRYPTION_KEY)")),
+                ("label", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("revoked", "Revoked")], default="active", max_length=16
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "default_broker",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="partner_keys",
+                        to="leads.broker",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="keys", to="security.partner"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'partner_keys',
-                'ordering': ['partner__name', '-created_at'],
+                "db_table": "partner_keys",
+                "ordering": ["partner__name", "-created_at"],
             },
         ),
     ]

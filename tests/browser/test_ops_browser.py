@@ -27,18 +27,32 @@ from tests.factories import (
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed "
-                       "(python3 scripts/bootstrap.py browser)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (python3 scripts/bootstrap.py browser)"
+    ),
 ]
 
 BROKEN_ROW = {
-    "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.org", "phone": "",
-    "property_address": "", "property_city": "San Diego", "property_state": "CA", "property_zip": "92101",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "email": "grace@example.org",
+    "phone": "",
+    "property_address": "",
+    "property_city": "San Diego",
+    "property_state": "CA",
+    "property_zip": "92101",
 }
 
 
@@ -57,8 +71,15 @@ def browser(monkeypatch):
 
 def _dataset():
     staff = StaffUserFactory(email="ops@equityconnect.example")
-    upload = UploadFactory(status="done", rows_total=40, leads_created=30, leads_merged=6, duplicates_in_file=3,
-                           rows_rejected=1, source="propstream-batch")
+    upload = UploadFactory(
+        status="done",
+        rows_total=40,
+        leads_created=30,
+        leads_merged=6,
+        duplicates_in_file=3,
+        rows_rejected=1,
+        source="propstream-batch",
+    )
     UploadFactory(status="done", rows_total=12, leads_created=12)
     leads = LeadFactory.create_batch(6, email_verified=True, campaign_status="active")
     LeadFactory.create_batch(3, campaign_status="queued", phone_verified=True)
@@ -66,8 +87,12 @@ def _dataset():
     for lead in leads:
         PipelineEventFactory(event_type="campaign_added", lead_id=lead.pk, broker_id=lead.assigned_broker_id)
     PipelineEventFactory(event_type="email_replied", lead_id=leads[0].pk, broker_id=leads[0].assigned_broker_id)
-    item = PipelineDLQFactory(upload=upload, line_number=17, payload=dict(BROKEN_ROW),
-                              reason="no dedupe key: the row has no MAK, no APN and no address")
+    item = PipelineDLQFactory(
+        upload=upload,
+        line_number=17,
+        payload=dict(BROKEN_ROW),
+        reason="no dedupe key: the row has no MAK, no APN and no address",
+    )
     PipelineDLQFactory(upload=None, source="webhook", reason="unknown lead for reply_received")
     partner = PartnerFactory(name="PropStream Exports")
     return staff, item, partner
@@ -108,8 +133,10 @@ def test_ops_dashboard_dlq_reprocess_and_partner_keys(live_server, browser):
             }""",
             chart,
         )
-        assert drawn["chart"] and drawn["points"] > 0 and drawn["painted"] > 500 and drawn["width"] > 100, \
-            (chart, drawn)
+        assert drawn["chart"] and drawn["points"] > 0 and drawn["painted"] > 500 and drawn["width"] > 100, (
+            chart,
+            drawn,
+        )
     assert page.inner_text("#card-dlq-depth .ec-value").strip() == "2"
     page.screenshot(path=str(ARTIFACTS / "ops-dashboard.png"), full_page=True)
 

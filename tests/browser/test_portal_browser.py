@@ -16,13 +16,21 @@ from tests.factories import BrokerFactory, LeadFactory
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed "
-                       "(python3 scripts/bootstrap.py browser)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (python3 scripts/bootstrap.py browser)"
+    ),
 ]
 
 
@@ -45,9 +53,16 @@ def test_broker_creates_a_consent_link_and_the_lead_consents(live_server, settin
     settings.CONSENT_FORM_URL = live_server.url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     broker = BrokerFactory(name="Dana Whitfield", email="dana@brokers.example")
-    lead = LeadFactory(assigned_broker=broker, first_name="Martha", last_name="Keller", lead_score=82,
-                       email_verified=True, phone_verified=True, campaign_status=CampaignStatus.NEW,
-                       score_breakdown={"property": 32, "demographics": 25, "enrichment": 18, "behavioral": 7})
+    lead = LeadFactory(
+        assigned_broker=broker,
+        first_name="Martha",
+        last_name="Keller",
+        lead_score=82,
+        email_verified=True,
+        phone_verified=True,
+        campaign_status=CampaignStatus.NEW,
+        score_breakdown={"property": 32, "demographics": 25, "enrichment": 18, "behavioral": 7},
+    )
     LeadFactory.create_batch(4, assigned_broker=broker)
     LeadFactory(assigned_broker=broker, last_name="Kellerman", campaign_status=CampaignStatus.QUEUED)
     LeadFactory(last_name="Keller")  # another broker's Keller: never shown

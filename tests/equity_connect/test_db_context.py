@@ -50,8 +50,11 @@ def test_staging_and_the_view_are_closed_without_a_context(brokers):
     from django.db import ProgrammingError, transaction
 
     for table in ("leads_staging", "mv_contactable_leads"):
-        with pytest.raises(ProgrammingError, match="permission denied"), transaction.atomic(), \
-                connection.cursor() as cursor:
+        with (
+            pytest.raises(ProgrammingError, match="permission denied"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(f"SELECT count(*) FROM {table}")
     with service_context(), connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM leads_staging")
@@ -83,8 +86,9 @@ def test_claims_are_visible_to_auth_functions(brokers):
         assert cursor.fetchone() == (a.pk, "authenticated", "authenticated")
 
 
-@pytest.mark.parametrize("role, kwargs", [("postgres", {}), ("service_role; DROP TABLE leads", {}),
-                                          ("authenticated", {})])
+@pytest.mark.parametrize(
+    "role, kwargs", [("postgres", {}), ("service_role; DROP TABLE leads", {}), ("authenticated", {})]
+)
 def test_only_known_roles_and_brokers_with_an_id(role, kwargs):
     with pytest.raises(ValueError), db_context(role, **kwargs):
         pass

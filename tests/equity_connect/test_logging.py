@@ -16,5 +16,5 @@ def test_request_is_logged_as_method_and_path_only():
     line = StructuredFormatter().format(record)
     assert "secret-token-value" not in line
     assert 'request="GET /consent"' in line
-    assert 'status_code=404' in line and 'upload_id="u-1"' in line
+    assert "status_code=404" in line and 'upload_id="u-1"' in line
     assert 'msg="Not Found: /consent"' in line

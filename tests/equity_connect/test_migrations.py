@@ -41,8 +41,9 @@ def manage(database: str, *args: str) -> str:
         "DATABASE_URL": url(settings.DATABASES["default"], database),
         "DATABASE_ADMIN_URL": url(settings.DATABASE_ADMIN, database),
     }
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -55,7 +56,8 @@ def objects(database: str) -> dict:
             "policies": conn.execute("SELECT count(*) FROM pg_policies").fetchone()[0],
             "functions": conn.execute(
                 "SELECT count(*) FROM pg_proc WHERE proname IN ('upsert_lead', 'refresh_contactable_leads', "
-                "'cleanup_old_replay_guards', 'cleanup_old_consent_tokens')").fetchone()[0],
+                "'cleanup_old_replay_guards', 'cleanup_old_consent_tokens')"
+            ).fetchone()[0],
             "auth": conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'auth'").fetchone()[0],
             "enum": conn.execute("SELECT count(*) FROM pg_type WHERE typname = 'campaign_status'").fetchone()[0],
         }

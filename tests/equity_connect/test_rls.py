@@ -36,8 +36,9 @@ def run_sql(*statements):
         for statement in statements:
             cursor.execute(statement)
         rows = cursor.fetchall() if cursor.description else None
-        cursor.execute("RESET ROLE; RESET request.jwt.claims.sub; RESET request.jwt.claims; "
-                       "RESET request.jwt.claim.sub")
+        cursor.execute(
+            "RESET ROLE; RESET request.jwt.claims.sub; RESET request.jwt.claims; RESET request.jwt.claim.sub"
+        )
         return rows
 
 
@@ -55,10 +56,12 @@ def test_seed_phase_4_3_broker_sees_exactly_their_assigned_leads(two_brokers):
 def test_json_claims_form_and_supabase_singular_spelling(two_brokers):
     a, b = two_brokers
     claims = json.dumps({"sub": str(b.pk), "role": "authenticated"})
-    assert run_sql("SET ROLE authenticated", f"SET request.jwt.claims TO '{claims}'",
-                   "SELECT COUNT(*) FROM leads") == [(5,)]
-    assert run_sql("SET ROLE authenticated", f"SET request.jwt.claim.sub TO '{a.pk}'",
-                   "SELECT COUNT(*) FROM leads") == [(3,)]
+    assert run_sql(
+        "SET ROLE authenticated", f"SET request.jwt.claims TO '{claims}'", "SELECT COUNT(*) FROM leads"
+    ) == [(5,)]
+    assert run_sql(
+        "SET ROLE authenticated", f"SET request.jwt.claim.sub TO '{a.pk}'", "SELECT COUNT(*) FROM leads"
+    ) == [(3,)]
 
 
 def test_seed_phase_6_3_anon_sees_nothing_and_service_role_sees_all(two_brokers):
@@ -73,20 +76,35 @@ def test_broker_cannot_insert_or_update_another_brokers_lead(two_brokers):
     with service_context():
         b_lead = b.leads.first()
     # UPDATE of a row the policy hides touches nothing
-    assert run_sql("SET ROLE authenticated", f"SET request.jwt.claims.sub TO '{a.pk}'",
-                   f"UPDATE leads SET first_name = 'Hijacked' WHERE id = '{b_lead.pk}' RETURNING id") == []
+    assert (
+        run_sql(
+            "SET ROLE authenticated",
+            f"SET request.jwt.claims.sub TO '{a.pk}'",
+            f"UPDATE leads SET first_name = 'Hijacked' WHERE id = '{b_lead.pk}' RETURNING id",
+        )
+        == []
+    )
     # re-assigning an own lead to B fails the WITH CHECK
     with service_context():
         a_lead = a.leads.first()
     with pytest.raises(ProgrammingError, match="row-level security"):
-        run_sql("SET ROLE authenticated", f"SET request.jwt.claims.sub TO '{a.pk}'",
-                f"UPDATE leads SET assigned_broker_id = '{b.pk}' WHERE id = '{a_lead.pk}'")
+        run_sql(
+            "SET ROLE authenticated",
+            f"SET request.jwt.claims.sub TO '{a.pk}'",
+            f"UPDATE leads SET assigned_broker_id = '{b.pk}' WHERE id = '{a_lead.pk}'",
+        )
     with pytest.raises(ProgrammingError, match="row-level security"):
-        run_sql("SET ROLE authenticated", f"SET request.jwt.claims.sub TO '{a.pk}'",
-                f"INSERT INTO leads (first_name, assigned_broker_id) VALUES ('X', '{b.pk}')")
+        run_sql(
+            "SET ROLE authenticated",
+            f"SET request.jwt.claims.sub TO '{a.pk}'",
+            f"INSERT INTO leads (first_name, assigned_broker_id) VALUES ('X', '{b.pk}')",
+        )
     # inserting an own lead works
-    rows = run_sql("SET ROLE authenticated", f"SET request.jwt.claims.sub TO '{a.pk}'",
-                   f"INSERT INTO leads (first_name, assigned_broker_id) VALUES ('Mine', '{a.pk}') RETURNING 1")
+    rows = run_sql(
+        "SET ROLE authenticated",
+        f"SET request.jwt.claims.sub TO '{a.pk}'",
+        f"INSERT INTO leads (first_name, assigned_broker_id) VALUES ('Mine', '{a.pk}') RETURNING 1",
+    )
     assert rows == [(1,)]
 
 
@@ -94,8 +112,11 @@ def test_brokers_cannot_read_the_materialized_view(two_brokers):
     a, _ = two_brokers
     for role in ("authenticated", "anon"):
         with pytest.raises(ProgrammingError, match="permission denied"):
-            run_sql(f"SET ROLE {role}", f"SET request.jwt.claims.sub TO '{a.pk}'",
-                    "SELECT COUNT(*) FROM mv_contactable_leads")
+            run_sql(
+                f"SET ROLE {role}",
+                f"SET request.jwt.claims.sub TO '{a.pk}'",
+                "SELECT COUNT(*) FROM mv_contactable_leads",
+            )
     assert run_sql("SET ROLE service_role", "SELECT COUNT(*) FROM mv_contactable_leads") is not None
 
 
@@ -112,8 +133,7 @@ def test_rls_on_consent_tokens_events_and_dlq(two_brokers, table):
     PipelineDLQFactory(broker=b)
     forced = run_sql(f"SELECT relrowsecurity FROM pg_class WHERE relname = '{table}'")
     assert forced == [(True,)]
-    own = run_sql("SET ROLE authenticated", f"SET request.jwt.claims.sub TO '{a.pk}'",
-                  f"SELECT COUNT(*) FROM {table}")
+    own = run_sql("SET ROLE authenticated", f"SET request.jwt.claims.sub TO '{a.pk}'", f"SELECT COUNT(*) FROM {table}")
     assert own == [(1,)]
     assert run_sql("SET ROLE service_role", f"SELECT COUNT(*) FROM {table} WHERE broker_id IS NOT NULL") == [(2,)]
 
@@ -144,10 +164,12 @@ def test_pipeline_writer_has_exactly_the_seeds_grants():
 
 
 def test_roles_are_nologin_and_the_app_role_cannot_bypass_rls():
-    rows = dict(run_sql(
-        "SELECT rolname, rolcanlogin FROM pg_roles "
-        "WHERE rolname IN ('anon', 'authenticated', 'service_role', 'pipeline_writer')"
-    ))
+    rows = dict(
+        run_sql(
+            "SELECT rolname, rolcanlogin FROM pg_roles "
+            "WHERE rolname IN ('anon', 'authenticated', 'service_role', 'pipeline_writer')"
+        )
+    )
     assert rows == {"anon": False, "authenticated": False, "service_role": False, "pipeline_writer": False}
     assert run_sql("SELECT rolsuper, rolbypassrls, rolinherit FROM pg_roles WHERE rolname = current_user") == [
         (False, False, False)

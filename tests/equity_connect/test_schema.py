@@ -65,7 +65,15 @@ def test_campaign_status_is_the_seed_enum():
         "WHERE t.typname = 'campaign_status' ORDER BY e.enumsortorder"
     )
     assert [label for (label,) in labels] == [
-        "new", "queued", "active", "replied", "paused", "unsubscribed", "bounced", "do_not_contact", "converted",
+        "new",
+        "queued",
+        "active",
+        "replied",
+        "paused",
+        "unsubscribed",
+        "bounced",
+        "do_not_contact",
+        "converted",
     ]
 
 
@@ -93,11 +101,18 @@ def test_dedupe_keys_are_unique_when_present_and_free_when_null(key):
 
 
 def test_hot_path_indexes_exist():
-    names = {name for (name,) in fetch("SELECT indexname FROM pg_indexes WHERE tablename IN ('leads', "
-                                       "'mv_contactable_leads')")}
+    names = {
+        name
+        for (name,) in fetch("SELECT indexname FROM pg_indexes WHERE tablename IN ('leads', 'mv_contactable_leads')")
+    }
     assert {
-        "leads_mak_uniq", "leads_apn_uniq", "leads_addr_hash_uniq", "leads_broker_created_idx",
-        "leads_queued_score_idx", "mv_contactable_leads_id_idx", "mv_contactable_leads_feeder_idx",
+        "leads_mak_uniq",
+        "leads_apn_uniq",
+        "leads_addr_hash_uniq",
+        "leads_broker_created_idx",
+        "leads_queued_score_idx",
+        "mv_contactable_leads_id_idx",
+        "mv_contactable_leads_feeder_idx",
     } <= names
     definitions = dict(fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'leads'"))
     assert "WHERE (mak IS NOT NULL)" in definitions["leads_mak_uniq"]

@@ -13,16 +13,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def django_setting(name: str, env: dict, module: str = "equity_connect.settings.local") -> subprocess.CompletedProcess:
     code = f"import django; django.setup(); from django.conf import settings; print(settings.{name})"
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "DJANGO_SETTINGS_MODULE": module, **env})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": module, **env},
+    )
 
 
 def test_process_environment_overrides_dotenv():
     assert (ROOT / ".env").exists(), "the bootstrap writes .env"
     result = django_setting("FEEDER_DAILY_LIMIT", {"FEEDER_DAILY_LIMIT": "17"})
     assert result.stdout.strip() == "17"
-    dotenv_secret = next(line.split("=", 1)[1] for line in (ROOT / ".env").read_text().splitlines()
-                         if line.startswith("FORM_LINK_SECRET="))
+    dotenv_secret = next(
+        line.split("=", 1)[1]
+        for line in (ROOT / ".env").read_text().splitlines()
+        if line.startswith("FORM_LINK_SECRET=")
+    )
     assert django_setting("FORM_LINK_SECRET", {}).stdout.strip() == dotenv_secret
     assert django_setting("FORM_LINK_SECRET", {"FORM_LINK_SECRET": "from-env"}).stdout.strip() == "from-env"
 
@@ -39,7 +48,10 @@ PRODUCTION_ENV = {
 def test_production_settings_pass_check_deploy():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}, **PRODUCTION_ENV},
     )
     assert result.returncode == 0, result.stdout + result.stderr

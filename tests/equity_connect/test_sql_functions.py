@@ -23,9 +23,21 @@ UPSERT = (
 
 
 def upsert(**values):
-    params = {"mak": None, "apn": None, "addr_hash": None, "first_name": None, "email": None, "phone": None,
-              "email_verified": False, "phone_verified": False, "email_codes": [], "phone_codes": [],
-              "payload": "{}", "broker": None, **values}
+    params = {
+        "mak": None,
+        "apn": None,
+        "addr_hash": None,
+        "first_name": None,
+        "email": None,
+        "phone": None,
+        "email_verified": False,
+        "phone_verified": False,
+        "email_codes": [],
+        "phone_codes": [],
+        "payload": "{}",
+        "broker": None,
+        **values,
+    }
     with service_context(), connection.cursor() as cursor:
         cursor.execute(UPSERT, params)
         return cursor.fetchone()[0]
@@ -42,11 +54,27 @@ class TestUpsertLead:
         assert lead.campaign_status == "new"
 
     def test_merge_keeps_contact_data_ors_flags_unions_codes_merges_payload(self):
-        first = upsert(mak="M2", email="old@example.com", phone="+14155550100", email_verified=True,
-                       email_codes=["ES01"], phone_codes=["PS01"], payload='{"a": 1, "b": 1}')
-        second = upsert(mak="M2", apn="APN-9", email="new@example.com", phone="+14155550199", email_verified=False,
-                        phone_verified=True, email_codes=["ES02", "ES01"], phone_codes=["PS01"],
-                        payload='{"b": 2, "c": 3}', first_name="Late")
+        first = upsert(
+            mak="M2",
+            email="old@example.com",
+            phone="+14155550100",
+            email_verified=True,
+            email_codes=["ES01"],
+            phone_codes=["PS01"],
+            payload='{"a": 1, "b": 1}',
+        )
+        second = upsert(
+            mak="M2",
+            apn="APN-9",
+            email="new@example.com",
+            phone="+14155550199",
+            email_verified=False,
+            phone_verified=True,
+            email_codes=["ES02", "ES01"],
+            phone_codes=["PS01"],
+            payload='{"b": 2, "c": 3}',
+            first_name="Late",
+        )
         assert first == second
         with service_context():
             lead = Lead.objects.get(pk=first)
@@ -145,10 +173,12 @@ def test_refresh_contactable_leads_refreshes_concurrently_and_a_failure_releases
                 conn.execute("SELECT refresh_contactable_leads()")
             blocker.execute("ROLLBACK")
         conn.execute("RESET lock_timeout")
-        held = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        ).fetchone()
-        assert held == (0,)
+        # Nobody holds the refresh lock: another session can take it at once.
+        with connect() as other:
+            assert other.execute("SELECT pg_try_advisory_lock(hashtext('refresh_contactable_leads'))").fetchone() == (
+                True,
+            )
+            other.execute("SELECT pg_advisory_unlock(hashtext('refresh_contactable_leads'))")
         LeadFactory(assigned_broker=broker, contactable=True)
         assert conn.execute("SELECT refresh_contactable_leads()").fetchone() == (True,)
         assert conn.execute("SELECT count(*) FROM mv_contactable_leads").fetchone() == (2,)
@@ -162,8 +192,10 @@ def test_cleanups_remove_only_old_rows():
     fresh = ConsentTokenFactory(used_at=timezone.now())
     stale_guard, fresh_guard = IngestReplayGuardFactory(), IngestReplayGuardFactory()
     with service_context(), connection.cursor() as cursor:
-        cursor.execute("UPDATE ingest_replay_guard SET created_at = now() - interval '8 days' "
-                       "WHERE content_sha256 = %s", [stale_guard.pk])
+        cursor.execute(
+            "UPDATE ingest_replay_guard SET created_at = now() - interval '8 days' WHERE content_sha256 = %s",
+            [stale_guard.pk],
+        )
         cursor.execute("SELECT cleanup_old_consent_tokens(), cleanup_old_replay_guards()")
         assert cursor.fetchone() == (2, 1)
         cursor.execute("SELECT id FROM consent_tokens")

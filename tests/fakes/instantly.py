@@ -100,8 +100,13 @@ class FakeInstantly:
             return self._script.pop(0) if self._script else "ok"
 
     def _handle(self, handler: BaseHTTPRequestHandler, body) -> None:
-        record = {"path": handler.path, "headers": dict(handler.headers), "body": body, "status": None,
-                  "at": time.monotonic()}
+        record = {
+            "path": handler.path,
+            "headers": dict(handler.headers),
+            "body": body,
+            "status": None,
+            "at": time.monotonic(),
+        }
         with self._lock:
             self.requests.append(record)
         if handler.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -130,8 +135,13 @@ class FakeInstantly:
         with self._lock:
             existing = self.campaigns.setdefault(campaign, {})
             created, seen = [], set()
-            counts = {"in_blocklist": 0, "invalid_email_count": 0, "duplicated_leads": 0,
-                      "duplicate_email_count": 0, "incomplete_count": 0}
+            counts = {
+                "in_blocklist": 0,
+                "invalid_email_count": 0,
+                "duplicated_leads": 0,
+                "duplicate_email_count": 0,
+                "incomplete_count": 0,
+            }
             for index, lead in enumerate(body["leads"]):
                 email = str((lead or {}).get("email") or "").strip().lower()
                 if not email:
@@ -151,9 +161,14 @@ class FakeInstantly:
                 seen.add(email)
         skipped = len(body["leads"]) - len(created)
         return {
-            "status": "success", "total_sent": len(body["leads"]), "leads_uploaded": len(created),
-            "skipped_count": skipped, "blocklist_used": None, "remaining_in_plan": 100000 - len(created),
-            **counts, "created_leads": created,
+            "status": "success",
+            "total_sent": len(body["leads"]),
+            "leads_uploaded": len(created),
+            "skipped_count": skipped,
+            "blocklist_used": None,
+            "remaining_in_plan": 100000 - len(created),
+            **counts,
+            "created_leads": created,
         }
 
     def _reply(self, handler, record, status: int, payload: dict, headers: dict | None = None) -> None:

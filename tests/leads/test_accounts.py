@@ -47,11 +47,14 @@ def test_wrong_password_is_refused(client, broker_a):
 def test_password_change_for_a_broker(client, broker_a):
     client.force_login(broker_a.user)
     assert client.get("/accounts/password_change/").status_code == 200
-    response = client.post("/accounts/password_change/", {
-        "old_password": PASSWORD,
-        "new_password1": "a-brand-new-passphrase-42",
-        "new_password2": "a-brand-new-passphrase-42",
-    })
+    response = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-brand-new-passphrase-42",
+            "new_password2": "a-brand-new-passphrase-42",
+        },
+    )
     assert response.status_code == 302 and response["Location"] == "/accounts/password_change/done/"
     broker_a.user.refresh_from_db()
     assert broker_a.user.check_password("a-brand-new-passphrase-42")
@@ -63,9 +66,13 @@ def test_password_reset_by_email(client, broker_a):
     link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
     response = client.get(link, follow=True)
     assert response.status_code == 200 and "Choose a new password" in response.content.decode()
-    response = client.post(response.redirect_chain[-1][0], {
-        "new_password1": "reset-passphrase-9876", "new_password2": "reset-passphrase-9876",
-    })
+    response = client.post(
+        response.redirect_chain[-1][0],
+        {
+            "new_password1": "reset-passphrase-9876",
+            "new_password2": "reset-passphrase-9876",
+        },
+    )
     assert response.status_code == 302
     broker_a.user.refresh_from_db()
     assert broker_a.user.check_password("reset-passphrase-9876")

@@ -82,11 +82,19 @@ def test_admin_index_links_the_dashboard(client, staff):
 
 def test_every_model_is_smoke_tested():
     labels = {model._meta.label for model in MODELS}
-    assert {"pipeline.PipelineDLQ", "leads.Lead", "leads.Broker", "leads.VerificationCodeMap",
-            "security.PartnerKey", "django_q.Schedule", "django_q.Failure"} <= labels
+    assert {
+        "pipeline.PipelineDLQ",
+        "leads.Lead",
+        "leads.Broker",
+        "leads.VerificationCodeMap",
+        "security.PartnerKey",
+        "django_q.Schedule",
+        "django_q.Failure",
+    } <= labels
 
 
 # --- import / export ------------------------------------------------------------------------------------
+
 
 def _import(client, url_name: str, content: str):
     """The admin's two steps: upload and preview, then confirm."""
@@ -94,11 +102,14 @@ def _import(client, url_name: str, content: str):
     page = client.get(url)
     formats = page.context["form"].fields["format"].choices
     csv_choice = next(value for value, label in formats if str(label).lower() == "csv")
-    response = client.post(url, {
-        "format": csv_choice,
-        "import_file": SimpleUploadedFile("import.csv", content.encode(), content_type="text/csv"),
-        "resource": "0",
-    })
+    response = client.post(
+        url,
+        {
+            "format": csv_choice,
+            "import_file": SimpleUploadedFile("import.csv", content.encode(), content_type="text/csv"),
+            "resource": "0",
+        },
+    )
     assert response.status_code == 200, response.content[:2000]
     confirm = response.context["confirm_form"]
     assert confirm is not None, response.context.get("result") and response.context["result"].invalid_rows
@@ -128,25 +139,30 @@ def _export(client, url_name: str) -> list[dict]:
 
 def test_verification_code_map_import_and_export(client, staff):
     factories.VerificationCodeMapFactory(channel="email", code="ES01", is_verified=False, description="old")
-    _import(client, "admin:leads_verificationcodemap_import",
-            "channel,code,is_verified,description\n"
-            "email,ES01,1,deliverable\n"
-            "phone,PS01,1,connected\n")
+    _import(
+        client,
+        "admin:leads_verificationcodemap_import",
+        "channel,code,is_verified,description\nemail,ES01,1,deliverable\nphone,PS01,1,connected\n",
+    )
     with service_context():
         rows = {(m.channel, m.code): (m.is_verified, m.description) for m in VerificationCodeMap.objects.all()}
     assert rows == {("email", "ES01"): (True, "deliverable"), ("phone", "PS01"): (True, "connected")}
     exported = _export(client, "admin:leads_verificationcodemap_export")
     assert {(row["channel"], row["code"], row["is_verified"]) for row in exported} == {
-        ("email", "ES01", "1"), ("phone", "PS01", "1"),
+        ("email", "ES01", "1"),
+        ("phone", "PS01", "1"),
     }
 
 
 def test_broker_import_and_export(client, staff):
     factories.BrokerFactory(email="walter@example.com", name="Walter", territory_states=["CA"])
-    _import(client, "admin:leads_broker_import",
-            "name,email,phone,company,nmls_id,territory_states,territory_zip_prefixes,active\n"
-            "Walter White,walter@example.com,,,,\"CA,NV\",,1\n"
-            "Jesse P,jesse@example.com,,,123456,AZ,850,1\n")
+    _import(
+        client,
+        "admin:leads_broker_import",
+        "name,email,phone,company,nmls_id,territory_states,territory_zip_prefixes,active\n"
+        'Walter White,walter@example.com,,,,"CA,NV",,1\n'
+        "Jesse P,jesse@example.com,,,123456,AZ,850,1\n",
+    )
     with service_context():
         brokers = {b.email: b for b in Broker.objects.all()}
     assert brokers["walter@example.com"].name == "Walter White"

@@ -37,8 +37,9 @@ def test_backfill_campaign_status_maps_like_the_seed_and_is_idempotent():
     leads = {status: LeadFactory(status=status) for status in SEED_MAPPING}
     untouched = LeadFactory(status="contacted", campaign_status="paused")  # already set: left alone
     with service_context(), connection.cursor() as cursor:
-        cursor.execute("UPDATE leads SET campaign_status = NULL WHERE id = ANY(%s)",
-                       [[lead.pk for lead in leads.values()]])
+        cursor.execute(
+            "UPDATE leads SET campaign_status = NULL WHERE id = ANY(%s)", [[lead.pk for lead in leads.values()]]
+        )
     output = run("backfill_campaign_status")
     assert f"backfilled campaign_status on {len(SEED_MAPPING)} lead(s)" in output
     assert "converted: 4" in output

@@ -36,7 +36,9 @@ def _state(lead):
     with service_context():
         fresh = Lead.objects.get(pk=lead.pk)
         return {
-            "consent": fresh.consent, "consented_at": fresh.consented_at, "status": fresh.campaign_status,
+            "consent": fresh.consent,
+            "consented_at": fresh.consented_at,
+            "status": fresh.campaign_status,
             "audit": LeadConsentAudit.objects.filter(lead_id=lead.pk).count(),
             "events": PipelineEvent.objects.filter(lead_id=lead.pk, event_type__startswith="consent_g").count(),
             "used": list(ConsentToken.objects.filter(lead_id=lead.pk).values_list("used_at", flat=True)),
@@ -45,12 +47,16 @@ def _state(lead):
 
 # --- the token itself --------------------------------------------------------------------------------
 
+
 def test_token_round_trip_and_payload_has_no_pii():
     lead = LeadFactory()
     signed = consent_token_sign(lead_id=lead.pk, broker_id=lead.assigned_broker_id)
     claims = consent_token_verify(signed.token)
-    assert (claims.lead_id, claims.broker_id, claims.token_hash) == (lead.pk, lead.assigned_broker_id,
-                                                                       signed.token_hash)
+    assert (claims.lead_id, claims.broker_id, claims.token_hash) == (
+        lead.pk,
+        lead.assigned_broker_id,
+        signed.token_hash,
+    )
     for pii in (lead.email, lead.phone, lead.first_name, lead.last_name, lead.property_address):
         assert pii.lower() not in signed.token.lower()
     assert signed.expires_at - timezone.now() > timedelta(days=6, hours=23)
@@ -62,7 +68,7 @@ def test_every_single_character_change_is_rejected():
     for position, char in enumerate(token):
         for replacement in {"a" if char != "a" else "b", "0" if char != "0" else "1", char.swapcase()} - {char}:
             with pytest.raises(ConsentTokenInvalid):
-                consent_token_verify(token[:position] + replacement + token[position + 1:])
+                consent_token_verify(token[:position] + replacement + token[position + 1 :])
     for bad in ("", "x", token + "\n", token[:-1], token + "0", " " + token):
         with pytest.raises(ConsentTokenInvalid):
             consent_token_verify(bad)
@@ -79,6 +85,7 @@ def test_a_token_signed_with_another_secret_is_rejected(settings):
 
 # --- the public page ---------------------------------------------------------------------------------
 
+
 def test_get_shows_details_then_post_records_consent_once(client):
     lead = LeadFactory(first_name="Martha", last_name="Keller")
     url = _new_link(lead)
@@ -87,13 +94,22 @@ def test_get_shows_details_then_post_records_consent_once(client):
     response = client.get(page_url)
     page = response.content.decode()
     assert response.status_code == 200
-    for text in ("Martha Keller", lead.property_address, lead.email, escape(lead.assigned_broker.name),
-                 "give-consent", "refuse-consent", 'name="viewport"', 'class="public"'):
+    for text in (
+        "Martha Keller",
+        lead.property_address,
+        lead.email,
+        escape(lead.assigned_broker.name),
+        "give-consent",
+        "refuse-consent",
+        'name="viewport"',
+        'class="public"',
+    ):
         assert text in page
     assert _state(lead)["audit"] == 0  # showing changes nothing
 
-    response = client.post(page_url, {"choice": "consent"}, HTTP_USER_AGENT="Mozilla/5.0 (test phone)",
-                           REMOTE_ADDR="203.0.113.7")
+    response = client.post(
+        page_url, {"choice": "consent"}, HTTP_USER_AGENT="Mozilla/5.0 (test phone)", REMOTE_ADDR="203.0.113.7"
+    )
     assert response.status_code == 200 and "Thank you" in response.content.decode()
     with service_context():
         fresh = Lead.objects.get(pk=lead.pk)
@@ -134,10 +150,15 @@ def test_forged_expired_and_missing_tokens_show_a_page_and_change_nothing(client
     forged = token[:40] + ("a" if token[40] != "a" else "b") + token[41:]
     unknown = consent_token_sign(lead_id=lead.pk, broker_id=lead.assigned_broker_id).token  # never stored
     before = _state(lead)
-    for bad, status, words in ((forged, 400, "not valid"), (unknown, 400, "not valid"), ("", 400, "not valid"),
-                               ("garbage", 400, "not valid")):
-        response = getattr(client, method)(f"/consent?token={urllib.parse.quote(bad)}", {"choice": "consent"}
-                                           if method == "post" else None)
+    for bad, status, words in (
+        (forged, 400, "not valid"),
+        (unknown, 400, "not valid"),
+        ("", 400, "not valid"),
+        ("garbage", 400, "not valid"),
+    ):
+        response = getattr(client, method)(
+            f"/consent?token={urllib.parse.quote(bad)}", {"choice": "consent"} if method == "post" else None
+        )
         assert response.status_code == status and words in response.content.decode()
     assert _state(lead) == before
     with service_context():

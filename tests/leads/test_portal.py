@@ -64,8 +64,9 @@ POST_DATA = {
 
 
 @pytest.mark.parametrize(("name", "method", "who", "whose", "expected"), ACCESS)
-def test_access_table(client_for, broker_a, lead_a, lead_b, staff_user, plain_user, name, method, who, whose,
-                      expected):
+def test_access_table(
+    client_for, broker_a, lead_a, lead_b, staff_user, plain_user, name, method, who, whose, expected
+):
     user = {"anon": None, "staff": staff_user, "nobroker": plain_user, "broker": broker_a.user}[who]
     client = client_for(user)
     lead = {OWN: lead_a, OTHER: lead_b, None: None}[whose]
@@ -103,11 +104,25 @@ def _ids_in_page(response) -> set[str]:
 
 
 def test_filters_search_and_sort(client_for, broker_a):
-    hi = LeadFactory(assigned_broker=broker_a, last_name="Zimmer", lead_score=90, email_verified=True,
-                     campaign_status=CampaignStatus.QUEUED, consent=True, consented_at="2026-01-01T00:00Z",
-                     phone="+14155550199", apn="123-456-789")
-    lo = LeadFactory(assigned_broker=broker_a, last_name="Abbot", lead_score=10, email_verified=False,
-                     property_address="77 Sunset Blvd", property_city="Fresno")
+    hi = LeadFactory(
+        assigned_broker=broker_a,
+        last_name="Zimmer",
+        lead_score=90,
+        email_verified=True,
+        campaign_status=CampaignStatus.QUEUED,
+        consent=True,
+        consented_at="2026-01-01T00:00Z",
+        phone="+14155550199",
+        apn="123-456-789",
+    )
+    lo = LeadFactory(
+        assigned_broker=broker_a,
+        last_name="Abbot",
+        lead_score=10,
+        email_verified=False,
+        property_address="77 Sunset Blvd",
+        property_city="Fresno",
+    )
     client = client_for(broker_a)
     url = reverse("portal:lead_list")
     assert _ids_in_page(client.get(url, {"status": "queued"})) == {str(hi.pk)}
@@ -159,15 +174,27 @@ def test_export_is_exactly_the_filtered_own_leads(client_for, broker_a, broker_b
 
 def test_detail_shows_fields_codes_breakdown_timeline(client_for, broker_a, broker_b):
     VerificationCodeMapFactory(channel="email", code="ES01", is_verified=True, description="Valid mailbox")
-    lead = LeadFactory(assigned_broker=broker_a, email_verification_codes=["ES01", "ZZ99"],
-                       score_breakdown={"property": {"points": 30, "equity": "high"}, "demographics": 20},
-                       lead_score=50)
+    lead = LeadFactory(
+        assigned_broker=broker_a,
+        email_verification_codes=["ES01", "ZZ99"],
+        score_breakdown={"property": {"points": 30, "equity": "high"}, "demographics": 20},
+        lead_score=50,
+    )
     PipelineEventFactory(event_type="campaign_added", lead_id=lead.pk, broker_id=broker_a.pk)
     # an event about the lead carrying another broker's id is not shown (RLS)
     PipelineEventFactory(event_type="email_replied", lead_id=lead.pk, broker_id=broker_b.pk)
     page = client_for(broker_a).get(_lead_url("lead_detail", lead)).content.decode()
-    for text in (lead.email, lead.phone, lead.property_address, lead.apn, "Valid mailbox", "ZZ99",
-                 "Unknown code", "Property", "Added to email campaign"):
+    for text in (
+        lead.email,
+        lead.phone,
+        lead.property_address,
+        lead.apn,
+        "Valid mailbox",
+        "ZZ99",
+        "Unknown code",
+        "Property",
+        "Added to email campaign",
+    ):
         assert text in page, text
     assert "Replied" not in page
 
@@ -207,8 +234,10 @@ def test_do_not_contact_needs_a_reason(client_for, broker_a, lead_a):
 def test_appointment_and_outcome(client_for, broker_a, lead_a):
     client = client_for(broker_a)
     assert client.post(_lead_url("lead_outcome", lead_a), {"outcome": "appointment"}).status_code == 400
-    client.post(_lead_url("lead_outcome", lead_a),
-                {"outcome": "appointment", "appointment_at": "2026-12-01T10:30", "note": "at home"})
+    client.post(
+        _lead_url("lead_outcome", lead_a),
+        {"outcome": "appointment", "appointment_at": "2026-12-01T10:30", "note": "at home"},
+    )
     client.post(_lead_url("lead_outcome", lead_a), {"outcome": "converted"})
     with service_context():
         booked = PipelineEvent.objects.get(lead_id=lead_a.pk, event_type="appointment_booked")
@@ -259,8 +288,9 @@ def test_count_is_capped_not_counted_past_the_cap(client_for, broker_a, monkeypa
     assert page.count == 8 and not page.count_capped  # one page: counted exactly
     with as_broker(broker_a):
         for search in ("", "main st"):  # the plain query and the search function
-            page = selectors.lead_page(broker=broker_a, filters=selectors.LeadFilters(search=search), page=1,
-                                       page_size=3)
+            page = selectors.lead_page(
+                broker=broker_a, filters=selectors.LeadFilters(search=search), page=1, page_size=3
+            )
             expected = (5, True, True) if not search else (8, False, True)  # the search counts exactly
             assert (page.count, page.count_capped, page.has_next) == expected, search
 
@@ -285,11 +315,15 @@ def test_search_pages_follow_the_same_order_as_the_plain_list(broker_a, broker_b
     LeadFactory(assigned_broker=broker_a, property_address="2 Oak Ave")
     LeadFactory(assigned_broker=broker_b, property_address="9 Elm St")
     with as_broker(broker_a):
-        expected = [lead.pk for lead in selectors.lead_list(broker=broker_a, filters=selectors.LeadFilters(sort=sort))
-                    if lead.property_address.endswith("Elm St")]
+        expected = [
+            lead.pk
+            for lead in selectors.lead_list(broker=broker_a, filters=selectors.LeadFilters(sort=sort))
+            if lead.property_address.endswith("Elm St")
+        ]
         filters = selectors.LeadFilters(sort=sort, search="elm st")
-        pages = [selectors.lead_page(broker=broker_a, filters=filters, page=number, page_size=2)
-                 for number in (1, 2, 3)]
+        pages = [
+            selectors.lead_page(broker=broker_a, filters=filters, page=number, page_size=2) for number in (1, 2, 3)
+        ]
         exported = [lead.pk for lead in selectors.lead_list(broker=broker_a, filters=filters)]
     assert [lead.pk for page in pages for lead in page.leads] == expected == exported
     assert [page.has_next for page in pages] == [True, True, False]

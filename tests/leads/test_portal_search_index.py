@@ -36,8 +36,7 @@ def test_search_function_sees_only_the_calling_brokers_leads(as_broker):
     with pytest.raises(DataError), as_broker(mine), connection.cursor() as cursor:
         cursor.execute("SELECT portal_lead_search(%s::jsonb, 'newest', 10, 0)", [hostile])
     with connection.cursor() as cursor:  # no context: the login role may not even call it
-        for signature in ("portal_lead_search(jsonb, text, integer, integer)",
-                          "portal_lead_search_where(jsonb)"):
+        for signature in ("portal_lead_search(jsonb, text, integer, integer)", "portal_lead_search_where(jsonb)"):
             cursor.execute("SELECT has_function_privilege(current_user, %s, 'EXECUTE')", [signature])
             assert cursor.fetchone()[0] is False, signature
 

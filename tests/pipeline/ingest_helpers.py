@@ -14,8 +14,13 @@ from pipeline.uploads import upload_accept
 
 def accept(body: bytes, **kwargs) -> Upload:
     with service_context():
-        return upload_accept(body=io.BytesIO(body), content_sha256=hashlib.sha256(body).hexdigest(),
-                             size_bytes=len(body), enqueue=False, **kwargs)
+        return upload_accept(
+            body=io.BytesIO(body),
+            content_sha256=hashlib.sha256(body).hexdigest(),
+            size_bytes=len(body),
+            enqueue=False,
+            **kwargs,
+        )
 
 
 def ingest(body: bytes, **kwargs) -> Upload:
@@ -25,8 +30,9 @@ def ingest(body: bytes, **kwargs) -> Upload:
 
 
 def assert_invariant(upload: Upload) -> None:
-    assert upload.rows_total == (upload.leads_created + upload.leads_merged + upload.duplicates_in_file
-                                 + upload.rows_rejected), upload.__dict__
+    assert upload.rows_total == (
+        upload.leads_created + upload.leads_merged + upload.duplicates_in_file + upload.rows_rejected
+    ), upload.__dict__
 
 
 def csv_of(rows: list[dict]) -> bytes:

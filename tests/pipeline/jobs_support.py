@@ -52,8 +52,12 @@ def second_connection(admin: bool = False, autocommit: bool = True) -> psycopg.C
     """A separate connection to the test database (as the app role, or the schema owner)."""
     source = django_settings.DATABASE_ADMIN if admin else connection.settings_dict
     return psycopg.connect(
-        dbname=connection.settings_dict["NAME"], user=source["USER"], password=source["PASSWORD"],
-        host=source["HOST"] or None, port=source["PORT"] or None, autocommit=autocommit,
+        dbname=connection.settings_dict["NAME"],
+        user=source["USER"],
+        password=source["PASSWORD"],
+        host=source["HOST"] or None,
+        port=source["PORT"] or None,
+        autocommit=autocommit,
     )
 
 

@@ -40,6 +40,7 @@ def events(event_type: str, count: int, **fields) -> None:
 
 # --- crafted data: (make it breach, make it heal) per rule ------------------------------------------------
 
+
 def hmac_breach():
     events("upload_received", 9)
     events("upload_rejected", 1, status="failure", data={"reason": "bad_signature", "http_status": 401})  # 1/10
@@ -122,8 +123,12 @@ CASES = {
 def test_the_seven_rules_of_the_seed():
     assert {rule.name for rule in RULES} == set(CASES)
     assert {rule.name: rule.severity for rule in RULES} == {
-        "hmac_failure_rate": "critical", "dlq_depth": "critical", "mv_refresh_failed": "critical",
-        "feeder_failed": "critical", "verification_rate": "warning", "reply_rate": "warning",
+        "hmac_failure_rate": "critical",
+        "dlq_depth": "critical",
+        "mv_refresh_failed": "critical",
+        "feeder_failed": "critical",
+        "verification_rate": "warning",
+        "reply_rate": "warning",
         "duplicate_upload_rate": "warning",
     }
 
@@ -201,8 +206,9 @@ class _Receiver(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append({"path": self.path, "content_type": self.headers["Content-Type"],
-                                    "json": json.loads(body)})
+        type(self).received.append(
+            {"path": self.path, "content_type": self.headers["Content-Type"], "json": json.loads(body)}
+        )
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
@@ -237,7 +243,11 @@ def test_webhook_and_email_notifications(settings, webhook_receiver):
     assert body["text"].startswith("[CRITICAL] Equity Connect: DLQ depth")
     assert "DLQ depth 4 (threshold 3)" in body["text"]
     assert {k: body[k] for k in ("rule", "severity", "state", "change", "value", "threshold")} == {
-        "rule": "dlq_depth", "severity": "critical", "state": "firing", "change": "fired", "value": 4.0,
+        "rule": "dlq_depth",
+        "severity": "critical",
+        "state": "firing",
+        "change": "fired",
+        "value": 4.0,
         "threshold": 3.0,
     }
     assert len(mail.outbox) == 1
@@ -274,10 +284,13 @@ def test_hmac_alert_from_real_rejected_uploads(client):
     body = b"property_address,property_city,property_state,property_zip\n1 Main St,San Diego,CA,92101\n"
     for attempt in range(5):
         response = client.post(
-            "/api/v1/uploads", data=body, content_type="text/csv",
+            "/api/v1/uploads",
+            data=body,
+            content_type="text/csv",
             HTTP_X_CONTENT_SHA256=hashlib.sha256(body).hexdigest(),
             HTTP_X_SIGNATURE_TIMESTAMP=timezone.now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            HTTP_X_SIGNATURE=f"sha256={'0' * 63}{attempt}", HTTP_X_KEY_ID=key.key_id,
+            HTTP_X_SIGNATURE=f"sha256={'0' * 63}{attempt}",
+            HTTP_X_KEY_ID=key.key_id,
         )
         assert response.status_code == 401
     summary = alerts_evaluate()

@@ -44,24 +44,43 @@ def test_client_uploads_waits_and_prints_counts(live_server, settings, tmp_path)
     settings.MEDIA_ROOT = tmp_path
     key = PartnerKeyFactory()
     path = tmp_path / "leads.csv"
-    path.write_bytes(csv_of([{"mak": f"K{i % 40}", "first_name": f"N{i}"} for i in range(50)]
-                            + [{"first_name": "no key"}]))
+    path.write_bytes(
+        csv_of([{"mak": f"K{i % 40}", "first_name": f"N{i}"} for i in range(50)] + [{"first_name": "no key"}])
+    )
     stop = threading.Event()
     worker = threading.Thread(target=_worker, args=(stop,), daemon=True)
     worker.start()
     try:
         env = {**os.environ, "EC_SECRET": key.plain_secret}
         result = subprocess.run(
-            [sys.executable, "clients/upload_leads.py", str(path), "--url", live_server.url, "--key-id", key.key_id,
-             "--wait", "--source", "pytest-client", "--timeout", "60"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=90,
+            [
+                sys.executable,
+                "clients/upload_leads.py",
+                str(path),
+                "--url",
+                live_server.url,
+                "--key-id",
+                key.key_id,
+                "--wait",
+                "--source",
+                "pytest-client",
+                "--timeout",
+                "60",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
         )
     finally:
         stop.set()
         worker.join(10)
     assert result.returncode == 0, result.stderr
-    assert "status=done rows_total=51 leads_created=40 leads_merged=0 duplicates_in_file=10 rows_rejected=1" \
+    assert (
+        "status=done rows_total=51 leads_created=40 leads_merged=0 duplicates_in_file=10 rows_rejected=1"
         in result.stdout
+    )
     assert key.plain_secret not in result.stdout + result.stderr
     with service_context():
         assert Upload.objects.get().source == "pytest-client"
@@ -76,8 +95,11 @@ class _Api(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         type(self).seen.append({"headers": headers, "body": body})
         status = type(self).answers.pop(0)
-        payload = {"upload_id": "u1", "status": "received", "status_url": "x", "content_sha256": "y"} \
-            if status == 202 else {"error": "nope"}
+        payload = (
+            {"upload_id": "u1", "status": "received", "status_url": "x", "content_sha256": "y"}
+            if status == 202
+            else {"error": "nope"}
+        )
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -106,8 +128,13 @@ def test_client_retries_5xx_not_4xx(api_server, monkeypatch):
     status, answer = upload_leads.request(url, method="POST", body=b"a,b\n", secret="s" * 40, key_id="pk_x")
     assert (status, answer["upload_id"], len(_Api.seen)) == (202, "u1", 3)
     first = _Api.seen[0]["headers"]
-    expected = signing.sign_v2("s" * 40, method="POST", path="/api/v1/uploads",
-                               timestamp=first["x-signature-timestamp"], content_sha256=first["x-content-sha256"])
+    expected = signing.sign_v2(
+        "s" * 40,
+        method="POST",
+        path="/api/v1/uploads",
+        timestamp=first["x-signature-timestamp"],
+        content_sha256=first["x-content-sha256"],
+    )
     assert f"v2={expected}" in first["x-signature"].split() and first["x-key-id"] == "pk_x"
     _Api.seen, _Api.answers = [], [401, 202]
     status, _ = upload_leads.request(url, method="POST", body=b"a,b\n", secret="s" * 40, key_id="pk_x")
@@ -117,5 +144,12 @@ def test_client_retries_5xx_not_4xx(api_server, monkeypatch):
 def test_client_gives_up_on_connection_errors(monkeypatch):
     monkeypatch.setattr(upload_leads.time, "sleep", lambda seconds: None)
     with pytest.raises(RuntimeError, match="gave up after 3 attempts"):
-        upload_leads.request("http://127.0.0.1:9/api/v1/uploads", method="POST", body=b"x", secret="s" * 40,
-                             key_id=None, retries=2, timeout=2)
+        upload_leads.request(
+            "http://127.0.0.1:9/api/v1/uploads",
+            method="POST",
+            body=b"x",
+            secret="s" * 40,
+            key_id=None,
+            retries=2,
+            timeout=2,
+        )

@@ -31,8 +31,7 @@ def _upload(now, *, days_ago: int, **counts) -> Upload:
 
 
 def _event(now, event_type: str, *, lead, days_ago: int = 0, broker=None) -> None:
-    event = PipelineEventFactory(event_type=event_type, lead_id=lead.pk,
-                                 broker_id=(broker or lead.assigned_broker).pk)
+    event = PipelineEventFactory(event_type=event_type, lead_id=lead.pk, broker_id=(broker or lead.assigned_broker).pk)
     with service_context():
         PipelineEvent.objects.filter(pk=event.pk).update(created_at=now - dt.timedelta(days=days_ago, hours=1))
 
@@ -40,8 +39,9 @@ def _event(now, event_type: str, *, lead, days_ago: int = 0, broker=None) -> Non
 @pytest.fixture
 def dataset(now):
     a, b = BrokerFactory(), BrokerFactory()
-    u1 = _upload(now, days_ago=0, rows_total=10, leads_created=6, leads_merged=2, duplicates_in_file=1,
-                 rows_rejected=1)
+    u1 = _upload(
+        now, days_ago=0, rows_total=10, leads_created=6, leads_merged=2, duplicates_in_file=1, rows_rejected=1
+    )
     _upload(now, days_ago=0, rows_total=5, leads_created=5)
     u3 = _upload(now, days_ago=3, rows_total=4, leads_created=3, leads_merged=1)
     _upload(now, days_ago=20, rows_total=100, leads_created=100)  # outside the window
@@ -49,19 +49,33 @@ def dataset(now):
     today = now - dt.timedelta(hours=1)
     leads = {
         # broker A
-        "l1": LeadFactory(assigned_broker=a, created_at=today, email_verified=True, phone_verified=False,
-                          campaign_status="active", source_upload_id=u1.pk),
-        "l2": LeadFactory(assigned_broker=a, created_at=today, email_verified=False, phone_verified=True,
-                          campaign_status="replied", source_upload_id=u1.pk),
-        "l3": LeadFactory(assigned_broker=a, created_at=now - dt.timedelta(days=2), campaign_status="queued",
-                          source_upload_id=u3.pk),
-        "l4": LeadFactory(assigned_broker=a, created_at=today, email=None, phone_verified=True,
-                          campaign_status="new"),
+        "l1": LeadFactory(
+            assigned_broker=a,
+            created_at=today,
+            email_verified=True,
+            phone_verified=False,
+            campaign_status="active",
+            source_upload_id=u1.pk,
+        ),
+        "l2": LeadFactory(
+            assigned_broker=a,
+            created_at=today,
+            email_verified=False,
+            phone_verified=True,
+            campaign_status="replied",
+            source_upload_id=u1.pk,
+        ),
+        "l3": LeadFactory(
+            assigned_broker=a, created_at=now - dt.timedelta(days=2), campaign_status="queued", source_upload_id=u3.pk
+        ),
+        "l4": LeadFactory(assigned_broker=a, created_at=today, email=None, phone_verified=True, campaign_status="new"),
         # broker B
-        "l5": LeadFactory(assigned_broker=b, created_at=now - dt.timedelta(days=30), email_verified=True,
-                          campaign_status="bounced"),
-        "l6": LeadFactory(assigned_broker=b, created_at=today, email_verified=True, phone="",
-                          campaign_status="active"),
+        "l5": LeadFactory(
+            assigned_broker=b, created_at=now - dt.timedelta(days=30), email_verified=True, campaign_status="bounced"
+        ),
+        "l6": LeadFactory(
+            assigned_broker=b, created_at=today, email_verified=True, phone="", campaign_status="active"
+        ),
     }
     _event(now, "campaign_added", lead=leads["l1"])
     _event(now, "campaign_added", lead=leads["l1"], days_ago=1)  # fed twice: still one lead
@@ -94,7 +108,8 @@ def test_staff_figures(dataset, now):
     assert len(figures["daily_uploads"]) == DAYS and figures["daily_uploads"][-1]["date"] == today.isoformat()
     # u1 + u2 today, u3 three days ago; u4 is 20 days old.
     assert _series(figures, "daily_uploads") == {
-        today.isoformat(): 2, (today - dt.timedelta(days=3)).isoformat(): 1,
+        today.isoformat(): 2,
+        (today - dt.timedelta(days=3)).isoformat(): 1,
     }
     assert figures["uploads_total"] == 3
     # l1, l2, l4, l6 today; l3 two days ago; l5 is 30 days old.
@@ -107,8 +122,15 @@ def test_staff_figures(dataset, now):
     assert (verification["with_phone"], verification["phone_verified"], verification["phone_rate"]) == (4, 2, 0.5)
     assert (verification["verified"], verification["rate"]) == (4, 0.8)
     assert figures["campaign_status"] == {
-        "new": 1, "queued": 1, "active": 2, "replied": 1, "paused": 0, "unsubscribed": 0, "bounced": 1,
-        "do_not_contact": 0, "converted": 0,
+        "new": 1,
+        "queued": 1,
+        "active": 2,
+        "replied": 1,
+        "paused": 0,
+        "unsubscribed": 0,
+        "bounced": 1,
+        "do_not_contact": 0,
+        "converted": 0,
     }
     assert figures["leads_total"] == 6
     # Fed in the window: l1, l2, l6 (3). Of those, replied: l2; booked: l2.
@@ -119,7 +141,12 @@ def test_staff_figures(dataset, now):
     # Rows: 10 + 5 + 4 = 19; deduped into leads: (6+2) + 5 + (3+1) = 17.
     assert _funnel(figures) == {"uploaded": 19, "deduped": 17, "verified": 4, "fed": 3, "replied": 1, "booked": 1}
     assert [stage["stage"] for stage in figures["funnel"]] == [
-        "uploaded", "deduped", "verified", "fed", "replied", "booked",
+        "uploaded",
+        "deduped",
+        "verified",
+        "fed",
+        "replied",
+        "booked",
     ]
 
 

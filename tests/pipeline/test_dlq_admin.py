@@ -30,8 +30,14 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/pipeline/pipelinedlq/"
 
 BROKEN_ROW = {
-    "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org", "phone": "",
-    "property_address": "", "property_city": "San Diego", "property_state": "CA", "property_zip": "92101",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.org",
+    "phone": "",
+    "property_address": "",
+    "property_city": "San Diego",
+    "property_state": "CA",
+    "property_zip": "92101",
 }
 FIXED_ROW = {**BROKEN_ROW, "phone": "(619) 555-0142", "property_address": "1815 Analytical Engine Way"}
 
@@ -47,8 +53,12 @@ def staff(client):
 def rejected_row():
     """What the ingestion leaves for a line without any dedupe key: a done upload with one rejected row."""
     upload = UploadFactory(status="done", rows_total=3, leads_created=2, rows_rejected=1, source="propstream-batch")
-    return PipelineDLQFactory(upload=upload, line_number=4, payload=dict(BROKEN_ROW),
-                              reason="no dedupe key: the row has no MAK, no APN and no address")
+    return PipelineDLQFactory(
+        upload=upload,
+        line_number=4,
+        payload=dict(BROKEN_ROW),
+        reason="no dedupe key: the row has no MAK, no APN and no address",
+    )
 
 
 def reload(obj):
@@ -139,8 +149,9 @@ def test_reprocess_merges_into_an_existing_lead(client, staff, rejected_row):
     existing = LeadFactory(mak="MAK-ADA-1815", phone=None, email=None)
     leads_before = count(Lead)
     url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
-    client.post(url, {"payload": json.dumps({**BROKEN_ROW, "mak": "MAK-ADA-1815", "phone": "6195550199"}),
-                      "_reprocess": "1"})
+    client.post(
+        url, {"payload": json.dumps({**BROKEN_ROW, "mak": "MAK-ADA-1815", "phone": "6195550199"}), "_reprocess": "1"}
+    )
     item = reload(rejected_row)
     assert item.status == "resolved" and item.lead_id == existing.pk
     assert count(Lead) == leads_before
@@ -166,14 +177,18 @@ def test_invalid_json_is_a_form_error(client, staff, rejected_row):
 
 
 def test_bulk_reprocess(client, staff, rejected_row):
-    second = PipelineDLQFactory(upload=rejected_row.upload, line_number=5,
-                                payload={**FIXED_ROW, "property_address": "12 Difference Engine Rd"},
-                                reason="no dedupe key")
+    second = PipelineDLQFactory(
+        upload=rejected_row.upload,
+        line_number=5,
+        payload={**FIXED_ROW, "property_address": "12 Difference Engine Rd"},
+        reason="no dedupe key",
+    )
     with service_context():
         PipelineDLQ.objects.filter(pk=rejected_row.pk).update(payload=FIXED_ROW)
     response = post_action(client, "reprocess_selected", [rejected_row, second], follow=True)
-    assert any("Reprocessed 2 item(s); 0 failed" in message for message in messages_of(response)), \
-        messages_of(response)
+    assert any("Reprocessed 2 item(s); 0 failed" in message for message in messages_of(response)), messages_of(
+        response
+    )
     assert {reload(rejected_row).status, reload(second).status} == {"resolved"}
 
 
@@ -208,7 +223,7 @@ def test_discard_service_rules(staff, rejected_row):
 
 
 def test_csv_export(client, staff, rejected_row):
-    evil = PipelineDLQFactory(upload=None, reason="=HYPERLINK(\"http://x\")", payload={"a": 1})
+    evil = PipelineDLQFactory(upload=None, reason='=HYPERLINK("http://x")', payload={"a": 1})
     response = post_action(client, "export_csv", [rejected_row, evil])
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))

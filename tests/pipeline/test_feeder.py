@@ -36,11 +36,14 @@ def events(event_type: str) -> list[PipelineEvent]:
         return list(PipelineEvent.objects.filter(event_type=event_type).order_by("id"))
 
 
-@pytest.mark.parametrize(("instant", "expected"), [
-    ("2026-01-05T14:00:00+00:00", dt.date(2026, 1, 5)),  # 06:00 PST Monday
-    ("2026-07-06T13:00:00+00:00", dt.date(2026, 7, 6)),  # 06:00 PDT Monday
-    ("2026-01-06T03:00:00+00:00", dt.date(2026, 1, 5)),  # still Monday evening in Los Angeles
-])
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        ("2026-01-05T14:00:00+00:00", dt.date(2026, 1, 5)),  # 06:00 PST Monday
+        ("2026-07-06T13:00:00+00:00", dt.date(2026, 7, 6)),  # 06:00 PDT Monday
+        ("2026-01-06T03:00:00+00:00", dt.date(2026, 1, 5)),  # still Monday evening in Los Angeles
+    ],
+)
 def test_business_date_is_the_intended_instant_in_los_angeles(instant, expected):
     assert business_date_for(instant) == expected
 
@@ -62,8 +65,12 @@ def test_two_runs_for_one_business_day_feed_the_limit_once(fake_instantly, setti
     with service_context():
         run = FeederRun.objects.get()
         assert (run.business_date, run.status, run.leads_claimed, run.leads_pushed) == (MONDAY, "done", 250, 250)
-        assert Lead.objects.filter(campaign_status="active", instantly_lead_id__isnull=False,
-                                   added_to_campaign_at__isnull=False).count() == 250
+        assert (
+            Lead.objects.filter(
+                campaign_status="active", instantly_lead_id__isnull=False, added_to_campaign_at__isnull=False
+            ).count()
+            == 250
+        )
     assert len(events("campaign_added")) == 250
     feeder_events = events("feeder_run")  # the real feed only: the no-op is a skip
     assert [e.status for e in feeder_events] == ["success"]
@@ -157,15 +164,20 @@ def test_a_final_push_failure_requeues_and_the_dlq_retry_never_double_adds(fake_
     retry = dlq_retry_run()
 
     assert retry.status == "success" and retry.data["resolved"] == 1
-    emails = [lead["email"] for request in fake_instantly.add_requests() if request["status"] == 200
-              for lead in request["body"]["leads"]]
+    emails = [
+        lead["email"]
+        for request in fake_instantly.add_requests()
+        if request["status"] == 200
+        for lead in request["body"]["leads"]
+    ]
     assert len(emails) == len(set(emails)) == 10  # every lead of the failed batch added exactly once
     assert len(fake_instantly.created_emails(CAMPAIGN_ID)) == 10
     with service_context():
         dlq.refresh_from_db()
         assert dlq.status == "resolved" and dlq.resolution == "retried" and dlq.attempts == 1
-        assert {str(pk) for pk in Lead.objects.filter(instantly_lead_id__isnull=False).values_list("id", flat=True)} \
-            == failed_ids
+        assert {
+            str(pk) for pk in Lead.objects.filter(instantly_lead_id__isnull=False).values_list("id", flat=True)
+        } == failed_ids
     assert len(events("campaign_added")) == 10
 
 

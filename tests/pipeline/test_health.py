@@ -67,7 +67,9 @@ def test_healthz_without_any_heartbeat_is_503(client):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["scheduler"] == {
-        "ok": False, "heartbeat": "scheduler", "max_age_seconds": django_settings.HEALTH_SCHEDULER_MAX_AGE_SECONDS,
+        "ok": False,
+        "heartbeat": "scheduler",
+        "max_age_seconds": django_settings.HEALTH_SCHEDULER_MAX_AGE_SECONDS,
         "age_seconds": None,
     }
 
@@ -94,8 +96,14 @@ def test_healthz_database_unreachable_is_503(tmp_path):
         "DATABASE_ADMIN_URL": f"postgres://equity_app@{str(tmp_path).replace('/', '%2F')}:5432/equity_connect",
         "LOG_LEVEL": "CRITICAL",
     }
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
-                          cwd=django_settings.BASE_DIR)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=django_settings.BASE_DIR,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["status"] == 503
@@ -105,6 +113,7 @@ def test_healthz_database_unreachable_is_503(tmp_path):
 
 
 # --- /metrics --------------------------------------------------------------------------------------------
+
 
 def _families(response) -> dict:
     assert response.status_code == 200
@@ -130,14 +139,20 @@ def pipeline_state():
     LeadFactory(campaign_status="queued")
     LeadFactory(campaign_status="queued")
     LeadFactory(campaign_status="active")
-    PipelineEventFactory(event_type="upload_rejected", status="failure",
-                         event_data={"reason": "bad_signature", "http_status": 401})
-    PipelineEventFactory(event_type="upload_rejected", status="failure",
-                         event_data={"reason": "unknown_key", "http_status": 401})
-    PipelineEventFactory(event_type="upload_rejected", status="failure",
-                         event_data={"reason": "replay", "http_status": 409})
-    PipelineEventFactory(event_type="upload_rejected", status="failure",
-                         event_data={"reason": "content_hash_mismatch", "http_status": 400})
+    PipelineEventFactory(
+        event_type="upload_rejected", status="failure", event_data={"reason": "bad_signature", "http_status": 401}
+    )
+    PipelineEventFactory(
+        event_type="upload_rejected", status="failure", event_data={"reason": "unknown_key", "http_status": 401}
+    )
+    PipelineEventFactory(
+        event_type="upload_rejected", status="failure", event_data={"reason": "replay", "http_status": 409}
+    )
+    PipelineEventFactory(
+        event_type="upload_rejected",
+        status="failure",
+        event_data={"reason": "content_hash_mismatch", "http_status": 400},
+    )
     PipelineEventFactory(event_type="mv_refreshed", status="success", duration_ms=3400)
     PipelineEventFactory(event_type="feeder_run", status="failure", duration_ms=1200)
     AlertFactory(rule="feeder_failed", severity="critical")
@@ -158,8 +173,9 @@ def test_metrics_series(client, pipeline_state):
     assert _value(families, "ec_leads", campaign_status="bounced") == 0
     assert _value(families, "ec_mv_refresh_last_success") == 1
     assert _value(families, "ec_mv_refresh_last_duration_seconds") == 3.4
-    assert _value(families, "ec_mv_refresh_last_timestamp_seconds") == pytest.approx(timezone.now().timestamp(),
-                                                                                      abs=120)
+    assert _value(families, "ec_mv_refresh_last_timestamp_seconds") == pytest.approx(
+        timezone.now().timestamp(), abs=120
+    )
     assert _value(families, "ec_feeder_run_last_success") == 0
     assert _value(families, "ec_feeder_run_last_timestamp_seconds") > 0
     assert _value(families, "ec_alerts_firing", rule="feeder_failed", severity="critical") == 1
@@ -184,8 +200,13 @@ def test_metrics_with_nothing_recorded(client):
         ("", ["10.0.0.0/8"], {}, "10.1.2.3", 200),
         ("", ["10.0.0.0/8"], {}, "192.168.1.9", 401),
         ("s3cret-metrics-token", ["10.0.0.0/8"], {}, "10.1.2.3", 200),
-        ("s3cret-metrics-token", ["10.0.0.0/8"], {"HTTP_AUTHORIZATION": "Bearer s3cret-metrics-token"},
-         "192.168.1.9", 200),
+        (
+            "s3cret-metrics-token",
+            ["10.0.0.0/8"],
+            {"HTTP_AUTHORIZATION": "Bearer s3cret-metrics-token"},
+            "192.168.1.9",
+            200,
+        ),
         ("", [], {}, "203.0.113.5", 200),
     ],
 )
@@ -200,10 +221,17 @@ def test_metrics_protection(client, settings, token, networks, headers, remote_a
 
 # --- the rollback setting ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("offset", "expected"),
-    [(None, False), (dt.timedelta(hours=2), True), (dt.timedelta(minutes=-1), False),
-     (dt.timedelta(hours=25), False), ("garbage", False), ("naive", False)],
+    [
+        (None, False),
+        (dt.timedelta(hours=2), True),
+        (dt.timedelta(minutes=-1), False),
+        (dt.timedelta(hours=25), False),
+        ("garbage", False),
+        ("naive", False),
+    ],
 )
 def test_signature_enforcement_disable_is_time_limited(settings, caplog, offset, expected):
     now = timezone.now()
@@ -214,8 +242,9 @@ def test_signature_enforcement_disable_is_time_limited(settings, caplog, offset,
     elif offset == "naive":
         settings.SIGNATURE_ENFORCEMENT_DISABLED_UNTIL = (now + dt.timedelta(hours=1)).replace(tzinfo=None).isoformat()
     else:
-        settings.SIGNATURE_ENFORCEMENT_DISABLED_UNTIL = (now + offset).astimezone(dt.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
+        settings.SIGNATURE_ENFORCEMENT_DISABLED_UNTIL = (
+            (now + offset).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
     with caplog.at_level(logging.WARNING, logger="equity_connect.security.enforcement"):
         assert signature_enforcement_disabled(now=now) is expected
     if expected:

@@ -47,7 +47,11 @@ def test_corpus_file(name):
     upload = ingest((CORPUS / name).read_bytes(), filename=name)
     status, total, created, rejected = EXPECTED[name]
     assert (upload.status, upload.rows_total, upload.leads_created, upload.rows_rejected) == (
-        status, total, created, rejected), upload.error_message
+        status,
+        total,
+        created,
+        rejected,
+    ), upload.error_message
     assert_invariant(upload)
     with service_context():
         dlq = list(PipelineDLQ.objects.filter(upload=upload, source="upload_row"))
@@ -77,10 +81,18 @@ def test_propstream_headers_are_mapped():
     with service_context():
         lead = Lead.objects.get(apn="123-456-78")
         other = Lead.objects.get(apn="999-000-11")
-    assert (lead.first_name, lead.last_name, lead.email, lead.phone) == ("John", "Smith", "john@example.com",
-                                                                           "+16195550101")
+    assert (lead.first_name, lead.last_name, lead.email, lead.phone) == (
+        "John",
+        "Smith",
+        "john@example.com",
+        "+16195550101",
+    )
     assert (lead.property_address, lead.property_zip, lead.owner_occupied, lead.age) == (
-        "123 Main Street #4", "92101", True, 71)
+        "123 Main Street #4",
+        "92101",
+        True,
+        71,
+    )
     assert (lead.property_value, lead.estimated_equity) == (650000, 400000)
     assert lead.melissa_payload == {"County": "San Diego", "Mailing Address": "PO Box 1", "Phone 1 Type": "Mobile"}
     assert (other.property_state, other.phone, other.owner_occupied) == ("TX", "+15125550199", False)

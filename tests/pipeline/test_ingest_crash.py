@@ -32,20 +32,37 @@ def _media(settings, tmp_path):
 
 def _rows(count: int) -> bytes:
     # every 10th row repeats an earlier key: in-file duplicates
-    return csv_of([
-        {"mak": f"C{(i - 5) if i % 10 == 9 else i}", "property_address": f"{i} Crash Ave", "property_zip": "92101",
-         "first_name": f"Name{i}", "phone": f"415555{i % 10000:04d}"}
-        for i in range(count)
-    ])
+    return csv_of(
+        [
+            {
+                "mak": f"C{(i - 5) if i % 10 == 9 else i}",
+                "property_address": f"{i} Crash Ave",
+                "property_zip": "92101",
+                "first_name": f"Name{i}",
+                "phone": f"415555{i % 10000:04d}",
+            }
+            for i in range(count)
+        ]
+    )
 
 
 def _worker(upload_id, tmp_path, **env_extra) -> subprocess.Popen:
     url = urllib.parse.urlsplit(django_settings.DATABASE_URL)
     database_url = urllib.parse.urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
-           "MEDIA_ROOT": str(tmp_path), **env_extra}
-    return subprocess.Popen([sys.executable, "manage.py", "process_upload", str(upload_id)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
+        "MEDIA_ROOT": str(tmp_path),
+        **env_extra,
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "process_upload", str(upload_id)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for(predicate, timeout=60.0):

@@ -22,25 +22,48 @@ def _media(settings, tmp_path):
 
 
 def row(**values):
-    base = {"mak": "", "apn": "", "property_address": "", "property_city": "", "property_state": "",
-            "property_zip": "", "first_name": "", "email": "", "phone": "", "email_verification_codes": "",
-            "phone_verification_codes": "", "note": ""}
+    base = {
+        "mak": "",
+        "apn": "",
+        "property_address": "",
+        "property_city": "",
+        "property_state": "",
+        "property_zip": "",
+        "first_name": "",
+        "email": "",
+        "phone": "",
+        "email_verification_codes": "",
+        "phone_verification_codes": "",
+        "note": "",
+    }
     return {**base, **values}
 
 
 def test_in_file_duplicates_by_mak_apn_and_address_merge_into_the_first_row():
-    body = csv_of([
-        row(mak="M1", first_name="First", email="first@x.com"),
-        row(mak="M1", first_name="Second", phone="4155550101", note="later"),
-        row(apn="A1", property_address="123 Main Street", property_city="San Diego", property_state="CA",
-            property_zip="92101"),
-        row(apn="A1", first_name="Apn twin"),
-        row(property_address="123 MAIN ST.", property_city="san diego", property_state="California",
-            property_zip="92101-0001", first_name="Address twin"),
-        row(mak="M2", apn="A2"),
-        row(apn="A2", property_address="9 Elm St", property_zip="90001"),
-        row(property_address="9 ELM STREET", property_zip="90001", mak="M3"),  # chain: M2-A2-address-M3
-    ])
+    body = csv_of(
+        [
+            row(mak="M1", first_name="First", email="first@x.com"),
+            row(mak="M1", first_name="Second", phone="4155550101", note="later"),
+            row(
+                apn="A1",
+                property_address="123 Main Street",
+                property_city="San Diego",
+                property_state="CA",
+                property_zip="92101",
+            ),
+            row(apn="A1", first_name="Apn twin"),
+            row(
+                property_address="123 MAIN ST.",
+                property_city="san diego",
+                property_state="California",
+                property_zip="92101-0001",
+                first_name="Address twin",
+            ),
+            row(mak="M2", apn="A2"),
+            row(apn="A2", property_address="9 Elm St", property_zip="90001"),
+            row(property_address="9 ELM STREET", property_zip="90001", mak="M3"),  # chain: M2-A2-address-M3
+        ]
+    )
     upload = ingest(body)
     assert (upload.rows_total, upload.leads_created, upload.duplicates_in_file, upload.rows_rejected) == (8, 3, 5, 0)
     assert_invariant(upload)
@@ -56,19 +79,38 @@ def test_in_file_duplicates_by_mak_apn_and_address_merge_into_the_first_row():
 def test_matches_against_leads_by_each_key_and_merges_safely():
     VerificationCodeMapFactory(channel="email", code="ES02", is_verified=True)
     VerificationCodeMapFactory(channel="email", code="EE01", is_verified=False)
-    by_mak = LeadFactory(mak="M1", email="kept@x.com", email_verified=False, phone_verified=True,
-                         email_verification_codes=["ES01"], melissa_payload={"a": "1"},
-                         campaign_status=CampaignStatus.DO_NOT_CONTACT)
+    by_mak = LeadFactory(
+        mak="M1",
+        email="kept@x.com",
+        email_verified=False,
+        phone_verified=True,
+        email_verification_codes=["ES01"],
+        melissa_payload={"a": "1"},
+        campaign_status=CampaignStatus.DO_NOT_CONTACT,
+    )
     by_apn = LeadFactory(mak=None, apn="A1", phone=None)
     address_hash = normalise.addr_hash("55 Oak Avenue", "Fresno", "CA", "93650")
     by_address = LeadFactory(mak=None, apn=None, addr_hash=address_hash, first_name="Existing")
-    body = csv_of([
-        row(mak="M1", email="new@x.com", email_verification_codes="ES02, EE01, ES01", note="b",
-            phone_verification_codes="PE01"),
-        row(apn="a1", phone="(415) 555-0199"),
-        row(property_address="55 OAK AVE.", property_city="Fresno", property_state="CA", property_zip="93650",
-            first_name="Newcomer", mak="M77"),
-    ])
+    body = csv_of(
+        [
+            row(
+                mak="M1",
+                email="new@x.com",
+                email_verification_codes="ES02, EE01, ES01",
+                note="b",
+                phone_verification_codes="PE01",
+            ),
+            row(apn="a1", phone="(415) 555-0199"),
+            row(
+                property_address="55 OAK AVE.",
+                property_city="Fresno",
+                property_state="CA",
+                property_zip="93650",
+                first_name="Newcomer",
+                mak="M77",
+            ),
+        ]
+    )
     upload = ingest(body)
     assert (upload.leads_created, upload.leads_merged) == (0, 3)
     assert_invariant(upload)
@@ -112,11 +154,13 @@ def test_broker_assignment_rules():
     by_zip = BrokerFactory(territory_states=[], territory_zip_prefixes=["921"])
     by_state = BrokerFactory(territory_states=["NV"], territory_zip_prefixes=[])
     chosen = BrokerFactory(territory_states=[], territory_zip_prefixes=[])
-    body = csv_of([
-        row(mak="Z1", property_address="1 A St", property_state="NV", property_zip="92101"),
-        row(mak="Z2", property_address="1 B St", property_state="NV", property_zip="89101"),
-        row(mak="Z3", property_state="WY", property_zip="82001"),
-    ])
+    body = csv_of(
+        [
+            row(mak="Z1", property_address="1 A St", property_state="NV", property_zip="92101"),
+            row(mak="Z2", property_address="1 B St", property_state="NV", property_zip="89101"),
+            row(mak="Z3", property_state="WY", property_zip="82001"),
+        ]
+    )
     ingest(body)
     with service_context():
         assigned = dict(Lead.objects.values_list("mak", "assigned_broker_id"))
@@ -134,8 +178,11 @@ def test_events_and_reupload_merges_everything():
     second = ingest(csv_of([row(mak=f"E{i}", phone=f"415555010{i}") for i in range(5)]))
     assert (first.leads_created, second.leads_merged, second.leads_created) == (5, 5, 0)
     with service_context():
-        kinds = list(PipelineEvent.objects.filter(upload_id__in=[first.id, same.id, second.id]).values_list(
-            "event_type", flat=True))
+        kinds = list(
+            PipelineEvent.objects.filter(upload_id__in=[first.id, same.id, second.id]).values_list(
+                "event_type", flat=True
+            )
+        )
         dedupe = PipelineEvent.objects.get(event_type="dedupe_success", upload_id=first.id)
     assert sorted(kinds).count("lead_created") == 5 and kinds.count("lead_merged") == 5
     assert kinds.count("upload_received") == 3 and kinds.count("dedupe_success") == 3  # no event for no change
@@ -162,8 +209,12 @@ def test_dlq_row_reprocess_fixes_a_row_once():
         lead = Lead.objects.get(pk=lead_id)
         assert not Lead.objects.filter(mak="R3").exists()
         assert PipelineEvent.objects.filter(event_type="dlq_reprocessed").count() == 1
-    assert (item.status, item.resolution, item.resolved_by_id, item.lead_id) == ("resolved", "reprocessed",
-                                                                                staff.pk, lead_id)
+    assert (item.status, item.resolution, item.resolved_by_id, item.lead_id) == (
+        "resolved",
+        "reprocessed",
+        staff.pk,
+        lead_id,
+    )
     assert (lead.mak, lead.first_name, lead.source_upload_id) == ("R2", "Still no key", upload.id)
     assert (upload.rows_rejected, upload.leads_created) == (0, 2)
     assert_invariant(upload)

@@ -27,17 +27,27 @@ def client_for(fake, **options) -> InstantlyClient:
         waits.append(seconds)
         time.sleep(seconds)
 
-    defaults = {"api_url": fake.url, "api_key": fake.api_key, "campaign_id": CAMPAIGN, "read_timeout": 0.3,
-                "connect_timeout": 1.0, "max_attempts": 3, "backoff_seconds": 0.01, "backoff_max_seconds": 0.5,
-                "sleep": sleep}
+    defaults = {
+        "api_url": fake.url,
+        "api_key": fake.api_key,
+        "campaign_id": CAMPAIGN,
+        "read_timeout": 0.3,
+        "connect_timeout": 1.0,
+        "max_attempts": 3,
+        "backoff_seconds": 0.01,
+        "backoff_max_seconds": 0.5,
+        "sleep": sleep,
+    }
     client = InstantlyClient(**{**defaults, **options})
     client.waits = waits
     return client
 
 
 def leads(count: int, prefix: str = "lead") -> list[dict]:
-    return [{"email": f"{prefix}{i}@example.net", "first_name": f"F{i}", "custom_variables": {"ec_lead_id": str(i)}}
-            for i in range(count)]
+    return [
+        {"email": f"{prefix}{i}@example.net", "first_name": f"F{i}", "custom_variables": {"ec_lead_id": str(i)}}
+        for i in range(count)
+    ]
 
 
 def test_batches_of_at_most_1000_and_created_leads_mapped_back_by_index(fake):

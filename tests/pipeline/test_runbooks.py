@@ -36,10 +36,21 @@ BLOCK = re.compile(r"```(bash|sql)\n(.*?)```", re.S)
 MANAGE = ".venv/bin/python manage.py "
 
 # Read-only or idempotent: run for real in the test (the rest are only parsed).
-RUN_FOR_REAL = {"dlq list", "dlq retry --due", "dlq discard", "healthcheck", "evaluate_alerts",
-                "refresh_contactable_leads", "run_campaign_feeder --dry-run", "partner_key create",
-                "partner_key list", "partner_key revoke", "partner_key reencrypt", "showmigrations",
-                "process_upload"}
+RUN_FOR_REAL = {
+    "dlq list",
+    "dlq retry --due",
+    "dlq discard",
+    "healthcheck",
+    "evaluate_alerts",
+    "refresh_contactable_leads",
+    "run_campaign_feeder --dry-run",
+    "partner_key create",
+    "partner_key list",
+    "partner_key revoke",
+    "partner_key reencrypt",
+    "showmigrations",
+    "process_upload",
+}
 # Run for real in a separate process (they switch the connection to the schema owner).
 RUN_IN_SUBPROCESS = {"migrate pipeline 0002 --plan"}
 
@@ -62,8 +73,7 @@ MANAGE_LINES = [(book, line) for book, language, line in LINES if line.startswit
 
 def test_every_runbook_names_commands():
     books = {path.name for path in RUNBOOKS.glob("*.md")} - {"README.md"}
-    assert books == {"dlq.md", "mv-refresh.md", "failed-upload.md", "hmac-key-rotation.md", "alerts.md",
-                     "rollback.md"}
+    assert books == {"dlq.md", "mv-refresh.md", "failed-upload.md", "hmac-key-rotation.md", "alerts.md", "rollback.md"}
     assert {book for book, _ in MANAGE_LINES} == books
     # Each line is one of the kinds this test knows how to exercise.
     for book, language, line in LINES:
@@ -74,7 +84,7 @@ def test_every_runbook_names_commands():
 
 def _key(line: str) -> str:
     """The command and its subcommand/flags that decide whether a line is safe to run."""
-    words = [word for word in shlex.split(line[len(MANAGE):]) if not word.startswith("<")]
+    words = [word for word in shlex.split(line[len(MANAGE) :]) if not word.startswith("<")]
     name = words[0]
     for candidate in (" ".join(words[:4]), " ".join(words[:3]), " ".join(words[:2]), name):
         if candidate in RUN_FOR_REAL | RUN_IN_SUBPROCESS:
@@ -90,8 +100,7 @@ def state(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     factories.JobHeartbeatFactory(name="scheduler")
     body = b"property_address,property_city,property_state,property_zip\n1 Main St,San Diego,CA,92101\n"
-    upload = factories.UploadFactory(status="failed", file=ContentFile(body, name="leads.csv"),
-                                     size_bytes=len(body))
+    upload = factories.UploadFactory(status="failed", file=ContentFile(body, name="leads.csv"), size_bytes=len(body))
     dlq = factories.PipelineDLQFactory(upload=upload, source="webhook")
     return {"upload_id": str(upload.pk), "dlq_id": str(dlq.pk), "key_id": None, "file": "x"}
 
@@ -101,8 +110,9 @@ def _substitute(line: str, state: dict) -> str:
         name = match.group(1)
         if name == "key_id":
             with service_context():
-                state["key_id"] = state["key_id"] or PartnerKey.objects.filter(status="active").latest(
-                    "created_at").key_id
+                state["key_id"] = (
+                    state["key_id"] or PartnerKey.objects.filter(status="active").latest("created_at").key_id
+                )
         return state.get(name) or str(uuid.uuid4())
 
     return re.sub(r"<([a-z_]+)>", value, line)
@@ -111,19 +121,25 @@ def _substitute(line: str, state: dict) -> str:
 def _subprocess_env() -> dict:
     def url(source) -> str:
         host = (source["HOST"] or "").replace("/", "%2F")
-        return (f"postgres://{source['USER']}:{source['PASSWORD']}@{host}:{source['PORT'] or 5432}/"
-                f"{connection.settings_dict['NAME']}")
+        return (
+            f"postgres://{source['USER']}:{source['PASSWORD']}@{host}:{source['PORT'] or 5432}/"
+            f"{connection.settings_dict['NAME']}"
+        )
 
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
-            "DATABASE_URL": url(connection.settings_dict), "DATABASE_ADMIN_URL": url(django_settings.DATABASE_ADMIN),
-            "LOG_LEVEL": "WARNING"}
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
+        "DATABASE_URL": url(connection.settings_dict),
+        "DATABASE_ADMIN_URL": url(django_settings.DATABASE_ADMIN),
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def test_manage_commands(state):
     commands = get_commands()
     ran = []
     for book, line in MANAGE_LINES:
-        args = shlex.split(_substitute(line, state)[len(MANAGE):])
+        args = shlex.split(_substitute(line, state)[len(MANAGE) :])
         name = args[0]
         assert name in commands, f"{book}: no command {name!r}"
         command = load_command_class(commands[name], name)
@@ -136,8 +152,14 @@ def test_manage_commands(state):
             call_command(name, *args[1:], stdout=out, stderr=out)
             ran.append(key)
         elif key in RUN_IN_SUBPROCESS:
-            done = subprocess.run([sys.executable, "manage.py", *args], env=_subprocess_env(), capture_output=True,
-                                  text=True, timeout=120, cwd=django_settings.BASE_DIR)
+            done = subprocess.run(
+                [sys.executable, "manage.py", *args],
+                env=_subprocess_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=django_settings.BASE_DIR,
+            )
             assert done.returncode == 0, done.stderr
             assert "Planned operations" in done.stdout
             ran.append(key)
@@ -241,8 +263,12 @@ def test_backup_and_restore_commands(tmp_path):
         restored = subprocess.run(argv(restore_line, scratch), env=env, capture_output=True, text=True, timeout=180)
         assert restored.returncode == 0, restored.stderr[-2000:]
         with psycopg.connect(**{**admin, "dbname": scratch}) as conn:
-            assert conn.execute("SELECT count(*) FROM pg_matviews WHERE matviewname = 'mv_contactable_leads'"
-                                ).fetchone()[0] == 1
+            assert (
+                conn.execute("SELECT count(*) FROM pg_matviews WHERE matviewname = 'mv_contactable_leads'").fetchone()[
+                    0
+                ]
+                == 1
+            )
             assert conn.execute("SELECT relrowsecurity FROM pg_class WHERE relname = 'leads'").fetchone()[0]
     finally:
         with psycopg.connect(**{**admin, "dbname": "postgres"}, autocommit=True) as conn:

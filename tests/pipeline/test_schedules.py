@@ -22,24 +22,30 @@ def utc(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize(("instant", "expected"), [
-    (utc(2026, 1, 14, 0, 0), utc(2026, 1, 14, 13, 30)),   # January: PST, 05:30 = 13:30 UTC
-    (utc(2026, 1, 14, 13, 31), utc(2026, 1, 15, 13, 30)),  # just after: tomorrow's
-    (utc(2026, 7, 15, 0, 0), utc(2026, 7, 15, 12, 30)),   # July: PDT, 05:30 = 12:30 UTC
-    (utc(2026, 3, 8, 12, 0), utc(2026, 3, 8, 12, 30)),    # the day clocks go forward: already PDT
-    (utc(2026, 11, 1, 12, 0), utc(2026, 11, 1, 13, 30)),  # the day clocks go back: PST again
-])
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        (utc(2026, 1, 14, 0, 0), utc(2026, 1, 14, 13, 30)),  # January: PST, 05:30 = 13:30 UTC
+        (utc(2026, 1, 14, 13, 31), utc(2026, 1, 15, 13, 30)),  # just after: tomorrow's
+        (utc(2026, 7, 15, 0, 0), utc(2026, 7, 15, 12, 30)),  # July: PDT, 05:30 = 12:30 UTC
+        (utc(2026, 3, 8, 12, 0), utc(2026, 3, 8, 12, 30)),  # the day clocks go forward: already PDT
+        (utc(2026, 11, 1, 12, 0), utc(2026, 11, 1, 13, 30)),  # the day clocks go back: PST again
+    ],
+)
 def test_the_mv_refresh_runs_at_0530_los_angeles_time(instant, expected):
     assert next_run_after(CRON["refresh_contactable_leads"], instant) == expected
 
 
-@pytest.mark.parametrize(("instant", "expected"), [
-    (utc(2026, 1, 16, 15, 0), utc(2026, 1, 19, 14, 0)),  # Friday 07:00 PST -> Monday 06:00 PST
-    (utc(2026, 1, 17, 12, 0), utc(2026, 1, 19, 14, 0)),  # Saturday -> Monday
-    (utc(2026, 1, 14, 13, 0), utc(2026, 1, 14, 14, 0)),  # Wednesday 05:00 -> the same day 06:00
-    (utc(2026, 7, 17, 14, 0), utc(2026, 7, 20, 13, 0)),  # Friday 07:00 PDT -> Monday 06:00 PDT
-    (utc(2026, 7, 18, 20, 0), utc(2026, 7, 20, 13, 0)),  # Saturday -> Monday
-])
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        (utc(2026, 1, 16, 15, 0), utc(2026, 1, 19, 14, 0)),  # Friday 07:00 PST -> Monday 06:00 PST
+        (utc(2026, 1, 17, 12, 0), utc(2026, 1, 19, 14, 0)),  # Saturday -> Monday
+        (utc(2026, 1, 14, 13, 0), utc(2026, 1, 14, 14, 0)),  # Wednesday 05:00 -> the same day 06:00
+        (utc(2026, 7, 17, 14, 0), utc(2026, 7, 20, 13, 0)),  # Friday 07:00 PDT -> Monday 06:00 PDT
+        (utc(2026, 7, 18, 20, 0), utc(2026, 7, 20, 13, 0)),  # Saturday -> Monday
+    ],
+)
 def test_the_feeder_runs_at_0600_on_weekdays_and_skips_the_weekend(instant, expected):
     assert next_run_after(CRON["campaign_feeder"], instant) == expected
 
@@ -79,8 +85,9 @@ def test_sync_creates_each_schedule_once_and_never_duplicates():
 def test_sync_repairs_changes_removes_copies_keeps_a_pause_and_leaves_other_schedules_alone():
     schedules_sync()
     Schedule.objects.filter(name="refresh_contactable_leads").update(cron="0 9 * * *", func="somewhere.else")
-    Schedule.objects.create(name="dlq_retry", func="pipeline.tasks.dlq_retry_task", schedule_type=Schedule.CRON,
-                            cron="*/15 * * * *")
+    Schedule.objects.create(
+        name="dlq_retry", func="pipeline.tasks.dlq_retry_task", schedule_type=Schedule.CRON, cron="*/15 * * * *"
+    )
     Schedule.objects.filter(name="cleanup").update(repeats=0)  # paused by an operator
     Schedule.objects.create(name="someone_elses_job", func="x.y", schedule_type=Schedule.MINUTES, minutes=5)
 

@@ -25,8 +25,10 @@ def staff_client(client, settings, tmp_path):
 def test_staff_upload_runs_the_pipeline_and_shows_status(staff_client):
     page = staff_client.get("/admin/pipeline/upload/upload-csv/")
     assert page.status_code == 200
-    response = staff_client.post("/admin/pipeline/upload/upload-csv/",
-                                 {"file": SimpleUploadedFile("leads.csv", BODY, "text/csv"), "source": "desk"})
+    response = staff_client.post(
+        "/admin/pipeline/upload/upload-csv/",
+        {"file": SimpleUploadedFile("leads.csv", BODY, "text/csv"), "source": "desk"},
+    )
     assert response.status_code == 302
     with service_context():
         upload = Upload.objects.get()
@@ -37,15 +39,15 @@ def test_staff_upload_runs_the_pipeline_and_shows_status(staff_client):
     detail = staff_client.get(f"/admin/pipeline/upload/{upload.id}/change/")
     assert detail.status_code == 200 and b"done" in detail.content
     assert b"Upload a CSV" in staff_client.get("/admin/pipeline/upload/").content
-    again = staff_client.post("/admin/pipeline/upload/upload-csv/",
-                              {"file": SimpleUploadedFile("again.csv", BODY, "text/csv")}, follow=True)
+    again = staff_client.post(
+        "/admin/pipeline/upload/upload-csv/", {"file": SimpleUploadedFile("again.csv", BODY, "text/csv")}, follow=True
+    )
     assert b"already received" in again.content
 
 
 def test_partner_key_admin_shows_the_secret_once_and_revokes(staff_client):
     partner = PartnerFactory()
-    response = staff_client.post("/admin/security/partnerkey/add/", {"partner": partner.pk, "label": "x"},
-                                 follow=True)
+    response = staff_client.post("/admin/security/partnerkey/add/", {"partner": partner.pk, "label": "x"}, follow=True)
     assert response.status_code == 200
     with service_context():
         key = PartnerKey.objects.get(partner=partner)

@@ -36,8 +36,18 @@ def _file(file: int) -> bytes:
     writer.writerow(["MAK", "Address", "City", "State", "Zip", "Owner 1 First Name", "Phone 1", "Est. Value"])
     for row in range(ROWS):
         k = _key(file, row)
-        writer.writerow([f"L{k:07d}", f"{k} Load Street", "Fresno", "CA", "93650", f"Owner{row}",
-                         f"559{k % 9_000_000 + 1_000_000:07d}", str(100_000 + k)])
+        writer.writerow(
+            [
+                f"L{k:07d}",
+                f"{k} Load Street",
+                "Fresno",
+                "CA",
+                "93650",
+                f"Owner{row}",
+                f"559{k % 9_000_000 + 1_000_000:07d}",
+                str(100_000 + k),
+            ]
+        )
     return buffer.getvalue().encode()
 
 
@@ -54,8 +64,14 @@ def test_twenty_concurrent_uploads_with_overlapping_keys(live_server, settings, 
     bodies = [_file(i) for i in range(FILES)]
     url = live_server.url + "/api/v1/uploads"
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda body: request(url, method="POST", body=body, secret=key.plain_secret,
-                                                     key_id=key.key_id, retries=2), bodies))
+        answers = list(
+            pool.map(
+                lambda body: request(
+                    url, method="POST", body=body, secret=key.plain_secret, key_id=key.key_id, retries=2
+                ),
+                bodies,
+            )
+        )
     assert [code for code, _ in answers] == [202] * FILES
     upload_ids = [answer["upload_id"] for _, answer in answers]
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -73,6 +89,7 @@ def test_twenty_concurrent_uploads_with_overlapping_keys(live_server, settings, 
     assert lead_count == distinct_maks == distinct_addresses == len(distinct)
     assert sum(upload.leads_created for upload in uploads) == len(distinct)
     assert sum(upload.leads_merged for upload in uploads) == FILES * 9_000 - len(distinct)
-    status_code, status = request(f"{url}/{upload_ids[0]}", method="GET", body=b"", secret=key.plain_secret,
-                                  key_id=key.key_id)
+    status_code, status = request(
+        f"{url}/{upload_ids[0]}", method="GET", body=b"", secret=key.plain_secret, key_id=key.key_id
+    )
     assert status_code == 200 and status["status"] == "done" and status["progress"] == 1.0

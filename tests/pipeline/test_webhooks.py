@@ -23,9 +23,17 @@ SECRET = "test-webhook-secret-0123456789abcdef"  # settings/test.py
 
 
 def delivery(event_type: str, email: str, **extra) -> dict:
-    return {"timestamp": "2026-01-06T17:04:05.000Z", "event_type": event_type, "workspace": "ws-1",
-            "campaign_id": CAMPAIGN_ID, "campaign_name": "Seniors Q1", "lead_email": email, "step": 2,
-            "variant": 1, **extra}
+    return {
+        "timestamp": "2026-01-06T17:04:05.000Z",
+        "event_type": event_type,
+        "workspace": "ws-1",
+        "campaign_id": CAMPAIGN_ID,
+        "campaign_name": "Seniors Q1",
+        "lead_email": email,
+        "step": 2,
+        "variant": 1,
+        **extra,
+    }
 
 
 def post(client, payload, secret=SECRET, header="HTTP_X_WEBHOOK_SECRET"):
@@ -47,18 +55,22 @@ def events(event_type=None) -> list[PipelineEvent]:
 
 @pytest.fixture
 def fed_lead(db):
-    return LeadFactory(contactable=True, email="maria@example.net", campaign_status="active",
-                       instantly_lead_id="inst-1")
+    return LeadFactory(
+        contactable=True, email="maria@example.net", campaign_status="active", instantly_lead_id="inst-1"
+    )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("secret", "header"), [
-    (None, "HTTP_X_WEBHOOK_SECRET"),
-    ("wrong", "HTTP_X_WEBHOOK_SECRET"),
-    ("", "HTTP_X_WEBHOOK_SECRET"),
-    (SECRET[:-1], "HTTP_X_WEBHOOK_SECRET"),
-    (SECRET, "HTTP_X_OTHER_HEADER"),
-])
+@pytest.mark.parametrize(
+    ("secret", "header"),
+    [
+        (None, "HTTP_X_WEBHOOK_SECRET"),
+        ("wrong", "HTTP_X_WEBHOOK_SECRET"),
+        ("", "HTTP_X_WEBHOOK_SECRET"),
+        (SECRET[:-1], "HTTP_X_WEBHOOK_SECRET"),
+        (SECRET, "HTTP_X_OTHER_HEADER"),
+    ],
+)
 def test_a_missing_or_wrong_secret_is_401_and_changes_nothing(client, fed_lead, secret, header):
     response = post(client, delivery("lead_unsubscribed", fed_lead.email), secret=secret, header=header)
 
@@ -76,18 +88,21 @@ def test_with_no_secret_configured_every_delivery_is_refused(client, fed_lead, s
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("event_type", "status_after", "event_name"), [
-    ("reply_received", "replied", "email_replied"),
-    ("email_bounced", "bounced", "email_bounced"),
-    ("lead_unsubscribed", "unsubscribed", "unsubscribed"),
-    ("lead_meeting_booked", "active", "appointment_booked"),
-    ("lead_not_interested", "active", "lead_not_interested"),
-    ("lead_wrong_person", "active", "lead_wrong_person"),
-])
-def test_each_mapped_event_changes_the_lead_and_writes_its_event(client, fed_lead, event_type, status_after,
-                                                                  event_name):
-    payload = delivery(event_type, "Maria@Example.net", reply_text_snippet="Yes, call me",
-                       reply_html="<p>Yes</p>")
+@pytest.mark.parametrize(
+    ("event_type", "status_after", "event_name"),
+    [
+        ("reply_received", "replied", "email_replied"),
+        ("email_bounced", "bounced", "email_bounced"),
+        ("lead_unsubscribed", "unsubscribed", "unsubscribed"),
+        ("lead_meeting_booked", "active", "appointment_booked"),
+        ("lead_not_interested", "active", "lead_not_interested"),
+        ("lead_wrong_person", "active", "lead_wrong_person"),
+    ],
+)
+def test_each_mapped_event_changes_the_lead_and_writes_its_event(
+    client, fed_lead, event_type, status_after, event_name
+):
+    payload = delivery(event_type, "Maria@Example.net", reply_text_snippet="Yes, call me", reply_html="<p>Yes</p>")
 
     response = post(client, payload)
 

@@ -15,9 +15,18 @@ def rfc3339(moment: datetime | None = None, *, offset_seconds: float = 0) -> str
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def signed_headers(secret: str, body: bytes, *, key_id: str | None = None, method: str = "POST",
-                   path: str = UPLOADS, timestamp: str | None = None, forms=("v2",), content_sha256=None,
-                   **extra) -> dict:
+def signed_headers(
+    secret: str,
+    body: bytes,
+    *,
+    key_id: str | None = None,
+    method: str = "POST",
+    path: str = UPLOADS,
+    timestamp: str | None = None,
+    forms=("v2",),
+    content_sha256=None,
+    **extra,
+) -> dict:
     timestamp = timestamp or rfc3339()
     digest = content_sha256 or hashlib.sha256(body).hexdigest()
     signatures = []

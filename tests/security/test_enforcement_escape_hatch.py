@@ -21,13 +21,16 @@ def until(hours: float) -> str:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("disabled_until", "expected"), [
-    ("", 401),                # normal: enforced
-    (until(1), 202),          # escape hatch on for the next hour
-    (until(48), 401),         # too far ahead: refused, enforcement stays on
-    (until(-1), 401),         # expired
-    ("next tuesday", 401),    # unparseable
-])
+@pytest.mark.parametrize(
+    ("disabled_until", "expected"),
+    [
+        ("", 401),  # normal: enforced
+        (until(1), 202),  # escape hatch on for the next hour
+        (until(48), 401),  # too far ahead: refused, enforcement stays on
+        (until(-1), 401),  # expired
+        ("next tuesday", 401),  # unparseable
+    ],
+)
 def test_bad_signature_passes_only_while_the_hatch_is_validly_open(client, settings, disabled_until, expected):
     settings.SIGNATURE_ENFORCEMENT_DISABLED_UNTIL = disabled_until
     key = PartnerKeyFactory()
@@ -42,6 +45,11 @@ def test_keys_and_content_hash_are_enforced_even_with_the_hatch_open(client, set
     assert post_upload(client, key.plain_secret, BODY, key_id="pk_unknown").status_code == 401
     tampered = post_upload(client, key.plain_secret, BODY, key_id=key.key_id, content_sha256="0" * 64)
     assert tampered.status_code == 400
-    old = post_upload(client, "wrong-secret-000000000000000000000000000000", BODY + b"X,2 A St,B,CA,90001\n",
-                      key_id=key.key_id, timestamp=rfc3339(offset_seconds=-3600))
+    old = post_upload(
+        client,
+        "wrong-secret-000000000000000000000000000000",
+        BODY + b"X,2 A St,B,CA,90001\n",
+        key_id=key.key_id,
+        timestamp=rfc3339(offset_seconds=-3600),
+    )
     assert old.status_code == 202

@@ -48,6 +48,7 @@ def _drop(name):
         headers = signed_headers(secret, BODY, key_id=key_id)
         headers.pop(name)
         return BODY, headers
+
     return build
 
 
@@ -56,6 +57,7 @@ def _set(name, value):
         headers = signed_headers(secret, BODY, key_id=key_id)
         headers[name] = value
         return BODY, headers
+
     return build
 
 
@@ -64,6 +66,7 @@ def _signed(offset: float | None = None, **kwargs):
         if offset is not None:
             kwargs["timestamp"] = rfc3339(offset_seconds=offset)
         return BODY, signed_headers(secret, BODY, key_id=key_id, **kwargs)
+
     return build
 
 
@@ -75,12 +78,15 @@ CASES = [
     ("one bad and one good signature", _set("HTTP_X_SIGNATURE", None), 202, None),  # filled in below
     ("wrong secret", lambda s, k: (BODY, signed_headers("x" * 40, BODY, key_id=k)), 401, "bad_signature"),
     ("timestamp 310 s old", _signed(offset=-310), 401, "timestamp_out_of_window"),
-    ("timestamp 310 s in the future", _signed(offset=310), 401,
-     "timestamp_out_of_window"),
+    ("timestamp 310 s in the future", _signed(offset=310), 401, "timestamp_out_of_window"),
     ("timestamp 250 s old (inside the window)", _signed(offset=-250), 202, None),
     ("tampered body", _tampered, 400, "content_hash_mismatch"),
-    ("content hash of another body", _signed(content_sha256=hashlib.sha256(b"other").hexdigest()), 400,
-     "content_hash_mismatch"),
+    (
+        "content hash of another body",
+        _signed(content_sha256=hashlib.sha256(b"other").hexdigest()),
+        400,
+        "content_hash_mismatch",
+    ),
     ("v2 replayed with a changed timestamp", _changed_timestamp, 401, "bad_signature"),
     ("v2 signed for another path", _signed(path="/api/v1/other"), 401, "bad_signature"),
     ("v2 signed for another method", _signed(method="PUT"), 401, "bad_signature"),
@@ -89,8 +95,12 @@ CASES = [
     ("missing X-Signature", _drop("HTTP_X_SIGNATURE"), 400, "missing_header"),
     ("missing X-Key-Id (no legacy secret)", _drop("HTTP_X_KEY_ID"), 400, "missing_header"),
     ("malformed X-Content-SHA256", _set("HTTP_X_CONTENT_SHA256", "abc"), 400, "malformed_header"),
-    ("upper-case X-Content-SHA256", _set("HTTP_X_CONTENT_SHA256", hashlib.sha256(BODY).hexdigest().upper()),
-     400, "malformed_header"),
+    (
+        "upper-case X-Content-SHA256",
+        _set("HTTP_X_CONTENT_SHA256", hashlib.sha256(BODY).hexdigest().upper()),
+        400,
+        "malformed_header",
+    ),
     ("malformed timestamp", _set("HTTP_X_SIGNATURE_TIMESTAMP", "yesterday"), 400, "malformed_header"),
     ("unix-seconds timestamp", _set("HTTP_X_SIGNATURE_TIMESTAMP", "1764283800"), 400, "malformed_header"),
     ("malformed signature", _set("HTTP_X_SIGNATURE", "v2=nothex"), 400, "malformed_header"),
@@ -137,8 +147,9 @@ def test_revoked_key_is_refused_and_rotation_keeps_both_keys_working(client):
     assert response.status_code == 401
     assert post_upload(client, new.plain_secret, _body(3), key_id=new.key_id).status_code == 202
     with service_context():
-        reasons = list(PipelineEvent.objects.filter(event_type="upload_rejected").values_list(
-            "event_data__reason", flat=True))
+        reasons = list(
+            PipelineEvent.objects.filter(event_type="upload_rejected").values_list("event_data__reason", flat=True)
+        )
         old.refresh_from_db()
     assert reasons == ["revoked_key"]
     assert old.last_used_at is not None
@@ -173,8 +184,9 @@ def test_oversize_body_without_content_length_is_413(key, settings):
 
     settings.UPLOAD_MAX_BYTES = 100
     body = BODY * 5
-    request = RequestFactory().post(UPLOADS, data=body, content_type="text/csv",
-                                    **signed_headers(key.plain_secret, body, key_id=key.key_id))
+    request = RequestFactory().post(
+        UPLOADS, data=body, content_type="text/csv", **signed_headers(key.plain_secret, body, key_id=key.key_id)
+    )
     request.META["CONTENT_LENGTH"] = ""  # a chunked request: the limit is enforced while streaming
     assert uploads(request).status_code == 413
 
@@ -193,14 +205,22 @@ def test_legacy_single_secret_without_key_id(client, settings):
 def test_secrets_and_expected_signatures_never_leak(client, key, caplog):
     caplog.set_level(logging.DEBUG)
     bad = signed_headers("y" * 40, BODY, key_id=key.key_id)
-    expected_v2 = signing.sign_v2(key.plain_secret, method="POST", path=UPLOADS,
-                                  timestamp=bad["HTTP_X_SIGNATURE_TIMESTAMP"],
-                                  content_sha256=bad["HTTP_X_CONTENT_SHA256"])
+    expected_v2 = signing.sign_v2(
+        key.plain_secret,
+        method="POST",
+        path=UPLOADS,
+        timestamp=bad["HTTP_X_SIGNATURE_TIMESTAMP"],
+        content_sha256=bad["HTTP_X_CONTENT_SHA256"],
+    )
     expected_v1 = signing.sign_v1(key.plain_secret, BODY)
     responses = [
         client.post(UPLOADS, data=BODY, content_type="text/csv", **bad),
-        client.post(UPLOADS, data=BODY, content_type="text/csv",
-                    **signed_headers("y" * 40, BODY, key_id=key.key_id, forms=("v1",))),
+        client.post(
+            UPLOADS,
+            data=BODY,
+            content_type="text/csv",
+            **signed_headers("y" * 40, BODY, key_id=key.key_id, forms=("v1",)),
+        ),
         post_upload(client, key.plain_secret, BODY, key_id=key.key_id),
     ]
     with service_context():
@@ -217,8 +237,18 @@ def test_status_is_signed_and_scoped_to_the_partner(client, key):
     upload_id = post_upload(client, key.plain_secret, BODY, key_id=key.key_id).json()["upload_id"]
     own = get_status(client, key.plain_secret, upload_id, key_id=key.key_id)
     assert own.status_code == 200
-    assert {"status", "rows_total", "leads_created", "leads_merged", "duplicates_in_file", "rows_rejected",
-            "dlq_ids_sample", "progress", "started_at", "finished_at"} <= set(own.json())
+    assert {
+        "status",
+        "rows_total",
+        "leads_created",
+        "leads_merged",
+        "duplicates_in_file",
+        "rows_rejected",
+        "dlq_ids_sample",
+        "progress",
+        "started_at",
+        "finished_at",
+    } <= set(own.json())
     sibling = PartnerKeyFactory(partner=key.partner)
     assert get_status(client, sibling.plain_secret, upload_id, key_id=sibling.key_id).status_code == 200
     stranger = PartnerKeyFactory()
@@ -234,8 +264,9 @@ def test_broker_header_and_default_broker(client):
     key = PartnerKeyFactory(default_broker=default)
     chosen = post_upload(client, key.plain_secret, _body(7), key_id=key.key_id, x_broker_id=str(broker.pk))
     fallback = post_upload(client, key.plain_secret, _body(8), key_id=key.key_id)
-    unknown = post_upload(client, key.plain_secret, _body(9), key_id=key.key_id,
-                          x_broker_id="00000000-0000-0000-0000-000000000000")
+    unknown = post_upload(
+        client, key.plain_secret, _body(9), key_id=key.key_id, x_broker_id="00000000-0000-0000-0000-000000000000"
+    )
     assert unknown.status_code == 400
     with service_context():
         assert Upload.objects.get(pk=chosen.json()["upload_id"]).broker_id == broker.pk

@@ -34,9 +34,15 @@ VERIFICATION_CODES = [
     ("phone", "PE02", False, "Invalid number"),
 ]
 STATUS_WEIGHTS = {
-    CampaignStatus.NEW: 30, CampaignStatus.QUEUED: 25, CampaignStatus.ACTIVE: 15, CampaignStatus.REPLIED: 8,
-    CampaignStatus.PAUSED: 4, CampaignStatus.UNSUBSCRIBED: 4, CampaignStatus.BOUNCED: 4,
-    CampaignStatus.DO_NOT_CONTACT: 5, CampaignStatus.CONVERTED: 5,
+    CampaignStatus.NEW: 30,
+    CampaignStatus.QUEUED: 25,
+    CampaignStatus.ACTIVE: 15,
+    CampaignStatus.REPLIED: 8,
+    CampaignStatus.PAUSED: 4,
+    CampaignStatus.UNSUBSCRIBED: 4,
+    CampaignStatus.BOUNCED: 4,
+    CampaignStatus.DO_NOT_CONTACT: 5,
+    CampaignStatus.CONVERTED: 5,
 }
 
 
@@ -52,8 +58,10 @@ class Command(BaseCommand):
             with service_context():
                 key = PartnerKey.objects.filter(label="demo", status=PartnerKeyStatus.ACTIVE).first()
             if key:
-                self.stdout.write(f"Demo data already loaded (demo partner key_id={key.key_id}; "
-                                  "`manage.py seed_demo` prints its secret again).")
+                self.stdout.write(
+                    f"Demo data already loaded (demo partner key_id={key.key_id}; "
+                    "`manage.py seed_demo` prints its secret again)."
+                )
                 return
         with service_context():
             self._users_and_brokers()
@@ -91,7 +99,8 @@ class Command(BaseCommand):
     def _verification_codes(self) -> None:
         for channel, code, verified, description in VERIFICATION_CODES:
             VerificationCodeMap.objects.get_or_create(
-                channel=VerificationChannel(channel), code=code,
+                channel=VerificationChannel(channel),
+                code=code,
                 defaults={"is_verified": verified, "description": description},
             )
 
@@ -122,8 +131,11 @@ class Command(BaseCommand):
             broker = brokers[index % len(brokers)]
             state = rng.choice(broker.territory_states)
             status = rng.choices(statuses, weights)[0]
-            consent = status in (CampaignStatus.QUEUED, CampaignStatus.ACTIVE, CampaignStatus.REPLIED,
-                                 CampaignStatus.CONVERTED) or rng.random() < 0.2
+            consent = (
+                status
+                in (CampaignStatus.QUEUED, CampaignStatus.ACTIVE, CampaignStatus.REPLIED, CampaignStatus.CONVERTED)
+                or rng.random() < 0.2
+            )
             value = Decimal(rng.randrange(250_000, 1_800_000, 1000))
             address = fake.street_address()
             city = fake.city()
@@ -131,26 +143,43 @@ class Command(BaseCommand):
             email_codes = [rng.choice(["ES01", "ES02", "EE01", "EE04"])]
             phone_codes = [rng.choice(["PS01", "PS02", "PE01"])]
             created_at = now - timedelta(days=rng.randrange(0, 60), minutes=rng.randrange(0, 1440))
-            leads.append(Lead(
-                first_name=fake.first_name(), last_name=fake.last_name(),
-                email=f"demo{index}@{fake.free_email_domain()}",
-                phone=f"+1{rng.randrange(201, 989)}{rng.randrange(200, 999)}{rng.randrange(1000, 9999)}",
-                property_address=address, property_city=city, property_state=state, property_zip=zip5,
-                property_value=value, estimated_equity=(value * Decimal(rng.uniform(0.3, 1.0))).quantize(Decimal(1)),
-                property_type=rng.choice(["Single Family", "Condo", "Townhouse", "Multi-Family"]),
-                age=rng.randrange(58, 92), owner_occupied=rng.random() < 0.9,
-                assigned_broker=broker, lead_score=rng.randrange(5, 100),
-                campaign_status=status,
-                email_verified=email_codes[0] in ("ES01", "ES02"), phone_verified=phone_codes[0] != "PE01",
-                email_verification_codes=email_codes, phone_verification_codes=phone_codes,
-                mak=f"DEMO-MAK-{index:07d}", apn=f"DEMO-{index:04d}-{rng.randrange(100, 999)}",
-                addr_hash=hashlib.sha256(f"demo|{index}|{address}|{city}|{state}|{zip5}".lower().encode()).hexdigest(),
-                consent=consent, consented_at=created_at + timedelta(days=1) if consent else None,
-                consent_method="form" if consent else None,
-                added_to_campaign_at=created_at + timedelta(days=2) if status in (
-                    CampaignStatus.ACTIVE, CampaignStatus.REPLIED, CampaignStatus.CONVERTED) else None,
-                source=DEMO_SOURCE, created_at=created_at,
-            ))
+            leads.append(
+                Lead(
+                    first_name=fake.first_name(),
+                    last_name=fake.last_name(),
+                    email=f"demo{index}@{fake.free_email_domain()}",
+                    phone=f"+1{rng.randrange(201, 989)}{rng.randrange(200, 999)}{rng.randrange(1000, 9999)}",
+                    property_address=address,
+                    property_city=city,
+                    property_state=state,
+                    property_zip=zip5,
+                    property_value=value,
+                    estimated_equity=(value * Decimal(rng.uniform(0.3, 1.0))).quantize(Decimal(1)),
+                    property_type=rng.choice(["Single Family", "Condo", "Townhouse", "Multi-Family"]),
+                    age=rng.randrange(58, 92),
+                    owner_occupied=rng.random() < 0.9,
+                    assigned_broker=broker,
+                    lead_score=rng.randrange(5, 100),
+                    campaign_status=status,
+                    email_verified=email_codes[0] in ("ES01", "ES02"),
+                    phone_verified=phone_codes[0] != "PE01",
+                    email_verification_codes=email_codes,
+                    phone_verification_codes=phone_codes,
+                    mak=f"DEMO-MAK-{index:07d}",
+                    apn=f"DEMO-{index:04d}-{rng.randrange(100, 999)}",
+                    addr_hash=hashlib.sha256(
+                        f"demo|{index}|{address}|{city}|{state}|{zip5}".lower().encode()
+                    ).hexdigest(),
+                    consent=consent,
+                    consented_at=created_at + timedelta(days=1) if consent else None,
+                    consent_method="form" if consent else None,
+                    added_to_campaign_at=created_at + timedelta(days=2)
+                    if status in (CampaignStatus.ACTIVE, CampaignStatus.REPLIED, CampaignStatus.CONVERTED)
+                    else None,
+                    source=DEMO_SOURCE,
+                    created_at=created_at,
+                )
+            )
         Lead.objects.bulk_create(leads, batch_size=1000)
         leads_rescore(lead_ids=[lead.id for lead in leads])  # the real score and its breakdown (DESIGN §9)
         return len(leads)

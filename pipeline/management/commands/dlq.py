@@ -1,10 +1,10 @@
 """`manage.py dlq list|retry|discard`: the dead-letter queue by hand.
 
-    dlq list [--source S] [--status open|retrying|resolved|discarded|pending] [--limit N]
-    dlq retry ID [ID ...]        retry those rows now (Instantly pushes re-push; other sources use
-                                 the configured reprocessor)
-    dlq retry --due              what the 15-minute job does: every row whose retry_after has passed
-    dlq discard ID [ID ...] --note "why"
+dlq list [--source S] [--status open|retrying|resolved|discarded|pending] [--limit N]
+dlq retry ID [ID ...]        retry those rows now (Instantly pushes re-push; other sources use
+                             the configured reprocessor)
+dlq retry --due              what the 15-minute job does: every row whose retry_after has passed
+dlq discard ID [ID ...] --note "why"
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -40,8 +40,10 @@ class Command(BaseCommand):
             rows = list(dlq_list(status=None if status == "all" else status, source=source)[:limit])
             for row in rows:
                 retry = f" retry_after {timezone.localtime(row.retry_after):%Y-%m-%d %H:%M}" if row.retry_after else ""
-                self.stdout.write(f"#{row.id} {row.source} {row.status} attempts {row.attempts}/{row.max_attempts}"
-                                  f"{retry} — {row.reason}")
+                self.stdout.write(
+                    f"#{row.id} {row.source} {row.status} attempts {row.attempts}/{row.max_attempts}"
+                    f"{retry} — {row.reason}"
+                )
         self.stdout.write(f"{len(rows)} row(s)")
 
     def _retry(self, *, ids=(), due=False, **options):

@@ -15,5 +15,6 @@ class Command(BaseCommand):
             state = "FIRING" if rule in summary["firing"] else "ok"
             value, threshold = observation["value"], observation["threshold"]
             self.stdout.write(f"{rule:<24} {state:<7} value={value} threshold={threshold}")
-        self.stdout.write(f"fired: {', '.join(summary['fired']) or 'none'}; "
-                          f"resolved: {', '.join(summary['resolved']) or 'none'}")
+        self.stdout.write(
+            f"fired: {', '.join(summary['fired']) or 'none'}; resolved: {', '.join(summary['resolved']) or 'none'}"
+        )

@@ -24,8 +24,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="show what would be fed; change nothing")
         parser.add_argument("--limit", type=int, default=None, help="leads to feed (default FEEDER_DAILY_LIMIT)")
-        parser.add_argument("--date", type=_date, default=None,
-                            help="business date (Los Angeles), default today; weekends feed nothing")
+        parser.add_argument(
+            "--date",
+            type=_date,
+            default=None,
+            help="business date (Los Angeles), default today; weekends feed nothing",
+        )
 
     def handle(self, *args, dry_run=False, limit=None, date=None, **options):
         if limit is not None and limit < 0:

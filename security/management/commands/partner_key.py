@@ -51,8 +51,9 @@ class Command(BaseCommand):
                 raise CommandError(f"no broker {broker!r}") from error
             except Exception as error:  # an invalid UUID
                 raise CommandError(f"no broker {broker!r}") from error
-        key, plain = partner_key_create(partner=partner_get_or_create(name=partner), default_broker=default_broker,
-                                        secret=secret, label=label)
+        key, plain = partner_key_create(
+            partner=partner_get_or_create(name=partner), default_broker=default_broker, secret=secret, label=label
+        )
         self.stdout.write(f"key_id={key.key_id}")
         self.stdout.write(f"secret={plain}")
         self.stderr.write("Store the secret now: it is shown only this once.")
@@ -64,8 +65,10 @@ class Command(BaseCommand):
         for key in keys:
             broker = key.default_broker.email if key.default_broker else "-"
             used = key.last_used_at.isoformat() if key.last_used_at else "never"
-            self.stdout.write(f"{key.key_id}\t{key.partner.name}\t{key.status}\tbroker={broker}"
-                              f"\tcreated={key.created_at.isoformat()}\tlast_used={used}\t{key.label}")
+            self.stdout.write(
+                f"{key.key_id}\t{key.partner.name}\t{key.status}\tbroker={broker}"
+                f"\tcreated={key.created_at.isoformat()}\tlast_used={used}\t{key.label}"
+            )
 
     def _revoke(self, *, key_id, **_):
         key = PartnerKey.objects.select_related("partner").filter(key_id=key_id).first()
