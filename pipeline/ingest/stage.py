@@ -22,6 +22,7 @@ from json.encoder import encode_basestring as encode_string
 
 from django.conf import settings
 from django.db import connection
+from psycopg.copy import QueuedLibpqWriter
 
 from equity_connect.db import service_context
 
@@ -152,7 +153,7 @@ def records(text_stream: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     for row in reader:
         start = previous + 1
         previous = reader.line_num
-        if not row or not any(value.strip() for value in row):
+        if not row or not "".join(row).strip():
             continue  # blank lines (and all-empty rows) are not data
         yield start, row
 
@@ -213,8 +214,9 @@ class StagingLayout:
         get = fields.get
         upload_id = self.upload_id
         raw_json = self._raw_json()
-        unknown = [(index, self.raw_keys[index]) for index in self.unknown]
-        dumps = json.dumps
+        # The unknown columns' payload as JSON text: `"key":` prefixes computed once.
+        unknown = [(index, encode_string(self.raw_keys[index]) + ":") for index in self.unknown]
+        encode = encode_string
         # A column the file lacks reads the last cell of a padded row, which is always "".
         missing = width
         i_first, i_last = get("first_name", missing), get("last_name", missing)
@@ -254,10 +256,10 @@ class StagingLayout:
                 row = row + pad[len(row):]
             raw = raw_json(row, extra)
             payload = None
-            if unknown:
-                values = {raw_key: value for index, raw_key in unknown if (value := row[index].strip(" "))}
-                if values:  # trimmed of spaces only (as SQL btrim), blanks dropped, nothing left → NULL
-                    payload = dumps(values, ensure_ascii=False)
+            if unknown:  # trimmed of spaces only (as SQL btrim), blanks dropped, nothing left → NULL
+                parts = [prefix + encode(value) for index, prefix in unknown if (value := row[index].strip(" "))]
+                if parts:
+                    payload = "{" + ",".join(parts) + "}"
             cells = [*row, ""]  # the sentinel cell that missing columns read
             address = text(cells[i_address])
             unit = cells[i_unit]
@@ -323,7 +325,9 @@ class StagingLayout:
         lines: list[str] = []
         size = 0
         count, done, rejected = 0, False, 0
-        with connection.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
+        with connection.cursor() as wrapper, wrapper.cursor.copy(
+            self.copy_sql, writer=QueuedLibpqWriter(wrapper.cursor)  # the socket writes in a thread: PG parses
+        ) as copy:  # one block while Python normalises the next
             for row, line in pairs:
                 staged, reason = normalise_row(row, line)
                 if reason is not None:
@@ -336,7 +340,7 @@ class StagingLayout:
                 lines.append(text)
                 size += len(text)
                 count += 1
-                if size > 1 << 20:
+                if size > 1 << 18:
                     copy.write(_copy_block(lines))
                     lines, size = [], 0
                 if limit is not None and count >= limit:

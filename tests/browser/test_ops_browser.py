@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -16,6 +14,7 @@ from equity_connect.db import service_context
 from leads.models import Lead
 from pipeline.models import PipelineDLQ
 from security.models import PartnerKey
+from tests.browser.support import ARTIFACTS
 from tests.factories import (
     LeadFactory,
     PartnerFactory,
@@ -24,25 +23,6 @@ from tests.factories import (
     StaffUserFactory,
     UploadFactory,
 )
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (python3 scripts/bootstrap.py browser)"
-    ),
-]
 
 BROKEN_ROW = {
     "first_name": "Grace",
@@ -54,19 +34,6 @@ BROKEN_ROW = {
     "property_state": "CA",
     "property_zip": "92101",
 }
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; restored afterwards (it must not leak into the
-    # environment of later tests' subprocesses, where `check --deploy` refuses it).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _dataset():
@@ -100,7 +67,6 @@ def _dataset():
 
 @pytest.mark.django_db(transaction=True)
 def test_ops_dashboard_dlq_reprocess_and_partner_keys(live_server, browser):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     staff, item, partner = _dataset()
 
     context = browser.new_context(viewport={"width": 1366, "height": 950})

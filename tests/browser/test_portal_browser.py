@@ -4,54 +4,17 @@ consent; the broker's lead page then shows it. Screenshots go to var/artifacts/.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from django.db import connections
 
 from equity_connect.db import service_context
 from leads.models import CampaignStatus, Lead
+from tests.browser.support import ARTIFACTS
 from tests.factories import BrokerFactory, LeadFactory
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (python3 scripts/bootstrap.py browser)"
-    ),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-        # While Playwright's loop runs, Django's connections are context-local: close the ones opened by the
-        # test body, or they outlive the test (and block dropping the test database).
-        connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_broker_creates_a_consent_link_and_the_lead_consents(live_server, settings, browser):
     settings.CONSENT_FORM_URL = live_server.url
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     broker = BrokerFactory(name="Dana Whitfield", email="dana@brokers.example")
     lead = LeadFactory(
         assigned_broker=broker,

@@ -129,7 +129,7 @@ def test_the_cleanup_job_removes_only_old_rows_and_beats_the_scheduler_heartbeat
 
     message = cleanup_task()
 
-    assert message == "removed 1 replay guards, 1 consent tokens, 1 webhook delivery records"
+    assert message == "removed 1 replay guards, 1 consent tokens, 1 webhook delivery records, 0 upload files"
     with service_context():
         assert list(IngestReplayGuard.objects.values_list("pk", flat=True)) == [fresh.pk]
         assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {new_delivery.pk}
@@ -195,3 +195,28 @@ def test_the_refresh_and_cleanup_commands_say_what_they_did(capsys):
     out = capsys.readouterr().out
     assert "refreshed mv_contactable_leads in" in out and "2 contactable leads, 2 queued" in out
     assert "removed 0 replay guards" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cleanup_job_deletes_the_files_of_long_finished_uploads(settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from pipeline.models import Upload
+    from tests.factories import UploadFactory
+
+    settings.MEDIA_ROOT = tmp_path
+    old, recent, running = UploadFactory(status="done"), UploadFactory(status="done"), UploadFactory(status="processing")
+    with service_context():
+        for upload in (old, recent, running):
+            upload.file.save(f"{upload.pk}.csv", ContentFile(b"mak\nM1\n"))
+        Upload.objects.filter(pk=old.pk).update(finished_at=timezone.now() - dt.timedelta(days=31))
+        Upload.objects.filter(pk=recent.pk).update(finished_at=timezone.now() - dt.timedelta(days=1))
+    paths = {upload.pk: tmp_path / upload.file.name for upload in (old, recent, running)}
+
+    assert cleanup_task().endswith("1 upload files")
+
+    assert not paths[old.pk].exists()
+    assert paths[recent.pk].exists() and paths[running.pk].exists()
+    with service_context():
+        assert Upload.objects.get(pk=old.pk).file.name == ""
+        assert Upload.objects.get(pk=recent.pk).file.name != ""
