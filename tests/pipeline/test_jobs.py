@@ -205,7 +205,11 @@ def test_the_cleanup_job_deletes_the_files_of_long_finished_uploads(settings, tm
     from tests.factories import UploadFactory
 
     settings.MEDIA_ROOT = tmp_path
-    old, recent, running = UploadFactory(status="done"), UploadFactory(status="done"), UploadFactory(status="processing")
+    old, recent, running = (
+        UploadFactory(status="done"),
+        UploadFactory(status="done"),
+        UploadFactory(status="processing"),
+    )
     with service_context():
         for upload in (old, recent, running):
             upload.file.save(f"{upload.pk}.csv", ContentFile(b"mak\nM1\n"))
