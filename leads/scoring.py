@@ -19,17 +19,36 @@ from django.conf import settings
 # Points per factor. Each category's points add up to its share of 100.
 WEIGHTS: dict[str, float] = {
     # property (40)
-    "equity_500k": 20, "equity_300k": 16, "equity_150k": 12, "equity_50k": 6,
-    "value_1m": 12, "value_600k": 9, "value_300k": 6, "value_any": 3,
-    "type_single_family": 8, "type_condo_townhouse": 5, "type_multi_family": 4, "type_other": 2,
+    "equity_500k": 20,
+    "equity_300k": 16,
+    "equity_150k": 12,
+    "equity_50k": 6,
+    "value_1m": 12,
+    "value_600k": 9,
+    "value_300k": 6,
+    "value_any": 3,
+    "type_single_family": 8,
+    "type_condo_townhouse": 5,
+    "type_multi_family": 4,
+    "type_other": 2,
     # demographics (30)
-    "age_75": 18, "age_70": 16, "age_65": 13, "age_62": 10,
+    "age_75": 18,
+    "age_70": 16,
+    "age_65": 13,
+    "age_62": 10,
     "owner_occupied": 8,
-    "state_priority": 4, "state_other": 2,
+    "state_priority": 4,
+    "state_other": 2,
     # enrichment (20)
-    "has_email": 4, "has_phone": 4, "email_verified": 4, "phone_verified": 4, "enriched": 4,
+    "has_email": 4,
+    "has_phone": 4,
+    "email_verified": 4,
+    "phone_verified": 4,
+    "enriched": 4,
     # behavioral (10)
-    "replied": 10, "active": 5, "queued": 2,
+    "replied": 10,
+    "active": 5,
+    "queued": 2,
 }
 PRIORITY_STATES = ("CA", "FL", "TX", "AZ", "NV", "CO", "OR", "WA", "NY", "NJ")
 SCORE_VERSION = 1
@@ -99,9 +118,20 @@ def score_from_breakdown_sql(breakdown: str) -> str:
 
 
 LEAD_COLUMNS = {
-    name: name for name in (
-        "property_value", "estimated_equity", "property_type", "age", "owner_occupied", "property_state", "email",
-        "phone", "email_verified", "phone_verified", "melissa_payload", "campaign_status",
+    name: name
+    for name in (
+        "property_value",
+        "estimated_equity",
+        "property_type",
+        "age",
+        "owner_occupied",
+        "property_state",
+        "email",
+        "phone",
+        "email_verified",
+        "phone_verified",
+        "melissa_payload",
+        "campaign_status",
     )
 }
 

@@ -94,8 +94,9 @@ def _delete_staging(upload_id, lines: list[int] | None = None) -> None:
         if lines is None:
             cursor.execute("DELETE FROM leads_staging WHERE upload_id = %s", [str(upload_id)])
         else:
-            cursor.execute("DELETE FROM leads_staging WHERE upload_id = %s AND line_number = ANY(%s)",
-                           [str(upload_id), lines])
+            cursor.execute(
+                "DELETE FROM leads_staging WHERE upload_id = %s AND line_number = ANY(%s)", [str(upload_id), lines]
+            )
 
 
 def upload_ingest(*, upload_id) -> Upload | None:
@@ -115,9 +116,18 @@ def upload_ingest(*, upload_id) -> Upload | None:
                 return upload
             _delete_staging(upload.id)  # what a crashed run staged
             Upload.objects.filter(pk=upload.id).update(
-                status=UploadStatus.PROCESSING, attempts=upload.attempts + 1, progress=0.0, rows_total=0,
-                rows_rejected=0, leads_created=0, leads_merged=0, duplicates_in_file=0, error_message="",
-                started_at=timezone.now(), finished_at=None, updated_at=timezone.now(),
+                status=UploadStatus.PROCESSING,
+                attempts=upload.attempts + 1,
+                progress=0.0,
+                rows_total=0,
+                rows_rejected=0,
+                leads_created=0,
+                leads_merged=0,
+                duplicates_in_file=0,
+                error_message="",
+                started_at=timezone.now(),
+                finished_at=None,
+                updated_at=timezone.now(),
             )
         started = time.monotonic()
         try:
@@ -135,8 +145,11 @@ def upload_ingest(*, upload_id) -> Upload | None:
 def _progress(upload_id):
     def report(result: stage.StageResult, fraction: float) -> None:
         Upload.objects.filter(pk=upload_id).update(
-            progress=round(fraction * STAGE_PROGRESS_SHARE, 4), rows_total=result.rows_total,
-            rows_rejected=result.rows_rejected, encoding=result.encoding, updated_at=timezone.now(),
+            progress=round(fraction * STAGE_PROGRESS_SHARE, 4),
+            rows_total=result.rows_total,
+            rows_rejected=result.rows_rejected,
+            encoding=result.encoding,
+            updated_at=timezone.now(),
         )
 
     return report
@@ -145,8 +158,11 @@ def _progress(upload_id):
 def _ingest(upload: Upload, started: float) -> Upload:
     staging_started = time.monotonic()
     result = stage.stage_file(
-        upload_id=str(upload.id), path=upload.file.path, broker_id=str(upload.broker_id) if upload.broker_id else None,
-        size_bytes=upload.size_bytes, on_progress=_progress(upload.id),
+        upload_id=str(upload.id),
+        path=upload.file.path,
+        broker_id=str(upload.broker_id) if upload.broker_id else None,
+        size_bytes=upload.size_bytes,
+        on_progress=_progress(upload.id),
     )
     staging_ms = int((time.monotonic() - staging_started) * 1000)
     source = upload.source or (upload.partner.name if upload.partner else "upload")
@@ -155,30 +171,47 @@ def _ingest(upload: Upload, started: float) -> Upload:
             with service_context():
                 _apply_lock()
                 counts = apply.apply_staged(
-                    upload_id=str(upload.id), source=source, lead_events_max=settings.INGEST_LEAD_EVENTS_MAX,
+                    upload_id=str(upload.id),
+                    source=source,
+                    lead_events_max=settings.INGEST_LEAD_EVENTS_MAX,
                 )
                 if not settings.INGEST_KEEP_STAGING:
                     _delete_staging(upload.id)
                 duration_ms = int((time.monotonic() - started) * 1000)
                 Upload.objects.filter(pk=upload.id).update(
-                    status=UploadStatus.DONE, progress=1.0, rows_total=result.rows_total,
-                    rows_rejected=counts.rows_rejected, leads_created=counts.leads_created,
-                    leads_merged=counts.leads_merged, duplicates_in_file=counts.duplicates_in_file,
-                    encoding=result.encoding, finished_at=timezone.now(), updated_at=timezone.now(),
+                    status=UploadStatus.DONE,
+                    progress=1.0,
+                    rows_total=result.rows_total,
+                    rows_rejected=counts.rows_rejected,
+                    leads_created=counts.leads_created,
+                    leads_merged=counts.leads_merged,
+                    duplicates_in_file=counts.duplicates_in_file,
+                    encoding=result.encoding,
+                    finished_at=timezone.now(),
+                    updated_at=timezone.now(),
                 )
                 data = {
-                    "rows_total": result.rows_total, "leads_created": counts.leads_created,
-                    "leads_merged": counts.leads_merged, "duplicates_in_file": counts.duplicates_in_file,
-                    "rows_rejected": counts.rows_rejected, "encoding": result.encoding,
+                    "rows_total": result.rows_total,
+                    "leads_created": counts.leads_created,
+                    "leads_merged": counts.leads_merged,
+                    "duplicates_in_file": counts.duplicates_in_file,
+                    "rows_rejected": counts.rows_rejected,
+                    "encoding": result.encoding,
                     "propagation_passes": counts.propagation_passes,
                     "lead_events": counts.clusters <= settings.INGEST_LEAD_EVENTS_MAX,
                     "timings": {"staging_ms": staging_ms, **counts.timings},
                 }
                 if counts.rows_rejected + counts.rows_valid != result.rows_total:
-                    raise RuntimeError(f"staged {result.rows_total} rows but applied "
-                                       f"{counts.rows_rejected + counts.rows_valid}")
-                record_event("dedupe_success", upload_id=upload.id, broker_id=upload.broker_id, data=data,
-                             duration_ms=duration_ms)
+                    raise RuntimeError(
+                        f"staged {result.rows_total} rows but applied {counts.rows_rejected + counts.rows_valid}"
+                    )
+                record_event(
+                    "dedupe_success",
+                    upload_id=upload.id,
+                    broker_id=upload.broker_id,
+                    data=data,
+                    duration_ms=duration_ms,
+                )
             break
         except (IntegrityError, OperationalError):
             # Another writer took a key between our match and our insert (or a deadlock with a writer
@@ -186,9 +219,17 @@ def _ingest(upload: Upload, started: float) -> Upload:
             if attempt == 2:
                 raise
             logger.warning("upload_id=%s apply conflict; retrying (attempt %s)", upload.id, attempt + 2)
-    logger.info("upload_id=%s done rows=%s created=%s merged=%s duplicates=%s rejected=%s duration_ms=%s timings=%s",
-                upload.id, result.rows_total, counts.leads_created, counts.leads_merged, counts.duplicates_in_file,
-                counts.rows_rejected, duration_ms, data["timings"])
+    logger.info(
+        "upload_id=%s done rows=%s created=%s merged=%s duplicates=%s rejected=%s duration_ms=%s timings=%s",
+        upload.id,
+        result.rows_total,
+        counts.leads_created,
+        counts.leads_merged,
+        counts.duplicates_in_file,
+        counts.rows_rejected,
+        duration_ms,
+        data["timings"],
+    )
     with service_context():
         return Upload.objects.get(pk=upload.id)
 
@@ -198,18 +239,35 @@ def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
         with service_context():
             _delete_staging(upload.id)
             Upload.objects.filter(pk=upload.id).update(
-                status=UploadStatus.FAILED, error_message=reason, rows_total=0, rows_rejected=0, progress=0.0,
-                finished_at=timezone.now(), updated_at=timezone.now(),
+                status=UploadStatus.FAILED,
+                error_message=reason,
+                rows_total=0,
+                rows_rejected=0,
+                progress=0.0,
+                finished_at=timezone.now(),
+                updated_at=timezone.now(),
             )
-            if dlq and not PipelineDLQ.objects.filter(
-                upload_id=upload.id, source=DLQSource.UPLOAD, status=DLQStatus.OPEN
-            ).exists():
+            if (
+                dlq
+                and not PipelineDLQ.objects.filter(
+                    upload_id=upload.id, source=DLQSource.UPLOAD, status=DLQStatus.OPEN
+                ).exists()
+            ):
                 PipelineDLQ.objects.create(
-                    source=DLQSource.UPLOAD, upload_id=upload.id, payload={"filename": upload.filename},
-                    reason=reason, broker_id=upload.broker_id,
+                    source=DLQSource.UPLOAD,
+                    upload_id=upload.id,
+                    payload={"filename": upload.filename},
+                    reason=reason,
+                    broker_id=upload.broker_id,
                 )
-            record_event("upload_failed", upload_id=upload.id, broker_id=upload.broker_id, status="failure",
-                         error_message=reason, duration_ms=int((time.monotonic() - started) * 1000))
+            record_event(
+                "upload_failed",
+                upload_id=upload.id,
+                broker_id=upload.broker_id,
+                status="failure",
+                error_message=reason,
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
     except Exception:
         logger.exception("upload_id=%s could not record the failure", upload.id)
 
@@ -240,8 +298,12 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         line = item.line_number if item.line_number is not None else 0
         email_codes, phone_codes = stage.verified_codes()
         layout = stage.StagingLayout(
-            headers, upload_id=str(upload.id), broker_id=str(upload.broker_id) if upload.broker_id else None,
-            territory=stage.Territory.load(), email_codes=email_codes, phone_codes=phone_codes,
+            headers,
+            upload_id=str(upload.id),
+            broker_id=str(upload.broker_id) if upload.broker_id else None,
+            territory=stage.Territory.load(),
+            email_codes=email_codes,
+            phone_codes=phone_codes,
         )
         staged, reason = layout.row(list(row), line)
         item.payload = payload if extra is None else {**payload, "_extra_values": extra}
@@ -261,8 +323,9 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         _delete_staging(upload.id, [line])
         layout.copy_rows(iter([(row, line)]))
         source = upload.source or "dlq_reprocess"
-        counts = apply.apply_staged(upload_id=str(upload.id), source=source, lines=[line], lead_events_max=1,
-                                    write_dlq=False)
+        counts = apply.apply_staged(
+            upload_id=str(upload.id), source=source, lines=[line], lead_events_max=1, write_dlq=False
+        )
         _delete_staging(upload.id, [line])
         with connection.cursor() as cursor:
             cursor.execute(
@@ -279,16 +342,25 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         item.resolved_at = now
         item.resolved_by = user if getattr(user, "pk", None) else None
         item.lead_id = lead_id
-        item.save(update_fields=["payload", "status", "resolution", "resolved_at", "resolved_by", "lead",
-                                 "updated_at"])
+        item.save(
+            update_fields=["payload", "status", "resolution", "resolved_at", "resolved_by", "lead", "updated_at"]
+        )
         Upload.objects.filter(pk=upload.id, rows_rejected__gt=0).update(
             rows_rejected=F("rows_rejected") - 1,
             leads_created=F("leads_created") + counts.leads_created,
             leads_merged=F("leads_merged") + counts.leads_merged,
             updated_at=now,
         )
-        record_event("dlq_reprocessed", lead_id=lead_id, broker_id=broker_id, upload_id=upload.id,
-                     data={"dlq_id": item.pk, "line_number": item.line_number,
-                           "outcome": "created" if counts.leads_created else "merged",
-                           "by": getattr(user, "pk", None)})
+        record_event(
+            "dlq_reprocessed",
+            lead_id=lead_id,
+            broker_id=broker_id,
+            upload_id=upload.id,
+            data={
+                "dlq_id": item.pk,
+                "line_number": item.line_number,
+                "outcome": "created" if counts.leads_created else "merged",
+                "by": getattr(user, "pk", None),
+            },
+        )
     return lead_id

@@ -2,8 +2,8 @@
 
 The file is read once: bytes → text (UTF-8, with or without BOM; Windows-1252 when it is not UTF-8 —
 recorded on the upload, never guessed silently) → `csv.reader` → per-row normalisation (and the raw row
-as JSON text) → CSV text blocks → `COPY … FROM STDIN (FORMAT csv)` straight into `leads_staging` (it has
-no row-level security; only service_role and pipeline_writer hold privileges on it). Memory stays flat:
+as JSON text) → blocks of COPY text → `COPY … FROM STDIN` straight into `leads_staging` (it has no
+row-level security; only service_role and pipeline_writer hold privileges on it). Memory stays flat:
 one block of rows at a time, never the file. Each block of `INGEST_STAGE_BATCH_ROWS` rows commits with
 the upload's progress and running counts, so `GET /api/v1/uploads/<id>` shows them while the file
 streams in.
@@ -31,12 +31,27 @@ from .columns import map_headers
 
 # The normalised columns, in the order the row function emits them after the raw fields.
 NORMALISED = (
-    ("first_name", "text"), ("last_name", "text"), ("email", "text"), ("phone", "text"),
-    ("property_address", "text"), ("property_city", "text"), ("property_state", "text"),
-    ("property_zip", "text"), ("mak", "text"), ("apn", "text"), ("addr_hash", "text"),
-    ("reject_reason", "text"), ("property_value", "numeric(14,2)"), ("estimated_equity", "numeric(14,2)"),
-    ("property_type", "text"), ("age", "integer"), ("owner_occupied", "boolean"), ("email_verified", "boolean"),
-    ("phone_verified", "boolean"), ("email_verification_codes", "text[]"), ("phone_verification_codes", "text[]"),
+    ("first_name", "text"),
+    ("last_name", "text"),
+    ("email", "text"),
+    ("phone", "text"),
+    ("property_address", "text"),
+    ("property_city", "text"),
+    ("property_state", "text"),
+    ("property_zip", "text"),
+    ("mak", "text"),
+    ("apn", "text"),
+    ("addr_hash", "text"),
+    ("reject_reason", "text"),
+    ("property_value", "numeric(14,2)"),
+    ("estimated_equity", "numeric(14,2)"),
+    ("property_type", "text"),
+    ("age", "integer"),
+    ("owner_occupied", "boolean"),
+    ("email_verified", "boolean"),
+    ("phone_verified", "boolean"),
+    ("email_verification_codes", "text[]"),
+    ("phone_verification_codes", "text[]"),
     ("assigned_broker_id", "uuid"),
 )
 NORMALISED_NAMES = tuple(name for name, _ in NORMALISED)
@@ -91,8 +106,10 @@ def verified_codes() -> tuple[frozenset[str], frozenset[str]]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT channel, upper(code) FROM verification_code_map WHERE is_verified")
         rows = cursor.fetchall()
-    return (frozenset(code for channel, code in rows if channel == "email"),
-            frozenset(code for channel, code in rows if channel == "phone"))
+    return (
+        frozenset(code for channel, code in rows if channel == "email"),
+        frozenset(code for channel, code in rows if channel == "phone"),
+    )
 
 
 def _pg_array(values: list[str]) -> str | None:
@@ -159,14 +176,22 @@ def records(text_stream: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 
 
 class StagingLayout:
-    """How one file's rows travel into `leads_staging`: one `COPY … FROM STDIN (FORMAT csv)` straight into
+    """How one file's rows travel into `leads_staging`: one `COPY … FROM STDIN` (text format) straight into
     the table (it has no row-level security, so COPY is allowed; only service_role and pipeline_writer hold
     privileges on it). Each COPY row carries the raw row as JSON text (`{header: cell}`, every cell as a
     string, extra cells under `_extra_values`), the unknown columns' payload (space-trimmed, blanks
     dropped, NULL when nothing is left), then the normalised columns."""
 
-    def __init__(self, headers: list[str], *, upload_id: str, broker_id: str | None, territory: Territory,
-                 email_codes: frozenset[str], phone_codes: frozenset[str]):
+    def __init__(
+        self,
+        headers: list[str],
+        *,
+        upload_id: str,
+        broker_id: str | None,
+        territory: Territory,
+        email_codes: frozenset[str],
+        phone_codes: frozenset[str],
+    ):
         fields, raw_keys = map_headers(headers)
         self.upload_id = upload_id
         self.raw_keys = raw_keys
@@ -193,7 +218,7 @@ class StagingLayout:
             return empty
         template = "{{" + ",".join(_brace(encode_string(key)) + ":{}" for key in keys)
         fmt = (template + "}}").format
-        extra_fmt = (template + ",\"_extra_values\":{}}}").format
+        extra_fmt = (template + ',"_extra_values":{}}}').format
         in_keys = "_extra_values" in keys
         encode = encode_string
 
@@ -221,8 +246,11 @@ class StagingLayout:
         missing = width
         i_first, i_last = get("first_name", missing), get("last_name", missing)
         i_email, i_phone = get("email", missing), get("phone", missing)
-        i_address, i_unit, i_city = get("property_address", missing), get("unit", missing), get(
-            "property_city", missing)
+        i_address, i_unit, i_city = (
+            get("property_address", missing),
+            get("unit", missing),
+            get("property_city", missing),
+        )
         i_state, i_zip = get("property_state", missing), get("property_zip", missing)
         i_mak, i_apn = get("mak", missing), get("apn", missing)
         i_value, i_equity = get("property_value", missing), get("estimated_equity", missing)
@@ -231,12 +259,13 @@ class StagingLayout:
         i_ever, i_pver = get("email_verified", missing), get("phone_verified", missing)
         text, key, address_line = n.text, n.key, n.address_line
         codes_of = n.codes
-        email, phone, decimal_text, addr_hash = n.email, n.phone, n.decimal_text, n.addr_hash_normalised
+        email, phone, addr_hash = n.email, n.phone, n.addr_hash_normalised
         # The normalisers are pure: values that repeat across a file (names, cities, states, ZIP codes,
         # types, flags) are computed once per distinct input (bounded caches, so memory stays flat).
         name = _cached(n.name)
         state = _cached(n.state)
         zip5 = _cached(n.zip5)
+        decimal_text = _cached(n.decimal_text)  # valuations are often round figures
         age = _cached(lambda value: None if (years := n.age(value)) is None else str(years))
         boolean = _cached(n.boolean)
         town_of = _cached(lambda value: text(value, limit=100))
@@ -253,7 +282,7 @@ class StagingLayout:
                 extra = row[width:]
                 row = row[:width]
             elif len(row) < width:
-                row = row + pad[len(row):]
+                row = row + pad[len(row) :]
             raw = raw_json(row, extra)
             payload = None
             if unknown:  # trimmed of spaces only (as SQL btrim), blanks dropped, nothing left → NULL
@@ -299,61 +328,104 @@ class StagingLayout:
                         broker_cache.clear()
                     broker = broker_cache[territory_key] = broker_for(zip_code, state_code)
             return [
-                upload_id, str(line), raw, payload,
-                name(cells[i_first]), name(cells[i_last]), email(cells[i_email]), phone(cells[i_phone]),
-                address, town, state_code, zip_code, mak, apn, hashed, reason,
-                decimal_text(cells[i_value]), decimal_text(cells[i_equity]), property_type(cells[i_type]),
-                age(cells[i_age]), owner_flag(owner) if owner else None, "t" if email_verified else "f",
-                "t" if phone_verified else "f", email_codes_text, phone_codes_text, broker,
+                upload_id,
+                str(line),
+                raw,
+                payload,
+                name(cells[i_first]),
+                name(cells[i_last]),
+                email(cells[i_email]),
+                phone(cells[i_phone]),
+                address,
+                town,
+                state_code,
+                zip_code,
+                mak,
+                apn,
+                hashed,
+                reason,
+                decimal_text(cells[i_value]),
+                decimal_text(cells[i_equity]),
+                property_type(cells[i_type]),
+                age(cells[i_age]),
+                owner_flag(owner) if owner else None,
+                "t" if email_verified else "f",
+                "t" if phone_verified else "f",
+                email_codes_text,
+                phone_codes_text,
+                broker,
             ], reason
 
         return normalise_row
 
-    def copy_rows(self, pairs: Iterator[tuple[list[str], int]], result: StageResult | None = None,
-                  limit: int | None = None) -> tuple[int, bool]:
+    def copy_rows(
+        self,
+        pairs: Iterator[tuple[list[str], int]],
+        result: StageResult | None = None,
+        limit: int | None = None,
+        *,
+        overlap: bool = False,
+    ) -> tuple[int, bool]:
         """COPY (row, line) pairs into staging in the current transaction, stopping after `limit` rows.
 
-        Returns (rows copied, whether `pairs` is exhausted)."""
-        # COPY's text format, built in blocks: every staged value is a string or None, and none holds a tab,
-        # a line break or a NUL (the cells are NUL-free, `normalise.text` collapses whitespace, JSON escapes
-        # control characters), so a row is its fields joined by tabs with backslashes doubled, and NULL
-        # (`\\N`) is put in for a NUL placeholder once per block. A row that breaks the rule anyway is
-        # escaped field by field.
+        `overlap` (a whole file): the socket writes go to psycopg's writer thread, so PostgreSQL parses one
+        block while Python normalises the next; the interpreter's thread switch interval is shortened
+        meanwhile (restored after), or the writer thread waits up to 5 ms for the GIL at every socket
+        write and PostgreSQL sits idle. Returns (rows copied, whether `pairs` is exhausted)."""
+        switch_interval = sys.getswitchinterval()
+        with (
+            connection.cursor() as wrapper,
+            wrapper.cursor.copy(self.copy_sql, writer=QueuedLibpqWriter(wrapper.cursor) if overlap else None) as copy,
+        ):
+            if overlap:
+                sys.setswitchinterval(OVERLAP_SWITCH_INTERVAL)
+            try:
+                count, done, rejected = self._copy(copy, pairs, limit)
+            finally:
+                sys.setswitchinterval(switch_interval)
+        if result is not None:
+            result.rows_rejected += rejected
+        return count, done
+
+    def _copy(self, copy, pairs: Iterator[tuple[list[str], int]], limit: int | None) -> tuple[int, bool, int]:
+        """Write the rows to `copy`: (rows, whether `pairs` is exhausted, rows rejected).
+
+        COPY's text format, built in blocks: every staged value is a string or None, and none holds a tab,
+        a line break or a NUL (the cells are NUL-free, `normalise.text` collapses whitespace, JSON escapes
+        control characters), so a row is its fields joined by tabs with backslashes doubled, and NULL
+        (`\\N`) is put in for a NUL placeholder once per block. A row that breaks the rule anyway is
+        escaped field by field."""
         normalise_row = self.row
         tabs = 3 + len(NORMALISED)
         join, nul = "\t".join, "\x00"
         lines: list[str] = []
         size = 0
         count, done, rejected = 0, False, 0
-        with connection.cursor() as wrapper, wrapper.cursor.copy(
-            self.copy_sql, writer=QueuedLibpqWriter(wrapper.cursor)  # the socket writes in a thread: PG parses
-        ) as copy:  # one block while Python normalises the next
-            for row, line in pairs:
-                staged, reason = normalise_row(row, line)
-                if reason is not None:
-                    rejected += 1
-                text = join([nul if value is None else value for value in staged])
-                if "\\" in text:
-                    text = text.replace("\\", "\\\\")
-                if text.count("\t") != tabs or "\n" in text or "\r" in text:
-                    text = join([nul if value is None else _copy_escape(value) for value in staged])
-                lines.append(text)
-                size += len(text)
-                count += 1
-                if size > 1 << 18:
-                    copy.write(_copy_block(lines))
-                    lines, size = [], 0
-                if limit is not None and count >= limit:
-                    break
-            else:
-                done = True
-            if lines:
+        for row, line in pairs:
+            staged, reason = normalise_row(row, line)
+            if reason is not None:
+                rejected += 1
+            text = join([nul if value is None else value for value in staged])
+            if "\\" in text:
+                text = text.replace("\\", "\\\\")
+            if text.count("\t") != tabs or "\n" in text or "\r" in text:
+                text = join([nul if value is None else _copy_escape(value) for value in staged])
+            lines.append(text)
+            size += len(text)
+            count += 1
+            if size > 1 << 18:
                 copy.write(_copy_block(lines))
-        if result is not None:
-            result.rows_rejected += rejected
-        return count, done
+                lines, size = [], 0
+            if limit is not None and count >= limit:
+                break
+        else:
+            done = True
+        if lines:
+            copy.write(_copy_block(lines))
+        return count, done, rejected
 
 
+OVERLAP_SWITCH_INTERVAL = 0.0002  # seconds (CPython's default is 0.005)
 _CACHE_SIZE = 1 << 16
 
 
@@ -387,7 +459,11 @@ def _brace(value: str) -> str:
 
 
 def stage_file(
-    *, upload_id: str, path: str, broker_id: str | None, size_bytes: int,
+    *,
+    upload_id: str,
+    path: str,
+    broker_id: str | None,
+    size_bytes: int,
     on_progress: Callable[[StageResult, float], None] | None = None,
 ) -> StageResult:
     """COPY every data row of `path` into `leads_staging`, committing every INGEST_STAGE_BATCH_ROWS rows.
@@ -412,17 +488,24 @@ def stage_file(
             return result
         except csv.Error as error:
             raise FileUnreadable(f"the header line is not valid CSV: {error}") from error
-        layout = StagingLayout(headers, upload_id=upload_id, broker_id=broker_id, territory=territory,
-                               email_codes=email_codes, phone_codes=phone_codes)
+        layout = StagingLayout(
+            headers,
+            upload_id=upload_id,
+            broker_id=broker_id,
+            territory=territory,
+            email_codes=email_codes,
+            phone_codes=phone_codes,
+        )
         pairs = ((row, line) for line, row in stream)
         done = False
         while not done:
             with service_context():
                 try:
-                    count, done = layout.copy_rows(pairs, result, limit=batch_rows)
+                    count, done = layout.copy_rows(pairs, result, limit=batch_rows, overlap=True)
                 except csv.Error as error:
-                    raise FileUnreadable(f"the file is not valid CSV after data row {result.rows_total}: {error}"
-                                         ) from error
+                    raise FileUnreadable(
+                        f"the file is not valid CSV after data row {result.rows_total}: {error}"
+                    ) from error
                 result.rows_total += count
                 if on_progress is not None:
                     fraction = binary.tell() / size_bytes if size_bytes else 1.0

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from equity_connect.db import service_context
 from leads.models import CampaignStatus, ConsentToken, Lead
@@ -138,7 +139,7 @@ def test_filters_search_and_sort(client_for, broker_a):
     assert _ids_in_page(client.get(url, {"q": hi.email.upper()})) == {str(hi.pk)}
     assert _ids_in_page(client.get(url, {"q": "123-456-789"})) == {str(hi.pk)}
     assert _ids_in_page(client.get(url, {"q": "100%"})) == set()  # LIKE wildcards are literal
-    today = hi.created_at.date().isoformat()
+    today = timezone.localdate(hi.created_at).isoformat()  # the portal's dates are Los Angeles dates
     assert _ids_in_page(client.get(url, {"created_from": today, "created_to": today})) == {str(hi.pk), str(lo.pk)}
     assert _ids_in_page(client.get(url, {"created_to": "2000-01-01"})) == set()
     leads = client.get(url, {"sort": "score"}).context["page"].leads
