@@ -160,9 +160,13 @@ BEGIN
   RETURN NEW;
 END
 $$;
+-- The WHEN clause is checked in C before any PL/pgSQL runs, so bulk inserts and updates of leads that are
+-- not turning active (nearly all of them) pay nothing for the trigger.
 CREATE TRIGGER trg_set_added_to_campaign_at
   BEFORE INSERT OR UPDATE OF campaign_status ON leads
-  FOR EACH ROW EXECUTE FUNCTION set_added_to_campaign_at();
+  FOR EACH ROW
+  WHEN (NEW.campaign_status = 'active' AND NEW.added_to_campaign_at IS NULL)
+  EXECUTE FUNCTION set_added_to_campaign_at();
 """
 
 DROP_TRIGGER = """

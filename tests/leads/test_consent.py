@@ -49,7 +49,14 @@ def _state(lead):
 
 
 def test_token_round_trip_and_payload_has_no_pii():
-    lead = LeadFactory()
+    # Long, distinctive values: a short random name could turn up inside a random token by chance.
+    lead = LeadFactory(
+        first_name="Bartholomew",
+        last_name="Quackenbush",
+        email="bartholomew.q@example.net",
+        phone="+14155550123",
+        property_address="4321 Wisteria Lane",
+    )
     signed = consent_token_sign(lead_id=lead.pk, broker_id=lead.assigned_broker_id)
     claims = consent_token_verify(signed.token)
     assert (claims.lead_id, claims.broker_id, claims.token_hash) == (
