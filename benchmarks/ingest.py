@@ -6,7 +6,8 @@ duplicate keys) it measures, in one run:
 - floor 2: `COPY` of the same rows, already clean and deduplicated, into a copy of `leads` with all its
   indexes;
 - ours, end to end — a signed request to a running server (`manage.py runserver`), the worker
-  (`manage.py process_upload`, its peak RSS measured) until the upload is `done` — into an empty `leads`,
+  (`benchmarks/worker.py`, started before the request as a qcluster worker is; its peak RSS and the
+  normaliser process's measured) until the upload is `done` — into an empty `leads`,
   and again with a second file sharing 50% of its keys with the first (the merge path);
 - the peer: django-import-export 4.4.3 (bulk mode, `apn` as the import id) on a sample of the 100k file
   (`--peer-rows`, default 5,000: at its ≈ 260 rows/s the whole file would take ~7 minutes).
@@ -248,6 +249,18 @@ def ours(path: Path, *, base_url: str, key_id: str, secret: str) -> dict:
     from clients.upload_leads import request
 
     body = path.read_bytes()
+    # The worker is up before the request is sent, as a qcluster worker is (benchmarks/worker.py).
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.worker"],
+        cwd=common.ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    if worker.stdout.readline().strip() != "ready":
+        worker.kill()
+        raise RuntimeError("the benchmark worker did not start")
     started = time.perf_counter()
     code, answer = request(
         base_url + "/api/v1/uploads",
@@ -262,13 +275,10 @@ def ours(path: Path, *, base_url: str, key_id: str, secret: str) -> dict:
     accepted = time.perf_counter() - started
     del body
     if code != 202:
+        worker.kill()
         raise RuntimeError(f"upload refused: {code} {answer}")
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "process_upload", answer["upload_id"]],
-        cwd=common.ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    worker.stdin.write(answer["upload_id"] + "\n")
+    worker.stdin.close()
     # VmHWM (peak RSS of the worker's own image): getrusage's ru_maxrss would also count the parent's
     # pages that the child shared between fork and exec.
     peak_kb = 0
@@ -280,9 +290,9 @@ def ours(path: Path, *, base_url: str, key_id: str, secret: str) -> dict:
                         peak_kb = max(peak_kb, int(line.split()[1]))
         except (FileNotFoundError, ProcessLookupError):
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     worker.wait()
-    output = worker.stdout.read().decode()
+    output = worker.stdout.read()
     code, final = request(answer["status_url"], method="GET", body=b"", secret=secret, key_id=key_id)
     elapsed = time.perf_counter() - started
     if final.get("status") != "done":
@@ -291,20 +301,22 @@ def ours(path: Path, *, base_url: str, key_id: str, secret: str) -> dict:
         "seconds": elapsed,
         "accept_seconds": accepted,
         "rss_mb": peak_kb / 1024,
-        "timings": _timings(answer["upload_id"]),
+        **_timings(answer["upload_id"]),
         **final,
     }
 
 
 def _timings(upload_id: str) -> dict:
-    """The `timings` (ms per step) of the upload's `dedupe_success` event."""
+    """`timings` (ms per step) and the normaliser process's peak RSS (MB; 0 when staging ran in the worker),
+    from the upload's `dedupe_success` event."""
     with _admin_connection() as conn:
         row = conn.execute(
-            "SELECT event_data->'timings' FROM pipeline_events WHERE event_type = 'dedupe_success'"
-            " AND upload_id = %s ORDER BY created_at DESC LIMIT 1",
+            "SELECT event_data->'timings', (event_data->>'normaliser_peak_rss_kb')::int FROM pipeline_events"
+            " WHERE event_type = 'dedupe_success' AND upload_id = %s ORDER BY created_at DESC LIMIT 1",
             [upload_id],
         ).fetchone()
-    return (row[0] if row else None) or {}
+    timings, normaliser_kb = row or (None, None)
+    return {"timings": timings or {}, "normaliser_rss_mb": (normaliser_kb or 0) / 1024}
 
 
 def peer(path: Path, rows: int) -> float:
@@ -453,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
     lines.append(
         "| rows (file) | raw COPY floor | clean COPY into `leads` floor | ours: empty `leads` "
-        "| ours: merge path (50% overlap) | goal (2x floors) | worker peak RSS |"
+        "| ours: merge path (50% overlap) | goal (2x floors) | peak RSS: worker + normaliser process |"
     )
     lines.append("|---|---|---|---|---|---|---|")
     for rows, size_mb, raw_floor, clean_floor, empty, merge, _ in results:
@@ -462,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {rows:,} ({size_mb:.0f} MB) | {raw_floor:.1f} s | {clean_floor:.1f} s | {empty['seconds']:.1f} s "
             f"({rows / empty['seconds']:,.0f} rows/s) | {merge['seconds']:.1f} s "
             f"({rows / merge['seconds']:,.0f} rows/s) | {goal:.1f} s "
-            f"| {max(empty['rss_mb'], merge['rss_mb']):.0f} MB |"
+            f"| {max(empty['rss_mb'], merge['rss_mb']):.0f} MB"
+            f" + {max(empty['normaliser_rss_mb'], merge['normaliser_rss_mb']):.0f} MB |"
         )
     lines.append("")
     for rows, _, _, _, empty, merge, _ in results:

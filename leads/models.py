@@ -145,12 +145,9 @@ class Lead(models.Model):
             # The broker portal: a broker's leads, newest first.
             models.Index(fields=["assigned_broker", "-created_at"], name="leads_broker_created_idx"),
             models.Index(fields=["campaign_status"], name="leads_campaign_status_idx"),
-            # The feeder's live re-check and queue views.
-            models.Index(
-                models.F("lead_score").desc(),
-                name="leads_queued_score_idx",
-                condition=models.Q(campaign_status="queued", added_to_campaign_at__isnull=True),
-            ),
+            # No index on what a merge changes (valuations, `lead_score`, `score_breakdown`, payload,
+            # `updated_at`): with the table's fillfactor (migration 0005) re-sent leads are HOT updates,
+            # rewriting no index at all. The feeder ranks by score on the materialized view's own index.
             # Inbound Instantly events find a lead by its email.
             models.Index(fields=["email"], name="leads_email_idx", condition=models.Q(email__isnull=False)),
         ]

@@ -6,8 +6,9 @@ behavioral 10 — each the sum of its factors' points (equity and value bands, p
 engagement). The weights live here, in one dict; `LEAD_SCORE_WEIGHTS` (a JSON object in the
 environment) overrides any of them.
 
-The score is computed set-based: `breakdown_sql()` returns one SQL expression that the ingestion puts
-into its INSERT … SELECT and UPDATE … FROM, so no lead is scored with a per-row round trip. The stored
+The score is computed set-based: `score_columns_sql()` gives the categories' points as SQL that the
+ingestion puts into its INSERT … SELECT and UPDATE … FROM (then `score_sql()` and
+`breakdown_from_columns_sql()` over them), so no lead is scored with a per-row round trip. The stored
 `score_breakdown` is `{"property": p, "demographics": d, "enrichment": e, "behavioral": b, "total": t,
 "version": 1}`; `lead_score` is `total`.
 """
@@ -50,6 +51,7 @@ WEIGHTS: dict[str, float] = {
     "active": 5,
     "queued": 2,
 }
+CATEGORIES = ("property", "demographics", "enrichment", "behavioral")
 PRIORITY_STATES = ("CA", "FL", "TX", "AZ", "NV", "CO", "OR", "WA", "NY", "NJ")
 SCORE_VERSION = 1
 
@@ -62,8 +64,8 @@ def _n(value: float) -> str:
     return repr(float(value))  # numbers we own, formatted as SQL numeric literals
 
 
-def breakdown_sql(c: dict[str, str]) -> str:
-    """A jsonb SQL expression for the breakdown. `c` maps each input to an SQL expression:
+def category_sql(c: dict[str, str]) -> dict[str, str]:
+    """Each category's points as an SQL expression. `c` maps each input to an SQL expression:
     property_value, estimated_equity, property_type, age, owner_occupied, property_state, email, phone,
     email_verified, phone_verified, melissa_payload, campaign_status."""
     w = weights()
@@ -103,18 +105,35 @@ def breakdown_sql(c: dict[str, str]) -> str:
         f" WHEN {c['campaign_status']}::text = 'active' THEN {_n(w['active'])}"
         f" WHEN {c['campaign_status']}::text = 'queued' THEN {_n(w['queued'])} ELSE 0 END)"
     )
-    return (
-        f"jsonb_build_object('property', {prop}, 'demographics', {demo}, 'enrichment', {enrich},"
-        f" 'behavioral', {behave}, 'version', {SCORE_VERSION})"
-    )
+    return {"property": prop, "demographics": demo, "enrichment": enrich, "behavioral": behave}
 
 
-def score_from_breakdown_sql(breakdown: str) -> str:
-    """The 0-100 integer score from a breakdown expression (clamped, rounded)."""
-    return (
-        f"greatest(0, least(100, round(({breakdown}->>'property')::numeric + ({breakdown}->>'demographics')::numeric"
-        f" + ({breakdown}->>'enrichment')::numeric + ({breakdown}->>'behavioral')::numeric)))::int"
-    )
+# Scoring inside a statement is two steps, so each category is computed once per lead: a subquery
+# (kept apart by OFFSET 0) adds `score_columns_sql(inputs)`; the outer query reads `score_sql(alias)` and
+# `breakdown_from_columns_sql(alias)` from it.
+
+
+def score_columns_sql(c: dict[str, str]) -> str:
+    """`<points> AS score_<category>, …` for a select list."""
+    return ", ".join(f"{expression} AS score_{name}" for name, expression in category_sql(c).items())
+
+
+def score_sql(alias: str) -> str:
+    """The 0-100 integer score from the `score_<category>` columns of `alias` (clamped, rounded)."""
+    total = " + ".join(f"{alias}.score_{name}" for name in CATEGORIES)
+    return f"greatest(0, least(100, round({total})))::int"
+
+
+def breakdown_from_columns_sql(alias: str) -> str:
+    """The stored `score_breakdown` (jsonb) from the `score_<category>` columns of `alias`."""
+    parts = ", ".join(f"'{name}', {alias}.score_{name}" for name in CATEGORIES)
+    return f"jsonb_build_object({parts}, 'total', {score_sql(alias)}, 'version', {SCORE_VERSION})"
+
+
+def breakdown_sql(c: dict[str, str]) -> str:
+    """The breakdown as one jsonb SQL expression (without the total)."""
+    parts = ", ".join(f"'{name}', {expression}" for name, expression in category_sql(c).items())
+    return f"jsonb_build_object({parts}, 'version', {SCORE_VERSION})"
 
 
 LEAD_COLUMNS = {
@@ -142,12 +161,10 @@ def leads_rescore(*, lead_ids=None) -> int:
     Run inside a database context that may update them (jobs: `service_context()`)."""
     from django.db import connection
 
-    breakdown = breakdown_sql(LEAD_COLUMNS)
     sql = (
-        f"WITH s AS (SELECT id, {breakdown} AS b FROM leads"
+        f"WITH s AS (SELECT id, {score_columns_sql(LEAD_COLUMNS)} FROM leads"
         f"{'' if lead_ids is None else ' WHERE id = ANY(%s::uuid[])'})"
-        " UPDATE leads l SET score_breakdown = s.b || jsonb_build_object('total', "
-        f"{score_from_breakdown_sql('s.b')}), lead_score = {score_from_breakdown_sql('s.b')}"
+        f" UPDATE leads l SET score_breakdown = {breakdown_from_columns_sql('s')}, lead_score = {score_sql('s')}"
         " FROM s WHERE l.id = s.id"
     )
     with connection.cursor() as cursor:

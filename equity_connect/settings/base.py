@@ -178,6 +178,9 @@ SCHEDULE_TIME_ZONE = "America/Los_Angeles"
 # at most INGEST_LEAD_EVENTS_MAX leads; a re-run waits INGEST_LOCK_WAIT_SECONDS for a dying worker's lock.
 INGEST_SPOOL_BYTES = env.int("INGEST_SPOOL_BYTES", default=8 * 1024 * 1024)
 INGEST_STAGE_BATCH_ROWS = env.int("INGEST_STAGE_BATCH_ROWS", default=100_000)
+# Files this large or larger are normalised in child processes (cores of their own); -1: never.
+INGEST_SUBPROCESS_MIN_BYTES = env.int("INGEST_SUBPROCESS_MIN_BYTES", default=4_000_000)
+INGEST_NORMALISER_PROCESSES = env.int("INGEST_NORMALISER_PROCESSES", default=2)  # child processes per such file
 INGEST_LEAD_EVENTS_MAX = env.int("INGEST_LEAD_EVENTS_MAX", default=10_000)
 INGEST_LOCK_WAIT_SECONDS = env.float("INGEST_LOCK_WAIT_SECONDS", default=60.0)
 INGEST_KEEP_STAGING = env.bool("INGEST_KEEP_STAGING", default=False)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from leads.scoring import breakdown_sql, score_from_breakdown_sql
+from leads.scoring import breakdown_from_columns_sql, score_columns_sql, score_sql
 
 FIRST = (
     "first_name",
@@ -78,6 +78,26 @@ def _aggregate(column: str, *, alias: str, order: str, source: str | None = None
     return f"nullif(jsonb_merge_agg({value} ORDER BY {alias}.{order}), '{{}}'::jsonb)"
 
 
+def _grouped(*, alias: str, order: str) -> tuple[str, str]:
+    """The same merges as `_aggregate`, for the large case, with one sort instead of one per column.
+
+    An aggregate with its own ORDER BY sorts each group once per column (PostgreSQL 15), which for
+    ~17 columns was most of the match step. Instead a window over the group (one sort) finds, for each
+    column, the line that holds its first (or newest) non-null value; the grouping then keeps the value
+    of that line (lines are unique, so exactly one). Returns (columns over `WINDOW w`, aggregates over
+    the rows `x` that carry them)."""
+    windows, aggregates = [], []
+    for column in VALUES:
+        value = f"{alias}.{column}"
+        if column in FIRST or column in NEWEST:
+            pick = "min" if column in FIRST else "max"
+            windows.append(f"{pick}({alias}.{order}) FILTER (WHERE {value} IS NOT NULL) OVER w AS {column}__at")
+            aggregates.append(f"(array_agg(x.{column}) FILTER (WHERE x.{order} = x.{column}__at))[1] AS {column}")
+        else:
+            aggregates.append(f"{_aggregate(column, alias='x', order=order)} AS {column}")
+    return ", ".join(windows), ", ".join(aggregates)
+
+
 def _execute(sql: str, params: dict | list | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -100,11 +120,18 @@ def reject_to_dlq(*, upload_id: str, lines: list[int] | None = None) -> int:
     return _execute(
         "INSERT INTO pipeline_dlq (source, upload_id, line_number, payload, reason, error_detail, broker_id,"
         " status, attempts, max_attempts, resolution, resolution_note)"
-        " SELECT 'upload_row', upload_id, line_number, raw, reject_reason, '', assigned_broker_id, 'open', 0, 5,"
-        " '', '' FROM leads_staging WHERE upload_id = %(upload)s AND reject_reason IS NOT NULL"
+        " SELECT 'upload_row', upload_id, line_number, raw::jsonb, reject_reason, '', assigned_broker_id, 'open',"
+        " 0, 5, '', '' FROM leads_staging WHERE upload_id = %(upload)s AND reject_reason IS NOT NULL"
         f"{_lines_filter(lines)} ORDER BY line_number",
         {"upload": upload_id, "lines": lines},
     )
+
+
+# Whether a propagation pass would still change a label: some key's rows carry more than one.
+UNSETTLED = "SELECT " + " OR ".join(
+    f"EXISTS (SELECT FROM ingest_linked WHERE {key} IS NOT NULL GROUP BY {key} HAVING min(label) <> max(label))"
+    for key in ("mak", "apn", "addr_hash")
+)
 
 
 def dedupe_in_file(*, upload_id: str, lines: list[int] | None = None) -> ApplyCounts:
@@ -133,7 +160,8 @@ def dedupe_in_file(*, upload_id: str, lines: list[int] | None = None) -> ApplyCo
     )
     # Min-label propagation (connected components over the three keys): each pass gives every row the
     # smallest label among the rows it shares a key with; it converges in as many passes as the longest
-    # chain of keys (one or two in practice).
+    # chain of keys (one in practice). It has converged when every key's rows carry one label (three
+    # hash aggregates: far cheaper than the pass that would change nothing).
     while linked:
         counts.propagation_passes += 1
         changed = _execute(
@@ -145,7 +173,7 @@ def dedupe_in_file(*, upload_id: str, lines: list[int] | None = None) -> ApplyCo
             " FROM ingest_linked) y"
             " WHERE k.line = y.line AND y.new_label < y.label"
         )
-        if not changed or counts.propagation_passes >= 50:
+        if not changed or counts.propagation_passes >= 50 or not _scalar(UNSETTLED):
             break
     _execute("ANALYZE ingest_linked")  # the planner needs its size for the anti-join that follows
     properties = _scalar("SELECT count(DISTINCT label) FROM ingest_linked") if linked else 0
@@ -153,19 +181,22 @@ def dedupe_in_file(*, upload_id: str, lines: list[int] | None = None) -> ApplyCo
     return counts
 
 
-def match_leads() -> int:
-    """Build `ingest_resolved` (one row per property of the file, its rows merged in line order, with
-    its existing lead if any) and `ingest_merges` (one row per existing lead to update, properties meeting
-    the same lead merged in line order). Returns the number of properties."""
+def match_leads() -> tuple[int, int, int]:
+    """Build `ingest_resolved`: one row per property of the file, its rows merged in line order, with its
+    existing lead (`target`) if any, and the keys it may fill in on that lead. When two properties of the
+    file meet the same lead (rare), also build `ingest_merges`: one row per such lead, the properties
+    merged in line order. Returns (properties, properties that match a lead, leads met by several)."""
     columns = ", ".join(f"s.{column}" for column in VALUES)
-    aggregates = ", ".join(f"{_aggregate(column, alias='s', order='line')} AS {column}" for column in VALUES)
+    windows, aggregates = _grouped(alias="s", order="line")
     resolved = _execute(
         "CREATE TEMP TABLE ingest_resolved ON COMMIT DROP AS"
         " WITH clusters AS ("
         f"  SELECT s.line AS label, {columns} FROM ingest_rows s"
         "   WHERE NOT EXISTS (SELECT 1 FROM ingest_linked k WHERE k.line = s.line)"
         "  UNION ALL"
-        f"  SELECT k.label, {aggregates} FROM ingest_rows s JOIN ingest_linked k ON k.line = s.line GROUP BY k.label)"
+        f"  SELECT x.label, {aggregates} FROM (SELECT k.label, s.line, {columns}, {windows}"
+        "   FROM ingest_rows s JOIN ingest_linked k ON k.line = s.line WINDOW w AS (PARTITION BY k.label)) x"
+        "   GROUP BY x.label)"
         " SELECT c.*, coalesce(lm.id, la.id, lh.id) AS target,"
         "  CASE WHEN lm.id IS NULL OR lm.id = coalesce(lm.id, la.id, lh.id) THEN c.mak END AS mak_fill,"
         "  CASE WHEN la.id IS NULL OR la.id = coalesce(lm.id, la.id, lh.id) THEN c.apn END AS apn_fill,"
@@ -175,30 +206,36 @@ def match_leads() -> int:
         " LEFT JOIN leads la ON la.apn = c.apn AND la.apn IS NOT NULL"
         " LEFT JOIN leads lh ON lh.addr_hash = c.addr_hash AND lh.addr_hash IS NOT NULL",
     )
-    merge_columns = [column for column in VALUES if column not in ("mak", "apn", "addr_hash")]
-    plain = ", ".join(f"g.{column}" for column in merge_columns)
-    aggregates = ", ".join(f"{_aggregate(column, alias='g', order='label')} AS {column}" for column in merge_columns)
-    keys = ", ".join(
-        f"{_aggregate(column, alias='g', order='label', source=fill)} AS {fill}"
-        for column, fill in (("mak", "mak_fill"), ("apn", "apn_fill"), ("addr_hash", "addr_fill"))
-    )
-    _execute(
-        "CREATE TEMP TABLE ingest_merges ON COMMIT DROP AS"
-        " WITH g AS MATERIALIZED (SELECT r.*, count(*) OVER (PARTITION BY target) AS clusters"
-        "  FROM ingest_resolved r WHERE target IS NOT NULL)"
-        f" SELECT g.target, g.mak_fill, g.apn_fill, g.addr_fill, {plain} FROM g WHERE g.clusters = 1"
-        " UNION ALL"
-        f" SELECT g.target, {keys}, {aggregates} FROM g WHERE g.clusters > 1 GROUP BY g.target"
-    )
-    _execute("ANALYZE ingest_merges")
-    return resolved
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE n > 1) FROM"
+            " (SELECT count(*) AS n FROM ingest_resolved WHERE target IS NOT NULL GROUP BY target) g"
+        )
+        matched, shared = cursor.fetchone()
+    if shared:
+        merge_columns = [column for column in VALUES if column not in ("mak", "apn", "addr_hash")]
+        aggregates = ", ".join(
+            f"{_aggregate(column, alias='g', order='label')} AS {column}" for column in merge_columns
+        )
+        keys = ", ".join(
+            f"{_aggregate(column, alias='g', order='label', source=fill)} AS {fill}"
+            for column, fill in (("mak", "mak_fill"), ("apn", "apn_fill"), ("addr_hash", "addr_fill"))
+        )
+        _execute(
+            "CREATE TEMP TABLE ingest_merges ON COMMIT DROP AS"
+            f" SELECT g.target, {keys}, {aggregates} FROM ingest_resolved g WHERE g.target IN"
+            "  (SELECT target FROM ingest_resolved WHERE target IS NOT NULL GROUP BY target HAVING count(*) > 1)"
+            " GROUP BY g.target"
+        )
+        _execute("ANALYZE ingest_merges")
+    _execute("ANALYZE ingest_resolved (target)")  # the planner needs it for the update's join
+    return resolved, int(matched), shared
 
 
 def _score_assignment(columns: dict[str, str]) -> str:
-    breakdown = breakdown_sql(columns)
     return (
-        f"(SELECT {score_from_breakdown_sql('q.b')}, q.b || jsonb_build_object('total',"
-        f" {score_from_breakdown_sql('q.b')}) FROM (SELECT {breakdown} AS b OFFSET 0) q)"
+        f"(SELECT {score_sql('q')}, {breakdown_from_columns_sql('q')}"
+        f" FROM (SELECT {score_columns_sql(columns)} OFFSET 0) q)"
     )
 
 
@@ -237,8 +274,22 @@ MERGED = {
 }
 
 
-def merge_into_leads(*, upload_id: str, lead_events: bool) -> int:
-    """Safe-merge each `ingest_merges` row into its lead; re-score it. Returns the leads updated."""
+def merge_into_leads(*, upload_id: str, lead_events: bool, shared: bool = False) -> int:
+    """Safe-merge each matched property into its lead and re-score it: from `ingest_resolved` for leads
+    that one property of the file meets, and (`shared`) from `ingest_merges` for leads that several meet.
+    Returns the leads updated."""
+    updated = _merge_from(
+        "(SELECT * FROM ingest_resolved WHERE target IS NOT NULL"
+        + (" AND target NOT IN (SELECT target FROM ingest_merges))" if shared else ")"),
+        upload_id=upload_id,
+        lead_events=lead_events,
+    )
+    if shared:
+        updated += _merge_from("ingest_merges", upload_id=upload_id, lead_events=lead_events)
+    return updated
+
+
+def _merge_from(source: str, *, upload_id: str, lead_events: bool) -> int:
     score_inputs = {**MERGED, "campaign_status": "l.campaign_status"}
     assignments = ", ".join(f"{column} = {expression}" for column, expression in MERGED.items())
     current = ", ".join(f"l.{column}" for column in MERGED)
@@ -248,7 +299,7 @@ def merge_into_leads(*, upload_id: str, lead_events: bool) -> int:
     update = (
         f"UPDATE leads l SET {assignments}, updated_at = now(),"
         f" (lead_score, score_breakdown) = {_score_assignment(score_inputs)}"
-        f" FROM ingest_merges m WHERE l.id = m.target AND ({current}) IS DISTINCT FROM ({merged})"
+        f" FROM {source} m WHERE l.id = m.target AND ({current}) IS DISTINCT FROM ({merged})"
     )
     if not lead_events:
         return _execute(update)
@@ -279,10 +330,9 @@ def insert_new_leads(*, upload_id: str, source: str, lead_events: bool) -> int:
     )
     insert = (
         f"INSERT INTO leads ({columns}, lead_score, score_breakdown, source, source_upload_id)"
-        f" SELECT {selected}, {score_from_breakdown_sql('x.b')},"
-        f" x.b || jsonb_build_object('total', {score_from_breakdown_sql('x.b')}), %(source)s, %(upload)s"
-        f" FROM (SELECT r.*, {breakdown_sql(score_inputs)} AS b FROM ingest_resolved r WHERE r.target IS NULL"
-        " OFFSET 0) x"  # OFFSET 0: keep the breakdown computed once per row, not once per reference
+        f" SELECT {selected}, {score_sql('x')}, {breakdown_from_columns_sql('x')}, %(source)s, %(upload)s"
+        f" FROM (SELECT r.*, {score_columns_sql(score_inputs)} FROM ingest_resolved r WHERE r.target IS NULL"
+        " OFFSET 0) x"  # OFFSET 0: the categories computed once per row, not once per reference
         # In key order: each unique index on `leads` then takes its new entries in ascending runs (fewer
         # pages touched) rather than scattered over the whole tree.
         " ORDER BY x.mak, x.apn, x.addr_hash"
@@ -322,18 +372,18 @@ def apply_staged(
     counts = dedupe_in_file(upload_id=upload_id, lines=lines)
     counts.rows_rejected = rejected
     lap("dedupe_ms")
-    if match_leads() != counts.clusters:
+    properties, counts.leads_merged, shared = match_leads()
+    if properties != counts.clusters:
         raise RuntimeError("the in-file dedupe and the match disagree on the number of properties")
-    counts.leads_merged = _scalar("SELECT count(*) FROM ingest_resolved WHERE target IS NOT NULL")
     lap("match_ms")
     new_clusters = counts.clusters - counts.leads_merged
     lead_events = counts.clusters <= lead_events_max
-    merge_into_leads(upload_id=upload_id, lead_events=lead_events)
+    merge_into_leads(upload_id=upload_id, lead_events=lead_events, shared=shared > 0)
     lap("update_ms")
     counts.leads_created = insert_new_leads(upload_id=upload_id, source=source, lead_events=lead_events)
     lap("insert_ms")
     if counts.leads_created != new_clusters:  # a broken invariant must never commit
         raise RuntimeError(f"inserted {counts.leads_created} leads for {new_clusters} new clusters")
-    _execute("DROP TABLE ingest_rows, ingest_linked, ingest_resolved, ingest_merges")
+    _execute("DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_resolved, ingest_merges")
     counts.timings = timings
     return counts

@@ -174,6 +174,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     upload_id=str(upload.id),
                     source=source,
                     lead_events_max=settings.INGEST_LEAD_EVENTS_MAX,
+                    write_dlq=result.rows_rejected > 0,  # staging counted them: no scan for none
                 )
                 if not settings.INGEST_KEEP_STAGING:
                     _delete_staging(upload.id)
@@ -200,6 +201,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     "propagation_passes": counts.propagation_passes,
                     "lead_events": counts.clusters <= settings.INGEST_LEAD_EVENTS_MAX,
                     "timings": {"staging_ms": staging_ms, **counts.timings},
+                    "normaliser_peak_rss_kb": result.normaliser_peak_rss_kb,
                 }
                 if counts.rows_rejected + counts.rows_valid != result.rows_total:
                     raise RuntimeError(

@@ -14,8 +14,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
+import queue
+import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_string
@@ -55,6 +59,10 @@ NORMALISED = (
     ("assigned_broker_id", "uuid"),
 )
 NORMALISED_NAMES = tuple(name for name, _ in NORMALISED)
+# Text format: see StagingLayout._copy.
+COPY_SQL = (
+    f"COPY leads_staging (upload_id, line_number, raw, melissa_payload, {', '.join(NORMALISED_NAMES)}) FROM STDIN"
+)
 
 REASON_NO_KEY = (
     "no dedupe key: the row has no MAK, no APN and no usable address (a street line with a ZIP code, or "
@@ -155,6 +163,7 @@ class StageResult:
     rows_total: int = 0
     rows_rejected: int = 0
     encoding: str = "utf-8"
+    normaliser_peak_rss_kb: int = 0  # the normaliser process's, when one ran
 
 
 def records(text_stream: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
@@ -198,10 +207,7 @@ class StagingLayout:
         self.width = width = len(raw_keys)
         known = set(fields.values())
         self.unknown = [index for index in range(width) if index not in known]
-        self.copy_sql = (
-            f"COPY leads_staging (upload_id, line_number, raw, melissa_payload, {', '.join(NORMALISED_NAMES)})"
-            " FROM STDIN"  # text format: see copy_rows
-        )
+        self.copy_sql = COPY_SQL
         # The staged row: upload, line, raw JSON, payload JSON, then the normalised columns.
         self.normalised_offset = 4
         self.row = self._row_function(fields, broker_id, territory, email_codes, phone_codes)
@@ -458,6 +464,199 @@ def _brace(value: str) -> str:
     return value.replace("{", "{{").replace("}", "}}")
 
 
+@dataclass
+class StageJob:
+    """Everything staging one file needs, as plain data (it crosses into the normaliser process)."""
+
+    path: str
+    encoding: str
+    has_nul: bool
+    upload_id: str
+    broker_id: str | None
+    by_prefix: dict[str, str]
+    by_state: dict[str, str]
+    email_codes: list[str]
+    phone_codes: list[str]
+    batch_rows: int
+    # Normalise only the rows whose index in the file is `part` modulo `parts` (several normaliser
+    # processes share a file; each parses all of it, so all agree on line numbers and batches).
+    part: int = 0
+    parts: int = 1
+
+    @classmethod
+    def from_dict(cls, values: dict) -> StageJob:
+        return cls(**values)
+
+
+@dataclass
+class Batch:
+    rows: int
+    rejected: int
+    position: int  # bytes of the file read so far
+    done: bool
+
+
+class InProcessSource:
+    """Reads, parses and normalises the file in this process; `copy_batch` writes one batch of COPY text."""
+
+    def __init__(self, job: StageJob):
+        self.binary = open(job.path, "rb")  # noqa: SIM115 (closed by __exit__)
+        self.wrapper = io.TextIOWrapper(self.binary, encoding=job.encoding, newline="")
+        self.batch_rows = job.batch_rows
+        text_stream: Iterable[str] = self.wrapper
+        if job.has_nul:  # PostgreSQL text cannot hold NUL
+            text_stream = (line.replace("\x00", "") for line in self.wrapper)
+        stream = records(text_stream)
+        self.pairs = None
+        try:
+            _, headers = next(stream)
+        except StopIteration:
+            return  # no header: nothing to stage
+        except csv.Error as error:
+            self.close()
+            raise FileUnreadable(f"the header line is not valid CSV: {error}") from error
+        self.layout = StagingLayout(
+            headers,
+            upload_id=job.upload_id,
+            broker_id=job.broker_id,
+            territory=Territory(by_prefix=job.by_prefix, by_state=job.by_state),
+            email_codes=frozenset(job.email_codes),
+            phone_codes=frozenset(job.phone_codes),
+        )
+        self.pairs = enumerate((row, line) for line, row in stream)
+        self.part, self.parts = job.part, job.parts
+        self.rows = 0  # rows of the file read so far (every part's)
+
+    def _share(self) -> Iterator[tuple[list[str], int]]:
+        """This part's rows of the next batch (the next `batch_rows` rows of the file)."""
+        part, parts = self.part, self.parts
+        for index, pair in itertools.islice(self.pairs, self.batch_rows):
+            self.rows += 1
+            if parts == 1 or index % parts == part:
+                yield pair
+
+    def copy_batch(self, copy) -> Batch:
+        if self.pairs is None:
+            return Batch(0, 0, self.binary.tell(), True)
+        before = self.rows
+        try:
+            count, _, rejected = self.layout._copy(copy, self._share(), None)
+        except csv.Error as error:
+            raise FileUnreadable(f"the file is not valid CSV after data row {self.rows}: {error}") from error
+        return Batch(count, rejected, self.binary.tell(), self.rows - before < self.batch_rows)
+
+    def copy_batch_overlapped(self, cursor) -> Batch:
+        """`copy_batch` into a COPY on `cursor`, PostgreSQL parsing one block while Python prepares the next
+        (psycopg's writer thread; see StagingLayout.copy_rows)."""
+        switch_interval = sys.getswitchinterval()
+        with cursor.copy(COPY_SQL, writer=QueuedLibpqWriter(cursor)) as copy:
+            sys.setswitchinterval(OVERLAP_SWITCH_INTERVAL)
+            try:
+                return self.copy_batch(copy)
+            finally:
+                sys.setswitchinterval(switch_interval)
+
+    def close(self) -> None:
+        self.wrapper.detach()
+        self.binary.close()
+
+    def __enter__(self) -> InProcessSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SubprocessSource:
+    """The same batches, normalised by `INGEST_NORMALISER_PROCESSES` child processes
+    (`python -m pipeline.ingest.normaliser`, pipeline/ingest/normaliser.py), each taking every n-th row,
+    while this process only copies their COPY text into PostgreSQL. The Python work, the larger half of
+    staging, then runs beside PostgreSQL's instead of before it, and is itself split.
+
+    One reader thread per child moves its frames to a queue; after a child's end-of-batch frame its
+    thread waits until the batch is committed, so one transaction holds exactly one batch of rows."""
+
+    command = (sys.executable, "-m", "pipeline.ingest.normaliser")
+
+    def __init__(self, job: StageJob, processes: int):
+        from . import normaliser
+
+        self.frames = normaliser
+        self.queue: queue.Queue = queue.Queue(maxsize=64)
+        self.processes, self.threads, self.resume = [], [], []
+        self.peak_rss_kb = 0
+        for part in range(processes):
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter and module, no input in the command)
+                self.command, cwd=settings.BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+            self.processes.append(process)
+            share = {**job.__dict__, "part": part, "parts": processes}
+            process.stdin.write(json.dumps(share).encode() + b"\n")
+            process.stdin.close()
+            resume = threading.Event()
+            thread = threading.Thread(target=self._read, args=(part, process, resume), daemon=True)
+            self.resume.append(resume)
+            self.threads.append(thread)
+            thread.start()
+
+    def _read(self, part: int, process: subprocess.Popen, resume: threading.Event) -> None:
+        while True:
+            kind, payload = self.frames.read_frame(process.stdout)
+            self.queue.put((part, kind, payload))
+            if kind == self.frames.BATCH:
+                resume.wait()
+                resume.clear()
+            elif kind != self.frames.DATA:
+                return  # DONE, ERROR or the end of the stream
+
+    def copy_batch_overlapped(self, cursor) -> Batch:
+        waiting = set(range(len(self.processes)))
+        rows = rejected = position = 0
+        done = True
+        with cursor.copy(COPY_SQL) as copy:
+            while waiting:
+                part, kind, payload = self.queue.get()
+                if kind == self.frames.DATA:
+                    copy.write(payload)
+                elif kind == self.frames.BATCH:
+                    batch = json.loads(payload)
+                    rows += batch["rows"]
+                    rejected += batch["rejected"]
+                    position = max(position, batch["position"])
+                    done = done and batch["done"]
+                    waiting.discard(part)
+                elif kind == self.frames.DONE:
+                    self.peak_rss_kb += json.loads(payload)["peak_rss_kb"]
+                elif kind == self.frames.ERROR:
+                    raise FileUnreadable(json.loads(payload)["message"])
+                else:
+                    code = self.processes[part].wait()
+                    raise RuntimeError(f"a normaliser process ended unexpectedly (exit code {code})")
+        return Batch(rows, rejected, position, done)
+
+    def batch_committed(self) -> None:
+        for resume in self.resume:
+            resume.set()
+
+    def __enter__(self) -> SubprocessSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self.processes:
+            if exc[0] is not None and process.poll() is None:
+                process.kill()
+        self.batch_committed()  # let every reader thread run to the end of its stream
+        for thread in self.threads:
+            thread.join(timeout=30)
+        while not self.queue.empty():  # the children's last frames (their peak memory)
+            _, kind, payload = self.queue.get_nowait()
+            if kind == self.frames.DONE:
+                self.peak_rss_kb += json.loads(payload)["peak_rss_kb"]
+        for process in self.processes:
+            process.stdout.close()
+            process.wait()
+
+
 def stage_file(
     *,
     upload_id: str,
@@ -468,47 +667,42 @@ def stage_file(
 ) -> StageResult:
     """COPY every data row of `path` into `leads_staging`, committing every INGEST_STAGE_BATCH_ROWS rows.
 
-    Call with no transaction open; each batch opens its own `service_context()`."""
+    Files of INGEST_SUBPROCESS_MIN_BYTES or more are normalised in a separate process (SubprocessSource);
+    smaller ones here. Call with no transaction open; each batch opens its own `service_context()`."""
     encoding, has_nul = detect_encoding(path)
     result = StageResult(encoding=encoding)
-    batch_rows = settings.INGEST_STAGE_BATCH_ROWS
     with service_context():
         territory = Territory.load()
         email_codes, phone_codes = verified_codes()
-    with open(path, "rb") as binary:
-        wrapper = io.TextIOWrapper(binary, encoding=encoding, newline="")
-        text_stream: Iterable[str] = wrapper
-        if has_nul:  # PostgreSQL text cannot hold NUL
-            text_stream = (line.replace("\x00", "") for line in wrapper)
-        stream = records(text_stream)
-        try:
-            _, headers = next(stream)
-        except StopIteration:
-            wrapper.detach()
-            return result
-        except csv.Error as error:
-            raise FileUnreadable(f"the header line is not valid CSV: {error}") from error
-        layout = StagingLayout(
-            headers,
-            upload_id=upload_id,
-            broker_id=broker_id,
-            territory=territory,
-            email_codes=email_codes,
-            phone_codes=phone_codes,
-        )
-        pairs = ((row, line) for line, row in stream)
+    job = StageJob(
+        path=str(path),
+        encoding=encoding,
+        has_nul=has_nul,
+        upload_id=upload_id,
+        broker_id=broker_id,
+        by_prefix=territory.by_prefix,
+        by_state=territory.by_state,
+        email_codes=sorted(email_codes),
+        phone_codes=sorted(phone_codes),
+        batch_rows=settings.INGEST_STAGE_BATCH_ROWS,
+    )
+    threshold = settings.INGEST_SUBPROCESS_MIN_BYTES
+    if threshold >= 0 and size_bytes >= threshold:
+        source = SubprocessSource(job, max(1, settings.INGEST_NORMALISER_PROCESSES))
+    else:
+        source = InProcessSource(job)
+    with source:
         done = False
         while not done:
-            with service_context():
-                try:
-                    count, done = layout.copy_rows(pairs, result, limit=batch_rows, overlap=True)
-                except csv.Error as error:
-                    raise FileUnreadable(
-                        f"the file is not valid CSV after data row {result.rows_total}: {error}"
-                    ) from error
-                result.rows_total += count
+            with service_context(), connection.cursor() as wrapper:
+                batch = source.copy_batch_overlapped(wrapper.cursor)
+                result.rows_total += batch.rows
+                result.rows_rejected += batch.rejected
                 if on_progress is not None:
-                    fraction = binary.tell() / size_bytes if size_bytes else 1.0
+                    fraction = batch.position / size_bytes if size_bytes else 1.0
                     on_progress(result, min(fraction, 1.0))
-        wrapper.detach()  # the `with open` closes the file
+            done = batch.done
+            if not done and isinstance(source, SubprocessSource):
+                source.batch_committed()
+    result.normaliser_peak_rss_kb = getattr(source, "peak_rss_kb", 0)
     return result

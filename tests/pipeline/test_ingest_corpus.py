@@ -42,8 +42,11 @@ def test_every_corpus_file_has_an_expectation():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("normaliser", ["in the worker", "in a process"])
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_corpus_file(name):
+def test_corpus_file(name, normaliser, settings):
+    # Both staging paths: small files stay in the worker, large ones go to the normaliser process.
+    settings.INGEST_SUBPROCESS_MIN_BYTES = -1 if normaliser == "in the worker" else 0
     upload = ingest((CORPUS / name).read_bytes(), filename=name)
     status, total, created, rejected = EXPECTED[name]
     assert (upload.status, upload.rows_total, upload.leads_created, upload.rows_rejected) == (

@@ -4,6 +4,7 @@ addr_hash; flags OR-ed, code arrays unioned, existing contact data kept, payload
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from equity_connect.db import service_context
 from leads.models import CampaignStatus, Lead
@@ -148,6 +149,29 @@ def test_a_key_owned_by_another_lead_is_not_copied_and_two_clusters_meeting_one_
         three.refresh_from_db()
         assert Lead.objects.filter(mak="M33").count() == 0
     assert three.melissa_payload["note"] == "by apn"  # both clusters merged, in line order
+
+
+def test_a_resent_list_merges_as_hot_updates():
+    """Re-sent leads with new valuations are re-scored without rewriting any index entry (heap-only
+    tuples: leads/migrations/0005)."""
+    first = [row(mak=f"HOT{n}", first_name="Ann", property_value="300000") for n in range(40)]
+    assert ingest(csv_of(first)).leads_created == 40
+    with service_context(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_get_xact_tuples_hot_updated('leads'::regclass)")
+        (before,) = cursor.fetchone()
+        scores = dict(Lead.objects.filter(mak__startswith="HOT").values_list("mak", "lead_score"))
+    again = [row(mak=f"HOT{n}", first_name="Ann", property_value="1200000") for n in range(40)]
+    assert ingest(csv_of(again)).leads_merged == 40
+    with service_context(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated('leads'::regclass),"
+            " pg_stat_get_xact_tuples_hot_updated('leads'::regclass)"
+        )
+        updated, hot = cursor.fetchone()
+        rescored = dict(Lead.objects.filter(mak__startswith="HOT").values_list("mak", "lead_score"))
+    assert hot - before == 40
+    assert updated >= hot
+    assert all(rescored[mak] > scores[mak] for mak in scores)
 
 
 def test_broker_assignment_rules():

@@ -1,0 +1,98 @@
+"""Large files are parsed and normalised in a child process (pipeline/ingest/normaliser.py) while the
+worker feeds COPY: the staged rows are the same as when the worker does it all, a dying normaliser fails
+the upload cleanly, and a re-run finishes it exactly once."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from django.db import connection
+
+from equity_connect.db import service_context
+from leads.models import Lead
+from pipeline.ingest import stage
+from pipeline.ingest.services import upload_ingest
+from pipeline.models import PipelineEvent, UploadStatus
+from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of
+
+pytestmark = pytest.mark.django_db
+
+STAGED = "line_number, raw::text, melissa_payload::text, " + ", ".join(
+    f"{name}::text" for name in stage.NORMALISED_NAMES
+)
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.INGEST_STAGE_BATCH_ROWS = 7  # several batches, so batch boundaries are crossed
+
+
+def rows(count: int) -> list[dict]:
+    return [
+        {
+            "Address": f"{n} Main Street" if n % 5 else f"{n} MAIN ST.",
+            "City": "San Diego",
+            "State": "California" if n % 2 else "CA",
+            "Zip": "92101-0001",
+            "APN": f"apn-{n % 23}",  # in-file duplicates
+            "Owner 1 First Name": "JANE" if n % 3 else "é\\x",
+            "Phone 1": "(415) 555-0101" if n % 4 else "+44 20 7946 0958",
+            "Email 1": f"Owner{n}@Example.com",
+            "Est. Value": "$650,000",
+            "Bedrooms": str(n % 4),
+            "": "" if n % 6 else "no key at all",
+        }
+        | ({"APN": "", "Address": ""} if n % 11 == 0 else {})  # rejected: no dedupe key
+        for n in range(1, count + 1)
+    ]
+
+
+def staged(upload_id) -> list[tuple]:
+    with service_context(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT {STAGED} FROM leads_staging WHERE upload_id = %s ORDER BY line_number", [upload_id])
+        return cursor.fetchall()
+
+
+def test_the_process_stages_exactly_what_the_worker_stages(settings):
+    body = csv_of(rows(40))
+    results = {}
+    for mode, threshold in (("worker", -1), ("process", 0)):
+        settings.INGEST_SUBPROCESS_MIN_BYTES = threshold
+        upload = accept(body + (b"\n" * len(results)))  # a distinct file (blank lines are not data)
+        result = stage.stage_file(
+            upload_id=str(upload.id), path=upload.file.path, broker_id=None, size_bytes=upload.size_bytes
+        )
+        results[mode] = (result.rows_total, result.rows_rejected, staged(upload.id))
+        assert (result.normaliser_peak_rss_kb > 0) is (mode == "process")
+    assert results["worker"][:2] == (40, 3)
+    assert results["process"] == results["worker"]
+
+
+def test_a_dying_normaliser_fails_the_upload_and_a_rerun_finishes_it_once(settings, monkeypatch):
+    settings.INGEST_SUBPROCESS_MIN_BYTES = 0
+    upload = accept(csv_of(rows(30)))
+    # A normaliser that sends half a frame and dies.
+    monkeypatch.setattr(
+        stage.SubprocessSource,
+        "command",
+        (sys.executable, "-c", "import sys; sys.stdin.read(); sys.stdout.buffer.write(b'D\\x00\\x00'); sys.exit(3)"),
+    )
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        upload_ingest(upload_id=upload.id)
+    with service_context():
+        upload.refresh_from_db()
+        assert upload.status == UploadStatus.FAILED
+        assert "re-run" in upload.error_message
+        assert not upload.staging_rows.exists()
+        assert not Lead.objects.filter(source_upload_id=upload.id).exists()
+    monkeypatch.undo()
+    done = upload_ingest(upload_id=upload.id)
+    assert done.status == UploadStatus.DONE
+    assert (done.rows_total, done.rows_rejected, done.duplicates_in_file) == (30, 2, 7)
+    assert_invariant(done)
+    with service_context():
+        assert Lead.objects.filter(source_upload_id=upload.id).count() == done.leads_created == 21
+        event = PipelineEvent.objects.get(upload_id=upload.id, event_type="dedupe_success")
+        assert event.event_data["normaliser_peak_rss_kb"] > 0
