@@ -11,7 +11,9 @@ with a handful of statements whatever the file's size:
 4. `UPDATE … FROM` for matches with the seed's safe merge (flags OR-ed, code arrays unioned without
    duplicates, payload merged, existing contact data kept, campaign status untouched), and
    `INSERT … SELECT` for the rest — both computing `lead_score` and `score_breakdown` in the same
-   statement (leads/scoring.py), so index upkeep is paid once per lead.
+   statement (leads/scoring.py), so index upkeep is paid once per lead. A merge changes no indexed
+   column and `leads` keeps room on each page (leads/migrations/0005), so the UPDATE writes heap-only
+   tuples: no index entry at all.
 
 No MERGE (≈16% slower on the update-heavy path, DESIGN §14), no per-row round trips.
 """

@@ -20,6 +20,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_string
@@ -646,10 +647,14 @@ class SubprocessSource:
             if exc[0] is not None and process.poll() is None:
                 process.kill()
         self.batch_committed()  # let every reader thread run to the end of its stream
-        for thread in self.threads:
-            thread.join(timeout=30)
-        while not self.queue.empty():  # the children's last frames (their peak memory)
-            _, kind, payload = self.queue.get_nowait()
+        deadline = time.monotonic() + 30
+        while True:  # drain the queue (the children's last frames: their peak memory) until the threads end
+            try:
+                _, kind, payload = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                if not any(thread.is_alive() for thread in self.threads) or time.monotonic() > deadline:
+                    break
+                continue
             if kind == self.frames.DONE:
                 self.peak_rss_kb += json.loads(payload)["peak_rss_kb"]
         for process in self.processes:

@@ -96,3 +96,20 @@ def test_a_dying_normaliser_fails_the_upload_and_a_rerun_finishes_it_once(settin
         assert Lead.objects.filter(source_upload_id=upload.id).count() == done.leads_created == 21
         event = PipelineEvent.objects.get(upload_id=upload.id, event_type="dedupe_success")
         assert event.event_data["normaliser_peak_rss_kb"] > 0
+
+
+def test_a_file_the_normaliser_cannot_read_fails_the_upload_with_its_reason(settings, monkeypatch):
+    settings.INGEST_SUBPROCESS_MIN_BYTES = 0
+    upload = accept(csv_of(rows(12)))
+    message = "the file is not valid CSV after data row 3: test"
+    script = (
+        "import json, struct, sys; sys.stdin.read();"
+        f" p = json.dumps({{'message': {message!r}}}).encode();"
+        " sys.stdout.buffer.write(struct.pack('>cI', b'E', len(p)) + p)"
+    )
+    monkeypatch.setattr(stage.SubprocessSource, "command", (sys.executable, "-c", script))
+    failed = upload_ingest(upload_id=upload.id)
+    assert failed.status == UploadStatus.FAILED
+    assert failed.error_message == message
+    with service_context():
+        assert not failed.staging_rows.exists()
