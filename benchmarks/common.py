@@ -73,6 +73,22 @@ def setup(db_name: str, *, fresh: bool = False) -> None:
     django.setup()
 
 
+def psycopg_admin():
+    """A psycopg connection (autocommit) as the owner role to the database `setup()` chose."""
+    import psycopg
+    from django.conf import settings
+
+    admin = settings.DATABASE_ADMIN
+    return psycopg.connect(
+        host=admin["HOST"] or None,
+        port=admin["PORT"] or None,
+        user=admin["USER"],
+        password=admin["PASSWORD"] or None,
+        dbname=admin["NAME"],
+        autocommit=True,
+    )
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:

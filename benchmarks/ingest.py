@@ -191,23 +191,8 @@ def generate(
     return distinct
 
 
-def _admin_connection():
-    import psycopg
-    from django.conf import settings
-
-    admin = settings.DATABASE_ADMIN
-    return psycopg.connect(
-        host=admin["HOST"] or None,
-        port=admin["PORT"] or None,
-        user=admin["USER"],
-        password=admin["PASSWORD"] or None,
-        dbname=admin["NAME"],
-        autocommit=True,
-    )
-
-
 def floor_raw_copy(path: Path) -> float:
-    with _admin_connection() as conn:
+    with common.psycopg_admin() as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw")
         conn.execute("CREATE UNLOGGED TABLE bench_raw (" + ", ".join(f"c{i} text" for i in range(len(HEADERS))) + ")")
         started = time.perf_counter()
@@ -224,7 +209,7 @@ def floor_raw_copy(path: Path) -> float:
 
 
 def floor_clean_copy(clean_path: Path) -> float:
-    with _admin_connection() as conn:
+    with common.psycopg_admin() as conn:
         conn.execute("DROP TABLE IF EXISTS bench_leads")
         conn.execute("CREATE TABLE bench_leads (LIKE leads INCLUDING ALL)")
         started = time.perf_counter()
@@ -311,7 +296,7 @@ def ours(path: Path, *, base_url: str, key_id: str, secret: str) -> dict:
 def _timings(upload_id: str) -> dict:
     """`timings` (ms per step) and the normaliser process's peak RSS (MB; 0 when staging ran in the worker),
     from the upload's `dedupe_success` event."""
-    with _admin_connection() as conn:
+    with common.psycopg_admin() as conn:
         row = conn.execute(
             "SELECT event_data->'timings', (event_data->>'normaliser_peak_rss_kb')::int FROM pipeline_events"
             " WHERE event_type = 'dedupe_success' AND upload_id = %s ORDER BY created_at DESC LIMIT 1",
@@ -384,7 +369,7 @@ def peer(path: Path, rows: int) -> float:
 
 
 def _truncate_leads() -> None:
-    with _admin_connection() as conn:
+    with common.psycopg_admin() as conn:
         conn.execute(
             "TRUNCATE leads, uploads, leads_staging, pipeline_dlq, pipeline_events, ingest_replay_guard CASCADE"
         )
