@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_string
 
 from django.conf import settings
-from django.db import connection
-from psycopg.copy import QueuedLibpqWriter
-
-from equity_connect.db import service_context
 
 from . import normalise as n
 from .columns import map_headers
+
+# `django.db`, psycopg and `equity_connect.db` are imported where they are used: the normaliser processes
+# import this module and never touch the database, and those imports were most of their start-up time.
 
 # The normalised columns, in the order the row function emits them after the raw fields.
 NORMALISED = (
@@ -87,6 +86,8 @@ class Territory:
     @classmethod
     def load(cls) -> Territory:
         territory = cls()
+        from django.db import connection
+
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id::text, territory_zip_prefixes, territory_states FROM brokers WHERE active"
@@ -112,6 +113,8 @@ class Territory:
 
 def verified_codes() -> tuple[frozenset[str], frozenset[str]]:
     """(email codes, phone codes) that `verification_code_map` says mean verified."""
+    from django.db import connection
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT channel, upper(code) FROM verification_code_map WHERE is_verified")
         rows = cursor.fetchall()
@@ -379,6 +382,9 @@ class StagingLayout:
         block while Python normalises the next; the interpreter's thread switch interval is shortened
         meanwhile (restored after), or the writer thread waits up to 5 ms for the GIL at every socket
         write and PostgreSQL sits idle. Returns (rows copied, whether `pairs` is exhausted)."""
+        from django.db import connection
+        from psycopg.copy import QueuedLibpqWriter
+
         switch_interval = sys.getswitchinterval()
         with (
             connection.cursor() as wrapper,
@@ -549,6 +555,8 @@ class InProcessSource:
     def copy_batch_overlapped(self, cursor) -> Batch:
         """`copy_batch` into a COPY on `cursor`, PostgreSQL parsing one block while Python prepares the next
         (psycopg's writer thread; see StagingLayout.copy_rows)."""
+        from psycopg.copy import QueuedLibpqWriter
+
         switch_interval = sys.getswitchinterval()
         with cursor.copy(COPY_SQL, writer=QueuedLibpqWriter(cursor)) as copy:
             sys.setswitchinterval(OVERLAP_SWITCH_INTERVAL)
@@ -674,6 +682,10 @@ def stage_file(
 
     Files of INGEST_SUBPROCESS_MIN_BYTES or more are normalised in a separate process (SubprocessSource);
     smaller ones here. Call with no transaction open; each batch opens its own `service_context()`."""
+    from django.db import connection
+
+    from equity_connect.db import service_context
+
     encoding, has_nul = detect_encoding(path)
     result = StageResult(encoding=encoding)
     with service_context():
