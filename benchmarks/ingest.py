@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
     lines.append(
         "| rows (file) | raw COPY floor | clean COPY into `leads` floor | ours: empty `leads` "
-        "| ours: merge path (50% overlap) | goal (2x floors) | peak RSS: worker + normaliser process |"
+        "| ours: merge path (50% overlap) | goal (2x floors) | peak RSS: worker + normaliser processes (sum) |"
     )
     lines.append("|---|---|---|---|---|---|---|")
     for rows, size_mb, raw_floor, clean_floor, empty, merge, _ in results:

@@ -594,6 +594,13 @@ class SubprocessSource:
         self.queue: queue.Queue = queue.Queue(maxsize=64)
         self.processes, self.threads, self.resume = [], [], []
         self.peak_rss_kb = 0
+        try:
+            self._start(job, processes)
+        except BaseException:
+            self.__exit__(*sys.exc_info())  # stop the ones already started
+            raise
+
+    def _start(self, job: StageJob, processes: int) -> None:
         for part in range(processes):
             process = subprocess.Popen(  # noqa: S603 (our own interpreter and module, no input in the command)
                 self.command, cwd=settings.BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE
