@@ -130,12 +130,6 @@ def breakdown_from_columns_sql(alias: str) -> str:
     return f"jsonb_build_object({parts}, 'total', {score_sql(alias)}, 'version', {SCORE_VERSION})"
 
 
-def breakdown_sql(c: dict[str, str]) -> str:
-    """The breakdown as one jsonb SQL expression (without the total)."""
-    parts = ", ".join(f"'{name}', {expression}" for name, expression in category_sql(c).items())
-    return f"jsonb_build_object({parts}, 'version', {SCORE_VERSION})"
-
-
 LEAD_COLUMNS = {
     name: name
     for name in (

@@ -59,7 +59,7 @@ def run(job: dict, out) -> None:
         write_frame(out, kind, json.dumps(value).encode())
 
     try:
-        source = stage.InProcessSource(stage.StageJob.from_dict(job))  # this process's share of the rows
+        source = stage.InProcessSource(stage.StageJob(**job))  # this process's share of the rows
     except stage.FileUnreadable as error:
         send(ERROR, {"message": str(error)})
         return

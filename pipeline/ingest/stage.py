@@ -6,7 +6,9 @@ as JSON text) → blocks of COPY text → `COPY … FROM STDIN` straight into `l
 row-level security; only service_role and pipeline_writer hold privileges on it). Memory stays flat:
 one block of rows at a time, never the file. Each block of `INGEST_STAGE_BATCH_ROWS` rows commits with
 the upload's progress and running counts, so `GET /api/v1/uploads/<id>` shows them while the file
-streams in.
+streams in. Large files are read and normalised by child processes (`SubprocessSource`,
+pipeline/ingest/normaliser.py) while the worker feeds their COPY text to PostgreSQL; small ones here
+(`InProcessSource`).
 """
 
 from __future__ import annotations
@@ -211,7 +213,6 @@ class StagingLayout:
         self.width = width = len(raw_keys)
         known = set(fields.values())
         self.unknown = [index for index in range(width) if index not in known]
-        self.copy_sql = COPY_SQL
         # The staged row: upload, line, raw JSON, payload JSON, then the normalised columns.
         self.normalised_offset = 4
         self.row = self._row_function(fields, broker_id, territory, email_codes, phone_codes)
@@ -368,40 +369,17 @@ class StagingLayout:
 
         return normalise_row
 
-    def copy_rows(
-        self,
-        pairs: Iterator[tuple[list[str], int]],
-        result: StageResult | None = None,
-        limit: int | None = None,
-        *,
-        overlap: bool = False,
-    ) -> tuple[int, bool]:
-        """COPY (row, line) pairs into staging in the current transaction, stopping after `limit` rows.
-
-        `overlap` (a whole file): the socket writes go to psycopg's writer thread, so PostgreSQL parses one
-        block while Python normalises the next; the interpreter's thread switch interval is shortened
-        meanwhile (restored after), or the writer thread waits up to 5 ms for the GIL at every socket
-        write and PostgreSQL sits idle. Returns (rows copied, whether `pairs` is exhausted)."""
+    def copy_rows(self, pairs: Iterator[tuple[list[str], int]]) -> int:
+        """COPY (row, line) pairs into staging in the current transaction (a few rows: a DLQ reprocess).
+        Returns the rows copied."""
         from django.db import connection
-        from psycopg.copy import QueuedLibpqWriter
 
-        switch_interval = sys.getswitchinterval()
-        with (
-            connection.cursor() as wrapper,
-            wrapper.cursor.copy(self.copy_sql, writer=QueuedLibpqWriter(wrapper.cursor) if overlap else None) as copy,
-        ):
-            if overlap:
-                sys.setswitchinterval(OVERLAP_SWITCH_INTERVAL)
-            try:
-                count, done, rejected = self._copy(copy, pairs, limit)
-            finally:
-                sys.setswitchinterval(switch_interval)
-        if result is not None:
-            result.rows_rejected += rejected
-        return count, done
+        with connection.cursor() as wrapper, wrapper.cursor.copy(COPY_SQL) as copy:
+            count, _ = self._copy(copy, pairs)
+        return count
 
-    def _copy(self, copy, pairs: Iterator[tuple[list[str], int]], limit: int | None) -> tuple[int, bool, int]:
-        """Write the rows to `copy`: (rows, whether `pairs` is exhausted, rows rejected).
+    def _copy(self, copy, pairs: Iterator[tuple[list[str], int]]) -> tuple[int, int]:
+        """Write the rows to `copy`: (rows, rows rejected).
 
         COPY's text format, built in blocks: every staged value is a string or None, and none holds a tab,
         a line break or a NUL (the cells are NUL-free, `normalise.text` collapses whitespace, JSON escapes
@@ -413,7 +391,7 @@ class StagingLayout:
         join, nul = "\t".join, "\x00"
         lines: list[str] = []
         size = 0
-        count, done, rejected = 0, False, 0
+        count, rejected = 0, 0
         for row, line in pairs:
             staged, reason = normalise_row(row, line)
             if reason is not None:
@@ -429,13 +407,9 @@ class StagingLayout:
             if size > 1 << 18:
                 copy.write(_copy_block(lines))
                 lines, size = [], 0
-            if limit is not None and count >= limit:
-                break
-        else:
-            done = True
         if lines:
             copy.write(_copy_block(lines))
-        return count, done, rejected
+        return count, rejected
 
 
 OVERLAP_SWITCH_INTERVAL = 0.0002  # seconds (CPython's default is 0.005)
@@ -490,10 +464,6 @@ class StageJob:
     part: int = 0
     parts: int = 1
 
-    @classmethod
-    def from_dict(cls, values: dict) -> StageJob:
-        return cls(**values)
-
 
 @dataclass
 class Batch:
@@ -505,6 +475,8 @@ class Batch:
 
 class InProcessSource:
     """Reads, parses and normalises the file in this process; `copy_batch` writes one batch of COPY text."""
+
+    peak_rss_kb = 0  # no normaliser process
 
     def __init__(self, job: StageJob):
         self.binary = open(job.path, "rb")  # noqa: SIM115 (closed by __exit__)
@@ -547,14 +519,16 @@ class InProcessSource:
             return Batch(0, 0, self.binary.tell(), True)
         before = self.rows
         try:
-            count, _, rejected = self.layout._copy(copy, self._share(), None)
+            count, rejected = self.layout._copy(copy, self._share())
         except csv.Error as error:
             raise FileUnreadable(f"the file is not valid CSV after data row {self.rows}: {error}") from error
         return Batch(count, rejected, self.binary.tell(), self.rows - before < self.batch_rows)
 
     def copy_batch_overlapped(self, cursor) -> Batch:
-        """`copy_batch` into a COPY on `cursor`, PostgreSQL parsing one block while Python prepares the next
-        (psycopg's writer thread; see StagingLayout.copy_rows)."""
+        """`copy_batch` into a COPY on `cursor`. The socket writes go to psycopg's writer thread, so
+        PostgreSQL parses one block while Python normalises the next; the interpreter's thread switch
+        interval is shortened meanwhile (restored after), or the writer thread waits up to 5 ms for the GIL
+        at every socket write and PostgreSQL sits idle."""
         from psycopg.copy import QueuedLibpqWriter
 
         switch_interval = sys.getswitchinterval()
@@ -564,6 +538,9 @@ class InProcessSource:
                 return self.copy_batch(copy)
             finally:
                 sys.setswitchinterval(switch_interval)
+
+    def batch_committed(self) -> None:
+        pass  # nothing waits on the commit here
 
     def close(self) -> None:
         self.wrapper.detach()
@@ -726,7 +703,7 @@ def stage_file(
                     fraction = batch.position / size_bytes if size_bytes else 1.0
                     on_progress(result, min(fraction, 1.0))
             done = batch.done
-            if not done and isinstance(source, SubprocessSource):
+            if not done:
                 source.batch_committed()
-    result.normaliser_peak_rss_kb = getattr(source, "peak_rss_kb", 0)
+    result.normaliser_peak_rss_kb = source.peak_rss_kb
     return result
