@@ -3,9 +3,7 @@ fixture, queued leads made in bulk, and a second database connection."""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 
 from equity_connect.db import service_context
@@ -46,19 +44,6 @@ def mv_refresh() -> None:
     with service_context(), connection.cursor() as cursor:
         cursor.execute("SELECT refresh_contactable_leads()")
         assert cursor.fetchone()[0] is True
-
-
-def second_connection(admin: bool = False, autocommit: bool = True) -> psycopg.Connection:
-    """A separate connection to the test database (as the app role, or the schema owner)."""
-    source = django_settings.DATABASE_ADMIN if admin else connection.settings_dict
-    return psycopg.connect(
-        dbname=connection.settings_dict["NAME"],
-        user=source["USER"],
-        password=source["PASSWORD"],
-        host=source["HOST"] or None,
-        port=source["PORT"] or None,
-        autocommit=autocommit,
-    )
 
 
 def reprocess_ok(row) -> bool:

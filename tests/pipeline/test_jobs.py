@@ -22,7 +22,8 @@ from tests.factories import (
     PipelineDLQFactory,
     WebhookDeliveryFactory,
 )
-from tests.pipeline.jobs_support import mv_refresh, queued_leads, second_connection
+from tests.pg import connect as second_connection
+from tests.pipeline.jobs_support import mv_refresh, queued_leads
 
 
 def events(event_type: str) -> list[PipelineEvent]:
