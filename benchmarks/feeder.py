@@ -78,9 +78,10 @@ def main(argv: list[str]) -> int:
     from django.db import connection
 
     from equity_connect.db import admin_connection, service_context
-    from leads.models import Broker, Lead
-    from pipeline.feeder import campaign_feeder_run
-    from pipeline.jobs import contactable_leads_refresh_run
+    from leads.models import Lead
+    from pipeline.campaigns.contactable import contactable_leads_refresh_run
+    from pipeline.campaigns.feeder import campaign_feeder_run
+    from security.models import Broker
     from tests.fakes.instantly import FakeInstantly
 
     users = get_user_model()

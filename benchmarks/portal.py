@@ -1,4 +1,4 @@
-"""The broker portal's lead list under load (issue 5): a broker with 50,000 leads among 1,000,000.
+"""The broker portal's lead list under load: a broker with 50,000 leads among 1,000,000.
 
 Measures the server time of the first page of `/portal/leads/` with a filter and a search, p50 and p95
 over 50 requests (goal: p95 < 150 ms), through the whole Django stack in-process (middleware, RLS
@@ -6,6 +6,9 @@ context, selector, template), and writes the `portal` section of docs/benchmarks
 
     .venv/bin/python -m benchmarks.portal            # builds the data set once, then measures
     .venv/bin/python -m benchmarks.portal --fresh    # rebuild the database first
+
+The data set (its lists of names, streets and cities, and the bulk INSERT that builds it) lives in
+`benchmarks/portal_data.py`; this module measures and writes the report.
 """
 
 from __future__ import annotations
@@ -18,280 +21,20 @@ import sys
 import time
 
 from benchmarks import common
+from benchmarks.portal_data import (
+    BROKER_EVERY,
+    BROKERS,
+    CITIES,
+    FIRST_NAMES,
+    LAST_NAMES,
+    STREETS,
+    TOTAL_LEADS,
+    build,
+    settle,
+)
 
 DB_NAME = "equity_connect_bench_portal"
-TOTAL_LEADS = 1_000_000
-BROKERS = 20
-BROKER_EVERY = 20  # every 20th lead is the measured broker's: 50,000 of 1,000,000, spread over the table
 REQUESTS = 50
-
-FIRST_NAMES = [
-    "James",
-    "Mary",
-    "Robert",
-    "Patricia",
-    "John",
-    "Jennifer",
-    "Michael",
-    "Linda",
-    "David",
-    "Elizabeth",
-    "William",
-    "Barbara",
-    "Richard",
-    "Susan",
-    "Joseph",
-    "Jessica",
-    "Thomas",
-    "Sarah",
-    "Charles",
-    "Karen",
-    "Daniel",
-    "Nancy",
-    "Matthew",
-    "Lisa",
-    "Anthony",
-    "Betty",
-    "Mark",
-    "Margaret",
-    "Donald",
-    "Sandra",
-    "Steven",
-    "Ashley",
-    "Paul",
-    "Dorothy",
-    "Andrew",
-    "Kimberly",
-    "Joshua",
-    "Emily",
-    "Kenneth",
-    "Donna",
-    "Kevin",
-    "Michelle",
-    "Brian",
-    "Carol",
-    "George",
-    "Amanda",
-    "Edward",
-    "Melissa",
-    "Ronald",
-    "Deborah",
-    "Harold",
-    "Martha",
-    "Walter",
-    "Gloria",
-    "Eugene",
-]
-LAST_NAMES = [
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Hernandez",
-    "Lopez",
-    "Gonzalez",
-    "Wilson",
-    "Anderson",
-    "Thomas",
-    "Taylor",
-    "Moore",
-    "Jackson",
-    "Martin",
-    "Lee",
-    "Perez",
-    "Thompson",
-    "White",
-    "Harris",
-    "Sanchez",
-    "Clark",
-    "Ramirez",
-    "Lewis",
-    "Robinson",
-    "Walker",
-    "Young",
-    "Allen",
-    "King",
-    "Wright",
-    "Scott",
-    "Torres",
-    "Nguyen",
-    "Hill",
-    "Flores",
-    "Green",
-    "Adams",
-    "Nelson",
-    "Baker",
-    "Hall",
-    "Rivera",
-    "Campbell",
-    "Mitchell",
-    "Carter",
-    "Roberts",
-    "Gomez",
-    "Phillips",
-    "Evans",
-    "Turner",
-    "Diaz",
-    "Parker",
-    "Cruz",
-    "Edwards",
-    "Collins",
-    "Reyes",
-    "Stewart",
-    "Morris",
-    "Morales",
-    "Murphy",
-    "Cook",
-    "Rogers",
-    "Gutierrez",
-    "Ortiz",
-    "Morgan",
-    "Cooper",
-    "Peterson",
-    "Bailey",
-    "Reed",
-    "Kelly",
-    "Howard",
-    "Ramos",
-    "Kim",
-    "Cox",
-    "Ward",
-    "Richardson",
-    "Watson",
-    "Brooks",
-    "Chavez",
-    "Wood",
-    "James",
-    "Bennett",
-    "Gray",
-    "Mendoza",
-    "Ruiz",
-    "Hughes",
-    "Price",
-    "Alvarez",
-    "Castillo",
-    "Sanders",
-    "Patel",
-    "Myers",
-    "Long",
-    "Ross",
-    "Foster",
-    "Keller",
-    "Whitfield",
-    "Ortega",
-    "Nakamura",
-    "Okafor",
-    "Lindqvist",
-    "Brennan",
-    "Castellano",
-    "Dubois",
-]
-STREETS = [
-    "Main",
-    "Oak",
-    "Pine",
-    "Maple",
-    "Cedar",
-    "Elm",
-    "Sunset",
-    "Lake",
-    "Hill",
-    "Park",
-    "Washington",
-    "Lincoln",
-    "Jefferson",
-    "Madison",
-    "Willow",
-    "Mission",
-    "Harbor",
-    "Canyon",
-    "Valley",
-    "Ridge",
-]
-CITIES = [
-    "San Diego",
-    "Los Angeles",
-    "Sacramento",
-    "Fresno",
-    "Oakland",
-    "San Jose",
-    "Riverside",
-    "Bakersfield",
-    "Anaheim",
-    "Santa Ana",
-    "Stockton",
-    "Irvine",
-    "Chula Vista",
-    "Fremont",
-    "Modesto",
-    "Oxnard",
-]
-
-
-def _build(cursor, broker_ids: list[str]) -> float:
-    started = time.perf_counter()
-    cursor.execute("SELECT setseed(0.42)")
-    cursor.execute(
-        """
-        INSERT INTO leads (first_name, last_name, email, phone, property_address, property_city, property_state,
-                           property_zip, property_value, estimated_equity, property_type, age, owner_occupied,
-                           assigned_broker_id, lead_score, campaign_status, email_verified, phone_verified,
-                           consent, consented_at, consent_method, apn, mak, created_at)
-        SELECT f, l,
-               lower(f || '.' || l || g || '@example.com'),
-               '+1' || (2002000000 + (random() * 7000000000)::bigint)::text,
-               (100 + g %% 9899)::text || ' ' || s || ' St',
-               c, 'CA', (90000 + (g %% 6000))::text,
-               200000 + (random() * 1500000)::int, (random() * 900000)::int, 'Single Family',
-               55 + (random() * 35)::int, random() < 0.85,
-               CASE WHEN g %% %(every)s = 0 THEN %(measured)s::uuid
-                    ELSE (%(others)s::uuid[])[1 + (g %% %(n_others)s)] END,
-               (random() * 100)::int,
-               (ARRAY['new','new','new','queued','queued','active','active','replied','paused','unsubscribed',
-                      'bounced','do_not_contact','converted'])[1 + (random() * 12)::int]::campaign_status,
-               random() < 0.7, random() < 0.6, cons, CASE WHEN cons THEN now() - interval '10 days' END,
-               CASE WHEN cons THEN 'form' END,
-               lpad((g / 1000)::text, 3, '0') || '-' || lpad((g %% 1000)::text, 3, '0')
-                 || '-' || lpad((g %% 97)::text, 2, '0'),
-               'MAK' || g, now() - (random() * interval '365 days')
-          FROM (
-            SELECT g,
-                   (%(first)s::text[])[1 + (random() * (array_length(%(first)s::text[], 1) - 1))::int] AS f,
-                   (%(last)s::text[])[1 + (random() * (array_length(%(last)s::text[], 1) - 1))::int] AS l,
-                   (%(streets)s::text[])[1 + (random() * (array_length(%(streets)s::text[], 1) - 1))::int] AS s,
-                   (%(cities)s::text[])[1 + (random() * (array_length(%(cities)s::text[], 1) - 1))::int] AS c,
-                   random() < 0.4 AS cons
-              FROM generate_series(1, %(total)s) AS g
-          ) AS rows
-        """,
-        {
-            "every": BROKER_EVERY,
-            "measured": broker_ids[0],
-            "others": broker_ids[1:],
-            "n_others": len(broker_ids) - 1,
-            "first": FIRST_NAMES,
-            "last": LAST_NAMES,
-            "streets": STREETS,
-            "cities": CITIES,
-            "total": TOTAL_LEADS,
-        },
-    )
-    cursor.execute("ANALYZE leads")
-    return time.perf_counter() - started
-
-
-def _settle() -> None:
-    """VACUUM ANALYZE `leads` outside any transaction, as autovacuum would soon after a bulk load: otherwise
-    its scan of the freshly built table (and the trigram index's pending list) runs during the
-    measurement on this 2-core machine (measured: p95 1.9 s instead of ~70 ms)."""
-    with common.psycopg_admin() as conn:
-        conn.execute("VACUUM ANALYZE leads")
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -324,7 +67,8 @@ def main(argv: list[str]) -> int:
 
     from equity_connect.db import admin_connection, service_context
     from leads import selectors
-    from leads.models import Broker, Lead
+    from leads.models import Lead
+    from security.models import Broker
 
     users = get_user_model()
     with service_context():
@@ -341,9 +85,9 @@ def main(argv: list[str]) -> int:
     if existing < TOTAL_LEADS:
         print(f"building {TOTAL_LEADS:,} leads ({TOTAL_LEADS // BROKER_EVERY:,} for the measured broker)…", flush=True)
         with admin_connection(), connection.cursor() as cursor:
-            build_seconds = _build(cursor, [str(broker.pk) for broker in brokers])
+            build_seconds = build(cursor, [str(broker.pk) for broker in brokers])
         print(f"built in {build_seconds:.0f} s", flush=True)
-        _settle()
+        settle()
     with service_context():
         total = Lead.objects.count()
         own = Lead.objects.for_broker(measured).count()

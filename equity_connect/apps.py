@@ -5,13 +5,10 @@ from django.db.models.signals import post_migrate
 class EquityConnectConfig(AppConfig):
     name = "equity_connect"
     verbose_name = "Equity Connect"
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from . import checks, grants  # noqa: F401  (registers the system checks)
 
-        # post_migrate is only sent for apps with models; `pipeline` migrates last.
-        post_migrate.connect(
-            grants.grant_application_privileges,
-            sender=self.apps.get_app_config("pipeline"),
-            dispatch_uid="equity_connect.grants",
-        )
+        # post_migrate is sent once per app after every migration has run, so any one app will do: this one.
+        post_migrate.connect(grants.grant_application_privileges, sender=self, dispatch_uid="equity_connect.grants")

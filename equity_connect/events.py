@@ -1,9 +1,11 @@
-"""The one way to append to `pipeline_events` (DESIGN §11), usable from every layer.
+"""The one way to append to `pipeline_events` (its model: equity_connect/models.py), usable from every layer.
 
-It lives at the bottom of the import order so that `leads` (consent, portal actions) and `pipeline`
-(ingestion, jobs, webhooks) record events the same way without importing each other. It writes with
-the caller's database context: a broker's context may only record events for that broker (RLS).
-Never put secrets, signatures or request bodies in `event_data`.
+`record_event` / `record_events` write rows one by one; `lead_events_insert_sql` is the statement the
+ingestion's set-based SQL uses to record one event per lead it created or merged. It lives at the bottom
+of the import order so that `security` (partner keys), `leads` (consent, portal actions) and `pipeline`
+(ingestion, jobs, webhooks) record events the same way without importing each other. It writes with the
+caller's database context: a broker's context may only record events for that broker (RLS). Never put
+secrets, signatures or request bodies in `event_data`. A test fails if any other module writes the table.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
+
+from .models import EventStatus
 
 # The seed's names where it has them; ours for the rest.
 SEED_EVENT_TYPES = (
@@ -55,7 +59,7 @@ EVENT_TYPES = (
     "partner_key_revoked",
     "login_locked_out",
 )
-STATUSES = ("success", "failure", "retry")
+STATUSES = tuple(EventStatus.values)
 
 _INSERT = (
     "INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, duration_ms, status,"
@@ -107,3 +111,20 @@ def record_events(events: Iterable[tuple[str, dict]]) -> int:
         with connection.cursor() as cursor:
             cursor.executemany(_INSERT, rows)
     return len(rows)
+
+
+def lead_events_insert_sql(event_type: str, *, source: str) -> str:
+    """One `event_type` event per row of `source` (a CTE or table with `id` and `assigned_broker_id`: leads
+    an upload created or changed), for the upload `%(upload)s`::
+
+        INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status)
+        SELECT 'lead_created', id, assigned_broker_id, %(upload)s, '{}'::jsonb, 'success' FROM created
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    if not source.isidentifier():
+        raise ValueError(f"not a table name: {source!r}")
+    return (
+        "INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status)\n"
+        f"SELECT '{event_type}', id, assigned_broker_id, %(upload)s, '{{}}'::jsonb, 'success' FROM {source}"
+    )

@@ -1,31 +1,13 @@
+"""Leads, consent records and the verification-code map in the admin (brokers: security/admin.py)."""
+
 from django.contrib import admin
 from import_export import fields, resources
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 
-from .models import Broker, ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
+from .columns import STAFF_EXPORT
+from .models import ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
 
-# --- django-import-export: the verification-code map and brokers in and out, leads out (staff only) -------
-
-
-class BrokerResource(resources.ModelResource):
-    """Brokers by email (the natural key): an import updates a broker with that email or adds one."""
-
-    class Meta:
-        model = Broker
-        import_id_fields = ("email",)
-        fields = (
-            "name",
-            "email",
-            "phone",
-            "company",
-            "nmls_id",
-            "territory_states",
-            "territory_zip_prefixes",
-            "active",
-        )
-        export_order = fields
-        skip_unchanged = True
-        report_skipped = True
+# --- django-import-export: the verification-code map in and out, leads out (staff only) -----------------
 
 
 class VerificationCodeMapResource(resources.ModelResource):
@@ -52,38 +34,7 @@ class LeadResource(resources.ModelResource):
 
     class Meta:
         model = Lead
-        fields = (
-            "id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "property_address",
-            "property_city",
-            "property_state",
-            "property_zip",
-            "property_value",
-            "estimated_equity",
-            "property_type",
-            "age",
-            "owner_occupied",
-            "assigned_broker_email",
-            "lead_score",
-            "campaign_status",
-            "email_verified",
-            "phone_verified",
-            "consent",
-            "consented_at",
-            "consent_method",
-            "mak",
-            "apn",
-            "addr_hash",
-            "added_to_campaign_at",
-            "last_reply_at",
-            "source",
-            "created_at",
-            "updated_at",
-        )
+        fields = STAFF_EXPORT
         export_order = fields
 
     def get_queryset(self):
@@ -93,15 +44,6 @@ class LeadResource(resources.ModelResource):
 class StaffOnlyExportMixin(ExportMixin):
     def has_export_permission(self, request):
         return bool(request.user.is_active and request.user.is_staff) and super().has_export_permission(request)
-
-
-@admin.register(Broker)
-class BrokerAdmin(ImportExportModelAdmin):
-    resource_classes = [BrokerResource]
-    list_display = ("name", "email", "company", "active", "territory_states", "created_at")
-    list_filter = ("active",)
-    search_fields = ("name", "email", "company", "nmls_id")
-    raw_id_fields = ("user",)
 
 
 @admin.register(Lead)

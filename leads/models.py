@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
@@ -17,52 +16,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from .fields import PgEnumField
-from .querysets import BrokerQuerySet, LeadQuerySet
-
-
-class CampaignStatus(models.TextChoices):
-    NEW = "new"
-    QUEUED = "queued"
-    ACTIVE = "active"
-    REPLIED = "replied"
-    PAUSED = "paused"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    DO_NOT_CONTACT = "do_not_contact"
-    CONVERTED = "converted"
-
-
-# Statuses after which a lead must never be emailed again.
-NEVER_CONTACT_STATUSES = (CampaignStatus.UNSUBSCRIBED, CampaignStatus.BOUNCED, CampaignStatus.DO_NOT_CONTACT)
-
-
-class Broker(models.Model):
-    """A licensed loan officer. Their login is `user`; `id` is what `auth.uid()` returns for them."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="broker"
-    )
-    name = models.CharField(max_length=200)
-    email = models.EmailField(unique=True)
-    phone = models.CharField(max_length=32, blank=True, default="")
-    company = models.CharField(max_length=200, blank=True, default="")
-    nmls_id = models.CharField("NMLS id", max_length=32, blank=True, default="")
-    # Territory rules for uploads that name no broker: ZIP prefixes win over states.
-    territory_states = ArrayField(models.CharField(max_length=2), blank=True, default=list)
-    territory_zip_prefixes = ArrayField(models.CharField(max_length=5), blank=True, default=list)
-    active = models.BooleanField(default=True, db_default=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
-    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
-
-    objects = BrokerQuerySet.as_manager()
-
-    class Meta:
-        db_table = "brokers"
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return f"{self.name} <{self.email}>"
+from .querysets import LeadQuerySet
+from .statuses import CampaignStatus
 
 
 class Lead(models.Model):
@@ -81,7 +36,7 @@ class Lead(models.Model):
     age = models.IntegerField(null=True, blank=True)
     owner_occupied = models.BooleanField(null=True, blank=True)
     assigned_broker = models.ForeignKey(
-        Broker, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
+        "security.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
     )
     lead_score = models.IntegerField(null=True, blank=True, default=0, db_default=0)
     score_breakdown = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
@@ -166,7 +121,7 @@ class ConsentToken(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consent_tokens")
-    broker = models.ForeignKey(Broker, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    broker = models.ForeignKey("security.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

@@ -7,13 +7,7 @@ from __future__ import annotations
 
 from django.db import models
 
-
-class BrokerQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(active=True)
-
-    def for_user(self, user):
-        return self.filter(user=user)
+from .statuses import NEVER_CONTACT_STATUSES
 
 
 class LeadQuerySet(models.QuerySet):
@@ -25,8 +19,6 @@ class LeadQuerySet(models.QuerySet):
 
     def contactable(self):
         """The live form of the `mv_contactable_leads` rule (consented, verified, reachable, assigned)."""
-        from .models import NEVER_CONTACT_STATUSES
-
         return (
             self.filter(consent=True, assigned_broker__isnull=False)
             .filter(models.Q(email_verified=True) | models.Q(phone_verified=True))

@@ -1,9 +1,8 @@
 """Read paths of the broker portal: the lead list (filters, search, sort, pages), a lead's detail parts
-and timeline. (The broker's dashboard figures come from `pipeline.dashboard`, shared with staff.)
+and timeline. (The broker's dashboard figures come from pipeline/monitoring/dashboard.py, shared with staff.)
 
 Every selector takes the broker and scopes through `Lead.objects.for_broker(broker)`; the request's RLS
-context (authenticated + the broker's id) is the second wall. `pipeline_events` is read with SQL on its
-table name, so `leads` does not import `pipeline` (STYLE: arrows point down).
+context (authenticated + the broker's id) is the second wall.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from django.db import connection
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+
+from equity_connect.models import PipelineEvent
 
 from .models import Lead, VerificationCodeMap
 
@@ -269,13 +270,14 @@ EVENT_LABELS = {
 
 def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
     """The lead's `pipeline_events`, newest first (RLS limits a broker to events carrying their id)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT event_type, status, created_at, event_data, error_message FROM pipeline_events"
-            " WHERE lead_id = %s ORDER BY created_at DESC, id DESC LIMIT %s",
-            [lead.pk, limit],
+    events = PipelineEvent.objects.filter(lead_id=lead.pk).order_by("-created_at", "-id")[:limit]
+    return [
+        TimelineEntry(
+            event_type=event.event_type,
+            status=event.status,
+            created_at=event.created_at,
+            data=event.event_data or {},
+            error_message=event.error_message,
         )
-        return [
-            TimelineEntry(event_type=row[0], status=row[1], created_at=row[2], data=row[3] or {}, error_message=row[4])
-            for row in cursor.fetchall()
-        ]
+        for event in events
+    ]

@@ -11,8 +11,10 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from equity_connect.events import record_event
 from security.consent_tokens import ConsentTokenInvalid, consent_token_sign, consent_token_verify, consent_url
+from security.models import Broker
 
-from .models import NEVER_CONTACT_STATUSES, Broker, CampaignStatus, ConsentToken, Lead, LeadConsentAudit
+from .models import ConsentToken, Lead, LeadConsentAudit
+from .statuses import NEVER_CONTACT_STATUSES, CampaignStatus
 
 # The seed's Phase 5.1 mapping, verbatim: legacy `status` text -> `campaign_status`.
 BACKFILL_CAMPAIGN_STATUS_SQL = """
@@ -69,7 +71,7 @@ def verification_flags_init() -> dict[str, int]:
     return {"phone_verified": phone, "email_verified": email}
 
 
-# --- Portal actions and consent (issue 5) -----------------------------------------------------------
+# --- Portal actions and consent ----------------------------------------------------------------------
 # Each service takes the lead (already fetched through the broker's scoped queryset), re-reads it
 # locked inside its transaction, changes it, and records one `pipeline_events` row for the timeline.
 # Under a broker's context the event carries that broker's id (the RLS WITH CHECK requires it).
@@ -193,7 +195,7 @@ def lead_record_outcome(
 
 
 def consent_link_create(*, lead: Lead, broker=None) -> str:
-    """Create a signed, single-use consent link for the lead (DESIGN §12) and return its URL.
+    """Create a signed, single-use consent link for the lead and return its URL.
 
     Stores `sha256(nonce)` and the expiry in `consent_tokens`; records `consent_link_created`. The URL
     is returned once and never stored."""

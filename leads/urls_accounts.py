@@ -1,4 +1,4 @@
-"""`/accounts/…` (DESIGN §13): login, logout, password change and reset, and the post-login landing."""
+"""`/accounts/…`: login, logout, password change and reset, and the post-login landing."""
 
 from django.urls import path
 

@@ -1,4 +1,4 @@
-"""`/consent?token=…` (DESIGN §13): the public consent page."""
+"""`/consent?token=…`: the public consent page."""
 
 from django.urls import path
 

@@ -1,11 +1,10 @@
-"""`/portal/…` (DESIGN §13): the broker portal. `/portal/` itself, the broker's dashboard, is drawn from the
-shared figures module in `pipeline` and is added to this namespace by the project URLconf."""
+"""`/portal/…`: the broker portal's lead screens, in the `portal` namespace that the project URLconf opens.
+`/portal/` itself, the broker's dashboard, is drawn from the shared figures module in pipeline/monitoring
+and mounted in the same namespace there."""
 
 from django.urls import path
 
 from .views import portal
-
-app_name = "portal"
 
 urlpatterns = [
     path("leads/", portal.lead_list, name="lead_list"),

@@ -1,15 +1,16 @@
-"""The dead-letter queue's recorder and selectors: store rows, list them, close them.
+"""The dead-letter queue's recorder: every insert into `pipeline_dlq` and every change of a row's state.
 
-A recorder: it never imports a worker. Reprocessing a row goes through the ingestion service (the same
-code path as an upload), which the admin action calls; that service closes the row with
-`dlq_mark_resolved`. Discarding is a person's decision and needs a note.
+Writers (ingestion, the feeder, the webhook, the push retry, people in the admin) call these; none writes
+the table itself (a test greps for it). A recorder: it never imports a worker. Reprocessing a rejected
+upload row is the ingestion service's job (pipeline/ingest/services.py), which closes the row here with
+`dlq_mark_resolved`; discarding is a person's decision and needs a note.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -18,6 +19,19 @@ from pipeline.models import DLQSource, DLQStatus, PipelineDLQ
 
 OPEN_STATUSES = (DLQStatus.OPEN, DLQStatus.RETRYING)
 CLOSED_STATUSES = (DLQStatus.RESOLVED, DLQStatus.DISCARDED)
+
+# The rejected rows of an upload's staging (optionally only `lines`), one DLQ row each, with the raw row
+# and the reason the row shaping gave. `%(lines)s` is NULL for every line.
+DLQ_FROM_STAGING_SQL = """
+INSERT INTO pipeline_dlq (source, upload_id, line_number, payload, reason, error_detail, broker_id,
+                          status, attempts, max_attempts, resolution, resolution_note)
+SELECT 'upload_row', upload_id, line_number, raw::jsonb, reject_reason, '', assigned_broker_id,
+       'open', 0, 5, '', ''
+  FROM leads_staging
+ WHERE upload_id = %(upload)s AND reject_reason IS NOT NULL
+   AND (%(lines)s::int[] IS NULL OR line_number = ANY(%(lines)s::int[]))
+ ORDER BY line_number
+"""
 
 
 class DLQError(Exception):
@@ -57,7 +71,29 @@ def dlq_record(
     )
 
 
+def dlq_record_rejected_rows(*, upload_id: str, lines: list[int] | None = None) -> int:
+    """The upload's rejected staging rows → one open DLQ row each (set-based). Returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(DLQ_FROM_STAGING_SQL, {"upload": upload_id, "lines": lines})
+        return cursor.rowcount
+
+
+def dlq_record_failed_upload(*, upload, reason: str) -> PipelineDLQ | None:
+    """A whole upload that could not be read: one open DLQ row for it (not a second one on a re-run)."""
+    open_rows = PipelineDLQ.objects.filter(upload_id=upload.pk, source=DLQSource.UPLOAD, status=DLQStatus.OPEN)
+    if open_rows.exists():
+        return None
+    return dlq_record(
+        source=DLQSource.UPLOAD,
+        upload=upload,
+        payload={"filename": upload.filename},
+        reason=reason,
+        broker=upload.broker,
+    )
+
+
 def dlq_list(*, status: str | None = None, source: str | None = None, upload=None) -> QuerySet[PipelineDLQ]:
+    """Rows by status (`pending`: open or retrying), source and upload, newest first."""
     items = PipelineDLQ.objects.select_related("upload", "resolved_by")
     if status == "pending":
         items = items.filter(status__in=OPEN_STATUSES)
@@ -70,16 +106,65 @@ def dlq_list(*, status: str | None = None, source: str | None = None, upload=Non
     return items
 
 
-def dlq_pending_count() -> int:
-    return PipelineDLQ.objects.filter(status__in=OPEN_STATUSES).count()
+def dlq_update_payload(*, item: PipelineDLQ, payload: dict) -> PipelineDLQ:
+    """Replace an open item's payload (an operator's correction before reprocessing)."""
+    if item.status in CLOSED_STATUSES:
+        raise DLQError(f"DLQ item #{item.pk} is {item.status}: its payload is kept as it was")
+    if not isinstance(payload, dict):
+        raise DLQError("the payload must be a JSON object")
+    item.payload = payload
+    item.save(update_fields=["payload", "updated_at"])
+    return item
+
+
+def dlq_attempt_record(*, item: PipelineDLQ, payload: dict, reason: str | None) -> PipelineDLQ:
+    """Count a reprocessing attempt of an open row: keep the (edited) payload and, when the row is still
+    unusable, the new reason."""
+    item.payload = payload
+    item.attempts += 1
+    if reason is not None:
+        item.reason = reason
+    item.save(update_fields=["payload", "attempts", "reason", "updated_at"])
+    return item
+
+
+def dlq_attempt_failed(
+    *, item: PipelineDLQ, error: str, retry_after: dt.datetime | None, extra: dict | None = None
+) -> PipelineDLQ:
+    """An automatic retry failed: count it, keep the error, and either wait until `retry_after` or (None:
+    no retries left) stay open for a person. Records `dlq_reprocessed` (retry or failure)."""
+    item.attempts += 1
+    item.error_detail = error[:4000]
+    item.status = DLQStatus.RETRYING if retry_after else DLQStatus.OPEN
+    item.retry_after = retry_after
+    item.save(update_fields=["attempts", "error_detail", "status", "retry_after", "updated_at"])
+    record_event(
+        "dlq_reprocessed",
+        broker_id=item.broker_id,
+        lead_id=item.lead_id,
+        upload_id=item.upload_id,
+        status="retry" if retry_after else "failure",
+        error_message=error[:2000],
+        data={"dlq_id": item.pk, "source": item.source, "attempt": item.attempts, **(extra or {})},
+    )
+    return item
 
 
 def dlq_mark_resolved(
-    *, item: PipelineDLQ, resolution: str = "reprocessed", user=None, note: str = "", lead=None
+    *,
+    item: PipelineDLQ,
+    resolution: str = "reprocessed",
+    user=None,
+    note: str = "",
+    lead_id=None,
+    broker_id=None,
+    payload: dict | None = None,
+    count_attempt: bool = False,
+    event_data: dict | None = None,
 ) -> PipelineDLQ:
-    """Close `item` as handled (the ingestion service calls this after it applied the row).
-
-    Records `dlq_reprocessed`. Idempotent: a closed item is returned unchanged."""
+    """Close `item` as handled (the ingestion service, after it applied the row; the push retry, after the
+    batch went through). Records `dlq_reprocessed` with `event_data`. Idempotent: a closed item is
+    returned unchanged."""
     with transaction.atomic():
         item = PipelineDLQ.objects.select_for_update().get(pk=item.pk)
         if item.status in CLOSED_STATUSES:
@@ -89,24 +174,20 @@ def dlq_mark_resolved(
         item.resolution_note = note
         item.resolved_at = timezone.now()
         item.resolved_by = user if getattr(user, "pk", None) else None
-        if lead is not None:
-            item.lead = lead
-        item.save(
-            update_fields=[
-                "status",
-                "resolution",
-                "resolution_note",
-                "resolved_at",
-                "resolved_by",
-                "lead",
-                "updated_at",
-            ]
-        )
+        item.retry_after = None
+        if count_attempt:
+            item.attempts += 1
+        if lead_id is not None:
+            item.lead_id = lead_id
+        if payload is not None:
+            item.payload = payload
+        item.save()
         record_event(
             "dlq_reprocessed",
             upload_id=item.upload_id,
             lead_id=item.lead_id,
-            data={"dlq_id": item.pk, "source": item.source, "resolution": resolution},
+            broker_id=broker_id,
+            data={"dlq_id": item.pk, "source": item.source, "resolution": resolution, **(event_data or {})},
         )
     return item
 
@@ -149,15 +230,4 @@ def dlq_discard(*, item: PipelineDLQ, note: str, user=None) -> PipelineDLQ:
                 "by": getattr(user, "get_username", lambda: None)(),
             },
         )
-    return item
-
-
-def dlq_update_payload(*, item: PipelineDLQ, payload: dict) -> PipelineDLQ:
-    """Replace an open item's payload (an operator's correction before reprocessing)."""
-    if item.status in CLOSED_STATUSES:
-        raise DLQError(f"DLQ item #{item.pk} is {item.status}: its payload is kept as it was")
-    if not isinstance(payload, dict):
-        raise DLQError("the payload must be a JSON object")
-    item.payload = payload
-    item.save(update_fields=["payload", "updated_at"])
     return item

@@ -1,7 +1,8 @@
-"""Uploads, staging, the dead-letter queue, events, the replay guard, and the jobs' bookkeeping.
+"""Uploads, staging, the dead-letter queue, the replay guard, and the jobs' bookkeeping.
 
-Names are the seed's where it has them (`leads_staging`, `pipeline_dlq`, `pipeline_events`,
-`ingest_replay_guard`); `uploads` and the rest are ours.
+Names are the seed's where it has them (`leads_staging`, `pipeline_dlq`, `ingest_replay_guard`); `uploads`
+and the rest are ours. The event trail (`pipeline_events`) lives in equity_connect/models.py, beside its one
+recorder, because every layer writes it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.db import models
 from django.db.models.functions import Now
 
 from .fields import JSONTextField
+from .querysets import FeederRunQuerySet, JobHeartbeatQuerySet, ReplayGuardQuerySet, WebhookDeliveryQuerySet
 
 
 class UploadStatus(models.TextChoices):
@@ -39,7 +41,7 @@ class Upload(models.Model):
         help_text="Staff member, for uploads made in the admin",
     )
     broker = models.ForeignKey(
-        "leads.Broker",
+        "security.Broker",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -104,7 +106,7 @@ class LeadStaging(models.Model):
     apn = models.TextField(null=True, blank=True)
     addr_hash = models.TextField(null=True, blank=True)
     reject_reason = models.TextField(null=True, blank=True)
-    # Normalised by the ingestion while the file streams in (pipeline/ingest/stage.py).
+    # Normalised by the ingestion while the file streams in (pipeline/ingest/staging.py).
     property_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     estimated_equity = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     property_type = models.TextField(null=True, blank=True)
@@ -154,7 +156,7 @@ class PipelineDLQ(models.Model):
     payload = models.JSONField(default=dict)
     reason = models.TextField(help_text="What is wrong, in words a person can act on")
     error_detail = models.TextField(blank=True, default="")
-    broker = models.ForeignKey("leads.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    broker = models.ForeignKey("security.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=16, choices=DLQStatus.choices, default=DLQStatus.OPEN)
     attempts = models.IntegerField(default=0)
@@ -187,53 +189,6 @@ class PipelineDLQ(models.Model):
         return f"DLQ #{self.id} {self.source}: {self.reason[:60]}"
 
 
-class EventStatus(models.TextChoices):
-    SUCCESS = "success"
-    FAILURE = "failure"
-    RETRY = "retry"
-
-
-class PipelineEvent(models.Model):
-    """The audit trail and the funnel's source (event types: DESIGN §11)."""
-
-    id = models.BigAutoField(primary_key=True)
-    event_type = models.CharField(max_length=64)
-    lead_id = models.UUIDField(null=True, blank=True)
-    broker_id = models.UUIDField(null=True, blank=True)
-    upload_id = models.UUIDField(null=True, blank=True)
-    event_data = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
-    duration_ms = models.IntegerField(null=True, blank=True)
-    status = models.CharField(
-        max_length=16, choices=EventStatus.choices, default=EventStatus.SUCCESS, db_default="success"
-    )
-    error_message = models.TextField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
-
-    class Meta:
-        db_table = "pipeline_events"
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["event_type", "created_at"], name="pipeline_events_type_idx"),
-            models.Index(
-                fields=["lead_id", "created_at"],
-                name="pipeline_events_lead_idx",
-                condition=models.Q(lead_id__isnull=False),
-            ),
-            models.Index(
-                fields=["broker_id", "created_at"],
-                name="pipeline_events_broker_idx",
-                condition=models.Q(broker_id__isnull=False),
-            ),
-            models.Index(
-                fields=["upload_id"], name="pipeline_events_upload_idx", condition=models.Q(upload_id__isnull=False)
-            ),
-            models.Index(fields=["created_at"], name="pipeline_events_created_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.event_type} ({self.status}) at {self.created_at:%Y-%m-%d %H:%M}"
-
-
 class IngestReplayGuard(models.Model):
     """Content hashes received in the last REPLAY_GUARD_DAYS: the same file twice is a 409."""
 
@@ -241,6 +196,8 @@ class IngestReplayGuard(models.Model):
     upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    objects = ReplayGuardQuerySet.as_manager()
 
     class Meta:
         db_table = "ingest_replay_guard"
@@ -264,6 +221,8 @@ class FeederRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = FeederRunQuerySet.as_manager()
+
     class Meta:
         db_table = "feeder_runs"
         ordering = ["-business_date"]
@@ -281,6 +240,8 @@ class WebhookDelivery(models.Model):
     lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    objects = WebhookDeliveryQuerySet.as_manager()
 
     class Meta:
         db_table = "webhook_deliveries"
@@ -330,6 +291,8 @@ class JobHeartbeat(models.Model):
     last_seen_at = models.DateTimeField()
     last_status = models.CharField(max_length=16, blank=True, default="")
     last_duration_ms = models.IntegerField(null=True, blank=True)
+
+    objects = JobHeartbeatQuerySet.as_manager()
 
     class Meta:
         db_table = "job_heartbeats"

@@ -1,11 +1,17 @@
-"""django-q2 task functions for the scheduled jobs (pipeline/schedules.py). Thin: each writes the
-scheduler heartbeat, runs one job (which opens the service context and takes its lock) and raises when
-the job failed, so django-q2 shows the task as failed too. Ingestion's tasks live in tasks_ingest.py.
+"""django-q2 task functions: thin. Each takes ids (or nothing), runs one service or job, and raises when a
+job failed so that django-q2 shows the task as failed too. The schedules (pipeline/schedules.py) and the
+upload API (pipeline/intake/services.py) name these functions by their dotted path.
 """
 
 from __future__ import annotations
 
-from pipeline.jobs import ALERTS, JobReport, JobResult, job_run, scheduler_heartbeat
+from pipeline.campaigns.contactable import contactable_leads_refresh_run
+from pipeline.campaigns.feeder import campaign_feeder_run
+from pipeline.campaigns.push_retry import dlq_retry_run
+from pipeline.cleanup import cleanup_run
+from pipeline.ingest.services import upload_ingest
+from pipeline.jobs import JobResult, scheduler_heartbeat
+from pipeline.monitoring.alerts import alerts_evaluate_run
 
 
 class JobFailed(Exception):
@@ -18,43 +24,33 @@ def _done(result: JobResult) -> str:
     return result.message
 
 
-def refresh_contactable_leads_task() -> str:
-    from pipeline.jobs import contactable_leads_refresh_run
+def upload_process(upload_id: str) -> str:
+    """Process one upload; safe to run twice (a done upload returns at once, a busy one is skipped)."""
+    upload = upload_ingest(upload_id=upload_id)
+    return "busy" if upload is None else upload.status
 
+
+def refresh_contactable_leads_task() -> str:
     scheduler_heartbeat()
     return _done(contactable_leads_refresh_run())
 
 
 def campaign_feeder_task(intended_date: str | None = None) -> str:
     """`intended_date`: django-q2's intended run instant (Schedule.intended_date_kwarg), the day's key."""
-    from pipeline.feeder import campaign_feeder_run
-
     scheduler_heartbeat()
     return _done(campaign_feeder_run(intended_date=intended_date))
 
 
 def cleanup_task() -> str:
-    from pipeline.jobs import cleanup_run
-
     scheduler_heartbeat()
     return _done(cleanup_run())
 
 
 def dlq_retry_task() -> str:
-    from pipeline.dlq_retry import dlq_retry_run
-
     scheduler_heartbeat()
     return _done(dlq_retry_run())
 
 
 def alerts_evaluate_task() -> str:
     scheduler_heartbeat()
-
-    def work() -> JobReport:
-        from pipeline.alerts import alerts_evaluate  # issue 6's rules; imported when the job runs
-
-        summary = alerts_evaluate() or {}
-        data = {key: summary.get(key) for key in ("fired", "resolved", "firing") if key in summary}
-        return JobReport(message=f"alerts evaluated: {data}", data=data)
-
-    return _done(job_run(ALERTS, work))
+    return _done(alerts_evaluate_run())

@@ -1,13 +1,45 @@
-"""Partners and their keys in the admin. A new key's secret is shown once, on the page after saving;
+"""Brokers, partners and their keys in the admin. A new key's secret is shown once, on the page after saving;
 revocation and rotation (a second active key for the same partner) are admin actions that call the same
 services as `manage.py partner_key`."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from import_export import resources
+from import_export.admin import ImportExportModelAdmin
 
-from .models import Partner, PartnerKey, PartnerKeyStatus
+from .models import Broker, Partner, PartnerKey, PartnerKeyStatus
 from .services import PartnerKeyError, partner_key_create, partner_key_revoke
+
+
+class BrokerResource(resources.ModelResource):
+    """Brokers by email (the natural key): an import updates a broker with that email or adds one."""
+
+    class Meta:
+        model = Broker
+        import_id_fields = ("email",)
+        fields = (
+            "name",
+            "email",
+            "phone",
+            "company",
+            "nmls_id",
+            "territory_states",
+            "territory_zip_prefixes",
+            "active",
+        )
+        export_order = fields
+        skip_unchanged = True
+        report_skipped = True
+
+
+@admin.register(Broker)
+class BrokerAdmin(ImportExportModelAdmin):
+    resource_classes = [BrokerResource]
+    list_display = ("name", "email", "company", "active", "territory_states", "created_at")
+    list_filter = ("active",)
+    search_fields = ("name", "email", "company", "nmls_id")
+    raw_id_fields = ("user",)
 
 
 @admin.register(Partner)

@@ -1,4 +1,4 @@
-"""Opens the database context for each request (DESIGN §5): the second wall behind scoped querysets.
+"""Opens the database context for each request: the second wall behind scoped querysets.
 
 - staff: `service_role` (the admin sees every row);
 - a broker: `authenticated` with their broker id as `auth.uid()`;
@@ -20,6 +20,8 @@ from django.urls import Resolver404, resolve
 
 from equity_connect.db import AUTHENTICATED, SERVICE_ROLE, db_context, service_context
 
+from .models import Broker
+
 _STREAM_SPOOL_BYTES = 8 * 1024 * 1024
 
 
@@ -30,10 +32,8 @@ def without_db_context(view):
 
 
 def broker_id_for_user(user) -> str | None:
-    from leads.models import Broker
-
     with service_context():
-        return Broker.objects.filter(user_id=user.pk, active=True).values_list("id", flat=True).first()
+        return Broker.objects.active().for_user(user).values_list("id", flat=True).first()
 
 
 def request_db_context(request) -> tuple[str, str | None] | None:

@@ -1,4 +1,5 @@
-"""Partners and their signing keys.
+"""The principals the security layer knows: brokers (whose id row-level security scopes every lead by),
+partners and their signing keys.
 
 A partner may hold several keys at once (rotation: create the new key, the partner switches, revoke the
 old one; both verify in between). The secret is shown once at creation and stored encrypted
@@ -9,8 +10,43 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models.functions import Now
+
+from .querysets import BrokerQuerySet
+
+
+class Broker(models.Model):
+    """A licensed loan officer: the principal row-level security scopes by. Their login is `user`; `id` is
+    what `auth.uid()` returns for them, so their requests see only their own leads."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="broker"
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField(unique=True)
+    phone = models.CharField(max_length=32, blank=True, default="")
+    company = models.CharField(max_length=200, blank=True, default="")
+    nmls_id = models.CharField("NMLS id", max_length=32, blank=True, default="")
+    # Territory rules for uploads that name no broker: ZIP prefixes win over states.
+    territory_states = ArrayField(models.CharField(max_length=2), blank=True, default=list)
+    territory_zip_prefixes = ArrayField(models.CharField(max_length=5), blank=True, default=list)
+    active = models.BooleanField(default=True, db_default=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    objects = BrokerQuerySet.as_manager()
+
+    class Meta:
+        db_table = "brokers"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
 
 
 class Partner(models.Model):
@@ -40,7 +76,7 @@ class PartnerKey(models.Model):
     secret_ciphertext = models.TextField(help_text="Fernet token of the secret (ENCRYPTION_KEY)")
     label = models.CharField(max_length=200, blank=True, default="")
     default_broker = models.ForeignKey(
-        "leads.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="partner_keys"
+        Broker, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner_keys"
     )
     status = models.CharField(max_length=16, choices=PartnerKeyStatus.choices, default=PartnerKeyStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())

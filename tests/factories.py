@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from equity_connect.db import service_context
-from leads.models import Broker, CampaignStatus, ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
+from equity_connect.models import PipelineEvent
+from leads.models import CampaignStatus, ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
 from pipeline.ingest import normalise
 from pipeline.models import (
     Alert,
@@ -19,11 +20,10 @@ from pipeline.models import (
     JobHeartbeat,
     LeadStaging,
     PipelineDLQ,
-    PipelineEvent,
     Upload,
     WebhookDelivery,
 )
-from security.models import Partner, PartnerKey
+from security.models import Broker, Partner, PartnerKey
 
 
 class ServiceFactory(factory.django.DjangoModelFactory):

@@ -163,9 +163,6 @@ INSTANTLY_BACKOFF_SECONDS = env.float("INSTANTLY_BACKOFF_SECONDS", default=2.0) 
 INSTANTLY_BACKOFF_MAX_SECONDS = env.float("INSTANTLY_BACKOFF_MAX_SECONDS", default=60.0)
 DLQ_RETRY_BACKOFF_MINUTES = env.int("DLQ_RETRY_BACKOFF_MINUTES", default=15)  # doubled per failed retry
 DLQ_RETRY_MAX_ATTEMPTS = env.int("DLQ_RETRY_MAX_ATTEMPTS", default=5)
-# Transient failures of sources other than instantly_push are retried by a function `f(dlq_row) -> bool`
-# named here (source=dotted.path). Rejected upload rows are not transient: a person fixes and reprocesses them.
-DLQ_REPROCESSORS = env.dict("DLQ_REPROCESSORS", default={})
 MV_REFRESH_LOCK_TIMEOUT_SECONDS = env.float("MV_REFRESH_LOCK_TIMEOUT_SECONDS", default=60.0)
 WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=90)
 UPLOAD_FILE_RETENTION_DAYS = env.int("UPLOAD_FILE_RETENTION_DAYS", default=30)  # stored CSVs of finished uploads

@@ -1,4 +1,4 @@
-"""The broker portal (DESIGN §13: `/portal/…`). Thin views over `leads.selectors` and `leads.services`.
+"""The broker portal (`/portal/…`). Thin views over `leads.selectors` and `leads.services`.
 
 Every view is `broker_required`: staff go to the admin, a user without an active broker gets a 403 page.
 The middleware has already opened the broker's RLS context (authenticated + their id); the selectors
@@ -19,10 +19,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from equity_connect.db import AUTHENTICATED, current_context
+from security.models import Broker
 
 from .. import selectors, services
+from ..columns import PORTAL_EXPORT
 from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
-from ..models import Broker, Lead
+from ..models import Lead
 
 CONSENT_LINK_SESSION_KEY = "portal:consent_link"
 
@@ -84,35 +86,6 @@ def lead_list(request):
     )
 
 
-EXPORT_COLUMNS = (
-    "id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "property_address",
-    "property_city",
-    "property_state",
-    "property_zip",
-    "property_value",
-    "estimated_equity",
-    "property_type",
-    "age",
-    "owner_occupied",
-    "apn",
-    "lead_score",
-    "campaign_status",
-    "email_verified",
-    "phone_verified",
-    "consent",
-    "consented_at",
-    "consent_method",
-    "added_to_campaign_at",
-    "last_reply_at",
-    "created_at",
-)
-
-
 class _Echo:
     def write(self, value):
         return value
@@ -138,11 +111,11 @@ def _is_number(value: str) -> bool:
 def lead_export(request):
     """CSV of exactly the broker's leads that match the list's filters (all pages)."""
     filters = LeadFilterForm(request.GET or None).filters()
-    queryset = selectors.lead_list(broker=request.broker, filters=filters).values_list(*EXPORT_COLUMNS)
+    queryset = selectors.lead_list(broker=request.broker, filters=filters).values_list(*PORTAL_EXPORT)
     writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(EXPORT_COLUMNS)
+        yield writer.writerow(PORTAL_EXPORT)
         for row in queryset.iterator(chunk_size=2000):
             yield writer.writerow([_csv_safe(value) for value in row])
 

@@ -1,66 +1,31 @@
-"""The normaliser process: `python -m pipeline.ingest.normaliser`, started by `stage.stage_file` for large
-files so that the Python work (CSV parsing, normalisers, COPY text) runs on one core while the worker
-feeds PostgreSQL's COPY on the other, without sharing one interpreter lock.
+"""The normaliser process: `python -m pipeline.ingest.normaliser`, started by `sources.SubprocessSource` for
+large files, so that the Python work (CSV parsing, normalisers, COPY text) runs on its own core while the
+worker feeds PostgreSQL's COPY on the other, without sharing one interpreter lock. It speaks the frames
+protocol of pipeline/ingest/frames.py.
 
-Protocol (binary, on the pipes):
-- stdin: one line of JSON, the job (`stage.StageJob` as a dict: which file, and which share of its rows
-  this process normalises); then nothing.
-- stdout: frames, each a kind byte, a 4-byte big-endian length and the payload:
-  `D` COPY text (UTF-8) for the current batch; `B` JSON `{"rows", "rejected", "position", "done"}`
-  ends a batch (the worker commits it); `E` JSON `{"message"}`: the file is unreadable (the worker
-  fails the upload with that message); `Z` JSON `{"peak_rss_kb"}`: finished.
-
-It opens no database connection and reads nothing but the file it is given. When the worker dies, the
-next write fails and this process exits.
+It opens no database connection and reads nothing but the file it is given (it imports no database
+module, which keeps its start-up near 0.1 s). When the worker dies, the next write fails and this process
+exits.
 """
 
 from __future__ import annotations
 
 import json
 import resource
-import struct
 import sys
 
-HEADER = struct.Struct(">cI")
-DATA, BATCH, ERROR, DONE = b"D", b"B", b"E", b"Z"
-
-
-def write_frame(out, kind: bytes, payload: bytes) -> None:
-    out.write(HEADER.pack(kind, len(payload)))
-    out.write(payload)
-
-
-def read_frame(stream) -> tuple[bytes, bytes]:
-    """(kind, payload); (b"", b"") at the end of the stream."""
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return b"", b""
-    kind, size = HEADER.unpack(header)
-    payload = stream.read(size)
-    if len(payload) < size:
-        return b"", b""
-    return kind, payload
-
-
-class FrameWriter:
-    """What `StagingLayout._copy` writes COPY text to: each block becomes one `D` frame."""
-
-    def __init__(self, out):
-        self.out = out
-
-    def write(self, text: str) -> None:
-        write_frame(self.out, DATA, text.encode())
+from .frames import BATCH, DONE, ERROR, FrameWriter, write_frame
+from .reading import FileUnreadable
+from .sources import InProcessSource, StageJob
 
 
 def run(job: dict, out) -> None:
-    from . import stage
-
     def send(kind: bytes, value: dict) -> None:
         write_frame(out, kind, json.dumps(value).encode())
 
     try:
-        source = stage.InProcessSource(stage.StageJob(**job))  # this process's share of the rows
-    except stage.FileUnreadable as error:
+        source = InProcessSource(StageJob(**job))  # this process's share of the rows
+    except FileUnreadable as error:
         send(ERROR, {"message": str(error)})
         return
     writer = FrameWriter(out)
@@ -69,7 +34,7 @@ def run(job: dict, out) -> None:
         while not done:
             try:
                 batch = source.copy_batch(writer)
-            except stage.FileUnreadable as error:
+            except FileUnreadable as error:
                 send(ERROR, {"message": str(error)})
                 return
             done = batch.done

@@ -1,4 +1,4 @@
-"""The ingestion services (DESIGN §7): process one upload end to end, and reprocess one DLQ row.
+"""The ingestion services: process one upload end to end, and reprocess one rejected row from the DLQ.
 
 `upload_ingest` is restartable and runs exactly once per upload:
 - a session advisory lock on the upload means two workers never process it together (a worker that dies
@@ -25,9 +25,13 @@ from django.utils import timezone
 
 from equity_connect.db import service_context
 from equity_connect.events import record_event
-from pipeline.models import DLQSource, DLQStatus, PipelineDLQ, Upload, UploadStatus
+from leads.models import Lead
+from pipeline.dlq import CLOSED_STATUSES, dlq_attempt_record, dlq_mark_resolved, dlq_record_failed_upload
+from pipeline.models import DLQSource, PipelineDLQ, Upload, UploadStatus
 
-from . import apply, stage
+from . import apply, staging
+from .reading import FileUnreadable
+from .rows import NORMALISED_NAMES
 
 logger = logging.getLogger("pipeline.ingest")
 
@@ -89,16 +93,6 @@ def _apply_lock() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPLY_LOCK])
 
 
-def _delete_staging(upload_id, lines: list[int] | None = None) -> None:
-    with connection.cursor() as cursor:
-        if lines is None:
-            cursor.execute("DELETE FROM leads_staging WHERE upload_id = %s", [str(upload_id)])
-        else:
-            cursor.execute(
-                "DELETE FROM leads_staging WHERE upload_id = %s AND line_number = ANY(%s)", [str(upload_id), lines]
-            )
-
-
 def upload_ingest(*, upload_id) -> Upload | None:
     """Stage, normalise, validate, dedupe, merge/insert, score and count one upload.
 
@@ -114,7 +108,7 @@ def upload_ingest(*, upload_id) -> Upload | None:
             upload = Upload.objects.select_related("partner").get(pk=upload_id)
             if upload.status == UploadStatus.DONE:
                 return upload
-            _delete_staging(upload.id)  # what a crashed run staged
+            staging.staging_rows_delete(upload.id)  # what a crashed run staged
             Upload.objects.filter(pk=upload.id).update(
                 status=UploadStatus.PROCESSING,
                 attempts=upload.attempts + 1,
@@ -132,7 +126,7 @@ def upload_ingest(*, upload_id) -> Upload | None:
         started = time.monotonic()
         try:
             return _ingest(upload, started)
-        except stage.FileUnreadable as error:
+        except FileUnreadable as error:
             _fail(upload, str(error), started, dlq=True)
             with service_context():
                 return Upload.objects.get(pk=upload.id)
@@ -143,7 +137,7 @@ def upload_ingest(*, upload_id) -> Upload | None:
 
 
 def _progress(upload_id):
-    def report(result: stage.StageResult, fraction: float) -> None:
+    def report(result: staging.StageResult, fraction: float) -> None:
         Upload.objects.filter(pk=upload_id).update(
             progress=round(fraction * STAGE_PROGRESS_SHARE, 4),
             rows_total=result.rows_total,
@@ -157,7 +151,7 @@ def _progress(upload_id):
 
 def _ingest(upload: Upload, started: float) -> Upload:
     staging_started = time.monotonic()
-    result = stage.stage_file(
+    result = staging.stage_file(
         upload_id=str(upload.id),
         path=upload.file.path,
         broker_id=str(upload.broker_id) if upload.broker_id else None,
@@ -177,7 +171,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     write_dlq=result.rows_rejected > 0,  # staging counted them: no scan for none
                 )
                 if not settings.INGEST_KEEP_STAGING:
-                    _delete_staging(upload.id)
+                    staging.staging_rows_delete(upload.id)
                 duration_ms = int((time.monotonic() - started) * 1000)
                 Upload.objects.filter(pk=upload.id).update(
                     status=UploadStatus.DONE,
@@ -239,7 +233,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
 def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
     try:
         with service_context():
-            _delete_staging(upload.id)
+            staging.staging_rows_delete(upload.id)
             Upload.objects.filter(pk=upload.id).update(
                 status=UploadStatus.FAILED,
                 error_message=reason,
@@ -249,19 +243,8 @@ def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
                 finished_at=timezone.now(),
                 updated_at=timezone.now(),
             )
-            if (
-                dlq
-                and not PipelineDLQ.objects.filter(
-                    upload_id=upload.id, source=DLQSource.UPLOAD, status=DLQStatus.OPEN
-                ).exists()
-            ):
-                PipelineDLQ.objects.create(
-                    source=DLQSource.UPLOAD,
-                    upload_id=upload.id,
-                    payload={"filename": upload.filename},
-                    reason=reason,
-                    broker_id=upload.broker_id,
-                )
+            if dlq:
+                dlq_record_failed_upload(upload=upload, reason=reason)
             record_event(
                 "upload_failed",
                 upload_id=upload.id,
@@ -272,6 +255,16 @@ def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
             )
     except Exception:
         logger.exception("upload_id=%s could not record the failure", upload.id)
+
+
+def _lead_for_keys(keys: dict[str, str | None]):
+    """(id, broker id) of the lead that holds the strongest of the keys (MAK, then APN, then address hash)."""
+    for name in ("mak", "apn", "addr_hash"):
+        if keys[name]:
+            found = Lead.objects.filter(**{name: keys[name]}).values_list("id", "assigned_broker_id").first()
+            if found:
+                return found
+    return None, None
 
 
 def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, user=None):
@@ -286,7 +279,7 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
     dlq_id = getattr(dlq_item, "pk", dlq_item)
     with service_context():
         item = PipelineDLQ.objects.select_for_update(of=("self",)).select_related("upload").get(pk=dlq_id)
-        if item.status in (DLQStatus.RESOLVED, DLQStatus.DISCARDED):
+        if item.status in CLOSED_STATUSES:
             return None
         if item.source != DLQSource.UPLOAD_ROW or item.upload is None:
             raise IngestError("only rows of a still-existing upload can be reprocessed here")
@@ -298,71 +291,46 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
             row += ["" if value is None else str(value) for value in extra]
         upload = item.upload
         line = item.line_number if item.line_number is not None else 0
-        email_codes, phone_codes = stage.verified_codes()
-        layout = stage.StagingLayout(
-            headers,
-            upload_id=str(upload.id),
-            broker_id=str(upload.broker_id) if upload.broker_id else None,
-            territory=stage.Territory.load(),
-            email_codes=email_codes,
-            phone_codes=phone_codes,
+        layout = staging.layout_for(
+            headers, upload_id=str(upload.id), broker_id=str(upload.broker_id) if upload.broker_id else None
         )
         staged, reason = layout.row(list(row), line)
-        item.payload = payload if extra is None else {**payload, "_extra_values": extra}
-        item.attempts += 1
-        if reason is not None:
-            item.reason = reason
-        item.save(update_fields=["payload", "attempts", "reason", "updated_at"])
+        stored_payload = payload if extra is None else {**payload, "_extra_values": extra}
+        dlq_attempt_record(item=item, payload=stored_payload, reason=reason)
     if reason is not None:
         raise RowStillInvalid(reason)
     offset = layout.normalised_offset  # upload, line, raw JSON, payload, then the normalised columns
-    keys = {name: staged[offset + stage.NORMALISED_NAMES.index(name)] for name in ("mak", "apn", "addr_hash")}
+    keys = {name: staged[offset + NORMALISED_NAMES.index(name)] for name in ("mak", "apn", "addr_hash")}
     with service_context():
         item = PipelineDLQ.objects.select_for_update().get(pk=dlq_id)
-        if item.status in (DLQStatus.RESOLVED, DLQStatus.DISCARDED):
+        if item.status in CLOSED_STATUSES:
             return None
         _apply_lock()
-        _delete_staging(upload.id, [line])
-        layout.copy_rows(iter([(row, line)]))
+        staging.staging_rows_delete(upload.id, [line])
+        staging.staging_rows_copy(layout, [(row, line)])
         source = upload.source or "dlq_reprocess"
         counts = apply.apply_staged(
             upload_id=str(upload.id), source=source, lines=[line], lead_events_max=1, write_dlq=False
         )
-        _delete_staging(upload.id, [line])
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, assigned_broker_id FROM leads"
-                " WHERE mak = %(mak)s OR apn = %(apn)s OR addr_hash = %(addr_hash)s"
-                " ORDER BY (mak = %(mak)s) DESC NULLS LAST, (apn = %(apn)s) DESC NULLS LAST LIMIT 1",
-                keys,
-            )
-            lead_id, broker_id = cursor.fetchone()
-        now = timezone.now()
-        item.payload = payload if extra is None else {**payload, "_extra_values": extra}
-        item.status = DLQStatus.RESOLVED
-        item.resolution = "reprocessed"
-        item.resolved_at = now
-        item.resolved_by = user if getattr(user, "pk", None) else None
-        item.lead_id = lead_id
-        item.save(
-            update_fields=["payload", "status", "resolution", "resolved_at", "resolved_by", "lead", "updated_at"]
+        staging.staging_rows_delete(upload.id, [line])
+        lead_id, broker_id = _lead_for_keys(keys)
+        dlq_mark_resolved(
+            item=item,
+            resolution="reprocessed",
+            user=user,
+            lead_id=lead_id,
+            broker_id=broker_id,
+            payload=stored_payload,
+            event_data={
+                "line_number": item.line_number,
+                "outcome": "created" if counts.leads_created else "merged",
+                "by": getattr(user, "pk", None),
+            },
         )
         Upload.objects.filter(pk=upload.id, rows_rejected__gt=0).update(
             rows_rejected=F("rows_rejected") - 1,
             leads_created=F("leads_created") + counts.leads_created,
             leads_merged=F("leads_merged") + counts.leads_merged,
-            updated_at=now,
-        )
-        record_event(
-            "dlq_reprocessed",
-            lead_id=lead_id,
-            broker_id=broker_id,
-            upload_id=upload.id,
-            data={
-                "dlq_id": item.pk,
-                "line_number": item.line_number,
-                "outcome": "created" if counts.leads_created else "merged",
-                "by": getattr(user, "pk", None),
-            },
+            updated_at=timezone.now(),
         )
     return lead_id

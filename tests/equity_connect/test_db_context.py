@@ -36,8 +36,9 @@ def test_unscoped_queries_in_a_broker_context_see_only_that_brokers_leads(broker
 
 
 def test_no_context_means_no_domain_rows(brokers):
-    from leads.models import Broker, Lead
-    from pipeline.models import PipelineEvent
+    from equity_connect.models import PipelineEvent
+    from leads.models import Lead
+    from security.models import Broker
 
     assert current_context() is None
     assert Lead.objects.count() == 0

@@ -11,7 +11,7 @@ from django.core import mail
 from django.utils import timezone
 
 from equity_connect.db import service_context
-from pipeline.models import PipelineEvent
+from equity_connect.models import PipelineEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("axes_clean")]
 PASSWORD = "correct-horse-battery"
@@ -95,7 +95,7 @@ def test_ten_failures_lock_the_account_until_the_cool_off_ends(client, broker_a,
     staff = client.__class__()
     staff.force_login(staff_user)
     assert email in staff.get("/admin/axes/accessattempt/").content.decode()
-    events_page = staff.get("/admin/pipeline/pipelineevent/", {"event_type": "login_locked_out"})
+    events_page = staff.get("/admin/equity_connect/pipelineevent/", {"event_type": "login_locked_out"})
     assert events_page.status_code == 200 and "login_locked_out" in events_page.content.decode()
     # the cool-off passes
     AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(hours=1))

@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import NoReverseMatch, reverse
 
 from equity_connect.db import service_context
-from leads.models import Broker, VerificationCodeMap
+from leads.models import VerificationCodeMap
+from security.models import Broker
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,8 @@ def test_every_model_is_smoke_tested():
     assert {
         "pipeline.PipelineDLQ",
         "leads.Lead",
-        "leads.Broker",
+        "security.Broker",
+        "equity_connect.PipelineEvent",
         "leads.VerificationCodeMap",
         "security.PartnerKey",
         "django_q.Schedule",
@@ -158,7 +160,7 @@ def test_broker_import_and_export(client, staff):
     factories.BrokerFactory(email="walter@example.com", name="Walter", territory_states=["CA"])
     _import(
         client,
-        "admin:leads_broker_import",
+        "admin:security_broker_import",
         "name,email,phone,company,nmls_id,territory_states,territory_zip_prefixes,active\n"
         'Walter White,walter@example.com,,,,"CA,NV",,1\n'
         "Jesse P,jesse@example.com,,,123456,AZ,850,1\n",
@@ -168,7 +170,7 @@ def test_broker_import_and_export(client, staff):
     assert brokers["walter@example.com"].name == "Walter White"
     assert brokers["walter@example.com"].territory_states == ["CA", "NV"]
     assert brokers["jesse@example.com"].territory_zip_prefixes == ["850"]
-    exported = {row["email"]: row for row in _export(client, "admin:leads_broker_export")}
+    exported = {row["email"]: row for row in _export(client, "admin:security_broker_export")}
     assert exported["jesse@example.com"]["nmls_id"] == "123456"
 
 

@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import CampaignStatus, ConsentToken, Lead, LeadConsentAudit
 from leads.services import consent_link_create
-from pipeline.models import PipelineEvent
 from security.consent_tokens import ConsentTokenInvalid, consent_token_sign, consent_token_verify
 from tests.factories import LeadFactory
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import CampaignStatus, ConsentToken, Lead
-from pipeline.models import PipelineEvent
 from tests.factories import LeadFactory, PipelineEventFactory, VerificationCodeMapFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("axes_clean")]

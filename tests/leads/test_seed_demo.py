@@ -5,9 +5,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from equity_connect.db import service_context
-from leads.models import Broker, CampaignStatus, Lead
+from leads.models import CampaignStatus, Lead
 from security import crypto
-from security.models import PartnerKey
+from security.models import Broker, PartnerKey
 
 pytestmark = pytest.mark.django_db
 

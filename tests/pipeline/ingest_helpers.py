@@ -8,8 +8,8 @@ import io
 
 from equity_connect.db import service_context
 from pipeline.ingest.services import upload_ingest
+from pipeline.intake.services import upload_accept
 from pipeline.models import Upload
-from pipeline.uploads import upload_accept
 
 
 def accept(body: bytes, **kwargs) -> Upload:

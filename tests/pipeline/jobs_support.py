@@ -1,4 +1,4 @@
-"""Shared set-up for the jobs/feeder/Instantly/webhook tests (issue 4): the fake Instantly server as a
+"""Shared set-up for the jobs/feeder/Instantly/webhook tests: the fake Instantly server as a
 fixture, queued leads made in bulk, and a second database connection."""
 
 from __future__ import annotations
@@ -44,12 +44,3 @@ def mv_refresh() -> None:
     with service_context(), connection.cursor() as cursor:
         cursor.execute("SELECT refresh_contactable_leads()")
         assert cursor.fetchone()[0] is True
-
-
-def reprocess_ok(row) -> bool:
-    """A DLQ reprocessor that succeeds (stands in for the ingestion's service in DLQ_REPROCESSORS)."""
-    return True
-
-
-def reprocess_fails(row) -> bool:
-    raise RuntimeError("still broken")

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from equity_connect.db import service_context
 from equity_connect.events import record_event
+from equity_connect.models import PipelineEvent
 from leads.models import Lead
-from pipeline.alerts import RULES, alerts_evaluate
-from pipeline.models import Alert, PipelineDLQ, PipelineEvent
+from pipeline.models import Alert, PipelineDLQ
+from pipeline.monitoring.alerts import RULES, alerts_evaluate
 from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 
 from equity_connect.db import broker_context, service_context
-from pipeline.dashboard import dashboard_figures
-from pipeline.models import PipelineEvent, Upload
+from equity_connect.models import PipelineEvent
+from pipeline.models import Upload
+from pipeline.monitoring.dashboard import dashboard_figures
 from tests.factories import BrokerFactory, LeadFactory, PipelineDLQFactory, PipelineEventFactory, UploadFactory
 
 pytestmark = pytest.mark.django_db

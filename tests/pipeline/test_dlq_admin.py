@@ -14,9 +14,10 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import Lead
 from pipeline.dlq import DLQError, dlq_discard
-from pipeline.models import PipelineDLQ, PipelineEvent, Upload
+from pipeline.models import PipelineDLQ, Upload
 from tests.factories import (
     LeadFactory,
     PipelineDLQFactory,
@@ -242,7 +243,7 @@ def test_no_add_and_no_delete(client, staff, rejected_row):
 def test_events_drilldown_for_an_upload(client, staff, rejected_row):
     PipelineEventFactory(event_type="dedupe_success", upload_id=rejected_row.upload_id)
     PipelineEventFactory(event_type="dedupe_success", upload_id=UploadFactory().pk)
-    response = client.get(f"/admin/pipeline/pipelineevent/?upload_id__exact={rejected_row.upload_id}")
+    response = client.get(f"/admin/equity_connect/pipelineevent/?upload_id__exact={rejected_row.upload_id}")
     assert response.status_code == 200
     assert [event.upload_id for event in response.context["cl"].result_list] == [rejected_row.upload_id]
 

@@ -11,10 +11,11 @@ from django.db import connection
 from django.utils import timezone
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import Lead
-from pipeline.dlq_retry import dlq_retry_run
-from pipeline.feeder import business_date_for, campaign_feeder_run
-from pipeline.models import FeederRun, PipelineDLQ, PipelineEvent
+from pipeline.campaigns.feeder import business_date_for, campaign_feeder_run
+from pipeline.campaigns.push_retry import dlq_retry_run
+from pipeline.models import FeederRun, PipelineDLQ
 from tests.factories import BrokerFactory, LeadFactory
 from tests.pipeline import jobs_support
 from tests.pipeline.jobs_support import CAMPAIGN_ID, mv_refresh, queued_leads
@@ -333,7 +334,7 @@ def test_an_api_key_without_a_campaign_is_a_recorded_failure_that_changes_nothin
 def test_the_ledger_alone_keeps_two_concurrent_feeds_to_one(fake_instantly, settings):
     # Without the job lock (e.g. two clusters on different code versions): the second INSERT into
     # feeder_runs waits for the first transaction, then finds the day taken.
-    from pipeline.feeder import campaign_feed
+    from pipeline.campaigns.feeder import campaign_feed
     from pipeline.jobs import JobSkipped
 
     settings.FEEDER_DAILY_LIMIT = 50

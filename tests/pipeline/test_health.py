@@ -18,9 +18,10 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from equity_connect.db import service_context
-from pipeline.enforcement import signature_enforcement_disabled
-from pipeline.health import SCHEDULER_HEARTBEAT, migrations_applied
+from pipeline.jobs import SCHEDULER_HEARTBEAT
 from pipeline.models import JobHeartbeat
+from pipeline.monitoring.health import migrations_applied
+from security.enforcement import signature_enforcement_disabled
 from tests.factories import (
     AlertFactory,
     JobHeartbeatFactory,

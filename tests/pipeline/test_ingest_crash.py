@@ -16,9 +16,10 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import Lead
 from pipeline.ingest.services import APPLY_LOCK, upload_ingest
-from pipeline.models import LeadStaging, PipelineEvent, Upload
+from pipeline.models import LeadStaging, Upload
 from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,11 @@ import pytest
 from django.db import connection
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import CampaignStatus, Lead
 from pipeline.ingest import normalise
 from pipeline.ingest.services import RowStillInvalid, dlq_row_reprocess
-from pipeline.models import PipelineDLQ, PipelineEvent
+from pipeline.models import PipelineDLQ
 from tests.factories import BrokerFactory, LeadFactory, StaffUserFactory, VerificationCodeMapFactory
 from tests.pipeline.ingest_helpers import assert_invariant, csv_of, ingest
 

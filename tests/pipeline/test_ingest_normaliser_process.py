@@ -10,10 +10,11 @@ import pytest
 from django.db import connection
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import Lead
-from pipeline.ingest import stage
+from pipeline.ingest import staging as stage
 from pipeline.ingest.services import upload_ingest
-from pipeline.models import PipelineEvent, UploadStatus
+from pipeline.models import UploadStatus
 from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from pipeline.instantly import ALREADY_IN_CAMPAIGN, InstantlyClient, _retry_after_seconds, skip_reason
+from pipeline.campaigns.instantly import ALREADY_IN_CAMPAIGN, InstantlyClient, _retry_after_seconds, skip_reason
 from tests.fakes.instantly import ADD_PATH, FakeInstantly
 
 CAMPAIGN = "campaign-1"

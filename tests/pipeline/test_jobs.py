@@ -11,10 +11,12 @@ from django.db import connection
 from django.utils import timezone
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import Lead
-from pipeline.dlq_retry import dlq_retry_run
-from pipeline.jobs import JobReport, contactable_leads_refresh_run, job_run
-from pipeline.models import IngestReplayGuard, JobHeartbeat, PipelineDLQ, PipelineEvent, WebhookDelivery
+from pipeline.campaigns.contactable import contactable_leads_refresh_run
+from pipeline.campaigns.push_retry import dlq_retry_now_run, dlq_retry_run
+from pipeline.jobs import JobReport, job_run
+from pipeline.models import IngestReplayGuard, JobHeartbeat, PipelineDLQ, WebhookDelivery
 from pipeline.tasks import JobFailed, cleanup_task, refresh_contactable_leads_task
 from tests.factories import (
     ConsentTokenFactory,
@@ -143,29 +145,20 @@ def test_the_cleanup_job_removes_only_old_rows_and_beats_the_scheduler_heartbeat
 
 
 @pytest.mark.django_db
-def test_dlq_rows_of_other_sources_use_the_configured_reprocessor(settings):
-    settings.DLQ_REPROCESSORS = {
-        "upload": "tests.pipeline.jobs_support.reprocess_ok",
-        "job": "tests.pipeline.jobs_support.reprocess_fails",
-    }
+def test_the_retry_job_retries_only_instantly_pushes():
     past = timezone.now() - dt.timedelta(minutes=1)
-    fixed = PipelineDLQFactory(source="upload", retry_after=past, status="retrying")
-    broken = PipelineDLQFactory(source="job", retry_after=past, status="retrying")
-    unhandled = PipelineDLQFactory(source="webhook", retry_after=past, status="open")
-    not_due = PipelineDLQFactory(source="upload", retry_after=timezone.now() + dt.timedelta(hours=1))
-    validation = PipelineDLQFactory(source="upload_row")  # no retry_after: never retried automatically
+    webhook = PipelineDLQFactory(source="webhook", retry_after=past, status="retrying")
+    validation = PipelineDLQFactory(source="upload_row")  # a person fixes these; never retried automatically
 
     result = dlq_retry_run()
+    by_hand = dlq_retry_now_run(row_ids=[webhook.pk, validation.pk])
 
-    assert result.data == {"rows": 3, "resolved": 1, "retrying": 1, "no_handler": 1}
+    assert result.data == {"rows": 0}
+    assert f"#{webhook.pk}: no_handler" in by_hand.message and f"#{validation.pk}: no_handler" in by_hand.message
     with service_context():
         rows = {row.pk: row for row in PipelineDLQ.objects.all()}
-    assert rows[fixed.pk].status == "resolved" and rows[fixed.pk].resolution == "retried"
-    assert rows[broken.pk].status == "retrying" and rows[broken.pk].attempts == 1
-    assert "RuntimeError: still broken" in rows[broken.pk].error_detail
-    assert rows[broken.pk].retry_after > timezone.now() + dt.timedelta(minutes=14)
-    assert rows[unhandled.pk].attempts == 0 and rows[unhandled.pk].status == "open"
-    assert rows[not_due.pk].attempts == 0 and rows[validation.pk].attempts == 0
+    assert rows[webhook.pk].attempts == 0 and rows[webhook.pk].status == "retrying"
+    assert rows[validation.pk].attempts == 0 and rows[validation.pk].status == "open"
 
 
 @pytest.mark.django_db

@@ -23,8 +23,8 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from equity_connect.db import service_context
-from pipeline.enforcement import signature_enforcement_disabled
 from pipeline.models import PipelineDLQ, Upload
+from security.enforcement import signature_enforcement_disabled
 from security.models import PartnerKey
 from tests import factories
 from tests.pg import conninfo

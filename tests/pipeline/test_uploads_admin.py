@@ -6,8 +6,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from pipeline.ingest.services import upload_ingest
-from pipeline.models import PipelineEvent, Upload
+from pipeline.models import Upload
 from security.models import PartnerKey
 from tests.factories import PartnerFactory, PartnerKeyFactory, StaffUserFactory
 

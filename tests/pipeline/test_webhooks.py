@@ -9,9 +9,10 @@ import pytest
 from django.db import connection
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import Lead
-from pipeline.feeder import campaign_feeder_run
-from pipeline.models import PipelineDLQ, PipelineEvent, WebhookDelivery
+from pipeline.campaigns.feeder import campaign_feeder_run
+from pipeline.models import PipelineDLQ, WebhookDelivery
 from tests.factories import LeadFactory
 from tests.pipeline import jobs_support
 from tests.pipeline.jobs_support import CAMPAIGN_ID, mv_refresh

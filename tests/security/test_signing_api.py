@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from equity_connect.db import service_context
-from pipeline.models import PipelineEvent, Upload
+from equity_connect.models import PipelineEvent
+from pipeline.models import Upload
 from security import signing
 from security.models import PartnerKeyStatus
 from tests.factories import BrokerFactory, PartnerKeyFactory
@@ -180,7 +181,7 @@ def test_oversize_body_is_413(client, key, settings):
 def test_oversize_body_without_content_length_is_413(key, settings):
     from django.test import RequestFactory
 
-    from pipeline.api import uploads
+    from pipeline.intake.views import uploads
 
     settings.UPLOAD_MAX_BYTES = 100
     body = BODY * 5

@@ -12,9 +12,9 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from equity_connect.db import service_context
-from leads.models import Broker, CampaignStatus, Lead, VerificationChannel, VerificationCodeMap
+from leads.models import CampaignStatus, Lead, VerificationChannel, VerificationCodeMap
 from leads.scoring import leads_rescore
-from security.models import PartnerKey, PartnerKeyStatus
+from security.models import Broker, PartnerKey, PartnerKeyStatus
 from security.services import partner_get_or_create, partner_key_create, partner_key_secret
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105  (local demo only; documented in the README)

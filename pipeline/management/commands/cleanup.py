@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.jobs import cleanup_run
+from pipeline.cleanup import cleanup_run
 
 
 class Command(BaseCommand):

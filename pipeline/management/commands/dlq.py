@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from equity_connect.db import service_context
+from pipeline.campaigns.push_retry import dlq_retry_now_run, dlq_retry_run
 from pipeline.dlq import DLQError, dlq_discard, dlq_list
-from pipeline.dlq_retry import dlq_retry_now_run, dlq_retry_run
 from pipeline.models import PipelineDLQ
 
 

@@ -3,7 +3,7 @@ notifies about changes)."""
 
 from django.core.management.base import BaseCommand
 
-from pipeline.alerts import alerts_evaluate
+from pipeline.monitoring.alerts import alerts_evaluate
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.health import health_check
+from pipeline.monitoring.health import health_check
 
 
 class Command(BaseCommand):

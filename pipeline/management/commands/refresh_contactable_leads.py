@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.jobs import contactable_leads_refresh_run
+from pipeline.campaigns.contactable import contactable_leads_refresh_run
 
 
 class Command(BaseCommand):

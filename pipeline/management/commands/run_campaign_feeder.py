@@ -8,7 +8,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.feeder import campaign_feeder_run
+from pipeline.campaigns.feeder import campaign_feeder_run
 
 
 def _date(value: str) -> dt.date:

@@ -7,8 +7,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from equity_connect.db import service_context
-from leads.models import Broker
-from security.models import PartnerKey
+from security.models import Broker, PartnerKey
 from security.services import (
     PartnerKeyError,
     partner_get_or_create,

@@ -1,0 +1,58 @@
+"""The event trail every layer writes: `pipeline_events` (the seed's table name).
+
+It lives at the bottom of the import order, beside its one recorder (equity_connect/events.py), so that
+security (partner keys), leads (consent, portal actions) and pipeline (ingestion, jobs, webhooks) record
+events the same way without importing each other. Event types: equity_connect/events.py `EVENT_TYPES`.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Now
+
+
+class EventStatus(models.TextChoices):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    RETRY = "retry"
+
+
+class PipelineEvent(models.Model):
+    """The audit trail and the funnel's source. Written only through equity_connect/events.py (append-only)."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_type = models.CharField(max_length=64)
+    lead_id = models.UUIDField(null=True, blank=True)
+    broker_id = models.UUIDField(null=True, blank=True)
+    upload_id = models.UUIDField(null=True, blank=True)
+    event_data = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
+    duration_ms = models.IntegerField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=EventStatus.choices, default=EventStatus.SUCCESS, db_default="success"
+    )
+    error_message = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "pipeline_events"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["event_type", "created_at"], name="pipeline_events_type_idx"),
+            models.Index(
+                fields=["lead_id", "created_at"],
+                name="pipeline_events_lead_idx",
+                condition=models.Q(lead_id__isnull=False),
+            ),
+            models.Index(
+                fields=["broker_id", "created_at"],
+                name="pipeline_events_broker_idx",
+                condition=models.Q(broker_id__isnull=False),
+            ),
+            models.Index(
+                fields=["upload_id"], name="pipeline_events_upload_idx", condition=models.Q(upload_id__isnull=False)
+            ),
+            models.Index(fields=["created_at"], name="pipeline_events_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} ({self.status}) at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,93 @@
+"""The lead's columns, grouped as the code needs them, in one place: what ingestion writes and how a
+re-sent lead merges each column, and what the exports show. The seed-compatible `upsert_lead()` takes
+`INGESTED` as its parameters (a test compares its signature with this list)."""
+
+from __future__ import annotations
+
+# Dedupe keys, in order of trust.
+KEYS = ("mak", "apn", "addr_hash")
+
+# How a second record of the same property merges into the first (in a file: earliest line first; into an
+# existing lead: the lead is "first"):
+# - the first non-empty value wins (contact data and property facts are never overwritten);
+CONTACT = ("first_name", "last_name", "email", "phone")
+ADDRESS = ("property_address", "property_city", "property_state", "property_zip")
+KEEP_FIRST = (
+    *CONTACT,
+    *ADDRESS,
+    "property_type",
+    "age",
+    "owner_occupied",
+    *KEYS,
+    "assigned_broker_id",
+)
+# - the newest non-empty value wins (valuations change);
+KEEP_NEWEST = ("property_value", "estimated_equity")
+# - verified flags are OR-ed, verification codes unioned, the skip-trace payload merged.
+FLAGS = ("email_verified", "phone_verified")
+CODES = ("email_verification_codes", "phone_verification_codes")
+PAYLOAD = ("melissa_payload",)
+
+# Every column an upload writes into `leads` (plus `lead_score`, `score_breakdown`, `source`).
+INGESTED = KEEP_FIRST + KEEP_NEWEST + FLAGS + CODES + PAYLOAD
+
+# The broker portal's CSV export (a broker's own leads).
+PORTAL_EXPORT = (
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "property_address",
+    "property_city",
+    "property_state",
+    "property_zip",
+    "property_value",
+    "estimated_equity",
+    "property_type",
+    "age",
+    "owner_occupied",
+    "apn",
+    "lead_score",
+    "campaign_status",
+    "email_verified",
+    "phone_verified",
+    "consent",
+    "consented_at",
+    "consent_method",
+    "added_to_campaign_at",
+    "last_reply_at",
+    "created_at",
+)
+
+# The staff export in the admin: the portal's columns with the keys, the broker and the source.
+STAFF_EXPORT = (
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "property_address",
+    "property_city",
+    "property_state",
+    "property_zip",
+    "property_value",
+    "estimated_equity",
+    "property_type",
+    "age",
+    "owner_occupied",
+    "assigned_broker_email",
+    "lead_score",
+    "campaign_status",
+    "email_verified",
+    "phone_verified",
+    "consent",
+    "consented_at",
+    "consent_method",
+    *KEYS,
+    "added_to_campaign_at",
+    "last_reply_at",
+    "source",
+    "created_at",
+    "updated_at",
+)

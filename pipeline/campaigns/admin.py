@@ -1,0 +1,45 @@
+"""The feeder's ledger and the inbound Instantly deliveries: read-only records (the jobs write them).
+
+The "run now" buttons (MV refresh, feeder dry run) live with the other ops actions in
+pipeline/monitoring/admin.py and call the jobs' own `*_run` functions. The schedules themselves
+are django-q2's "Scheduled tasks" (declared in pipeline/schedules.py; a change there is undone by
+`manage.py sync_schedules`, except a pause: set Repeats to 0).
+"""
+
+from django.contrib import admin
+
+from pipeline.models import FeederRun, WebhookDelivery
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FeederRun)
+class FeederRunAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "business_date",
+        "status",
+        "dry_run",
+        "leads_claimed",
+        "leads_pushed",
+        "leads_skipped",
+        "started_at",
+        "finished_at",
+    )
+    list_filter = ("status", "dry_run")
+    date_hierarchy = "business_date"
+    search_fields = ("error_message",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(_ReadOnlyAdmin):
+    list_display = ("event_type", "lead_email", "lead", "received_at")
+    list_filter = ("event_type",)
+    search_fields = ("lead_email", "dedupe_hash")
+    raw_id_fields = ("lead",)
+    date_hierarchy = "received_at"

@@ -1,0 +1,293 @@
+"""The campaign feeder: each weekday, the best FEEDER_DAILY_LIMIT queued leads go to Instantly.
+
+One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_feeder` advisory lock):
+1. the business date is the intended run date in Los Angeles (django-q2 passes the schedule's intended
+   instant; by hand it is today or `--date`); Saturdays and Sundays feed nothing;
+2. the ledger: `INSERT INTO feeder_runs (business_date) … ON CONFLICT DO NOTHING`. If the day already has
+   a row, nothing is fed — so a day is fed at most once, whether triggered twice, by hand, or by two
+   clusters (a concurrent insert waits for the first transaction and then finds the row);
+3. candidates come from `mv_contactable_leads` by `lead_score` (its partial index), page by page; each page
+   is re-checked live against `leads` (`Lead.objects.feedable()`: consent, verified, assigned, not
+   DNC/unsubscribed/bounced/converted, queued, never fed, has an email; and the broker is active) and
+   claimed with `FOR UPDATE SKIP LOCKED`, until the limit is reached or the view runs out;
+4. the claimed leads are set `active` (the trigger stamps `added_to_campaign_at`) and pushed to Instantly
+   in batches of ≤ 1000 (pipeline/campaigns/instantly.py, pipeline/campaigns/pushes.py);
+5. created leads keep their Instantly id and get a `campaign_added` event; leads Instantly skipped get a
+   `campaign_skipped` event with the reason (and `paused`, unless they were already in the campaign);
+   a batch that still fails after its retries goes back to `queued` (added_to_campaign_at NULL) and to
+   the DLQ (`source='instantly_push'`, with `retry_after`) — the DLQ retry job pushes it later.
+
+A dry run (or no INSTANTLY_API_KEY) does all of it inside a savepoint that is rolled back: it reports what
+would be fed and changes nothing (no ledger row either); it is recorded as a `job_run` event with
+`dry_run: true`, and a weekend or an already-fed day as `job_skipped`, so the last `feeder_run` event is
+always the last real feed (the "feeder failed" alert reads it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from leads.models import Lead
+from pipeline.jobs import CAMPAIGN_FEEDER, JobReport, JobResult, JobSkipped, job_run
+from pipeline.models import FeederRun
+
+from .instantly import InstantlyClient
+from .pushes import instantly_payload, push_results_apply
+
+logger = logging.getLogger(__name__)
+
+CANDIDATE_PAGE_FACTOR = 4  # MV rows read per page, as a multiple of the leads still needed
+
+
+def business_date_for(instant: dt.datetime | str | None = None) -> dt.date:
+    """The Los Angeles calendar date of `instant` (an aware datetime or ISO string; default: now)."""
+    if instant is None:
+        instant = timezone.now()
+    elif isinstance(instant, str):
+        parsed = parse_datetime(instant)
+        if parsed is None:
+            raise ValueError(f"not an ISO date-time: {instant!r}")
+        instant = parsed
+    if timezone.is_naive(instant):
+        instant = timezone.make_aware(instant, dt.UTC)
+    return instant.astimezone(zoneinfo.ZoneInfo(settings.SCHEDULE_TIME_ZONE)).date()
+
+
+def is_business_day(day: dt.date) -> bool:
+    return day.weekday() < 5
+
+
+@dataclass
+class FeedOutcome:
+    business_date: dt.date
+    dry_run: bool = False
+    claimed: list[dict] = field(default_factory=list)
+    pushed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    dlq_ids: list[int] = field(default_factory=list)
+    note: str = ""
+
+
+# --- selecting and claiming -----------------------------------------------------------------------------
+
+# Keyset pages over the view's partial index `(lead_score DESC) WHERE queued AND never fed`. Leads without a
+# score are not ranked, so not fed (ingestion always scores; the column defaults to 0).
+_MV_FIRST_PAGE_SQL = """
+SELECT id, lead_score FROM mv_contactable_leads
+ WHERE campaign_status = 'queued' AND added_to_campaign_at IS NULL AND lead_score IS NOT NULL
+ ORDER BY lead_score DESC, id DESC
+ LIMIT %(page)s
+"""
+_MV_NEXT_PAGE_SQL = """
+SELECT id, lead_score FROM mv_contactable_leads
+ WHERE campaign_status = 'queued' AND added_to_campaign_at IS NULL AND lead_score IS NOT NULL
+   AND (lead_score, id) < (%(after_score)s, %(after_id)s)
+ ORDER BY lead_score DESC, id DESC
+ LIMIT %(page)s
+"""
+
+
+def leads_claim(*, limit: int) -> list[Lead]:
+    """Claim up to `limit` leads to feed, best score first, locking them (`FOR UPDATE SKIP LOCKED`).
+
+    Reads candidates from the materialized view and keeps only those that are still feedable now."""
+    claimed: list[Lead] = []
+    after = None
+    while len(claimed) < limit:
+        need = limit - len(claimed)
+        page_size = max(need * CANDIDATE_PAGE_FACTOR, 100)
+        with connection.cursor() as cursor:
+            if after is None:
+                cursor.execute(_MV_FIRST_PAGE_SQL, {"page": page_size})
+            else:
+                cursor.execute(_MV_NEXT_PAGE_SQL, {"after_score": after[1], "after_id": after[0], "page": page_size})
+            page = cursor.fetchall()
+        if not page:
+            break
+        after = page[-1]
+        live = (
+            Lead.objects.feedable()
+            .filter(id__in=[row[0] for row in page], assigned_broker__active=True)
+            .order_by("-lead_score", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .only(
+                "id",
+                "email",
+                "first_name",
+                "last_name",
+                "phone",
+                "lead_score",
+                "assigned_broker_id",
+                "property_address",
+                "property_city",
+                "property_state",
+                "property_zip",
+            )
+        )[:need]
+        claimed.extend(live)
+        if len(page) < page_size:
+            break
+    # Pages are read best-first, but a later page may hold a live score above an earlier page's (the view
+    # is a snapshot); keep the final order by live score.
+    claimed.sort(key=lambda lead: (-(lead.lead_score or 0), str(lead.id)))
+    return claimed[:limit]
+
+
+# --- the feed -----------------------------------------------------------------------------------------------
+
+
+class _DryRunRollback(Exception):
+    def __init__(self, outcome: FeedOutcome):
+        self.outcome = outcome
+
+
+def campaign_feed(
+    *,
+    business_date: dt.date | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    client: InstantlyClient | None = None,
+) -> JobReport:
+    """Feed one business day (needs the service context; `campaign_feeder_run` provides it and the lock).
+
+    Changes: a `feeder_runs` row; leads -> active (+ instantly_lead_id), or paused (skipped), or back to
+    queued (failed push); DLQ rows for failed batches. Records `campaign_added` / `campaign_skipped`
+    per lead; the job runner records the `feeder_run` event with this report's data (a dry run: `job_run`).
+    Raises JobSkipped on a weekend or when the day was already fed (recorded as `job_skipped`)."""
+    business_date = business_date or business_date_for()
+    limit = settings.FEEDER_DAILY_LIMIT if limit is None else limit
+    client = client or InstantlyClient()
+    dry_run = dry_run or client.dry_run
+    why_dry = "INSTANTLY_API_KEY is not set" if client.dry_run else "--dry-run"
+    base = {"business_date": business_date.isoformat(), "limit": limit, "dry_run": dry_run}
+
+    if not is_business_day(business_date):
+        raise JobSkipped(
+            f"{business_date:%a %Y-%m-%d} is not a business day: nothing fed", data={**base, "fed": 0, "weekend": True}
+        )
+
+    if dry_run:
+        fed_run = FeederRun.objects.filter(business_date=business_date).values_list("id", flat=True).first()
+        if fed_run:
+            raise JobSkipped(
+                f"DRY RUN ({why_dry}): {business_date} was already fed (feeder run #{fed_run});"
+                " a real run would feed nothing",
+                data={**base, "fed": 0, "already_fed": True},
+            )
+        try:
+            with transaction.atomic():
+                outcome = _feed(business_date, limit, client, ledger=False)
+                raise _DryRunRollback(outcome)
+        except _DryRunRollback as rollback:
+            outcome = rollback.outcome
+        sample = [str(lead["id"]) for lead in outcome.claimed[:10]]
+        return JobReport(
+            message=f"DRY RUN ({why_dry}): would feed {len(outcome.claimed)} leads for {business_date}; "
+            "nothing was sent and nothing changed",
+            data={
+                **base,
+                "dry_run_reason": why_dry,
+                "would_feed": len(outcome.claimed),
+                "fed": 0,
+                "lead_ids_sample": sample,
+            },
+            event_type="job_run",  # not a `feeder_run`: a dry run must not hide the last real run's failure
+        )
+
+    run_id = FeederRun.objects.open_day(business_date)
+    if run_id is None:
+        run = FeederRun.objects.get(business_date=business_date)
+        raise JobSkipped(
+            f"{business_date} was already fed (feeder run #{run.pk}, {run.status}, {run.leads_pushed} pushed):"
+            " nothing fed",
+            data={**base, "fed": 0, "already_fed": True, "feeder_run_id": run.pk},
+        )
+
+    outcome = _feed(business_date, limit, client, ledger=True, run_id=run_id)
+    status = "done" if not outcome.failed else ("push_failed" if not outcome.pushed else "partial")
+    FeederRun.objects.filter(pk=run_id).update(
+        status=status,
+        leads_claimed=len(outcome.claimed),
+        leads_pushed=outcome.pushed,
+        leads_skipped=outcome.skipped,
+        error_message=outcome.note,
+        finished_at=timezone.now(),
+    )
+    data = {
+        **base,
+        "feeder_run_id": run_id,
+        "claimed": len(outcome.claimed),
+        "fed": outcome.pushed,
+        "skipped": outcome.skipped,
+        "failed": outcome.failed,
+        "dlq_ids": outcome.dlq_ids,
+    }
+    message = (
+        f"fed {outcome.pushed} leads for {business_date} (claimed {len(outcome.claimed)}, "
+        f"skipped by Instantly {outcome.skipped}, failed {outcome.failed})"
+    )
+    if outcome.failed:
+        return JobReport(
+            message=message + f"; failed batches are in the DLQ {outcome.dlq_ids}",
+            data=data,
+            status="failure",
+            error_message=outcome.note,
+        )
+    return JobReport(message=message, data=data)
+
+
+def _feed(
+    business_date: dt.date, limit: int, client: InstantlyClient, *, ledger: bool, run_id: int | None = None
+) -> FeedOutcome:
+    outcome = FeedOutcome(business_date=business_date, dry_run=not ledger)
+    leads = leads_claim(limit=limit)
+    outcome.claimed = [{"id": lead.id} for lead in leads]
+    if not leads:
+        outcome.note = "no feedable leads in mv_contactable_leads"
+        return outcome
+    Lead.objects.filter(id__in=[lead.id for lead in leads]).update(campaign_status="active", updated_at=timezone.now())
+    if not ledger:
+        return outcome
+    result = client.add_leads(instantly_payload(leads))
+    context = {"business_date": business_date.isoformat(), "feeder_run_id": run_id}
+    pushed, skipped, failed, dlq_ids = push_results_apply(
+        leads=leads,
+        result=result,
+        campaign_id=client.campaign_id,
+        context=context,
+    )
+    outcome.pushed, outcome.skipped, outcome.failed, outcome.dlq_ids = pushed, skipped, failed, dlq_ids
+    if failed:
+        outcome.note = "; ".join(sorted({batch.error for batch in result.failed_batches}))
+    return outcome
+
+
+def campaign_feeder_run(
+    *,
+    business_date: dt.date | None = None,
+    intended_date: str | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    client: InstantlyClient | None = None,
+) -> JobResult:
+    """The feeder as a job: under its advisory lock, with its `feeder_run` event and heartbeat.
+
+    `intended_date` is django-q2's intended run instant (ISO, UTC); its Los Angeles date is the business
+    date, so a late or repeated delivery of Monday's task still feeds Monday (once)."""
+    if business_date is None and intended_date:
+        business_date = business_date_for(intended_date)
+    business_date = business_date or business_date_for()
+    return job_run(
+        CAMPAIGN_FEEDER,
+        lambda: campaign_feed(business_date=business_date, limit=limit, dry_run=dry_run, client=client),
+        event_type="feeder_run",
+    )

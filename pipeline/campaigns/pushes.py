@@ -1,0 +1,139 @@
+"""A push to Instantly, both ways: the leads as Instantly's `leads[]` items, and what Instantly did with them
+written back to `leads` (Instantly ids, skips, failed batches back to the queue and to the DLQ). The feeder
+and the push retry both use these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.utils import timezone
+
+from equity_connect.events import record_events
+from leads.models import Lead
+from pipeline.dlq import dlq_record
+from pipeline.models import DLQSource, PipelineDLQ
+from security.models import Broker
+
+from .instantly import ALREADY_IN_CAMPAIGN, PushResult
+
+
+def instantly_payload(leads: list[Lead]) -> list[dict]:
+    """The leads as Instantly's `leads[]` items (email required; our ids and the broker as custom variables)."""
+    brokers = {}
+    broker_ids = {lead.assigned_broker_id for lead in leads}
+    if broker_ids:
+        brokers = {b.id: b for b in Broker.objects.filter(id__in=broker_ids).only("id", "name", "email")}
+    payload = []
+    for lead in leads:
+        broker = brokers.get(lead.assigned_broker_id)
+        payload.append(
+            {
+                "email": lead.email,
+                "first_name": lead.first_name or "",
+                "last_name": lead.last_name or "",
+                "phone": lead.phone or "",
+                "custom_variables": {
+                    "ec_lead_id": str(lead.id),
+                    "broker_id": str(lead.assigned_broker_id) if lead.assigned_broker_id else "",
+                    "broker_name": broker.name if broker else "",
+                    "broker_email": broker.email if broker else "",
+                    "property_address": lead.property_address or "",
+                    "property_city": lead.property_city or "",
+                },
+            }
+        )
+    return payload
+
+
+def push_results_apply(
+    *,
+    leads: list[Lead],
+    result: PushResult,
+    campaign_id: str,
+    context: dict,
+    dlq_row: PipelineDLQ | None = None,
+) -> tuple[int, int, int, list[int]]:
+    """Write what Instantly did to `leads` (in the order they were pushed). Returns
+    (created, skipped, failed, new DLQ row ids). Failed batches go back to the queue and, unless this is
+    a retry of `dlq_row` (which the caller updates), to a new DLQ row."""
+    created = result.created
+    skipped = result.skipped
+    events = []
+    if created:
+        now = timezone.now()
+        changed = []
+        for index, instantly_id in created.items():
+            lead = leads[index]
+            lead.instantly_lead_id, lead.updated_at = instantly_id, now
+            changed.append(lead)
+        Lead.objects.bulk_update(changed, ["instantly_lead_id", "updated_at"])
+        for index, instantly_id in created.items():
+            lead = leads[index]
+            events.append(
+                (
+                    "campaign_added",
+                    {
+                        "lead_id": lead.id,
+                        "broker_id": lead.assigned_broker_id,
+                        "data": {**context, "instantly_lead_id": instantly_id, "campaign_id": campaign_id},
+                    },
+                )
+            )
+    if skipped:
+        pause = [leads[index].id for index, reason in skipped.items() if reason != ALREADY_IN_CAMPAIGN]
+        if pause:
+            # Not in the campaign and not to be offered again automatically: a person decides (admin).
+            Lead.objects.filter(id__in=pause).update(campaign_status="paused", updated_at=timezone.now())
+        for index, reason in skipped.items():
+            lead = leads[index]
+            events.append(
+                (
+                    "campaign_skipped",
+                    {
+                        "lead_id": lead.id,
+                        "broker_id": lead.assigned_broker_id,
+                        "status": "failure",
+                        "data": {**context, "reason": reason, "campaign_id": campaign_id},
+                        "error_message": reason,
+                    },
+                )
+            )
+    failed_count, dlq_ids = 0, []
+    for batch in result.failed_batches:
+        lead_ids = [leads[index].id for index in batch.indexes]
+        failed_count += len(lead_ids)
+        leads_requeue(lead_ids)
+        if dlq_row is None:
+            dlq_ids.append(
+                push_failure_dead_letter(
+                    lead_ids=lead_ids,
+                    error=batch.error,
+                    attempts=batch.attempts,
+                    campaign_id=campaign_id,
+                    context=context,
+                )
+            )
+    record_events(events)
+    return len(created), len(skipped), failed_count, dlq_ids
+
+
+def leads_requeue(lead_ids: list) -> int:
+    """Back to the queue as never fed (the trigger stamps added_to_campaign_at again when re-fed)."""
+    return Lead.objects.filter(id__in=lead_ids, campaign_status="active", instantly_lead_id__isnull=True).update(
+        campaign_status="queued", added_to_campaign_at=None, updated_at=timezone.now()
+    )
+
+
+def push_failure_dead_letter(*, lead_ids: list, error: str, attempts: int, campaign_id: str, context: dict) -> int:
+    row = dlq_record(
+        source=DLQSource.INSTANTLY_PUSH,
+        payload={"lead_ids": [str(lead_id) for lead_id in lead_ids], "campaign_id": campaign_id, **context},
+        reason=f"Instantly did not accept a batch of {len(lead_ids)} leads after {attempts} attempts; "
+        "the leads are back in the queue and the batch is retried automatically",
+        error_detail=error,
+        max_attempts=settings.DLQ_RETRY_MAX_ATTEMPTS,
+        retry_after=timezone.now() + dt.timedelta(minutes=settings.DLQ_RETRY_BACKOFF_MINUTES),
+    )
+    return row.id

@@ -1,0 +1,321 @@
+"""Row shaping: one CSV record in, one `leads_staging` row out (as COPY text), pure.
+
+`StagingLayout(headers, …)` maps the file's header once; its `row(cells, line)` normalises one record (names,
+e-mail, E.164 phone, address line and unit, city, state, ZIP5, MAK, APN, the address hash, valuations,
+flags, verification codes, the broker from the upload or the territory rules) and keeps the raw record as
+JSON text; `write_copy_text(copy, pairs)` writes many rows as COPY text in blocks. No database, no Django:
+the normaliser child processes run this.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring as encode_string
+
+from . import normalise as n
+from .columns import map_headers
+
+# The normalised columns, in the order the row function emits them after the raw fields.
+NORMALISED = (
+    ("first_name", "text"),
+    ("last_name", "text"),
+    ("email", "text"),
+    ("phone", "text"),
+    ("property_address", "text"),
+    ("property_city", "text"),
+    ("property_state", "text"),
+    ("property_zip", "text"),
+    ("mak", "text"),
+    ("apn", "text"),
+    ("addr_hash", "text"),
+    ("reject_reason", "text"),
+    ("property_value", "numeric(14,2)"),
+    ("estimated_equity", "numeric(14,2)"),
+    ("property_type", "text"),
+    ("age", "integer"),
+    ("owner_occupied", "boolean"),
+    ("email_verified", "boolean"),
+    ("phone_verified", "boolean"),
+    ("email_verification_codes", "text[]"),
+    ("phone_verification_codes", "text[]"),
+    ("assigned_broker_id", "uuid"),
+)
+NORMALISED_NAMES = tuple(name for name, _ in NORMALISED)
+
+REASON_NO_KEY = (
+    "no dedupe key: the row has no MAK, no APN and no usable address (a street line with a ZIP code, or "
+    "with a city and a state) — add one of them and reprocess the row"
+)
+
+
+@dataclass
+class Territory:
+    """Brokers' territory rules: ZIP prefixes (longest match wins) before states."""
+
+    by_prefix: dict[str, str] = field(default_factory=dict)
+    by_state: dict[str, str] = field(default_factory=dict)
+
+    def broker_for(self, zip_code: str | None, state_code: str | None) -> str | None:
+        if zip_code and self.by_prefix:
+            for length in range(5, 0, -1):
+                broker = self.by_prefix.get(zip_code[:length])
+                if broker:
+                    return broker
+        if state_code:
+            return self.by_state.get(state_code)
+        return None
+
+
+def _pg_array(values: list[str]) -> str | None:
+    return "{" + ",".join(values) + "}" if values else None  # codes are [A-Z0-9_-]: nothing to quote
+
+
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else ("t" if value else "f")
+
+
+_CACHE_SIZE = 1 << 16
+
+
+def _copy_escape(value: str) -> str:
+    """One value in COPY's text format (the slow path: any backslash, tab or line break escaped)."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_block(lines: list[str]) -> str:
+    return ("\n".join(lines) + "\n").replace("\x00", "\\N")
+
+
+def _cached(function: Callable[[str], object]) -> Callable[[str], object]:
+    """`function` memoised per input string in a dict that is emptied when it reaches _CACHE_SIZE."""
+    cache: dict[str, object] = {}
+
+    def cached(value: str):
+        try:
+            return cache[value]
+        except KeyError:
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            result = cache[value] = function(value)
+            return result
+
+    return cached
+
+
+def _brace(value: str) -> str:
+    return value.replace("{", "{{").replace("}", "}}")
+
+
+class StagingLayout:
+    """How one file's rows become `leads_staging` rows, as COPY text (pipeline/ingest/staging.py sends it to
+    PostgreSQL). Each COPY row carries the raw row as JSON text (`{header: cell}`, every cell as a
+    string, extra cells under `_extra_values`), the unknown columns' payload (space-trimmed, blanks
+    dropped, NULL when nothing is left), then the normalised columns."""
+
+    def __init__(
+        self,
+        headers: list[str],
+        *,
+        upload_id: str,
+        broker_id: str | None,
+        territory: Territory,
+        email_codes: frozenset[str],
+        phone_codes: frozenset[str],
+    ):
+        fields, raw_keys = map_headers(headers)
+        self.upload_id = upload_id
+        self.raw_keys = raw_keys
+        self.width = width = len(raw_keys)
+        known = set(fields.values())
+        self.unknown = [index for index in range(width) if index not in known]
+        # The staged row: upload, line, raw JSON, payload JSON, then the normalised columns.
+        self.normalised_offset = 4
+        self.row = self._row_function(fields, broker_id, territory, email_codes, phone_codes)
+
+    def _raw_json(self):
+        """A function: (cells padded/truncated to the width, the extra cells or None) → the raw row's JSON."""
+        keys = self.raw_keys
+        if not keys:
+            prefix = '{"_extra_values":'
+
+            def empty(row: list[str], extra: list[str] | None) -> str:
+                return "{}" if extra is None else prefix + json.dumps(extra, ensure_ascii=False) + "}"
+
+            return empty
+        template = "{{" + ",".join(_brace(encode_string(key)) + ":{}" for key in keys)
+        fmt = (template + "}}").format
+        extra_fmt = (template + ',"_extra_values":{}}}').format
+        in_keys = "_extra_values" in keys
+        encode = encode_string
+
+        def raw_json(row: list[str], extra: list[str] | None) -> str:
+            if extra is None:
+                return fmt(*map(encode, row))
+            if in_keys:  # the extra cells replace the column of that name, as a JSON object would
+                values = dict(zip(keys, row, strict=True))
+                values["_extra_values"] = extra
+                return json.dumps(values, ensure_ascii=False)
+            return extra_fmt(*map(encode, row), json.dumps(extra, ensure_ascii=False))
+
+        return raw_json
+
+    def _row_function(self, fields, broker_id, territory, email_codes, phone_codes):
+        width = self.width
+        pad = [""] * width
+        get = fields.get
+        upload_id = self.upload_id
+        raw_json = self._raw_json()
+        # The unknown columns' payload as JSON text: `"key":` prefixes computed once.
+        unknown = [(index, encode_string(self.raw_keys[index]) + ":") for index in self.unknown]
+        encode = encode_string
+        # A column the file lacks reads the last cell of a padded row, which is always "".
+        missing = width
+        i_first, i_last = get("first_name", missing), get("last_name", missing)
+        i_email, i_phone = get("email", missing), get("phone", missing)
+        i_address, i_unit, i_city = (
+            get("property_address", missing),
+            get("unit", missing),
+            get("property_city", missing),
+        )
+        i_state, i_zip = get("property_state", missing), get("property_zip", missing)
+        i_mak, i_apn = get("mak", missing), get("apn", missing)
+        i_value, i_equity = get("property_value", missing), get("estimated_equity", missing)
+        i_type, i_age, i_owner = get("property_type", missing), get("age", missing), get("owner_occupied", missing)
+        i_ecodes, i_pcodes = get("email_verification_codes", missing), get("phone_verification_codes", missing)
+        i_ever, i_pver = get("email_verified", missing), get("phone_verified", missing)
+        text, key, address_line = n.text, n.key, n.address_line
+        codes_of = n.codes
+        email, phone, addr_hash = n.email, n.phone, n.addr_hash_normalised
+        # The normalisers are pure: values that repeat across a file (names, cities, states, ZIP codes,
+        # types, flags) are computed once per distinct input (bounded caches, so memory stays flat).
+        name = _cached(n.name)
+        state = _cached(n.state)
+        zip5 = _cached(n.zip5)
+        decimal_text = _cached(n.decimal_text)  # valuations are often round figures
+        age = _cached(lambda value: None if (years := n.age(value)) is None else str(years))
+        boolean = _cached(n.boolean)
+        town_of = _cached(lambda value: text(value, limit=100))
+        city = _cached(n.city)
+        property_type = _cached(lambda value: text(value, limit=100))
+        owner_flag = _cached(lambda value: _flag(n.boolean(value)))
+        broker_cache: dict[tuple[str | None, str | None], str | None] = {}
+        broker_for = territory.broker_for
+
+        def normalise_row(row: list[str], line: int) -> tuple[list, str | None]:
+            """(the COPY row, the reject reason or None) for one data row."""
+            extra = None
+            if len(row) > width:
+                extra = row[width:]
+                row = row[:width]
+            elif len(row) < width:
+                row = row + pad[len(row) :]
+            raw = raw_json(row, extra)
+            payload = None
+            if unknown:  # trimmed of spaces only (as SQL btrim), blanks dropped, nothing left → NULL
+                parts = [prefix + encode(value) for index, prefix in unknown if (value := row[index].strip(" "))]
+                if parts:
+                    payload = "{" + ",".join(parts) + "}"
+            cells = [*row, ""]  # the sentinel cell that missing columns read
+            address = text(cells[i_address])
+            unit = cells[i_unit]
+            if address and unit:
+                unit = text(unit, limit=40)
+                if unit:
+                    address = f"{address} #{unit.lstrip('#').strip()}"
+            town = town_of(cells[i_city])
+            state_code = state(cells[i_state])
+            zip_code = zip5(cells[i_zip])
+            mak, apn = key(cells[i_mak]), key(cells[i_apn])
+            hashed = addr_hash(address_line(address), city(town), state_code, zip_code) if address else None
+            reason = None if (mak or apn or hashed) else REASON_NO_KEY
+            email_verified = phone_verified = False
+            email_codes_text = phone_codes_text = None
+            if cells[i_ecodes]:
+                found = codes_of(cells[i_ecodes])
+                email_verified = any(code in email_codes for code in found)
+                email_codes_text = _pg_array(found)
+            if cells[i_pcodes]:
+                found = codes_of(cells[i_pcodes])
+                phone_verified = any(code in phone_codes for code in found)
+                phone_codes_text = _pg_array(found)
+            if cells[i_ever] and boolean(cells[i_ever]):
+                email_verified = True
+            if cells[i_pver] and boolean(cells[i_pver]):
+                phone_verified = True
+            owner = cells[i_owner]
+            if broker_id:
+                broker = broker_id
+            else:
+                territory_key = (zip_code, state_code)
+                try:
+                    broker = broker_cache[territory_key]
+                except KeyError:
+                    if len(broker_cache) >= _CACHE_SIZE:
+                        broker_cache.clear()
+                    broker = broker_cache[territory_key] = broker_for(zip_code, state_code)
+            return [
+                upload_id,
+                str(line),
+                raw,
+                payload,
+                name(cells[i_first]),
+                name(cells[i_last]),
+                email(cells[i_email]),
+                phone(cells[i_phone]),
+                address,
+                town,
+                state_code,
+                zip_code,
+                mak,
+                apn,
+                hashed,
+                reason,
+                decimal_text(cells[i_value]),
+                decimal_text(cells[i_equity]),
+                property_type(cells[i_type]),
+                age(cells[i_age]),
+                owner_flag(owner) if owner else None,
+                "t" if email_verified else "f",
+                "t" if phone_verified else "f",
+                email_codes_text,
+                phone_codes_text,
+                broker,
+            ], reason
+
+        return normalise_row
+
+    def write_copy_text(self, copy, pairs: Iterable[tuple[list[str], int]]) -> tuple[int, int]:
+        """Normalise (row, line) pairs and write them to `copy` (anything with `.write(text)`: a COPY, or a
+        frame writer) as COPY text in blocks. Returns (rows, rows rejected).
+
+        COPY's text format, built in blocks: every staged value is a string or None, and none holds a tab,
+        a line break or a NUL (the cells are NUL-free, `normalise.text` collapses whitespace, JSON escapes
+        control characters), so a row is its fields joined by tabs with backslashes doubled, and NULL
+        (`\\N`) is put in for a NUL placeholder once per block. A row that breaks the rule anyway is
+        escaped field by field."""
+        normalise_row = self.row
+        tabs = 3 + len(NORMALISED)
+        join, nul = "\t".join, "\x00"
+        lines: list[str] = []
+        size = 0
+        count, rejected = 0, 0
+        for row, line in pairs:
+            staged, reason = normalise_row(row, line)
+            if reason is not None:
+                rejected += 1
+            text = join([nul if value is None else value for value in staged])
+            if "\\" in text:
+                text = text.replace("\\", "\\\\")
+            if text.count("\t") != tabs or "\n" in text or "\r" in text:
+                text = join([nul if value is None else _copy_escape(value) for value in staged])
+            lines.append(text)
+            size += len(text)
+            count += 1
+            if size > 1 << 18:
+                copy.write(_copy_block(lines))
+                lines, size = [], 0
+        if lines:
+            copy.write(_copy_block(lines))
+        return count, rejected

@@ -1,0 +1,17 @@
+"""Signed uploads, mounted at `api/v1/uploads` (no trailing slash: `/api/v1/uploads` itself is the POST
+endpoint, so APPEND_SLASH never redirects a POST). The status route starts with "/", which `path()`
+would flag (urls.W002), hence the regular expressions."""
+
+from django.urls import path, re_path
+
+from . import views
+
+urlpatterns = [
+    path("", views.uploads, name="api-uploads"),
+    re_path(r"^(?:/)$", views.uploads),
+    re_path(
+        r"^(?:/)(?P<upload_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/?$",
+        views.upload_status,
+        name="api-upload-status",
+    ),
+]

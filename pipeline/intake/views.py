@@ -1,0 +1,113 @@
+"""`POST /api/v1/uploads` and `GET /api/v1/uploads/<id>`: the signed upload API (docs/api.md).
+
+Partners are anonymous to Django: each view asks security/upload_verification.py to verify the request
+(on the raw bytes, streamed), and only then opens `service_context()` to store or read the upload. Every
+rejection answers JSON `{"error": …}` that never says which check failed or what was expected, and is
+recorded as `upload_rejected` with its reason class and the key id if known.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from equity_connect.db import service_context
+from pipeline.models import Upload
+from security.upload_verification import SignatureRejected, signed_request_verify
+
+from .selectors import upload_status_payload
+from .services import UploadRejected, upload_accept, upload_broker_resolve, upload_rejection_record
+
+logger = logging.getLogger("pipeline.intake")
+
+
+def _reject(request, *, status: int, reason: str, message: str, key_id: str | None, **extra) -> JsonResponse:
+    try:
+        with service_context():
+            upload_rejection_record(
+                reason=reason, http_status=status, method=request.method, path=request.path, key_id=key_id
+            )
+    except Exception:
+        logger.exception("could not record upload_rejected")
+    logger.info("upload rejected reason=%s status=%s key_id=%s", reason, status, key_id)
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _rejected(request, error: SignatureRejected) -> JsonResponse:
+    return _reject(request, status=error.status, reason=error.reason, message=str(error), key_id=error.key_id)
+
+
+def _verify(request, *, with_body: bool):
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return signed_request_verify(
+        method=request.method,
+        path=request.path,
+        headers=request.headers,
+        read=request.read if with_body else None,
+        content_length=length,
+    )
+
+
+@csrf_exempt
+def uploads(request):
+    """POST a signed CSV (202/400/401/409/413)."""
+    if request.method != "POST":
+        return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": "POST"})
+    try:
+        verified = _verify(request, with_body=True)
+    except SignatureRejected as error:
+        return _rejected(request, error)
+    body, key = verified.body, verified.key
+    try:
+        with service_context():
+            upload = upload_accept(
+                body=body.file,
+                content_sha256=body.sha256,
+                size_bytes=body.size,
+                filename=(request.headers.get("X-Filename") or "")[:255],
+                source=(request.headers.get("X-Upload-Source") or "")[:200],
+                partner=verified.partner,
+                partner_key=key,
+                broker=upload_broker_resolve(request.headers.get("X-Broker-Id")),
+            )
+    except UploadRejected as error:
+        extra = {"upload_id": str(error.upload_id)} if error.upload_id else {}
+        return _reject(
+            request, status=error.status, reason=error.reason, message=str(error), key_id=verified.key_id, **extra
+        )
+    finally:
+        verified.close()
+    return JsonResponse(
+        {
+            "upload_id": str(upload.id),
+            "status": upload.status,
+            "status_url": request.build_absolute_uri(f"/api/v1/uploads/{upload.id}"),
+            "content_sha256": upload.content_sha256,
+        },
+        status=202,
+    )
+
+
+@csrf_exempt
+def upload_status(request, upload_id):
+    """GET an upload's status, signed like the POST (empty body), by a key of the same partner."""
+    if request.method != "GET":
+        return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": "GET"})
+    try:
+        verified = _verify(request, with_body=False)
+    except SignatureRejected as error:
+        return _rejected(request, error)
+    key = verified.key
+    with service_context():
+        upload = Upload.objects.filter(pk=upload_id).first()
+        allowed = upload is not None and (
+            (key is None and upload.partner_id is None) or (key is not None and upload.partner_id == key.partner_id)
+        )
+        if not allowed:
+            return JsonResponse({"error": "no such upload"}, status=404)
+        return JsonResponse(upload_status_payload(upload, request))

@@ -1,9 +1,0 @@
-"""Included at `api/v1/webhooks/` (equity_connect/urls.py)."""
-
-from django.urls import path
-
-from pipeline.views.webhooks import instantly_webhook
-
-urlpatterns = [
-    path("instantly", instantly_webhook, name="instantly-webhook"),
-]
