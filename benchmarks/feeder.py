@@ -1,4 +1,4 @@
-"""The MV refresh and the campaign feeder at 1,000,000 leads (issue 4), ~40% of them contactable.
+"""The MV refresh and the campaign feeder at 1,000,000 leads, ~40% of them contactable.
 
 Measures
 - `REFRESH MATERIALIZED VIEW CONCURRENTLY mv_contactable_leads` (the seed's success metric: < 5 s), through

@@ -30,7 +30,7 @@ UPLOADS_PATH = "/api/v1/uploads"
 
 
 def sign_headers(secret: str, *, method: str, path: str, body: bytes, key_id: str | None) -> dict[str, str]:
-    """The signing headers for one request (DESIGN §6): X-Content-SHA256, X-Signature-Timestamp,
+    """The signing headers for one request (docs/api.md): X-Content-SHA256, X-Signature-Timestamp,
     X-Signature (`v2=…` and `sha256=…`), X-Key-Id."""
     content_sha256 = hashlib.sha256(body).hexdigest()
     timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

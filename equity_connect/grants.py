@@ -11,14 +11,13 @@ The materialized view cannot carry RLS, and `leads_staging` has none (COPY refus
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connections
 from psycopg import sql
 
 ROLES = ("anon", "authenticated", "service_role", "pipeline_writer")
 
 
 def grant_application_privileges(using: str = "default", **kwargs) -> None:
-    from django.db import connections
-
     connection = connections[using]
     app_role = settings.DATABASE_APP_ROLE
     with connection.cursor() as cursor:

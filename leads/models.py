@@ -1,6 +1,6 @@
 """Brokers, leads, consent and the verification-code map.
 
-Table and column names are the seed's (DESIGN §4): its SQL runs against them verbatim. What Django cannot
+Table and column names are the seed's: its SQL runs against them verbatim. What Django cannot
 declare (the `campaign_status` enum type, row-level security, the materialized view, SQL functions and
 triggers) lives in RunSQL migrations.
 """

@@ -1,4 +1,4 @@
-"""Lead scoring (DESIGN §9): 0-100 and explainable.
+"""Lead scoring: 0-100 and explainable.
 
 Four categories as in the seed project's algorithm — property 40, demographics 30, enrichment 20,
 behavioral 10 — each the sum of its factors' points (equity and value bands, property type; age bands
@@ -16,6 +16,7 @@ ingestion puts into its INSERT … SELECT and UPDATE … FROM (then `score_sql()
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connection
 
 # Points per factor. Each category's points add up to its share of 100.
 WEIGHTS: dict[str, float] = {
@@ -153,8 +154,6 @@ def leads_rescore(*, lead_ids=None) -> int:
     """Recompute `lead_score` and `score_breakdown` for the given leads (all when None), set-based.
 
     Run inside a database context that may update them (jobs: `service_context()`)."""
-    from django.db import connection
-
     sql = (
         f"WITH s AS (SELECT id, {score_columns_sql(LEAD_COLUMNS)} FROM leads"
         f"{'' if lead_ids is None else ' WHERE id = ANY(%s::uuid[])'})"

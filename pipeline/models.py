@@ -136,7 +136,6 @@ class DLQSource(models.TextChoices):
     UPLOAD = "upload"
     INSTANTLY_PUSH = "instantly_push"
     WEBHOOK = "webhook"
-    JOB = "job"
 
 
 class DLQStatus(models.TextChoices):

@@ -1,4 +1,4 @@
-"""The scheduled jobs (DESIGN §8), declared here by stable name and upserted into django-q2's `Schedule`.
+"""The scheduled jobs, declared here by stable name and upserted into django-q2's `Schedule`.
 
 `schedules_sync()` creates what is missing and updates what changed, by name; it never deletes a schedule
 of another name and never creates a second one of the same name (extra copies of one of our names are

@@ -1,4 +1,4 @@
-"""Signed consent links (DESIGN §12): `CONSENT_FORM_URL/consent?token=…`.
+"""Signed consent links: `CONSENT_FORM_URL/consent?token=…`.
 
 A token is `<lead id hex>.<broker id hex>.<nonce>.<signature>`: the payload carries only the lead id,
 the broker id and a random nonce — no name, email or phone. The signature is the lowercase hex

@@ -1,4 +1,4 @@
-"""Request signing for partner uploads (DESIGN §6 — a contract partners code against).
+"""Request signing for partner uploads (docs/api.md: a contract partners code against).
 
 Two signature forms, sent space-separated in `X-Signature`; one valid signature suffices:
 

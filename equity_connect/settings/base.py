@@ -147,14 +147,14 @@ REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
 CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
 CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
-# Broker portal and consent (issue 5): django-axes renders this page (HTTP 429) for a locked-out login.
+# Broker portal and consent: django-axes renders this page (HTTP 429) for a locked-out login.
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 FEEDER_DAILY_LIMIT = env.int("FEEDER_DAILY_LIMIT", default=250)
 INSTANTLY_API_URL = env.str("INSTANTLY_API_URL", default="https://api.instantly.ai")
 INSTANTLY_API_KEY = env.str("INSTANTLY_API_KEY", default="")
 INSTANTLY_CAMPAIGN_ID = env.str("INSTANTLY_CAMPAIGN_ID", default="")
 INSTANTLY_WEBHOOK_SECRET = env.str("INSTANTLY_WEBHOOK_SECRET", default="")
-# Jobs, feeder and Instantly (issue 4). The webhook secret travels in this header (set it on the webhook).
+# Jobs, feeder and Instantly. The webhook secret travels in this header (set it on the webhook).
 INSTANTLY_WEBHOOK_HEADER = env.str("INSTANTLY_WEBHOOK_HEADER", default="X-Webhook-Secret")
 INSTANTLY_CONNECT_TIMEOUT_SECONDS = env.float("INSTANTLY_CONNECT_TIMEOUT_SECONDS", default=5.0)
 INSTANTLY_READ_TIMEOUT_SECONDS = env.float("INSTANTLY_READ_TIMEOUT_SECONDS", default=30.0)
@@ -170,7 +170,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
 SCHEDULE_TIME_ZONE = "America/Los_Angeles"
-# Ingestion (issue 3): uploads spool to disk past INGEST_SPOOL_BYTES while they are verified; staging
+# Ingestion: uploads spool to disk past INGEST_SPOOL_BYTES while they are verified; staging
 # commits every INGEST_STAGE_BATCH_ROWS rows (progress); per-lead timeline events only for uploads touching
 # at most INGEST_LEAD_EVENTS_MAX leads; a re-run waits INGEST_LOCK_WAIT_SECONDS for a dying worker's lock.
 INGEST_SPOOL_BYTES = env.int("INGEST_SPOOL_BYTES", default=8 * 1024 * 1024)
@@ -185,7 +185,7 @@ INGEST_TEMP_BUFFERS = env.str("INGEST_TEMP_BUFFERS", default="256MB")  # the app
 # Scoring weights (leads/scoring.py WEIGHTS), e.g. LEAD_SCORE_WEIGHTS='{"age_75": 20}'.
 LEAD_SCORE_WEIGHTS = env.json("LEAD_SCORE_WEIGHTS", default={})
 
-# Ops (issue 6): alert thresholds (DESIGN §11), health, metrics access, the rollback escape hatch.
+# Ops: alert thresholds, health, metrics access, the rollback escape hatch.
 ALERT_HMAC_FAILURE_RATE = env.float("ALERT_HMAC_FAILURE_RATE", default=0.05)  # critical above
 ALERT_DLQ_DEPTH = env.int("ALERT_DLQ_DEPTH", default=100)  # critical above
 ALERT_VERIFICATION_RATE = env.float("ALERT_VERIFICATION_RATE", default=0.80)  # warning below

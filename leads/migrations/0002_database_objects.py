@@ -1,7 +1,7 @@
 """What Django cannot declare for the leads tables: Supabase-style roles and `auth.uid()`, row-level
 security, the contactable-leads materialized view, the campaign trigger and the seed's SQL functions.
 
-Fixes to the seed plan's SQL (DESIGN §4):
+Fixes to the seed plan's SQL:
 - constraints are declared by Django (no `ADD CONSTRAINT IF NOT EXISTS`, which PostgreSQL lacks);
 - `refresh_contactable_leads()` takes `pg_try_advisory_xact_lock`, released with the transaction even
   when the refresh fails (the seed's session lock leaked on error);
@@ -192,7 +192,7 @@ SELECT id, first_name, last_name, email, phone, property_state,
    AND campaign_status NOT IN ('unsubscribed', 'bounced', 'do_not_contact', 'converted');
 -- REFRESH ... CONCURRENTLY needs a unique index.
 CREATE UNIQUE INDEX mv_contactable_leads_id_idx ON mv_contactable_leads (id);
--- The feeder's query: ~20x faster than scanning the MV (DESIGN §14).
+-- The feeder's query: ~20x faster than scanning the MV (docs/architecture.md).
 CREATE INDEX mv_contactable_leads_feeder_idx ON mv_contactable_leads (lead_score DESC)
   WHERE campaign_status = 'queued' AND added_to_campaign_at IS NULL;
 -- A materialized view cannot carry row-level security: brokers never read it.

@@ -1,7 +1,7 @@
 """Merges of re-sent leads as HOT updates (heap-only tuples: no index entry rewritten).
 
 A partner sending a list again refreshes valuations, and with them `lead_score` and `score_breakdown`,
-for every lead in it (the merge path of DESIGN §7). PostgreSQL can write such an update without
+for every lead in it (the merge path of the ingestion). PostgreSQL can write such an update without
 touching any of the table's nine indexes (one of them the portal's trigram GIN, ~90 entries per lead)
 only when (1) no indexed column changes and (2) the new row version fits on the same page.
 

@@ -1,4 +1,4 @@
-"""The public consent page (DESIGN §12): `GET /consent?token=…` shows, `POST` records.
+"""The public consent page: `GET /consent?token=…` shows, `POST` records.
 
 It runs with no request context (anonymous): the services check the token's signature first and only
 then open a narrow service context for that token's row and lead.

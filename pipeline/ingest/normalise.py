@@ -3,7 +3,7 @@ exception) and idempotent (`f(f(x)) == f(x)`), tested with hypothesis.
 
 They run in Python while the file streams into COPY (one pass), because that is where the per-field
 work is cheapest: a regex fast path handles plain NANP phone numbers and only the rest go through
-`phonenumbers` (≈ 27k numbers/s, DESIGN §14).
+`phonenumbers` (≈ 27k numbers/s on this hardware).
 """
 
 from __future__ import annotations

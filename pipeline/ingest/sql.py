@@ -12,6 +12,7 @@ from __future__ import annotations
 from equity_connect.events import lead_events_insert_sql
 from leads.columns import ADDRESS, CODES, CONTACT, FLAGS, INGESTED, KEEP_FIRST, KEEP_NEWEST, KEYS
 from leads.scoring import breakdown_from_columns_sql, score_columns_sql, score_sql
+from pipeline.dlq import DLQ_FROM_STAGING_SQL
 
 SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
 # The keys a matched property may fill in on its lead (`resolved_sql`), one per key of KEYS.
@@ -264,3 +265,33 @@ def insert_sql(*, lead_events: bool) -> str:
     return f"WITH created AS ({insert}\n RETURNING id, assigned_broker_id)\n" + lead_events_insert_sql(
         "lead_created", source="created"
     )
+
+
+def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]]:
+    """Every statement of one apply, in the order it runs, as (what it does, SQL): what
+    `manage.py ingest_sql` prints. PROPAGATE repeats until UNSETTLED is false; `ingest_merges` and the
+    second merge run only when several properties of the file meet one lead (`shared`)."""
+    statements = [
+        ("work memory for the sorts and hashes below", SET_WORK_MEM),
+        ("rejected rows to the DLQ (pipeline/dlq.py)", DLQ_FROM_STAGING_SQL.strip()),
+        ("the upload's valid rows", ROWS),
+        ("their statistics", ANALYZE_ROWS),
+        ("rows that share a key with another row of the file", LINKED),
+        ("one propagation pass (repeated while UNSETTLED)", PROPAGATE),
+        ("UNSETTLED: would another pass change a label?", UNSETTLED),
+        ("statistics of the linked rows", ANALYZE_LINKED),
+        ("properties among the linked rows", COUNT_LINKED_PROPERTIES),
+        ("one row per property, with the lead it matches", resolved_sql()),
+        ("properties that match a lead; leads that several meet", MATCH_COUNTS),
+    ]
+    if shared:
+        statements += [("leads that several properties meet", merges_sql()), ("their statistics", ANALYZE_MERGES)]
+    statements.append(("statistics of the resolved properties", ANALYZE_RESOLVED))
+    single = MERGE_SOURCE_SINGLE_NOT_SHARED if shared else MERGE_SOURCE_SINGLE
+    statements.append(("the safe merge into matched leads", merge_sql(single, lead_events=lead_events)))
+    if shared:
+        statements.append(
+            ("the safe merge into leads several meet", merge_sql(MERGE_SOURCE_SHARED, lead_events=lead_events))
+        )
+    statements += [("new leads", insert_sql(lead_events=lead_events)), ("clean up", DROP_TEMP_TABLES)]
+    return statements

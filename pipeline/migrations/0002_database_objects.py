@@ -51,7 +51,7 @@ CREATE POLICY pipeline_dlq_broker_select ON pipeline_dlq FOR SELECT TO authentic
 GRANT SELECT ON pipeline_dlq TO authenticated;
 
 -- leads_staging is the ingestion's scratch table. PostgreSQL refuses `COPY FROM` into a table with row-level
--- security, and COPY is the hot path (DESIGN §14), so it has no RLS; instead only service_role and
+-- security, and COPY is the hot path, so it has no RLS; instead only service_role and
 -- pipeline_writer hold any privilege on it (the application's login role has none: equity_connect/grants.py),
 -- so a connection without a database context still cannot read a staged row.
 GRANT ALL ON leads_staging TO service_role;

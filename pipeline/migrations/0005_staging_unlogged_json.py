@@ -1,4 +1,4 @@
-"""`leads_staging` made cheap to fill (DESIGN §14: staging is the first thing a 1M-row upload waits on).
+"""`leads_staging` made cheap to fill (staging is the first thing a 1M-row upload waits on).
 
 - UNLOGGED: staged rows are a scratch copy of a file we keep; no WAL for them. After a server crash
   PostgreSQL empties the table, and the re-run of the upload stages it again from the stored file

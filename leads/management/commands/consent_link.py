@@ -12,7 +12,7 @@ from leads.services import LeadError, consent_link_create
 
 
 class Command(BaseCommand):
-    help = "Create a consent link (DESIGN §12) for a lead and print the URL (valid CONSENT_TOKEN_TTL_DAYS days)."
+    help = "Create a signed, single-use consent link for a lead and print the URL (valid CONSENT_TOKEN_TTL_DAYS days)."
 
     def add_arguments(self, parser):
         parser.add_argument("lead_id", help="The lead's id (uuid)")

@@ -181,5 +181,5 @@ class Command(BaseCommand):
                 )
             )
         Lead.objects.bulk_create(leads, batch_size=1000)
-        leads_rescore(lead_ids=[lead.id for lead in leads])  # the real score and its breakdown (DESIGN §9)
+        leads_rescore(lead_ids=[lead.id for lead in leads])  # the real score and its breakdown (leads/scoring.py)
         return len(leads)
