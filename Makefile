@@ -19,7 +19,8 @@ run: migrate
 	@$(VENV_PY) manage.py sync_schedules
 	@$(VENV_PY) scripts/serve.py
 
-## make test: the same bootstrap (plus Debian's chromium for browser tests), then the whole suite
+## make test: the same bootstrap (plus Debian's chromium for browser tests), then the whole suite;
+## PYTEST_ARGS="-m 'not slow'" make test leaves out the slow tests (load, crash, migrations, browser, client)
 test:
 	@$(BOOTSTRAP) venv db browser
 	@$(VENV_PY) manage.py makemigrations --check --dry-run

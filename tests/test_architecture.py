@@ -218,7 +218,7 @@ def test_events_and_dlq_rows_are_written_only_by_their_recorders():
 
 
 def test_the_product_does_not_cite_the_teams_private_design():
-    pattern = "shared/" + r"\|" + "DESIGN" + r" §\|DESIGN\.md"
+    pattern = "shared" + "/" + r"\|" + "DESIGN" + r" §\|DESIGN\.md"
     found = subprocess.run(
         ["git", "grep", "-n", pattern, "--", ".", ":!tests/test_seed_sql.py"],
         cwd=ROOT,

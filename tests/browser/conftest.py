@@ -8,6 +8,7 @@ from django.db import connections
 from .support import ARGS, ARTIFACTS, CHROMIUM
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: `-m 'not slow'` and `-m 'not browser'` see these marks
 def pytest_collection_modifyitems(config, items):
     missing = pytest.mark.skipif(
         not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (python3 scripts/bootstrap.py browser)"
@@ -15,6 +16,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/browser/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)  # a browser start and a live server each: seconds per test
             item.add_marker(missing)
 
 

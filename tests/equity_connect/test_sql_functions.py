@@ -11,7 +11,8 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from leads.models import Lead
 from tests.factories import BrokerFactory, ConsentTokenFactory, IngestReplayGuardFactory, LeadFactory
-from tests.pg import connect
+from tests.pg import blocked_by, connect
+from tests.waiting import wait_for
 
 UPSERT = (
     "SELECT upsert_lead(p_mak => %(mak)s, p_apn => %(apn)s, p_addr_hash => %(addr_hash)s, "
@@ -113,14 +114,12 @@ class TestUpsertLead:
 @pytest.mark.django_db(transaction=True)
 def test_eight_concurrent_upserts_for_one_mak_make_one_lead():
     broker = BrokerFactory()
-    barrier = threading.Barrier(8)
     results, errors = [], []
 
     def worker(n):
         try:
             with connect(autocommit=False) as conn:
                 conn.execute("SET ROLE service_role")
-                barrier.wait(timeout=10)
                 row = conn.execute(
                     "SELECT upsert_lead(p_mak => 'RACE-1', p_email => %s, p_email_verification_codes => %s, "
                     "p_assigned_broker_id => %s)",
@@ -131,9 +130,14 @@ def test_eight_concurrent_upserts_for_one_mak_make_one_lead():
         except Exception as error:  # surfaced by the assertion below
             errors.append(error)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
+    # A lock on `leads` holds all eight where they write, so that they then race for the one key together.
+    with connect(admin=True, autocommit=False) as holder:
+        holder.execute("LOCK TABLE leads IN EXCLUSIVE MODE")
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(blocked_by(holder.info.backend_pid)) == 8, message="all eight upserts waiting on leads")
+        holder.rollback()
     for thread in threads:
         thread.join(30)
     assert errors == []

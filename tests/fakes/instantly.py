@@ -1,15 +1,25 @@
-"""A fake Instantly API v2 on 127.0.0.1 (a real `ThreadingHTTPServer` on a random port).
+"""A fake Instantly API v2 on 127.0.0.1 (a real HTTP server on a random port, tests/fakes/http.py).
 
     with FakeInstantly() as fake:
-        fake.script("429", "ok")                 # the next requests' answers, in order; then "ok"
+        fake.script("429", "ok")                 # the next add requests' answers, in order; then "ok"
         client = InstantlyClient(api_url=fake.url, api_key="k", campaign_id="c")
 
-It records every request (`fake.requests`: path, headers, JSON body, the status it answered) and keeps
-the campaign's leads by email, as Instantly does: `POST /api/v2/leads/add` answers with the recorded
-response shape (counts + `created_leads: [{id, email, index}]`), skipping emails already in the campaign
-(`skip_if_in_campaign`), on the blocklist (`fake.blocklist`), or invalid (no "@").
+What it records, so that a second send is always seen:
+- `fake.requests`: EVERY request it received, whatever its method, path, key or body (method, path,
+  headers, raw bytes, JSON body, the status it answered, when it was received and answered);
+- `fake.lead_adds_received()`: per email, how many add requests carried it, whatever the answer (a 429,
+  a 5xx, a timeout, a skip) — every time the code sent that lead;
+- `fake.lead_adds_processed()`: per email, how many times the fake processed an add of it (answered 2xx),
+  whether it created the lead or skipped it;
+- `fake.created`: every lead the campaign gained, in order, as (campaign, email, Instantly id).
 
-Script steps:
+`POST /api/v2/leads/add` answers with the recorded response shape (counts + `created_leads: [{id, email,
+index}]`), skipping emails on the blocklist (`fake.blocklist`), invalid (no "@"), repeated in the same
+request, or — when the request sets `skip_if_in_campaign` — already in the campaign. Without that flag an
+email already in the campaign is added again (the campaign then holds it twice): the fake assumes the
+worst, so an add that relies on the flag it did not send is seen as a duplicate.
+
+Script steps (consumed by authorised add requests, in order):
 - "ok"                      normal processing
 - "429" / "429:<seconds>"   429 Too Many Requests (with `Retry-After: <seconds>` when given)
 - "500", "502", "503", …    that status, nothing created
@@ -20,78 +30,64 @@ Script steps:
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import Counter
+
+from tests.fakes.http import RecordingServer
 
 ADD_PATH = "/api/v2/leads/add"
 
 
-class FakeInstantly:
+def _email(lead) -> str:
+    return str((lead or {}).get("email") or "").strip().lower() if isinstance(lead, dict) else ""
+
+
+class FakeInstantly(RecordingServer):
     def __init__(self, api_key: str = "test-instantly-key") -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[dict] = []
-        self.campaigns: dict[str, dict[str, str]] = {}  # campaign_id -> {email: instantly id}
+        self.created: list[tuple[str, str, str]] = []  # (campaign_id, email, Instantly id), every creation
         self.blocklist: set[str] = set()
+        self._processed: Counter = Counter()
         self._script: list[str] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- control ---------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    # --- control and what was received -------------------------------------------------------------------
 
     def script(self, *steps: str) -> None:
         with self._lock:
             self._script.extend(steps)
 
-    def created_emails(self, campaign_id: str) -> list[str]:
-        return list(self.campaigns.get(campaign_id, {}))
-
     def add_requests(self) -> list[dict]:
-        return [r for r in self.requests if r["path"] == ADD_PATH]
+        return self.requests_to(ADD_PATH)
 
-    def start(self) -> FakeInstantly:
-        fake = self
+    def lead_adds_received(self) -> Counter:
+        """email -> how many requests to the add endpoint carried it (every send, whatever the answer)."""
+        counts: Counter = Counter()
+        for request in self.add_requests():
+            body = request["body"]
+            leads = body.get("leads") if isinstance(body, dict) else None
+            for lead in leads if isinstance(leads, list) else []:
+                counts[_email(lead)] += 1
+        return counts
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def lead_adds_processed(self) -> Counter:
+        """email -> how many times the fake processed an add of it (answered 2xx: created or skipped)."""
+        with self._lock:
+            return Counter(self._processed)
 
-            def log_message(self, *args):  # keep test output quiet
-                pass
+    def created_emails(self, campaign_id: str) -> list[str]:
+        """Every email the campaign gained, once per creation (an email added twice is listed twice)."""
+        with self._lock:
+            return [email for campaign, email, _ in self.created if campaign == campaign_id]
 
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    body = json.loads(raw or b"null")
-                except ValueError:
-                    body = None
-                fake._handle(self, body)
+    def created_count(self, campaign_id: str) -> Counter:
+        return Counter(self.created_emails(campaign_id))
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeInstantly:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def lead_ids(self, campaign_id: str) -> dict[str, str]:
+        """email -> the Instantly id of its (latest) creation in the campaign."""
+        with self._lock:
+            return {email: lead_id for campaign, email, lead_id in self.created if campaign == campaign_id}
 
     # --- serving -----------------------------------------------------------------------------------------
 
@@ -99,41 +95,33 @@ class FakeInstantly:
         with self._lock:
             return self._script.pop(0) if self._script else "ok"
 
-    def _handle(self, handler: BaseHTTPRequestHandler, body) -> None:
-        record = {
-            "path": handler.path,
-            "headers": dict(handler.headers),
-            "body": body,
-            "status": None,
-            "at": time.monotonic(),
-        }
-        with self._lock:
-            self.requests.append(record)
-        if handler.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return self._reply(handler, record, 401, {"error": "Unauthorized"})
-        if handler.path != ADD_PATH:
-            return self._reply(handler, record, 404, {"error": "Not Found"})
+    def answer(self, request: dict) -> tuple:
+        if request["headers"].get("Authorization") != f"Bearer {self.api_key}":
+            return 401, {"error": "Unauthorized"}
+        if request["method"] != "POST" or request["path"] != ADD_PATH:
+            return 404, {"error": "Not Found"}
         step = self._next_step()
         kind, _, argument = step.partition(":")
         if kind == "slow":
             time.sleep(float(argument or 1))
         elif kind == "slow-nocreate":
             time.sleep(float(argument or 1))
-            return self._reply(handler, record, 503, {"error": "Service Unavailable"})
+            return 503, {"error": "Service Unavailable"}
         elif kind == "429":
-            headers = {"Retry-After": argument} if argument else {}
-            return self._reply(handler, record, 429, {"error": "Too Many Requests"}, headers)
+            return 429, {"error": "Too Many Requests"}, ({"Retry-After": argument} if argument else {})
         elif kind.isdigit():
-            return self._reply(handler, record, int(kind), {"error": f"HTTP {kind}"})
+            return int(kind), {"error": f"HTTP {kind}"}
+        body = request["body"]
         leads = body.get("leads") if isinstance(body, dict) else None
         if not isinstance(leads, list) or not 1 <= len(leads) <= 1000:
-            return self._reply(handler, record, 400, {"error": "leads must be an array of 1 to 1000 items"})
-        self._reply(handler, record, 200, self._add(body))
+            return 400, {"error": "leads must be an array of 1 to 1000 items"}
+        return 200, self._add(body)
 
     def _add(self, body: dict) -> dict:
         campaign = body.get("campaign_id") or ""
+        skip_if_in_campaign = body.get("skip_if_in_campaign") is True
         with self._lock:
-            existing = self.campaigns.setdefault(campaign, {})
+            existing = {email for c, email, _ in self.created if c == campaign}
             created, seen = [], set()
             counts = {
                 "in_blocklist": 0,
@@ -143,7 +131,8 @@ class FakeInstantly:
                 "incomplete_count": 0,
             }
             for index, lead in enumerate(body["leads"]):
-                email = str((lead or {}).get("email") or "").strip().lower()
+                email = _email(lead)
+                self._processed[email] += 1
                 if not email:
                     counts["incomplete_count"] += 1
                 elif "@" not in email:
@@ -152,11 +141,12 @@ class FakeInstantly:
                     counts["in_blocklist"] += 1
                 elif email in seen:
                     counts["duplicate_email_count"] += 1
-                elif email in existing and body.get("skip_if_in_campaign"):
+                elif email in existing and skip_if_in_campaign:
                     counts["duplicated_leads"] += 1
                 else:
                     lead_id = str(uuid.uuid4())
-                    existing[email] = lead_id
+                    self.created.append((campaign, email, lead_id))
+                    existing.add(email)
                     created.append({"id": lead_id, "email": email, "index": index})
                 seen.add(email)
         skipped = len(body["leads"]) - len(created)
@@ -170,17 +160,3 @@ class FakeInstantly:
             **counts,
             "created_leads": created,
         }
-
-    def _reply(self, handler, record, status: int, payload: dict, headers: dict | None = None) -> None:
-        data = json.dumps(payload).encode()
-        record["status"] = status
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                handler.send_header(key, value)
-            handler.end_headers()
-            handler.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout test)

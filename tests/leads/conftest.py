@@ -1,4 +1,4 @@
-"""Fixtures of the portal, consent and accounts tests (issue 5): two brokers with their own leads, users,
+"""Fixtures of the portal, consent and accounts tests: two brokers with their own leads, users,
 and `axes_clean`, a clean django-axes state around a test (a lockout must never leak into the next one;
 those modules use it with `pytestmark = pytest.mark.usefixtures("axes_clean")`)."""
 

@@ -1,4 +1,4 @@
-"""Consent links (DESIGN §12): signing, the public page, single use, and what a bad link changes (nothing)."""
+"""Consent links: signing, the public page, single use, and what a bad link changes (nothing)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from leads.models import CampaignStatus, ConsentToken, Lead, LeadConsentAudit
 from leads.services import consent_link_create
 from security.consent_tokens import ConsentTokenInvalid, consent_token_sign, consent_token_verify
 from tests.factories import LeadFactory
+from tests.pg import blocked_by
+from tests.pg import connect as second_connection
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("axes_clean")]
 
@@ -206,21 +209,25 @@ def test_management_command_prints_the_url():
 def test_two_concurrent_posts_record_consent_once():
     lead = LeadFactory()
     url = _new_link(lead)
-    barrier = threading.Barrier(2)
     statuses = []
 
     def submit():
         from django.db import connection
 
         try:
-            barrier.wait(timeout=10)
             statuses.append(Client().post(url, {"choice": "consent"}).status_code)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    # A lock on the token's row holds both submissions where they spend it, so that they try at the same
+    # moment, each having found the token unused.
+    with second_connection(admin=True, autocommit=False) as holder:
+        holder.execute("SELECT 1 FROM consent_tokens WHERE lead_id = %s FOR UPDATE", [lead.pk])
+        threads = [threading.Thread(target=submit) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(blocked_by(holder.info.backend_pid)) == 2, message="both submissions at the token")
+        holder.rollback()
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(statuses) == [200, 409]

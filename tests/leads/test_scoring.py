@@ -1,4 +1,4 @@
-"""Scoring (DESIGN §9): 0-100, a stored breakdown by category, weights overridable in one place."""
+"""Scoring: 0-100, a stored breakdown by category, weights overridable in one place."""
 
 from __future__ import annotations
 

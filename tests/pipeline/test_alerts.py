@@ -4,13 +4,12 @@ notifications reach a real HTTP server on 127.0.0.1 and the mail outbox."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 
 from equity_connect.db import service_context
@@ -20,6 +19,10 @@ from leads.models import Lead
 from pipeline.models import Alert, PipelineDLQ
 from pipeline.monitoring.alerts import RULES, alerts_evaluate
 from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory
+from tests.fakes.receiver import WebhookReceiver
+from tests.pg import blocked_by
+from tests.pg import connect as second_connection
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -202,45 +205,25 @@ def test_rate_window_is_trailing(settings):
     assert "hmac_failure_rate" not in alerts_evaluate()["fired"]
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(
-            {"path": self.path, "content_type": self.headers["Content-Type"], "json": json.loads(body)}
-        )
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def webhook_receiver():
-    _Receiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts", _Receiver.received
-    server.shutdown()
-    server.server_close()
+def webhook_receiver(settings):
+    """A real receiver on 127.0.0.1 that records every call; the alert settings point at it."""
+    with WebhookReceiver() as receiver:
+        settings.ALERT_WEBHOOK_URL = receiver.url + "/hooks/alerts"
+        settings.ALERT_EMAILS = ["ops@example.com", "oncall@example.com"]
+        yield receiver
 
 
-def test_webhook_and_email_notifications(settings, webhook_receiver):
-    url, received = webhook_receiver
-    settings.ALERT_WEBHOOK_URL = url
-    settings.ALERT_EMAILS = ["ops@example.com", "oncall@example.com"]
+def test_webhook_and_email_notifications(webhook_receiver):
+    received = webhook_receiver.requests
     dlq_breach()
     alerts_evaluate()
 
-    assert len(received) == 1
+    assert len(received) == 1  # every call the receiver got, whatever its method or path
     fired = received[0]
-    assert fired["path"] == "/hooks/alerts" and fired["content_type"] == "application/json"
-    body = fired["json"]
+    assert (fired["method"], fired["path"]) == ("POST", "/hooks/alerts")
+    assert fired["headers"]["Content-Type"] == "application/json"
+    body = fired["body"]
     assert body["text"].startswith("[CRITICAL] Equity Connect: DLQ depth")
     assert "DLQ depth 4 (threshold 3)" in body["text"]
     assert {k: body[k] for k in ("rule", "severity", "state", "change", "value", "threshold")} == {
@@ -263,9 +246,50 @@ def test_webhook_and_email_notifications(settings, webhook_receiver):
     dlq_heal()
     alerts_evaluate()
     assert len(received) == 2
-    assert received[1]["json"]["text"].startswith("[RESOLVED]")
-    assert received[1]["json"]["state"] == "resolved" and received[1]["json"]["resolved_at"]
+    assert received[1]["body"]["text"].startswith("[RESOLVED]")
+    assert received[1]["body"]["state"] == "resolved" and received[1]["body"]["resolved_at"]
     assert len(mail.outbox) == 2
+
+
+def test_a_receiver_that_fails_is_not_called_again_for_the_same_change(webhook_receiver):
+    webhook_receiver.script(500)
+    dlq_breach()
+
+    assert alerts_evaluate()["fired"] == ["dlq_depth"]
+    alerts_evaluate()  # still firing
+
+    assert [r["status"] for r in webhook_receiver.requests] == [500]  # no retry, no repeat
+    assert len(mail.outbox) == 1  # the other channel still went out, once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_evaluators_at_once_open_one_alert_and_notify_once(webhook_receiver):
+    # Two evaluations overlap (two clusters, or the admin's "run now" during the scheduled one). A lock on
+    # the alerts table holds both at their first read, so that both then run side by side.
+    dlq_breach()
+    summaries = []
+
+    def evaluate():
+        try:
+            summaries.append(alerts_evaluate())
+        finally:
+            connection.close()
+
+    with second_connection(admin=True, autocommit=False) as holder:
+        holder.execute("LOCK TABLE alerts IN EXCLUSIVE MODE")
+        holder_pid = holder.info.backend_pid
+        threads = [threading.Thread(target=evaluate) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(blocked_by(holder_pid)) == 2, message="both evaluators waiting on the alerts table")
+        holder.rollback()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(summary["fired"] for summary in summaries) == [[], ["dlq_depth"]]
+    assert all("dlq_depth" in summary["firing"] for summary in summaries)
+    assert len(_alerts("dlq_depth")) == 1 and _event_count("alert_fired", "dlq_depth") == 1
+    assert len(webhook_receiver.requests) == 1 and len(mail.outbox) == 1
 
 
 def test_a_dead_webhook_does_not_break_evaluation(settings):

@@ -3,13 +3,10 @@ and connection errors but never 4xx (checked against a local HTTP server playing
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,24 +18,32 @@ from pipeline.ingest.services import upload_ingest
 from pipeline.models import Upload
 from security import signing
 from tests.factories import PartnerKeyFactory
+from tests.fakes.upload_api import FakeUploadApi
 from tests.pipeline.ingest_helpers import csv_of
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _received() -> list:
+    with service_context():
+        return list(Upload.objects.filter(status="received").values_list("id", flat=True))
+
+
 def _worker(stop: threading.Event):
-    """Plays the django-q cluster: processes received uploads until stopped."""
+    """Plays the django-q cluster: processes each received upload as soon as there is one, until stopped."""
     try:
-        while not stop.is_set():
-            with service_context():
-                pending = list(Upload.objects.filter(status="received").values_list("id", flat=True))
+        while True:
+            pending = wait_for(lambda: stop.is_set() or _received(), timeout=120, interval=0.02)
+            if stop.is_set():
+                return
             for upload_id in pending:
                 upload_ingest(upload_id=upload_id)
-            time.sleep(0.2)
     finally:
         connection.close()
 
 
+@pytest.mark.slow  # a live server, the client as a process, and its status polls two seconds apart
 @pytest.mark.django_db(transaction=True)
 def test_client_uploads_waits_and_prints_counts(live_server, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
@@ -86,48 +91,23 @@ def test_client_uploads_waits_and_prints_counts(live_server, settings, tmp_path)
         assert Upload.objects.get().source == "pytest-client"
 
 
-class _Api(BaseHTTPRequestHandler):
-    answers: list[int] = []
-    seen: list[dict] = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        type(self).seen.append({"headers": headers, "body": body})
-        status = type(self).answers.pop(0)
-        payload = (
-            {"upload_id": "u1", "status": "received", "status_url": "x", "content_sha256": "y"}
-            if status == 202
-            else {"error": "nope"}
-        )
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def api_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Api.seen = []
-    yield server
-    server.shutdown()
+    with FakeUploadApi() as api:
+        yield api
 
 
 def test_client_retries_5xx_not_4xx(api_server, monkeypatch):
     monkeypatch.setattr(upload_leads.time, "sleep", lambda seconds: None)
-    url = f"http://127.0.0.1:{api_server.server_port}/api/v1/uploads"
-    _Api.answers = [503, 502, 202]
+    url = f"{api_server.url}/api/v1/uploads"
+    api_server.script(503, 502, 202)
     status, answer = upload_leads.request(url, method="POST", body=b"a,b\n", secret="s" * 40, key_id="pk_x")
-    assert (status, answer["upload_id"], len(_Api.seen)) == (202, "u1", 3)
-    first = _Api.seen[0]["headers"]
+    seen = api_server.requests  # every call the fake received
+    assert (status, answer["upload_id"], len(seen)) == (202, "u1", 3)
+    assert [(r["method"], r["path"], r["raw"], r["status"]) for r in seen] == [
+        ("POST", "/api/v1/uploads", b"a,b\n", answer_status) for answer_status in (503, 502, 202)
+    ]
+    first = {name.lower(): value for name, value in seen[0]["headers"].items()}
     expected = signing.sign_v2(
         "s" * 40,
         method="POST",
@@ -136,9 +116,9 @@ def test_client_retries_5xx_not_4xx(api_server, monkeypatch):
         content_sha256=first["x-content-sha256"],
     )
     assert f"v2={expected}" in first["x-signature"].split() and first["x-key-id"] == "pk_x"
-    _Api.seen, _Api.answers = [], [401, 202]
+    api_server.script(401, 202)
     status, _ = upload_leads.request(url, method="POST", body=b"a,b\n", secret="s" * 40, key_id="pk_x")
-    assert (status, len(_Api.seen)) == (401, 1)
+    assert (status, len(api_server.requests)) == (401, 4)  # one more call: a 4xx is never retried
 
 
 def test_client_gives_up_on_connection_errors(monkeypatch):

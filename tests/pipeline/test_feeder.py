@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import Counter
 
 import pytest
 from django.core.management import call_command
@@ -17,8 +18,11 @@ from pipeline.campaigns.feeder import business_date_for, campaign_feeder_run
 from pipeline.campaigns.push_retry import dlq_retry_run
 from pipeline.models import FeederRun, PipelineDLQ
 from tests.factories import BrokerFactory, LeadFactory
+from tests.pg import blocked_by
+from tests.pg import connect as second_connection
 from tests.pipeline import jobs_support
 from tests.pipeline.jobs_support import CAMPAIGN_ID, mv_refresh, queued_leads
+from tests.waiting import wait_for
 
 fake_instantly = jobs_support.fake_instantly
 
@@ -35,6 +39,14 @@ def active_ids() -> set:
 def events(event_type: str) -> list[PipelineEvent]:
     with service_context():
         return list(PipelineEvent.objects.filter(event_type=event_type).order_by("id"))
+
+
+def times_each(lead_ids, times: int) -> Counter:
+    """{email: times} for these leads: what the fake's per-email counters must show."""
+    with service_context():
+        emails = [email.lower() for email in Lead.objects.filter(pk__in=lead_ids).values_list("email", flat=True)]
+    assert len(emails) == len(set(lead_ids))
+    return Counter(dict.fromkeys(emails, times))
 
 
 @pytest.mark.parametrize(
@@ -62,7 +74,10 @@ def test_two_runs_for_one_business_day_feed_the_limit_once(fake_instantly, setti
     assert second.status == "skipped" and second.data["fed"] == 0 and second.data["already_fed"]
     assert "2026-01-05 was already fed" in second.message
     assert len(active_ids()) == 250
-    assert len(fake_instantly.created_emails(CAMPAIGN_ID)) == 250
+    # Instantly got one request in all, and each fed lead in it once: the second run sent nothing.
+    assert len(fake_instantly.requests) == 1
+    assert fake_instantly.lead_adds_received() == times_each(active_ids(), 1)
+    assert fake_instantly.created_count(CAMPAIGN_ID) == times_each(active_ids(), 1)
     with service_context():
         run = FeederRun.objects.get()
         assert (run.business_date, run.status, run.leads_claimed, run.leads_pushed) == (MONDAY, "done", 250, 250)
@@ -78,6 +93,24 @@ def test_two_runs_for_one_business_day_feed_the_limit_once(fake_instantly, setti
     assert feeder_events[0].duration_ms is not None and feeder_events[0].event_data["fed"] == 250
     skip = events("job_skipped")[-1]
     assert skip.event_data["job"] == "campaign_feeder" and skip.event_data["already_fed"] is True
+
+
+@pytest.mark.django_db
+def test_the_scheduled_task_delivered_twice_feeds_the_day_once(fake_instantly, settings):
+    # Two clusters, or django-q2 handing a task out again after a worker timed out: the same scheduled
+    # task for Monday 06:00 runs twice.
+    from pipeline.tasks import campaign_feeder_task
+
+    settings.FEEDER_DAILY_LIMIT = 5
+    queued_leads(12)
+    mv_refresh()
+
+    first = campaign_feeder_task(intended_date="2026-01-05T14:00:00+00:00")
+    second = campaign_feeder_task(intended_date="2026-01-05T14:00:00+00:00")
+
+    assert first.startswith("fed 5 leads for 2026-01-05") and "2026-01-05 was already fed" in second
+    assert len(fake_instantly.requests) == 1
+    assert fake_instantly.lead_adds_received() == times_each(active_ids(), 1)
 
 
 @pytest.mark.django_db
@@ -128,8 +161,7 @@ def test_leads_that_stopped_being_eligible_after_the_refresh_are_not_fed(fake_in
         lowest_fed = min(eligible.filter(pk__in=fed).values_list("lead_score", flat=True))
         highest_not_fed = max(eligible.exclude(pk__in=fed).values_list("lead_score", flat=True))
     assert lowest_fed >= highest_not_fed  # the 250 fed are the highest-scored eligible leads
-    pushed = {lead["email"] for request in fake_instantly.add_requests() for lead in request["body"]["leads"]}
-    assert len(pushed) == 250
+    assert fake_instantly.lead_adds_received() == times_each(fed, 1)
 
 
 @pytest.mark.django_db
@@ -165,14 +197,12 @@ def test_a_final_push_failure_requeues_and_the_dlq_retry_never_double_adds(fake_
     retry = dlq_retry_run()
 
     assert retry.status == "success" and retry.data["resolved"] == 1
-    emails = [
-        lead["email"]
-        for request in fake_instantly.add_requests()
-        if request["status"] == 200
-        for lead in request["body"]["leads"]
-    ]
-    assert len(emails) == len(set(emails)) == 10  # every lead of the failed batch added exactly once
-    assert len(fake_instantly.created_emails(CAMPAIGN_ID)) == 10
+    # Every lead of the failed batch was sent 4 times: the three failed attempts on Monday, then once more,
+    # either by Tuesday's feed or by the DLQ retry, never by both; Instantly accepted and holds each once.
+    assert [r["status"] for r in fake_instantly.requests] == [500, 503, 502, 200, 200]
+    assert fake_instantly.lead_adds_received() == times_each(failed_ids, 4)
+    assert fake_instantly.lead_adds_processed() == times_each(failed_ids, 1)
+    assert fake_instantly.created_count(CAMPAIGN_ID) == times_each(failed_ids, 1)
     with service_context():
         dlq.refresh_from_db()
         assert dlq.status == "resolved" and dlq.resolution == "retried" and dlq.attempts == 1
@@ -206,6 +236,11 @@ def test_a_dlq_retry_that_fails_again_backs_off_then_gives_up(fake_instantly, se
         assert second.data["gave_up"] == 1 and row.status == "open" and row.retry_after is None
         assert row.attempts == 2
     assert [e.status for e in events("dlq_reprocessed")] == ["retry", "failure"]
+    # three attempts by the feed, three by each retry; nothing accepted
+    with service_context():
+        lead_ids = list(Lead.objects.values_list("id", flat=True))
+    assert fake_instantly.lead_adds_received() == times_each(lead_ids, 9)
+    assert fake_instantly.lead_adds_processed() == Counter() and fake_instantly.created == []
 
 
 @pytest.mark.django_db
@@ -226,6 +261,9 @@ def test_leads_instantly_skips_are_recorded_with_the_reason(fake_instantly):
     skipped = events("campaign_skipped")
     assert len(skipped) == 1 and skipped[0].lead_id == blocked.pk
     assert skipped[0].event_data["reason"] == "on Instantly's blocklist"
+    with service_context():
+        lead_ids = list(Lead.objects.values_list("id", flat=True))
+    assert len(fake_instantly.requests) == 1 and fake_instantly.lead_adds_received() == times_each(lead_ids, 1)
 
 
 @pytest.mark.django_db
@@ -266,6 +304,8 @@ def test_the_command_feeds_and_says_what_it_did(fake_instantly, capsys):
     assert "DRY RUN (--dry-run): 2026-01-05 was already fed" in out
     assert "Sat 2026-01-10 is not a business day: nothing fed" in out
     assert len(active_ids()) == 2
+    assert len(fake_instantly.requests) == 1  # the real feed only: skips and dry runs send nothing
+    assert fake_instantly.lead_adds_received() == times_each(active_ids(), 1)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -293,7 +333,10 @@ def test_two_concurrent_runs_from_two_connections_feed_the_limit_once(fake_insta
 
     assert sorted(r.data.get("fed", 0) for r in results) == [0, 250]
     assert len(active_ids()) == 250
-    assert len(fake_instantly.created_emails(CAMPAIGN_ID)) == 250
+    fake_instantly.wait_answered()
+    assert len(fake_instantly.requests) == 1
+    assert fake_instantly.lead_adds_received() == times_each(active_ids(), 1)
+    assert fake_instantly.created_count(CAMPAIGN_ID) == times_each(active_ids(), 1)
     with service_context():
         assert FeederRun.objects.count() == 1
     assert sorted(r.status for r in results) == ["skipped", "success"]
@@ -313,6 +356,7 @@ def test_leads_of_an_inactive_broker_are_not_fed(fake_instantly):
 
     assert result.data["fed"] == 1
     assert active_ids() == {kept[0].pk}
+    assert fake_instantly.lead_adds_received() == times_each([kept[0].pk], 1)
 
 
 @pytest.mark.django_db
@@ -325,6 +369,7 @@ def test_an_api_key_without_a_campaign_is_a_recorded_failure_that_changes_nothin
 
     assert result.status == "failure" and "INSTANTLY_CAMPAIGN_ID is not set" in result.message
     assert active_ids() == set()
+    assert fake_instantly.requests == []
     with service_context():
         assert not FeederRun.objects.exists()  # the day can be fed once the setting is fixed
     assert events("feeder_run")[-1].status == "failure"
@@ -338,16 +383,12 @@ def test_the_ledger_alone_keeps_two_concurrent_feeds_to_one(fake_instantly, sett
     from pipeline.jobs import JobSkipped
 
     settings.FEEDER_DAILY_LIMIT = 50
-    settings.INSTANTLY_READ_TIMEOUT_SECONDS = 2.0
     queued_leads(120)
     mv_refresh()
-    fake_instantly.script("slow:0.3")
-    barrier = threading.Barrier(2)
     reports = []
 
     def feed():
         try:
-            barrier.wait()
             with service_context():
                 reports.append(campaign_feed(business_date=MONDAY).data)
         except JobSkipped as skip:
@@ -355,16 +396,24 @@ def test_the_ledger_alone_keeps_two_concurrent_feeds_to_one(fake_instantly, sett
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=feed) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    # A lock on the ledger holds both feeds at their INSERT, so that both then claim the day side by side.
+    with second_connection(admin=True, autocommit=False) as holder:
+        holder.execute("LOCK TABLE feeder_runs IN EXCLUSIVE MODE")
+        threads = [threading.Thread(target=feed) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(blocked_by(holder.info.backend_pid)) == 2, message="both feeds waiting on the ledger")
+        holder.rollback()
     for thread in threads:
         thread.join(timeout=60)
 
     assert sorted(report["fed"] for report in reports) == [0, 50]
     assert any(report.get("already_fed") for report in reports)
     assert len(active_ids()) == 50
-    assert len(fake_instantly.created_emails(CAMPAIGN_ID)) == 50
+    fake_instantly.wait_answered()
+    assert len(fake_instantly.requests) == 1
+    assert fake_instantly.lead_adds_received() == times_each(active_ids(), 1)
+    assert fake_instantly.created_count(CAMPAIGN_ID) == times_each(active_ids(), 1)
     with service_context():
         Lead.objects.all().delete()
     mv_refresh()

@@ -1,4 +1,4 @@
-"""Crash safety (DESIGN §7): a real worker process, killed with SIGKILL mid-upload, then re-run, finishes
+"""Crash safety: a real worker process, killed with SIGKILL mid-upload, then re-run, finishes
 the upload exactly once — counts right, no duplicate leads, no duplicate events."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -20,7 +19,9 @@ from equity_connect.models import PipelineEvent
 from leads.models import Lead
 from pipeline.ingest.services import APPLY_LOCK, upload_ingest
 from pipeline.models import LeadStaging, Upload
+from tests.pg import backend_pid, blocked_by
 from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -66,15 +67,6 @@ def _worker(upload_id, tmp_path, **env_extra) -> subprocess.Popen:
     )
 
 
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _staged(upload_id) -> int:
     with service_context():
         return LeadStaging.objects.filter(upload_id=upload_id).count()
@@ -99,7 +91,12 @@ def test_worker_killed_while_staging_then_rerun_finishes_once(tmp_path):
     upload = accept(_rows(rows))
     worker = _worker(upload.id, tmp_path, INGEST_STAGE_BATCH_ROWS="2000")
     try:
-        assert _wait_for(lambda: _staged(upload.id) >= 4000), worker.stderr.read1().decode()
+        wait_for(
+            lambda: _staged(upload.id) >= 4000 or worker.poll() is not None,
+            timeout=60,
+            message="the worker staged 4000 rows",
+        )
+        assert worker.poll() is None, worker.stderr.read().decode()  # still staging when it is killed
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
@@ -120,12 +117,18 @@ def test_worker_killed_inside_the_apply_transaction_then_rerun_finishes_once(tmp
     upload = accept(_rows(rows))
     with connection.cursor() as cursor:  # hold the global apply lock: the worker stages, then waits inside apply
         cursor.execute("SELECT pg_advisory_lock(%s)", [APPLY_LOCK])
+    holder = backend_pid()
     try:
         worker = _worker(upload.id, tmp_path)
         try:
-            assert _wait_for(lambda: _staged(upload.id) == rows)
-            time.sleep(0.5)  # now blocked on the apply lock, inside the apply transaction
-            assert worker.poll() is None
+            # The worker has staged every row and is now blocked on the apply lock, inside the apply transaction.
+            wait_for(
+                lambda: blocked_by(holder) or worker.poll() is not None,
+                timeout=60,
+                message="the worker waiting for the apply lock",
+            )
+            assert worker.poll() is None, worker.stderr.read().decode()
+            assert _staged(upload.id) == rows
         finally:
             worker.send_signal(signal.SIGKILL)
             worker.wait()

@@ -1,4 +1,4 @@
-"""Dedupe and the safe merge (DESIGN §7 step 5): inside the file and against `leads`, by MAK → APN →
+"""Dedupe and the safe merge: inside the file and against `leads`, by MAK → APN →
 addr_hash; flags OR-ed, code arrays unioned, existing contact data kept, payload merged, DNC kept."""
 
 from __future__ import annotations

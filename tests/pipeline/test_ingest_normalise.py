@@ -1,5 +1,5 @@
 """Property-based tests for the normalisers and the address hash: total (never raise on any text) and
-idempotent; plus the examples the issue names."""
+idempotent; plus worked examples of each normaliser."""
 
 from __future__ import annotations
 

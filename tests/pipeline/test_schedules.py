@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import zoneinfo
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import OrmQ, Schedule
 from django_q.scheduler import scheduler
 
 from pipeline.schedules import SCHEDULES, next_run_after, next_runs_after, schedules_sync
+from tests.pg import blocked_by
+from tests.pg import connect as second_connection
+from tests.waiting import wait_for
 
 LA = zoneinfo.ZoneInfo("America/Los_Angeles")
 CRON = {spec.name: spec.cron for spec in SCHEDULES}
@@ -141,6 +146,41 @@ def test_django_q2s_scheduler_enqueues_the_feeder_with_its_intended_date_and_mov
     assert feeder.next_run > timezone.now()  # no catch-up of missed slots
     assert feeder.next_run.astimezone(LA).time() == dt.time(6, 0)
     assert feeder.next_run.astimezone(LA).weekday() < 5
+
+
+def feeder_tasks() -> list[dict]:
+    return [q.task for q in OrmQ.objects.all() if q.task["func"] == "pipeline.tasks.campaign_feeder_task"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clusters_scheduling_at_the_same_moment_enqueue_the_feeder_once():
+    # Two clusters' schedulers find Monday's 06:00 slot due at once. A lock on the schedule's row holds both
+    # at their read, so that both then run side by side on two connections.
+    schedules_sync()
+    due = utc(2026, 1, 5, 14, 0)
+    Schedule.objects.filter(name="campaign_feeder").update(next_run=due)
+    feeder = Schedule.objects.get(name="campaign_feeder")
+
+    def cluster():
+        try:
+            scheduler(broker=get_broker())
+        finally:
+            connection.close()
+
+    with second_connection(autocommit=False) as holder:
+        holder.execute("SELECT id FROM django_q_schedule WHERE id = %s FOR UPDATE", [feeder.pk])
+        threads = [threading.Thread(target=cluster) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(blocked_by(holder.info.backend_pid)) == 2, message="both schedulers waiting on the row")
+        holder.rollback()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    tasks = feeder_tasks()
+    assert len(tasks) == 1  # one task for the slot; the feeder's ledger guards the day beyond that
+    assert dt.datetime.fromisoformat(tasks[0]["kwargs"]["intended_date"]) == due
+    assert Schedule.objects.get(name="campaign_feeder").next_run > timezone.now()
 
 
 @pytest.mark.django_db

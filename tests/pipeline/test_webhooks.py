@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
@@ -14,8 +16,11 @@ from leads.models import Lead
 from pipeline.campaigns.feeder import campaign_feeder_run
 from pipeline.models import PipelineDLQ, WebhookDelivery
 from tests.factories import LeadFactory
+from tests.pg import blocked_by
+from tests.pg import connect as second_connection
 from tests.pipeline import jobs_support
 from tests.pipeline.jobs_support import CAMPAIGN_ID, mv_refresh
+from tests.waiting import wait_for
 
 fake_instantly = jobs_support.fake_instantly
 
@@ -142,6 +147,37 @@ def test_the_same_delivery_twice_changes_nothing_the_second_time(client, fed_lea
     assert post(client, {**payload, "step": 3}).json()["status"] == "applied"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_same_delivery_twice_at_once_is_applied_once():
+    # Instantly retries a delivery it thinks was lost; both copies arrive together on two connections. A
+    # lock on the deliveries table holds both where they record the delivery, so that they record it at once.
+    lead = LeadFactory(contactable=True, email="twice@example.net", campaign_status="active")
+    payload = delivery("lead_unsubscribed", lead.email)
+    answers = []
+
+    def deliver():
+        try:
+            answers.append(post(Client(), payload).json()["status"])
+        finally:
+            connection.close()
+
+    with second_connection(admin=True, autocommit=False) as holder:
+        holder.execute("LOCK TABLE webhook_deliveries IN EXCLUSIVE MODE")
+        threads = [threading.Thread(target=deliver) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(blocked_by(holder.info.backend_pid)) == 2, message="both deliveries waiting")
+        holder.rollback()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(answers) == ["applied", "duplicate"]
+    assert lead_state(lead).campaign_status == "unsubscribed"
+    assert len(events("unsubscribed")) == 1
+    with service_context():
+        assert WebhookDelivery.objects.count() == 1
+
+
 @pytest.mark.django_db
 def test_an_unknown_lead_email_is_2xx_and_a_dlq_row(client, fed_lead):
     payload = delivery("reply_received", "stranger@example.org")
@@ -217,7 +253,7 @@ def test_an_unsubscribed_lead_is_never_fed_again(client, fake_instantly):
     assert response.json()["status"] == "applied"
     assert first.data["fed"] == 0 and second.data["fed"] == 0
     assert lead_state(queued).campaign_status == "unsubscribed"
-    assert fake_instantly.add_requests() == []
+    assert fake_instantly.requests == []  # nothing at all was sent to Instantly
     with service_context(), connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM mv_contactable_leads WHERE id = %s", [queued.pk])
         assert cursor.fetchone()[0] == 0

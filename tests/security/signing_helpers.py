@@ -1,4 +1,4 @@
-"""Helpers to sign test requests exactly as a partner would (DESIGN §6)."""
+"""Helpers to sign test requests exactly as a partner would (docs/api.md)."""
 
 from __future__ import annotations
 

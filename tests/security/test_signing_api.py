@@ -1,11 +1,15 @@
-"""The signed-upload protocol (DESIGN §6) as a table: each case is one request and its expected status."""
+"""The signed-upload protocol (docs/api.md) as a table: each case is one request and its expected status."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django_q.models import OrmQ
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
@@ -13,7 +17,10 @@ from pipeline.models import Upload
 from security import signing
 from security.models import PartnerKeyStatus
 from tests.factories import BrokerFactory, PartnerKeyFactory
+from tests.pg import blocked_by
+from tests.pg import connect as second_connection
 from tests.security.signing_helpers import UPLOADS, get_status, post_upload, rfc3339, signed_headers
+from tests.waiting import wait_for
 
 BODY = b"mak,address,city,state,zip\nM1,1 Main St,San Diego,CA,92101\n"
 
@@ -156,15 +163,63 @@ def test_revoked_key_is_refused_and_rotation_keeps_both_keys_working(client):
     assert old.last_used_at is not None
 
 
+def ingestion_tasks() -> list:
+    """The upload ingestion tasks in django-q2's queue (the ORM broker's table): every enqueue."""
+    tasks = [queued.task for queued in OrmQ.objects.all()]
+    return [task["args"] for task in tasks if task["func"] == "pipeline.tasks.upload_process"]
+
+
 @pytest.mark.django_db
-def test_duplicate_content_is_409_with_the_earlier_upload_id(client, key):
-    first = post_upload(client, key.plain_secret, BODY, key_id=key.key_id)
-    second = post_upload(client, key.plain_secret, BODY, key_id=key.key_id, timestamp=rfc3339(offset_seconds=-5))
+def test_duplicate_content_is_409_with_the_earlier_upload_id(client, key, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post_upload(client, key.plain_secret, BODY, key_id=key.key_id)
+    with django_capture_on_commit_callbacks(execute=True) as later:
+        second = post_upload(client, key.plain_secret, BODY, key_id=key.key_id, timestamp=rfc3339(offset_seconds=-5))
     assert first.status_code == 202
     assert second.status_code == 409
     assert second.json()["upload_id"] == first.json()["upload_id"]
+    assert later == []  # the 409 enqueued nothing
+    assert ingestion_tasks() == [(first.json()["upload_id"],)]  # one ingestion, of the first upload
     with service_context():
+        assert Upload.objects.count() == 1
         assert PipelineEvent.objects.filter(event_type="upload_rejected", event_data__reason="replay").count() == 1
+        assert PipelineEvent.objects.filter(event_type="upload_received").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_content_twice_at_once_is_accepted_once(key):
+    # A partner's retry overlaps its first attempt. A lock on the replay guard table holds both requests at
+    # their claim, so that both claims then run side by side on two connections.
+    answers = []
+
+    def send(offset):
+        try:
+            answers.append(
+                post_upload(
+                    Client(), key.plain_secret, BODY, key_id=key.key_id, timestamp=rfc3339(offset_seconds=offset)
+                )
+            )
+        finally:
+            connection.close()
+
+    with second_connection(admin=True, autocommit=False) as holder:
+        holder.execute("LOCK TABLE ingest_replay_guard IN EXCLUSIVE MODE")
+        threads = [threading.Thread(target=send, args=(offset,)) for offset in (0, -5)]
+        for thread in threads:
+            thread.start()
+        wait_for(
+            lambda: len(blocked_by(holder.info.backend_pid)) == 2, message="both requests waiting to claim the hash"
+        )
+        holder.rollback()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(answer.status_code for answer in answers) == [202, 409]
+    assert len({answer.json()["upload_id"] for answer in answers}) == 1  # the 409 names the accepted upload
+    assert ingestion_tasks() == [(answers[0].json()["upload_id"],)]
+    with service_context():
+        assert Upload.objects.count() == 1
+        assert PipelineEvent.objects.filter(event_type="upload_received").count() == 1
 
 
 @pytest.mark.django_db
