@@ -71,6 +71,11 @@ class Lead(models.Model):
     source_upload_id = models.UUIDField(null=True, blank=True, help_text="The upload that created the lead")
     instantly_lead_id = models.TextField(null=True, blank=True)
     do_not_contact_reason = models.TextField(null=True, blank=True)
+    owner2_name = models.TextField("co-owner", null=True, blank=True, help_text="Owner 2, as the partner listed them")
+    # A lead merged into another (possible duplicates): kept as a tombstone so links and events still resolve.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_leads", db_index=False
+    )
     created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
     # Not indexed on purpose: an index on a column every update touches defeats HOT updates.
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
@@ -89,11 +94,20 @@ class Lead(models.Model):
                 condition=models.Q(lead_score__gte=0, lead_score__lte=100) | models.Q(lead_score__isnull=True),
                 name="lead_score_range",
             ),
-            # Dedupe keys: unique when present (the partial indexes the seed describes).
+            # Dedupe keys, in order of trust: MAK is unique. Two parcels may share an APN only when their MAKs
+            # differ, and an address only when a stronger key differs (migration 0007 says why these indexes).
             models.UniqueConstraint(fields=["mak"], condition=models.Q(mak__isnull=False), name="leads_mak_uniq"),
-            models.UniqueConstraint(fields=["apn"], condition=models.Q(apn__isnull=False), name="leads_apn_uniq"),
             models.UniqueConstraint(
-                fields=["addr_hash"], condition=models.Q(addr_hash__isnull=False), name="leads_addr_hash_uniq"
+                fields=["apn", "mak"],
+                condition=models.Q(apn__isnull=False),
+                nulls_distinct=False,
+                name="leads_apn_mak_uniq",
+            ),
+            models.UniqueConstraint(
+                fields=["addr_hash", "apn", "mak"],
+                condition=models.Q(addr_hash__isnull=False),
+                nulls_distinct=False,
+                name="leads_addr_apn_mak_uniq",
             ),
         ]
         indexes = [

@@ -11,6 +11,10 @@ from .statuses import NEVER_CONTACT_STATUSES
 
 
 class LeadQuerySet(models.QuerySet):
+    def live(self):
+        """Without the tombstones of leads merged into another (`merged_into`)."""
+        return self.filter(merged_into__isnull=True)
+
     def for_broker(self, broker):
         """Only `broker`'s leads. `broker` is a Broker or its id; None gives no rows, never all rows."""
         if broker is None:

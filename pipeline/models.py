@@ -60,6 +60,11 @@ class Upload(models.Model):
     leads_merged = models.IntegerField(default=0)
     duplicates_in_file = models.IntegerField(default=0)
     rows_rejected = models.IntegerField(default=0)
+    possible_duplicates = models.IntegerField(default=0, help_text="Pairs of leads this upload put up for review")
+    blank_lines = models.IntegerField(default=0, help_text="Blank lines in the file (not part of rows_total)")
+    unrecognised_columns = ArrayField(
+        models.TextField(), default=list, blank=True, help_text="Columns we do not map (kept in the raw rows)"
+    )
     progress = models.FloatField(default=0.0)
     attempts = models.IntegerField(default=0)
     error_message = models.TextField(blank=True, default="")
@@ -105,6 +110,7 @@ class LeadStaging(models.Model):
     mak = models.TextField(null=True, blank=True)
     apn = models.TextField(null=True, blank=True)
     addr_hash = models.TextField(null=True, blank=True)
+    owner2_name = models.TextField(null=True, blank=True)
     reject_reason = models.TextField(null=True, blank=True)
     # Normalised by the ingestion while the file streams in (pipeline/ingest/staging.py).
     property_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
@@ -136,6 +142,7 @@ class DLQSource(models.TextChoices):
     UPLOAD = "upload"
     INSTANTLY_PUSH = "instantly_push"
     WEBHOOK = "webhook"
+    REVIEW = "review"  # a person must decide (e.g. a new owner on a lead the old owner asked not to contact)
 
 
 class DLQStatus(models.TextChoices):
@@ -186,6 +193,53 @@ class PipelineDLQ(models.Model):
 
     def __str__(self) -> str:
         return f"DLQ #{self.id} {self.source}: {self.reason[:60]}"
+
+
+class PossibleDuplicateStatus(models.TextChoices):
+    OPEN = "open"
+    MERGED = "merged"
+    KEPT_APART = "kept_apart"
+
+
+class PossibleDuplicate(models.Model):
+    """Two leads that may be one property: they share a key while a stronger key differs (or the match was
+    ambiguous), so ingestion kept them apart and asks a person. `lead_a` < `lead_b`: one row per pair, so a
+    pair decided once (merged or kept apart) is never proposed again."""
+
+    id = models.BigAutoField(primary_key=True)
+    lead_a = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="+")
+    lead_b = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=16, help_text="The key they share: mak, apn or addr_hash")
+    reason = models.TextField()
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=PossibleDuplicateStatus.choices, default=PossibleDuplicateStatus.OPEN
+    )
+    survivor = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "possible_duplicates"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["lead_a", "lead_b"], name="possible_duplicates_pair_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(lead_a__lt=models.F("lead_b")), name="possible_duplicates_ordered"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="possible_duplicates_status_idx"),
+            models.Index(fields=["lead_b"], name="possible_duplicates_lead_b_idx"),
+            models.Index(fields=["upload"], name="possible_duplicates_upload_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"possible duplicate {self.lead_a_id} / {self.lead_b_id} ({self.status})"
 
 
 class IngestReplayGuard(models.Model):

@@ -13,6 +13,9 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": ("first_name", "firstname", "first", "owner_1_first_name", "owner_first_name", "owner1_first"),
     "last_name": ("last_name", "lastname", "last", "surname", "owner_1_last_name", "owner_last_name", "owner1_last"),
+    "owner2_first_name": ("owner2_first_name", "owner_2_first_name", "owner2_first", "co_owner_first_name"),
+    "owner2_last_name": ("owner2_last_name", "owner_2_last_name", "owner2_last", "co_owner_last_name"),
+    "owner2_name": ("owner2_name", "owner_2_name", "owner_2", "co_owner", "co_owner_name"),
     "email": ("email", "email_1", "email_address", "owner_email", "e_mail", "email1_address"),
     "phone": (
         "phone",
@@ -102,3 +105,24 @@ def map_headers(headers: list[str]) -> tuple[dict[str, int], list[str]]:
         if field is not None and field not in fields:
             fields[field] = index
     return fields, raw_keys
+
+
+# A row needs one of these to be a property at all (the address with a ZIP, or a city and a state).
+KEY_FIELDS = {"mak": "MAK", "apn": "APN", "property_address": "Address"}
+
+
+def missing_key_columns_reason(headers: list[str]) -> str | None:
+    """Why a file with these headers cannot be read (no column we recognise as a dedupe key), or None."""
+    fields, raw_keys = map_headers(headers)
+    if any(field in fields for field in KEY_FIELDS):
+        return None
+    got = ", ".join(raw_keys) or "no columns"
+    expected = ", ".join(f"{label} ({' / '.join(ALIASES[field][:3])}, …)" for field, label in KEY_FIELDS.items())
+    return f"no recognised key columns; got: {got}; expected one of: {expected}"
+
+
+def unrecognised_columns(headers: list[str]) -> list[str]:
+    """The columns no field maps (kept in the raw rows and the lead's payload)."""
+    fields, raw_keys = map_headers(headers)
+    known = set(fields.values())
+    return [key for index, key in enumerate(raw_keys) if index not in known]

@@ -4,9 +4,9 @@ Binary, on the pipes:
 - stdin: one line of JSON, the job (`sources.StageJob` as a dict: which file, and which share of its rows
   this process normalises); then nothing.
 - stdout: frames, each a kind byte, a 4-byte big-endian length and the payload:
-  `D` COPY text (UTF-8) for the current batch; `B` JSON `{"rows", "rejected", "position", "done"}` ends a
-  batch (the worker commits it); `E` JSON `{"message"}`: the file is unreadable (the worker fails the
-  upload with that message); `Z` JSON `{"peak_rss_kb"}`: finished.
+  `D` COPY text (UTF-8) for the current batch; `B` JSON `{"rows", "rejected", "position", "done",
+  "blank_lines"}` ends a batch (the worker commits it); `E` JSON `{"message"}`: the file is unreadable
+  (the worker fails the upload with that message); `Z` JSON `{"peak_rss_kb"}`: finished.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def run(job: dict, out) -> None:
                 send(ERROR, {"message": str(error)})
                 return
             done = batch.done
-            send(BATCH, {"rows": batch.rows, "rejected": batch.rejected, "position": batch.position, "done": done})
+            send(BATCH, {**batch.__dict__, "done": done})
     send(DONE, {"peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
 
 

@@ -45,12 +45,22 @@ def detect_encoding(path: str, *, chunk_size: int = 1 << 20) -> tuple[str, bool]
     raise FileUnreadable("the file cannot be decoded")  # pragma: no cover
 
 
-def records(text_stream: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, fields) for the header and each non-blank CSV record (physical line numbers)."""
+class BlankLines:
+    """How many blank lines (and all-empty records) `records` skipped: not data, so not in `rows_total`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def records(text_stream: Iterable[str], blank: BlankLines | None = None) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) for the header and each non-blank CSV record (physical line numbers);
+    the blank ones are counted in `blank`."""
+    blank = blank or BlankLines()
     reader = csv.reader(text_stream)
     for headers in reader:
-        if any(value.strip() for value in headers):  # blank lines before the header are skipped
+        if any(value.strip() for value in headers):
             break
+        blank.count += 1  # blank lines before the header
     else:
         return
     yield reader.line_num, headers
@@ -59,5 +69,18 @@ def records(text_stream: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
         start = previous + 1
         previous = reader.line_num
         if not row or not "".join(row).strip():
-            continue  # blank lines (and all-empty rows) are not data
+            blank.count += 1
+            continue
         yield start, row
+
+
+def header_of(path: str, *, encoding: str, has_nul: bool) -> list[str] | None:
+    """The file's header (its first non-blank record), or None for a file with no header at all."""
+    with open(path, encoding=encoding, newline="") as handle:
+        text_stream: Iterable[str] = (line.replace("\x00", "") for line in handle) if has_nul else handle
+        try:
+            for _, fields in records(text_stream):
+                return fields
+        except csv.Error as error:
+            raise FileUnreadable(f"the header line is not valid CSV: {error}") from error
+    return None

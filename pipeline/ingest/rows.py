@@ -41,6 +41,7 @@ NORMALISED = (
     ("email_verification_codes", "text[]"),
     ("phone_verification_codes", "text[]"),
     ("assigned_broker_id", "uuid"),
+    ("owner2_name", "text"),
 )
 NORMALISED_NAMES = tuple(name for name, _ in NORMALISED)
 
@@ -184,6 +185,11 @@ class StagingLayout:
         i_value, i_equity = get("property_value", missing), get("estimated_equity", missing)
         i_type, i_age, i_owner = get("property_type", missing), get("age", missing), get("owner_occupied", missing)
         i_ecodes, i_pcodes = get("email_verification_codes", missing), get("phone_verification_codes", missing)
+        i_owner2, i_owner2_first, i_owner2_last = (
+            get("owner2_name", missing),
+            get("owner2_first_name", missing),
+            get("owner2_last_name", missing),
+        )
         i_ever, i_pver = get("email_verified", missing), get("phone_verified", missing)
         text, key, address_line = n.text, n.key, n.address_line
         codes_of = n.codes
@@ -201,6 +207,14 @@ class StagingLayout:
         property_type = _cached(lambda value: text(value, limit=100))
         owner_flag = _cached(lambda value: _flag(n.boolean(value)))
         broker_cache: dict[tuple[str | None, str | None], str | None] = {}
+
+        def owner2(full: str, first: str, last: str) -> str | None:
+            """The co-owner as one name: the full-name column, else first and last."""
+            if full:
+                return name(full)
+            if first or last:
+                return " ".join(part for part in (name(first), name(last)) if part) or None
+            return None
         broker_for = territory.broker_for
 
         def normalise_row(row: list[str], line: int) -> tuple[list, str | None]:
@@ -282,6 +296,7 @@ class StagingLayout:
                 email_codes_text,
                 phone_codes_text,
                 broker,
+                owner2(cells[i_owner2], cells[i_owner2_first], cells[i_owner2_last]),
             ], reason
 
         return normalise_row

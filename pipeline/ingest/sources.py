@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from . import frames
-from .reading import FileUnreadable, records
+from .reading import BlankLines, FileUnreadable, records
 from .rows import StagingLayout, Territory
 
 
@@ -52,6 +52,7 @@ class Batch:
     rejected: int
     position: int  # bytes of the file read so far
     done: bool
+    blank_lines: int = 0  # blank lines read so far (not data)
 
 
 class InProcessSource:
@@ -69,7 +70,8 @@ class InProcessSource:
         text_stream: Iterable[str] = self.wrapper
         if job.has_nul:  # PostgreSQL text cannot hold NUL
             text_stream = (line.replace("\x00", "") for line in self.wrapper)
-        stream = records(text_stream)
+        self.blank = BlankLines()
+        stream = records(text_stream, self.blank)
         self.pairs = None
         try:
             _, headers = next(stream)
@@ -100,13 +102,13 @@ class InProcessSource:
 
     def copy_batch(self, copy) -> Batch:
         if self.pairs is None:
-            return Batch(0, 0, self.binary.tell(), True)
+            return Batch(0, 0, self.binary.tell(), True, self.blank.count)
         before = self.rows
         try:
             count, rejected = self.layout.write_copy_text(copy, self._share())
         except csv.Error as error:
             raise FileUnreadable(f"the file is not valid CSV after data row {self.rows}: {error}") from error
-        return Batch(count, rejected, self.binary.tell(), self.rows - before < self.batch_rows)
+        return Batch(count, rejected, self.binary.tell(), self.rows - before < self.batch_rows, self.blank.count)
 
     def batch_committed(self) -> None:
         pass  # nothing waits on the commit here
@@ -173,7 +175,7 @@ class SubprocessSource:
     def copy_batch(self, copy) -> Batch:
         """Write the children's COPY text of the next batch to `copy`, until each has ended its batch."""
         waiting = set(range(len(self.processes)))
-        rows = rejected = position = 0
+        rows = rejected = position = blank = 0
         done = True
         while waiting:
             part, kind, payload = self.queue.get()
@@ -184,6 +186,7 @@ class SubprocessSource:
                 rows += batch["rows"]
                 rejected += batch["rejected"]
                 position = max(position, batch["position"])
+                blank = max(blank, batch["blank_lines"])  # every child reads the whole file
                 done = done and batch["done"]
                 waiting.discard(part)
             elif kind == frames.DONE:
@@ -193,7 +196,7 @@ class SubprocessSource:
             else:
                 code = self.processes[part].wait()
                 raise RuntimeError(f"a normaliser process ended unexpectedly (exit code {code})")
-        return Batch(rows, rejected, position, done)
+        return Batch(rows, rejected, position, done, blank)
 
     def batch_committed(self) -> None:
         for resume in self.resume:

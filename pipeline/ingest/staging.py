@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
@@ -24,7 +24,8 @@ from leads.models import VerificationCodeMap
 from pipeline.models import LeadStaging
 from security.models import Broker
 
-from .reading import detect_encoding
+from .columns import missing_key_columns_reason, unrecognised_columns
+from .reading import FileUnreadable, detect_encoding, header_of
 from .rows import NORMALISED_NAMES, StagingLayout, Territory
 from .sources import InProcessSource, StageJob, SubprocessSource
 
@@ -42,7 +43,9 @@ OVERLAP_SWITCH_INTERVAL = 0.0002  # seconds (CPython's default is 0.005)
 class StageResult:
     rows_total: int = 0
     rows_rejected: int = 0
+    blank_lines: int = 0
     encoding: str = "utf-8"
+    unrecognised_columns: list[str] = field(default_factory=list)
     normaliser_peak_rss_kb: int = 0  # the normaliser processes', when they ran
 
 
@@ -128,6 +131,13 @@ def stage_file(
     smaller ones here. Call with no transaction open; each batch opens its own `service_context()`."""
     encoding, has_nul = detect_encoding(path)
     result = StageResult(encoding=encoding)
+    headers = header_of(path, encoding=encoding, has_nul=has_nul)
+    if headers is not None:
+        # A file we cannot read fails at once, with the columns it has and the ones we need.
+        reason = missing_key_columns_reason(headers)
+        if reason:
+            raise FileUnreadable(reason)
+        result.unrecognised_columns = unrecognised_columns(headers)
     with service_context():
         territory = territory_load()
         email_codes, phone_codes = verified_codes()
@@ -155,6 +165,7 @@ def stage_file(
                 batch = _copy_batch(source, wrapper.cursor)
                 result.rows_total += batch.rows
                 result.rows_rejected += batch.rejected
+                result.blank_lines = batch.blank_lines
                 if on_progress is not None:
                     fraction = batch.position / size_bytes if size_bytes else 1.0
                     on_progress(result, min(fraction, 1.0))
