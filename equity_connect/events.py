@@ -35,6 +35,10 @@ EVENT_TYPES = (
     "upload_failed",
     "lead_created",
     "lead_merged",
+    "lead_owner_changed",
+    "lead_merged_away",
+    "lead_kept_apart",
+    "possible_duplicate",
     "lead_rejected",
     "lead_queued",
     "lead_do_not_contact",
@@ -49,6 +53,7 @@ EVENT_TYPES = (
     "mv_refreshed",
     "feeder_run",
     "campaign_skipped",
+    "campaign_stopped",
     "job_run",
     "job_skipped",
     "dlq_reprocessed",
@@ -113,18 +118,27 @@ def record_events(events: Iterable[tuple[str, dict]]) -> int:
     return len(rows)
 
 
-def lead_events_insert_sql(event_type: str, *, source: str) -> str:
-    """One `event_type` event per row of `source` (a CTE or table with `id` and `assigned_broker_id`: leads
-    an upload created or changed), for the upload `%(upload)s`::
+def lead_events_insert_sql(
+    event_type: str,
+    *,
+    source: str,
+    lead_column: str = "id",
+    broker_column: str = "assigned_broker_id",
+    data_sql: str = "'{}'::jsonb",
+) -> str:
+    """One `event_type` event per row of `source` (a CTE or temporary table naming leads an upload created
+    or changed), for the upload `%(upload)s`; `data_sql` is an SQL expression over `source` for the event's
+    data (the code's own, never input)::
 
         INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status)
         SELECT 'lead_created', id, assigned_broker_id, %(upload)s, '{}'::jsonb, 'success' FROM created
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    if not source.isidentifier():
-        raise ValueError(f"not a table name: {source!r}")
+    for name in (source, lead_column, broker_column):
+        if not name.isidentifier():
+            raise ValueError(f"not an identifier: {name!r}")
     return (
         "INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status)\n"
-        f"SELECT '{event_type}', id, assigned_broker_id, %(upload)s, '{{}}'::jsonb, 'success' FROM {source}"
+        f"SELECT '{event_type}', {lead_column}, {broker_column}, %(upload)s, {data_sql}, 'success' FROM {source}"
     )

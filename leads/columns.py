@@ -15,6 +15,7 @@ ADDRESS = ("property_address", "property_city", "property_state", "property_zip"
 KEEP_FIRST = (
     *CONTACT,
     *ADDRESS,
+    "owner2_name",
     "property_type",
     "age",
     "owner_occupied",

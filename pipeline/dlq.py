@@ -33,6 +33,24 @@ SELECT 'upload_row', upload_id, line_number, raw::jsonb, reject_reason, '', assi
  ORDER BY line_number
 """
 
+# A new owner arrived on a lead the old owner asked not to contact: the lead stays do-not-contact, and a person
+# decides (`ingest_owner_changes`, pipeline/ingest/sql/write.py). Needs `%(upload)s`.
+DLQ_REVIEW_FROM_OWNER_CHANGES_SQL = """
+INSERT INTO pipeline_dlq (source, upload_id, line_number, payload, reason, error_detail, broker_id, lead_id,
+                          status, attempts, max_attempts, resolution, resolution_note)
+SELECT 'review', %(upload)s, NULL,
+       jsonb_build_object('lead_id', lead_id, 'old_owner', concat_ws(' ', old_first_name, old_last_name),
+                          'new_owner', concat_ws(' ', new_first_name, new_last_name),
+                          'do_not_contact_reason', do_not_contact_reason),
+       'A new owner (' || concat_ws(' ', new_first_name, new_last_name) || ') arrived on a lead the previous owner ('
+         || concat_ws(' ', old_first_name, old_last_name) || ') asked not to contact'
+         || coalesce(' (' || do_not_contact_reason || ')', '')
+         || ': it stays do-not-contact until you decide whether the new owner may be contacted',
+       '', assigned_broker_id, lead_id, 'open', 0, 5, '', ''
+  FROM ingest_owner_changes
+ WHERE old_status = 'do_not_contact'
+"""
+
 
 class DLQError(Exception):
     """A DLQ operation that cannot be done; the message is safe to show."""
@@ -75,6 +93,13 @@ def dlq_record_rejected_rows(*, upload_id: str, lines: list[int] | None = None) 
     """The upload's rejected staging rows → one open DLQ row each (set-based). Returns how many."""
     with connection.cursor() as cursor:
         cursor.execute(DLQ_FROM_STAGING_SQL, {"upload": upload_id, "lines": lines})
+        return cursor.rowcount
+
+
+def dlq_record_owner_change_reviews(*, upload_id: str) -> int:
+    """A review row for each lead of this apply that was do-not-contact for its previous owner."""
+    with connection.cursor() as cursor:
+        cursor.execute(DLQ_REVIEW_FROM_OWNER_CHANGES_SQL, {"upload": upload_id})
         return cursor.rowcount
 
 

@@ -5,9 +5,11 @@ upload API (pipeline/intake/services.py) name these functions by their dotted pa
 
 from __future__ import annotations
 
+from equity_connect.db import service_context
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.feeder import campaign_feeder_run
 from pipeline.campaigns.push_retry import dlq_retry_run
+from pipeline.campaigns.pushes import instantly_sequences_stop as instantly_sequences_stop_service
 from pipeline.cleanup import cleanup_run
 from pipeline.ingest.services import upload_ingest
 from pipeline.jobs import JobResult, scheduler_heartbeat
@@ -28,6 +30,15 @@ def upload_process(upload_id: str) -> str:
     """Process one upload; safe to run twice (a done upload returns at once, a busy one is skipped)."""
     upload = upload_ingest(upload_id=upload_id)
     return "busy" if upload is None else upload.status
+
+
+def instantly_sequences_stop(sequences: list[list[str]]) -> str:
+    """Stop the old owners' Instantly sequences of leads a new owner arrived on (enqueued by the ingestion)."""
+    with service_context():
+        stopped = instantly_sequences_stop_service(
+            sequences=[(lead_id, instantly_id) for lead_id, instantly_id in sequences], reason="new owner"
+        )
+    return "stopped" if stopped else "failed: a DLQ review row asks a person"
 
 
 def refresh_contactable_leads_task() -> str:

@@ -24,34 +24,32 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 OWNER_FUNCTIONS = r"""
--- An owner's name as a comparable key: upper case, letters only, the words of trusts, estates and companies
+-- An owner's name as a comparable key: upper case, letters only (any script), the words of trusts, estates and companies
 -- dropped (TRUST, LIVING TRUST, ESTATE OF, ETAL, LLC, …), single letters dropped, words sorted, so
 -- 'Smith, John A. Living Trust' and 'JOHN SMITH' are one owner. NULL when nothing is left.
 CREATE OR REPLACE FUNCTION ec_owner_key(p_name text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT nullif(array_to_string(ARRAY(
-    SELECT w FROM regexp_split_to_table(upper(coalesce(p_name, '')), '[^A-Z]+') w
+    SELECT w FROM regexp_split_to_table(upper(coalesce(p_name, '')), '[^[:alpha:]]+') w
      WHERE length(w) > 1 AND w NOT IN ('THE', 'OF', 'AND', 'LIVING', 'FAMILY', 'REVOCABLE', 'IRREVOCABLE',
        'TRUST', 'TRUSTS', 'TRUSTEE', 'TRUSTEES', 'TR', 'TTEE', 'TTEES', 'ESTATE', 'EST', 'ETAL', 'ET', 'AL',
        'LLC', 'INC', 'LP', 'LLP', 'LTD', 'CORP', 'CO', 'JR', 'SR', 'II', 'III', 'IV', 'DECEASED', 'DEC')
      ORDER BY w), ' '), '')
 $$;
 
--- Whether the owner a file lists is a new owner of the lead: both names known and neither of the file's
--- owners (Owner 1, Owner 2) is either of the lead's. A missing name is never a change.
+-- Whether the owner a file lists is a new owner of the lead: both full names known (first and last) and
+-- neither of the file's owners (Owner 1, Owner 2) is either of the lead's. A missing name is never a change.
 CREATE OR REPLACE FUNCTION ec_owner_changed(
   lead_first text, lead_last text, lead_owner2 text, row_first text, row_last text, row_owner2 text
 ) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE
-    WHEN upper(coalesce(lead_first, '') || ' ' || coalesce(lead_last, ''))
-       = upper(coalesce(row_first, '') || ' ' || coalesce(row_last, '')) THEN false
-    WHEN ec_owner_key(lead_first || ' ' || lead_last) IS NULL
-      OR ec_owner_key(coalesce(row_first, '') || ' ' || coalesce(row_last, '')) IS NULL THEN false
-    ELSE ec_owner_key(coalesce(row_first, '') || ' ' || coalesce(row_last, ''))
-           IS DISTINCT FROM ec_owner_key(coalesce(lead_first, '') || ' ' || coalesce(lead_last, ''))
-     AND ec_owner_key(coalesce(row_first, '') || ' ' || coalesce(row_last, '')) IS DISTINCT FROM ec_owner_key(lead_owner2)
-     AND ec_owner_key(coalesce(lead_first, '') || ' ' || coalesce(lead_last, '')) IS DISTINCT FROM ec_owner_key(row_owner2)
+    WHEN upper(lead_first) = upper(row_first) AND upper(lead_last) = upper(row_last) THEN false
+    WHEN nullif(btrim(lead_first), '') IS NULL OR nullif(btrim(lead_last), '') IS NULL
+      OR nullif(btrim(row_first), '') IS NULL OR nullif(btrim(row_last), '') IS NULL THEN false
+    ELSE ec_owner_key(row_first || ' ' || row_last) IS DISTINCT FROM ec_owner_key(lead_first || ' ' || lead_last)
+     AND ec_owner_key(row_first || ' ' || row_last) IS DISTINCT FROM ec_owner_key(lead_owner2)
+     AND ec_owner_key(lead_first || ' ' || lead_last) IS DISTINCT FROM ec_owner_key(row_owner2)
   END
 $$;
 GRANT EXECUTE ON FUNCTION ec_owner_key(text), ec_owner_changed(text, text, text, text, text, text)
@@ -117,18 +115,18 @@ BEGIN
     END IF;
     IF v_id IS NULL AND p_apn IS NOT NULL THEN
       SELECT count(*) INTO v_count FROM leads
-       WHERE apn = p_apn AND merged_into IS NULL AND (mak IS NULL OR p_mak IS NULL);
+       WHERE apn = p_apn AND merged_into_id IS NULL AND (mak IS NULL OR p_mak IS NULL);
       SELECT id INTO v_id FROM leads
-       WHERE apn = p_apn AND merged_into IS NULL AND (mak IS NULL OR p_mak IS NULL)
+       WHERE apn = p_apn AND merged_into_id IS NULL AND (mak IS NULL OR p_mak IS NULL)
          AND (v_count = 1 OR mak IS NOT DISTINCT FROM p_mak)
        FOR UPDATE;
     END IF;
     IF v_id IS NULL AND p_addr_hash IS NOT NULL THEN
       SELECT count(*) INTO v_count FROM leads
-       WHERE addr_hash = p_addr_hash AND merged_into IS NULL
+       WHERE addr_hash = p_addr_hash AND merged_into_id IS NULL
          AND (mak IS NULL OR p_mak IS NULL) AND (apn IS NULL OR p_apn IS NULL);
       SELECT id INTO v_id FROM leads
-       WHERE addr_hash = p_addr_hash AND merged_into IS NULL
+       WHERE addr_hash = p_addr_hash AND merged_into_id IS NULL
          AND (mak IS NULL OR p_mak IS NULL) AND (apn IS NULL OR p_apn IS NULL)
          AND (v_count = 1 OR (mak IS NOT DISTINCT FROM p_mak AND apn IS NOT DISTINCT FROM p_apn))
        FOR UPDATE;

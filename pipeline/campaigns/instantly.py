@@ -30,6 +30,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 ADD_LEADS_PATH = "/api/v2/leads/add"
+LEADS_PATH = "/api/v2/leads"  # DELETE with {campaign_id, ids}: the leads leave the campaign
 MAX_BATCH = 1000  # Instantly's limit per request
 
 # Response counters that explain why a lead is missing from `created_leads`, with a reason a person reads.
@@ -59,6 +60,18 @@ class BatchResult:
     attempts: int = 0
     status_code: int | None = None
     counts: dict = field(default_factory=dict)
+
+
+@dataclass
+class Reply:
+    """One request's outcome, after its retries."""
+
+    ok: bool
+    payload: dict = field(default_factory=dict)
+    error: str = ""
+    attempts: int = 0
+    status_code: int | None = None
+    dry_run: bool = False
 
 
 @dataclass
@@ -156,50 +169,73 @@ class InstantlyClient:
 
     # --- one batch -----------------------------------------------------------------------------------
 
-    def _push_batch(self, indexes: list[int], leads: list[dict]) -> BatchResult:
-        result = BatchResult(indexes=indexes)
-        body = {"campaign_id": self.campaign_id, "skip_if_in_campaign": True, "leads": leads}
-        url = self.api_url + ADD_LEADS_PATH
+    def delete_leads(self, instantly_ids: Sequence[str]) -> Reply:
+        """Delete leads from the campaign (their sequence stops: nothing more is sent to them).
+        Never raises for HTTP failures: the reply says whether it went through."""
+        if self.dry_run:
+            logger.info("instantly dry-run: INSTANTLY_API_KEY is not set; %d leads not deleted", len(instantly_ids))
+            return Reply(ok=True, dry_run=True)
+        if not self.campaign_id:
+            raise InstantlyConfigurationError("INSTANTLY_CAMPAIGN_ID is not set: no campaign to delete the leads from")
+        return self._send("DELETE", LEADS_PATH, {"campaign_id": self.campaign_id, "ids": list(instantly_ids)})
+
+    # --- one request, with retries ----------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, body: dict) -> Reply:
+        """One JSON request, retried on 429, 5xx, timeouts and connection errors (backoff with jitter,
+        `Retry-After` honoured); a 4xx other than 429 or a 2xx without a JSON object is final."""
+        reply = Reply(ok=False)
+        url = self.api_url + path
         for attempt in range(1, self.max_attempts + 1):
-            result.attempts = attempt
+            reply.attempts = attempt
             retry_after = None
             try:
-                response = self.session.post(url, json=body, timeout=self.timeout)
+                response = self.session.request(method, url, json=body, timeout=self.timeout)
             except requests.Timeout:
-                result.error, result.status_code = f"timed out after {self.timeout[1]:g} s", None
+                reply.error, reply.status_code = f"timed out after {self.timeout[1]:g} s", None
             except requests.ConnectionError as exc:
-                result.error, result.status_code = f"connection error: {type(exc).__name__}", None
+                reply.error, reply.status_code = f"connection error: {type(exc).__name__}", None
             else:
-                result.status_code = response.status_code
+                reply.status_code = response.status_code
                 if response.status_code < 300:
                     try:
                         payload = response.json()
                     except ValueError:
                         payload = None
                     if isinstance(payload, dict):
-                        self._read_success(result, payload)
-                        result.failed, result.error = False, ""
-                        return result
-                    result.error = "Instantly answered 2xx without a JSON object"
+                        reply.ok, reply.payload, reply.error = True, payload, ""
+                        return reply
+                    reply.error = "Instantly answered 2xx without a JSON object"
                     break  # not transient: retrying will not help
-                result.error = f"HTTP {response.status_code}: {_short(response.text)}"
+                reply.error = f"HTTP {response.status_code}: {_short(response.text)}"
                 if response.status_code != 429 and response.status_code < 500:
                     break  # 4xx other than 429: our request is wrong; retrying will not help
                 retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if attempt < self.max_attempts:
                 wait = self._backoff(attempt, retry_after)
                 logger.warning(
-                    "instantly: attempt %d/%d failed (%s); retrying in %.2f s",
+                    "instantly: %s %s attempt %d/%d failed (%s); retrying in %.2f s",
+                    method,
+                    path,
                     attempt,
                     self.max_attempts,
-                    result.error,
+                    reply.error,
                     wait,
                 )
                 self.sleep(wait)
-        result.failed = True
-        logger.error(
-            "instantly: batch of %d leads failed after %d attempts: %s", len(indexes), result.attempts, result.error
+        logger.error("instantly: %s %s failed after %d attempts: %s", method, path, reply.attempts, reply.error)
+        return reply
+
+    def _push_batch(self, indexes: list[int], leads: list[dict]) -> BatchResult:
+        body = {"campaign_id": self.campaign_id, "skip_if_in_campaign": True, "leads": leads}
+        reply = self._send("POST", ADD_LEADS_PATH, body)
+        result = BatchResult(
+            indexes=indexes, attempts=reply.attempts, status_code=reply.status_code, error=reply.error
         )
+        if reply.ok:
+            self._read_success(result, reply.payload)
+        else:
+            result.failed = True
         return result
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

@@ -16,7 +16,7 @@ from pipeline.dlq import dlq_record
 from pipeline.models import DLQSource, PipelineDLQ
 from security.models import Broker
 
-from .instantly import ALREADY_IN_CAMPAIGN, PushResult
+from .instantly import ALREADY_IN_CAMPAIGN, InstantlyClient, PushResult
 
 
 def instantly_payload(leads: list[Lead]) -> list[dict]:
@@ -137,3 +137,40 @@ def push_failure_dead_letter(*, lead_ids: list, error: str, attempts: int, campa
         retry_after=timezone.now() + dt.timedelta(minutes=settings.DLQ_RETRY_BACKOFF_MINUTES),
     )
     return row.id
+
+
+def instantly_sequences_stop(*, sequences: list[tuple[str, str]], reason: str, client=None) -> bool:
+    """Take these leads (lead id, Instantly lead id) out of the campaign, so their sequence sends nothing
+    more (a new owner arrived: the old owner's sequence must stop). Records `campaign_stopped` per lead;
+    when Instantly cannot be reached after the client's retries, a DLQ review row asks a person to stop them
+    in Instantly. Needs the service context. Returns whether Instantly confirmed."""
+    client = client or InstantlyClient()
+    reply = client.delete_leads([instantly_id for _, instantly_id in sequences])
+    lead_ids = [lead_id for lead_id, _ in sequences]
+    brokers = {
+        str(key): broker
+        for key, broker in Lead.objects.filter(id__in=lead_ids).values_list("id", "assigned_broker_id")
+    }
+    status = "success" if reply.ok else "failure"
+    record_events(
+        (
+            "campaign_stopped",
+            {
+                "lead_id": lead_id,
+                "broker_id": brokers.get(str(lead_id)),
+                "status": status,
+                "data": {"instantly_lead_id": instantly_id, "reason": reason, "dry_run": reply.dry_run},
+                "error_message": reply.error or None,
+            },
+        )
+        for lead_id, instantly_id in sequences
+    )
+    if not reply.ok:
+        dlq_record(
+            source=DLQSource.REVIEW,
+            payload={"sequences": [list(pair) for pair in sequences], "reason": reason},
+            reason=f"Instantly did not take {len(sequences)} lead(s) out of the campaign ({reason}): remove them"
+            " in Instantly by hand, then discard this row",
+            error_detail=reply.error,
+        )
+    return reply.ok

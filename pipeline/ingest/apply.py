@@ -1,19 +1,20 @@
-"""Apply: staged rows → DLQ, in-file dedupe, match against `leads`, safe merge, insert, score — set-based.
+"""Apply: staged rows → DLQ, in-file dedupe, match against `leads`, safe merge, new owners, insert, score,
+possible duplicates — set-based.
 
 One call runs in the caller's transaction (the ingestion service holds it and the apply lock), with a
-handful of statements whatever the file's size (each in pipeline/ingest/sql.py):
+handful of statements whatever the file's size (each in pipeline/ingest/sql/):
 
 1. rejected staging rows → `pipeline_dlq` (raw row, upload, line number, reason; pipeline/dlq.py);
-2. in-file dedupe: rows sharing a MAK, an APN or an address hash are one property (connected components,
-   by min-label propagation over the three keys); later rows merge into the first;
-3. each property is matched against `leads` by MAK → APN → addr_hash; properties that meet one lead are
-   merged together first, keys that already belong to another lead are not copied;
-4. `UPDATE … FROM` for matches with the seed's safe merge (flags OR-ed, code arrays unioned without
-   duplicates, payload merged, existing contact data kept, campaign status untouched), and
-   `INSERT … SELECT` for the rest — both computing `lead_score` and `score_breakdown` in the same
-   statement (leads/scoring.py), so index upkeep is paid once per lead. A merge changes no indexed column
-   and `leads` keeps room on each page (leads/migrations/0005), so the UPDATE writes heap-only tuples: no
-   index entry at all.
+2. in-file dedupe (`sql/dedupe.py`): MAK → APN → address hash, and two rows are one property only when
+   they share a key and no stronger key is present on both and different; later rows merge into the first;
+3. match (`sql/match.py`): each property against `leads` by the same rule; an ambiguous or conflicting
+   match makes a lead of its own, and the leads it shares a key with become possible duplicates;
+4. write (`sql/write.py`): a new owner on a parcel met by MAK or APN replaces the old owner's contact data
+   and consent (kept on the timeline); `UPDATE … FROM` for the other matches with the seed's safe merge
+   (flags OR-ed, code arrays unioned, payload merged, existing contact data kept, campaign status
+   untouched); `INSERT … SELECT` for the rest — all computing `lead_score` and `score_breakdown` in the
+   same statement (leads/scoring.py). A merge changes no indexed column and `leads` keeps room on each
+   page (leads/migrations/0005), so the UPDATE writes heap-only tuples: no index entry at all.
 
 No MERGE statement (≈16% slower than UPDATE + INSERT on the update-heavy path), no per-row round trips.
 """
@@ -25,11 +26,12 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from pipeline.dlq import dlq_record_rejected_rows
+from pipeline.dlq import dlq_record_owner_change_reviews, dlq_record_rejected_rows
+from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 
-from . import sql
+from .sql import DROP_TEMP_TABLES, SET_WORK_MEM, dedupe, match, write
 
-# Propagation converges in as many passes as the longest chain of keys (one in practice); a bound anyway.
+# Component propagation converges in as many passes as the longest chain of addresses; a bound anyway.
 MAX_PROPAGATION_PASSES = 50
 
 
@@ -40,8 +42,12 @@ class ApplyCounts:
     clusters: int = 0
     leads_created: int = 0
     leads_merged: int = 0
+    owner_changes: int = 0
+    possible_duplicates: int = 0
     propagation_passes: int = 0
     timings: dict[str, int] = field(default_factory=dict)
+    # (lead id, Instantly lead id) of leads whose old owner's sequence must stop (after commit).
+    sequences_to_stop: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def duplicates_in_file(self) -> int:
@@ -54,40 +60,73 @@ def _execute(statement: str, params: dict | None = None) -> int:
         return cursor.rowcount
 
 
-def _fetchone(statement: str, params: dict | None = None) -> tuple:
+def _fetchall(statement: str, params: dict | None = None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        return cursor.fetchone()
+        return cursor.fetchall()
+
+
+def _scalar(statement: str, params: dict | None = None):
+    return _fetchall(statement, params)[0][0]
 
 
 def dedupe_in_file(*, upload_id: str, lines: list[int] | None = None) -> ApplyCounts:
     """Label every valid staged row with its property (`ingest_linked`: only rows that share a key with
-    another row of the file; every other row is its own property)."""
+    another row of the file; every other row is its own property), and pair the properties that share a
+    key but stayed apart (`ingest_pairs`)."""
     counts = ApplyCounts()
-    counts.rows_valid = _execute(sql.ROWS, {"upload": upload_id, "lines": lines})
-    _execute(sql.ANALYZE_ROWS)
-    linked = _execute(sql.LINKED)
-    while linked:
-        counts.propagation_passes += 1
-        changed = _execute(sql.PROPAGATE)
-        if not changed or counts.propagation_passes >= MAX_PROPAGATION_PASSES or not _fetchone(sql.UNSETTLED)[0]:
-            break
-    _execute(sql.ANALYZE_LINKED)  # the planner needs its size for the anti-join that follows
-    properties = _fetchone(sql.COUNT_LINKED_PROPERTIES)[0] if linked else 0
+    counts.rows_valid = _execute(dedupe.ROWS, {"upload": upload_id, "lines": lines})
+    _execute(dedupe.ANALYZE_ROWS)
+    linked = _execute(dedupe.LINKED)
+    if linked:
+        _execute(dedupe.TIER_MAK)
+        _execute(dedupe.TIER_APN)
+        _execute(dedupe.TIER_ADDRESS_ONLY)
+        if _execute(dedupe.SHARED_ADDRESSES):
+            _execute(dedupe.GROUPS)
+            while counts.propagation_passes < MAX_PROPAGATION_PASSES:
+                counts.propagation_passes += 1
+                if not _execute(dedupe.PROPAGATE_COMPONENTS):
+                    break
+            _execute(dedupe.MERGE_COMPONENTS)
+    _execute(dedupe.ANALYZE_LINKED)  # the planner needs its size for the anti-join that follows
+    properties = _scalar(dedupe.COUNT_LINKED_PROPERTIES) if linked else 0
     counts.clusters = counts.rows_valid - linked + properties
+    _execute(dedupe.PAIRS)
     return counts
 
 
 def match_leads() -> tuple[int, int, int]:
     """Build `ingest_resolved` (and, when several properties meet one lead, `ingest_merges`).
     Returns (properties, properties that match a lead, leads met by several)."""
-    resolved = _execute(sql.resolved_sql())
-    matched, shared = _fetchone(sql.MATCH_COUNTS)
+    resolved = _execute(match.resolved_sql())
+    _execute(match.CANDIDATES)
+    if _scalar(match.COUNT_CANDIDATES):
+        _execute(match.TARGET_FROM_CANDIDATES)
+        _execute(match.KEEP_OTHERS_KEYS)
+    matched, shared = _fetchall(match.MATCH_COUNTS)[0]
     if shared:
-        _execute(sql.merges_sql())
-        _execute(sql.ANALYZE_MERGES)
-    _execute(sql.ANALYZE_RESOLVED)  # the planner needs it for the update's join
+        _execute(match.merges_sql())
+        _execute(match.ANALYZE_MERGES)
+    _execute(match.ANALYZE_RESOLVED)  # the planner needs it for the update's join
     return resolved, int(matched), shared
+
+
+def owners_change(*, upload_id: str, counts: ApplyCounts, shared: bool) -> None:
+    """New owners on known parcels: record the old owner's data on the timeline, put do-not-contact leads up
+    for review, note the sequences to stop, and replace the old owner's contact data and consent."""
+    _execute(write.OWNER_CHANGES)
+    counts.owner_changes = _scalar(write.COUNT_OWNER_CHANGES)
+    if not counts.owner_changes:
+        return
+    _execute(write.OWNER_CHANGE_EVENTS, {"upload": upload_id})
+    dlq_record_owner_change_reviews(upload_id=upload_id)
+    counts.sequences_to_stop = [
+        (str(lead), instantly) for lead, instantly in _fetchall(write.INSTANTLY_SEQUENCES_TO_STOP)
+    ]
+    _execute(write.owner_merge_sql(write.OWNER_SOURCE_SINGLE_NOT_SHARED if shared else write.OWNER_SOURCE_SINGLE))
+    if shared:
+        _execute(write.owner_merge_sql(write.OWNER_SOURCE_SHARED))
 
 
 def merge_into_leads(*, upload_id: str, lead_events: bool, shared: bool = False) -> int:
@@ -95,16 +134,16 @@ def merge_into_leads(*, upload_id: str, lead_events: bool, shared: bool = False)
     that one property of the file meets, and (`shared`) from `ingest_merges` for leads that several meet.
     Returns the leads updated."""
     params = {"upload": upload_id}
-    single = sql.MERGE_SOURCE_SINGLE_NOT_SHARED if shared else sql.MERGE_SOURCE_SINGLE
-    updated = _execute(sql.merge_sql(single, lead_events=lead_events), params)
+    single = write.MERGE_SOURCE_SINGLE_NOT_SHARED if shared else write.MERGE_SOURCE_SINGLE
+    updated = _execute(write.merge_sql(single, lead_events=lead_events), params)
     if shared:
-        updated += _execute(sql.merge_sql(sql.MERGE_SOURCE_SHARED, lead_events=lead_events), params)
+        updated += _execute(write.merge_sql(write.MERGE_SOURCE_SHARED, lead_events=lead_events), params)
     return updated
 
 
 def insert_new_leads(*, upload_id: str, source: str, lead_events: bool) -> int:
     """Insert one lead per unmatched property, scored, with its source and upload. Returns the count."""
-    return _execute(sql.insert_sql(lead_events=lead_events), {"upload": upload_id, "source": source})
+    return _execute(write.insert_sql(lead_events=lead_events), {"upload": upload_id, "source": source})
 
 
 def apply_staged(
@@ -125,7 +164,7 @@ def apply_staged(
         timings[step] = int((now - clock) * 1000)
         clock = now
 
-    _execute(sql.SET_WORK_MEM)
+    _execute(SET_WORK_MEM)
     rejected = dlq_record_rejected_rows(upload_id=upload_id, lines=lines) if write_dlq else 0
     lap("dlq_ms")
     counts = dedupe_in_file(upload_id=upload_id, lines=lines)
@@ -137,12 +176,14 @@ def apply_staged(
     lap("match_ms")
     new_clusters = counts.clusters - counts.leads_merged
     lead_events = counts.clusters <= lead_events_max
+    owners_change(upload_id=upload_id, counts=counts, shared=shared > 0)
     merge_into_leads(upload_id=upload_id, lead_events=lead_events, shared=shared > 0)
     lap("update_ms")
     counts.leads_created = insert_new_leads(upload_id=upload_id, source=source, lead_events=lead_events)
     lap("insert_ms")
     if counts.leads_created != new_clusters:  # a broken invariant must never commit
         raise RuntimeError(f"inserted {counts.leads_created} leads for {new_clusters} new clusters")
-    _execute(sql.DROP_TEMP_TABLES)
+    counts.possible_duplicates = _execute(POSSIBLE_DUPLICATES_FROM_INGEST_SQL, {"upload": upload_id})
+    _execute(DROP_TEMP_TABLES)
     counts.timings = timings
     return counts

@@ -215,6 +215,7 @@ class StagingLayout:
             if first or last:
                 return " ".join(part for part in (name(first), name(last)) if part) or None
             return None
+
         broker_for = territory.broker_for
 
         def normalise_row(row: list[str], line: int) -> tuple[list, str | None]:

@@ -17,11 +17,13 @@ import logging
 import time
 import zlib
 from contextlib import contextmanager
+from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from equity_connect.db import service_context
 from equity_connect.events import record_event
@@ -118,6 +120,9 @@ def upload_ingest(*, upload_id) -> Upload | None:
                 leads_created=0,
                 leads_merged=0,
                 duplicates_in_file=0,
+                possible_duplicates=0,
+                blank_lines=0,
+                unrecognised_columns=[],
                 error_message="",
                 started_at=timezone.now(),
                 finished_at=None,
@@ -142,6 +147,8 @@ def _progress(upload_id):
             progress=round(fraction * STAGE_PROGRESS_SHARE, 4),
             rows_total=result.rows_total,
             rows_rejected=result.rows_rejected,
+            blank_lines=result.blank_lines,
+            unrecognised_columns=result.unrecognised_columns,
             encoding=result.encoding,
             updated_at=timezone.now(),
         )
@@ -181,6 +188,9 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     leads_created=counts.leads_created,
                     leads_merged=counts.leads_merged,
                     duplicates_in_file=counts.duplicates_in_file,
+                    possible_duplicates=counts.possible_duplicates,
+                    blank_lines=result.blank_lines,
+                    unrecognised_columns=result.unrecognised_columns,
                     encoding=result.encoding,
                     finished_at=timezone.now(),
                     updated_at=timezone.now(),
@@ -191,6 +201,9 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     "leads_merged": counts.leads_merged,
                     "duplicates_in_file": counts.duplicates_in_file,
                     "rows_rejected": counts.rows_rejected,
+                    "possible_duplicates": counts.possible_duplicates,
+                    "owner_changes": counts.owner_changes,
+                    "blank_lines": result.blank_lines,
                     "encoding": result.encoding,
                     "propagation_passes": counts.propagation_passes,
                     "lead_events": counts.clusters <= settings.INGEST_LEAD_EVENTS_MAX,
@@ -208,6 +221,8 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     data=data,
                     duration_ms=duration_ms,
                 )
+                if counts.sequences_to_stop:
+                    transaction.on_commit(partial(_stop_sequences, counts.sequences_to_stop))
             break
         except (IntegrityError, OperationalError):
             # Another writer took a key between our match and our insert (or a deadlock with a writer
@@ -228,6 +243,11 @@ def _ingest(upload: Upload, started: float) -> Upload:
     )
     with service_context():
         return Upload.objects.get(pk=upload.id)
+
+
+def _stop_sequences(sequences: list[tuple[str, str]]) -> None:
+    # By the task's dotted name: the old owners' Instantly sequences stop in the task cluster, with retries.
+    async_task("pipeline.tasks.instantly_sequences_stop", sequences, task_name="stop sequences", group="instantly")
 
 
 def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:

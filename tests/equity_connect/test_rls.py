@@ -151,6 +151,7 @@ def test_pipeline_writer_has_exactly_the_seeds_grants():
         "pipeline_events": "INSERT",
         "pipeline_dlq": "INSERT,SELECT",
         "ingest_replay_guard": "INSERT,SELECT",
+        "possible_duplicates": "INSERT,SELECT",
         "verification_code_map": "SELECT",
         "mv_contactable_leads": "SELECT",
     }

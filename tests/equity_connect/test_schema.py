@@ -91,13 +91,32 @@ def test_check_constraints(sql, constraint):
         cursor.execute(sql, [lead.pk])
 
 
-@pytest.mark.parametrize("key", ["mak", "apn", "addr_hash"])
-def test_dedupe_keys_are_unique_when_present_and_free_when_null(key):
+def test_a_mak_is_unique_when_present_and_free_when_null():
     first = LeadFactory()
     with pytest.raises(IntegrityError), service_context():
-        LeadFactory(**{key: getattr(first, key)})
-    LeadFactory(**{key: None})
-    LeadFactory(**{key: None})  # several NULLs are fine: the unique indexes are partial
+        LeadFactory(mak=first.mak)
+    LeadFactory(mak=None)
+    LeadFactory(mak=None)  # several NULLs are fine: the unique index is partial
+
+
+def test_an_apn_is_shared_only_by_leads_whose_maks_differ():
+    first = LeadFactory(mak="M1", apn="123-45")
+    LeadFactory(mak="M2", apn="123-45", addr_hash=None)  # two MAKs: two parcels that share an APN
+    LeadFactory(mak=None, apn="123-45", addr_hash=None)  # one without a MAK, once
+    with pytest.raises(IntegrityError), service_context():
+        LeadFactory(mak=None, apn=first.apn, addr_hash=None)  # a second: nothing tells them apart
+    LeadFactory(apn=None)
+    LeadFactory(apn=None)
+
+
+def test_an_address_is_shared_only_by_leads_whose_stronger_keys_differ():
+    first = LeadFactory(mak=None, apn="111", addr_hash="h" * 64)
+    LeadFactory(mak=None, apn="222", addr_hash=first.addr_hash)  # one address, two parcels
+    LeadFactory(mak=None, apn=None, addr_hash=first.addr_hash)  # and one address-only lead
+    with pytest.raises(IntegrityError), service_context():
+        LeadFactory(mak=None, apn=None, addr_hash=first.addr_hash)
+    LeadFactory(addr_hash=None)
+    LeadFactory(addr_hash=None)
 
 
 def test_hot_path_indexes_exist():
@@ -107,14 +126,20 @@ def test_hot_path_indexes_exist():
     }
     assert {
         "leads_mak_uniq",
-        "leads_apn_uniq",
-        "leads_addr_hash_uniq",
+        "leads_apn_mak_uniq",
+        "leads_addr_apn_mak_uniq",
         "leads_broker_created_idx",
         "mv_contactable_leads_id_idx",
         "mv_contactable_leads_feeder_idx",
     } <= names
     definitions = dict(fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'leads'"))
     assert "WHERE (mak IS NOT NULL)" in definitions["leads_mak_uniq"]
+    # A lookup by APN or by address leads with its key; NULLs are equal, so keyless twins are refused.
+    assert "(apn, mak) NULLS NOT DISTINCT WHERE (apn IS NOT NULL)" in definitions["leads_apn_mak_uniq"]
+    assert (
+        "(addr_hash, apn, mak) NULLS NOT DISTINCT WHERE (addr_hash IS NOT NULL)"
+        in (definitions["leads_addr_apn_mak_uniq"])
+    )
     # Nothing a merge changes is indexed, and pages keep room for the next version: merges are HOT updates.
     for column in ("updated_at", "lead_score", "score_breakdown", "property_value", "estimated_equity"):
         assert not any(column in definition for definition in definitions.values()), column

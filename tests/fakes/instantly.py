@@ -11,7 +11,9 @@ What it records, so that a second send is always seen:
   a 5xx, a timeout, a skip) — every time the code sent that lead;
 - `fake.lead_adds_processed()`: per email, how many times the fake processed an add of it (answered 2xx),
   whether it created the lead or skipped it;
-- `fake.created`: every lead the campaign gained, in order, as (campaign, email, Instantly id).
+- `fake.created`: every lead the campaign gained, in order, as (campaign, email, Instantly id);
+- `fake.deleted_ids()`: every Instantly lead id a `DELETE /api/v2/leads` asked to remove, once per request
+  (a lead taken out twice is listed twice).
 
 `POST /api/v2/leads/add` answers with the recorded response shape (counts + `created_leads: [{id, email,
 index}]`), skipping emails on the blocklist (`fake.blocklist`), invalid (no "@"), repeated in the same
@@ -37,6 +39,7 @@ from collections import Counter
 from tests.fakes.http import RecordingServer
 
 ADD_PATH = "/api/v2/leads/add"
+LEADS_PATH = "/api/v2/leads"
 
 
 def _email(lead) -> str:
@@ -89,7 +92,28 @@ class FakeInstantly(RecordingServer):
         with self._lock:
             return {email: lead_id for campaign, email, lead_id in self.created if campaign == campaign_id}
 
+    def deleted_ids(self) -> list[str]:
+        """Every Instantly lead id a delete request named, in order, once per request."""
+        ids: list[str] = []
+        for request in self.requests:
+            body = request["body"] if isinstance(request["body"], dict) else {}
+            if request["method"] == "DELETE" and request["path"] == LEADS_PATH:
+                ids += [str(lead_id) for lead_id in body.get("ids") or []]
+        return ids
+
     # --- serving -----------------------------------------------------------------------------------------
+
+    def _delete(self, body) -> tuple:
+        """`DELETE /api/v2/leads {campaign_id, ids}`: the campaign's leads with those ids go."""
+        if not isinstance(body, dict) or not body.get("campaign_id") or not isinstance(body.get("ids"), list):
+            return 400, {"error": "campaign_id and ids are required"}
+        ids = {str(lead_id) for lead_id in body["ids"]}
+        with self._lock:
+            before = len(self.created)
+            self.created = [
+                entry for entry in self.created if not (entry[0] == body["campaign_id"] and entry[2] in ids)
+            ]
+            return 200, {"count": before - len(self.created)}
 
     def _next_step(self) -> str:
         with self._lock:
@@ -98,6 +122,8 @@ class FakeInstantly(RecordingServer):
     def answer(self, request: dict) -> tuple:
         if request["headers"].get("Authorization") != f"Bearer {self.api_key}":
             return 401, {"error": "Unauthorized"}
+        if request["method"] == "DELETE" and request["path"] == LEADS_PATH:
+            return self._delete(request["body"])
         if request["method"] != "POST" or request["path"] != ADD_PATH:
             return 404, {"error": "Not Found"}
         step = self._next_step()

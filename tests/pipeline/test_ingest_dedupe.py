@@ -11,7 +11,7 @@ from equity_connect.models import PipelineEvent
 from leads.models import CampaignStatus, Lead
 from pipeline.ingest import normalise
 from pipeline.ingest.services import RowStillInvalid, dlq_row_reprocess
-from pipeline.models import PipelineDLQ
+from pipeline.models import PipelineDLQ, PossibleDuplicate
 from tests.factories import BrokerFactory, LeadFactory, StaffUserFactory, VerificationCodeMapFactory
 from tests.pipeline.ingest_helpers import assert_invariant, csv_of, ingest
 
@@ -63,11 +63,14 @@ def test_in_file_duplicates_by_mak_apn_and_address_merge_into_the_first_row():
             ),
             row(mak="M2", apn="A2"),
             row(apn="A2", property_address="9 Elm St", property_zip="90001"),
-            row(property_address="9 ELM STREET", property_zip="90001", mak="M3"),  # chain: M2-A2-address-M3
+            # A chain M2 - A2 - address - M3 joins no two MAKs: M3 stays a property of its own, and shares
+            # the address with M2's: a possible duplicate.
+            row(property_address="9 ELM STREET", property_zip="90001", mak="M3"),
         ]
     )
     upload = ingest(body)
-    assert (upload.rows_total, upload.leads_created, upload.duplicates_in_file, upload.rows_rejected) == (8, 3, 5, 0)
+    assert (upload.rows_total, upload.leads_created, upload.duplicates_in_file, upload.rows_rejected) == (8, 4, 4, 0)
+    assert upload.possible_duplicates == 1
     assert_invariant(upload)
     with service_context():
         first, address, chain = (Lead.objects.get(mak="M1"), Lead.objects.get(apn="A1"), Lead.objects.get(apn="A2"))
@@ -76,6 +79,12 @@ def test_in_file_duplicates_by_mak_apn_and_address_merge_into_the_first_row():
     assert (address.apn, address.first_name) == ("A1", "Apn twin")
     assert address.addr_hash == normalise.addr_hash("123 Main St", "San Diego", "CA", "92101")
     assert (chain.mak, chain.apn) == ("M2", "A2")
+    with service_context():
+        other = Lead.objects.get(mak="M3")
+        pair = PossibleDuplicate.objects.get()
+    assert other.addr_hash == chain.addr_hash
+    assert {pair.lead_a_id, pair.lead_b_id} == {chain.pk, other.pk} and pair.key == "addr_hash"
+    assert "MAK M" in pair.reason and "≠" in pair.reason
 
 
 def test_matches_against_leads_by_each_key_and_merges_safely():
@@ -131,25 +140,29 @@ def test_matches_against_leads_by_each_key_and_merges_safely():
     assert by_mak.score_breakdown["total"] == by_mak.lead_score
 
 
-def test_a_key_owned_by_another_lead_is_not_copied_and_two_clusters_meeting_one_lead_merge():
+def test_a_key_owned_by_another_lead_is_not_copied_and_conflicting_rows_stay_apart():
     one = LeadFactory(mak="M1", apn=None, addr_hash=None)
     two = LeadFactory(mak=None, apn="A9", addr_hash=None)
+    # Two MAKs that share an APN are two properties; the second row's MAK does not conflict with lead two.
     body = csv_of([row(mak="M1", apn="A9", first_name="x"), row(mak="M5", apn="A9", note="y")])
     upload = ingest(body)
-    assert (upload.rows_total, upload.leads_merged, upload.duplicates_in_file, upload.leads_created) == (2, 1, 1, 0)
+    assert (upload.rows_total, upload.leads_merged, upload.duplicates_in_file, upload.leads_created) == (2, 2, 0, 0)
     with service_context():
         one.refresh_from_db()
         two.refresh_from_db()
-    assert one.apn is None and (two.apn, two.mak) == ("A9", None)
+        pair = PossibleDuplicate.objects.get()
+    assert one.apn is None and (two.apn, two.mak) == ("A9", "M5")  # A9 is two's: not copied onto one
+    assert {pair.lead_a_id, pair.lead_b_id} == {one.pk, two.pk} and "MAK M1 ≠ M5" in pair.reason
 
     three = LeadFactory(mak="M3", apn="A3", addr_hash=None)
     upload = ingest(csv_of([row(mak="M3", note="by mak"), row(mak="M33", apn="A3", note="by apn")]))
-    assert (upload.leads_merged, upload.leads_created, upload.duplicates_in_file) == (2, 0, 0)
+    assert (upload.leads_merged, upload.leads_created, upload.duplicates_in_file) == (1, 1, 0)
     assert_invariant(upload)
     with service_context():
         three.refresh_from_db()
-        assert Lead.objects.filter(mak="M33").count() == 0
-    assert three.melissa_payload["note"] == "by apn"  # both clusters merged, in line order
+        newcomer = Lead.objects.get(mak="M33")
+    assert three.melissa_payload["note"] == "by mak" and newcomer.apn == "A3"  # A3 with another MAK: apart
+    assert upload.possible_duplicates == 1
 
 
 def test_a_resent_list_merges_as_hot_updates():

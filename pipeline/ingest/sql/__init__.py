@@ -1,0 +1,88 @@
+"""The statements of the set-based apply, as SQL a reader can paste into psql: each is a named constant or a
+builder whose docstring shows the statement it builds. `dedupe` (which rows of the file are one property),
+`match` (which lead each property is), `write` (merge, new owner, insert); pipeline/ingest/apply.py runs
+them in the order of `apply_statements`, which `manage.py ingest_sql` prints.
+
+Parameters: `%(upload)s` (the upload id), `%(lines)s` (an int[] of line numbers, or NULL for all),
+`%(source)s` (the new leads' source). The temporary tables live until the transaction ends.
+"""
+
+from __future__ import annotations
+
+from pipeline.dlq import DLQ_FROM_STAGING_SQL, DLQ_REVIEW_FROM_OWNER_CHANGES_SQL
+from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
+
+from . import dedupe, match, write
+
+SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
+DROP_TEMP_TABLES = (
+    "DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_addresses, ingest_groups, ingest_pairs,"
+    " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes"
+)
+
+
+def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]]:
+    """Every statement of one apply, in the order it runs, as (what it does, SQL). Some run only when they
+    have something to do: the address tier when two properties share an address (the propagation repeats
+    until it changes nothing), the candidate steps when a property shares a key with another lead,
+    `ingest_merges` and its merges when several properties meet one lead (`shared`)."""
+    statements = [
+        ("work memory for the sorts and hashes below", SET_WORK_MEM),
+        ("rejected rows to the DLQ (pipeline/dlq.py)", DLQ_FROM_STAGING_SQL.strip()),
+        ("the upload's valid rows", dedupe.ROWS),
+        ("their statistics", dedupe.ANALYZE_ROWS),
+        ("rows that share a key with another row of the file", dedupe.LINKED),
+        ("tier 1: one MAK, one property", dedupe.TIER_MAK),
+        ("tier 2: by APN, joined to the one MAK property that holds it", dedupe.TIER_APN),
+        ("tier 3: address-only rows by address", dedupe.TIER_ADDRESS_ONLY),
+        ("addresses two properties share", dedupe.SHARED_ADDRESSES),
+        ("those properties and their strong keys", dedupe.GROUPS),
+        ("components over shared addresses (repeated until it changes nothing)", dedupe.PROPAGATE_COMPONENTS),
+        ("a component without conflicting keys is one property", dedupe.MERGE_COMPONENTS),
+        ("statistics of the linked rows", dedupe.ANALYZE_LINKED),
+        ("properties among the linked rows", dedupe.COUNT_LINKED_PROPERTIES),
+        ("properties of the file that share a key but stayed apart", dedupe.PAIRS),
+        ("one row per property, with the lead its MAK names", match.resolved_sql()),
+        ("other leads each property shares a key with", match.CANDIDATES),
+        ("how many", match.COUNT_CANDIDATES),
+        (
+            "the lead at the strongest fitting key, for properties their MAK did not place",
+            match.TARGET_FROM_CANDIDATES,
+        ),
+        ("keys other leads hold are not copied", match.KEEP_OTHERS_KEYS),
+        ("properties that match a lead; leads that several meet", match.MATCH_COUNTS),
+    ]
+    if shared:
+        statements += [
+            ("leads that several properties meet", match.merges_sql()),
+            ("their statistics", match.ANALYZE_MERGES),
+        ]
+    statements.append(("statistics of the resolved properties", match.ANALYZE_RESOLVED))
+    single, owner_single = (
+        (write.MERGE_SOURCE_SINGLE_NOT_SHARED, write.OWNER_SOURCE_SINGLE_NOT_SHARED)
+        if shared
+        else (write.MERGE_SOURCE_SINGLE, write.OWNER_SOURCE_SINGLE)
+    )
+    statements += [
+        ("leads a new owner arrived on, as the old owner left them", write.OWNER_CHANGES),
+        ("how many", write.COUNT_OWNER_CHANGES),
+        ("the change on each lead's timeline", write.OWNER_CHANGE_EVENTS),
+        ("a review for each that was do-not-contact (pipeline/dlq.py)", DLQ_REVIEW_FROM_OWNER_CHANGES_SQL.strip()),
+        ("their Instantly sequences, stopped after commit", write.INSTANTLY_SEQUENCES_TO_STOP),
+        ("the new owners' merge", write.owner_merge_sql(owner_single)),
+        ("the safe merge into matched leads", write.merge_sql(single, lead_events=lead_events)),
+    ]
+    if shared:
+        statements += [
+            ("the new owners' merge into leads several meet", write.owner_merge_sql(write.OWNER_SOURCE_SHARED)),
+            (
+                "the safe merge into leads several meet",
+                write.merge_sql(write.MERGE_SOURCE_SHARED, lead_events=lead_events),
+            ),
+        ]
+    statements += [
+        ("new leads", write.insert_sql(lead_events=lead_events)),
+        ("possible duplicates (pipeline/duplicates/records.py)", POSSIBLE_DUPLICATES_FROM_INGEST_SQL),
+        ("clean up", DROP_TEMP_TABLES),
+    ]
+    return statements
