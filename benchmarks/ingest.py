@@ -85,13 +85,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{rows}] ours into empty leads: {empty['seconds']:.1f} s", flush=True)
             merge = ours(second, base_url=base_url, key_id=key.key_id, secret=secret)
             print(f"[{rows}] ours merge path: {merge['seconds']:.1f} s", flush=True)
+            # Two parcels at one address (30% of the keys): the dedupe keeps them apart, as possible duplicates.
+            shared = WORK / f"c_{rows}.csv"
+            generate(shared, rows, offset=0, shared_address=0.3)
+            truncate_leads()
+            shared_run = ours(shared, base_url=base_url, key_id=key.key_id, secret=secret)
+            print(f"[{rows}] ours, 30% shared addresses, into empty leads: {shared_run['seconds']:.1f} s", flush=True)
+            shared.unlink()
             peer_rate = None
             if rows == min(args.rows) and not args.no_peer:
                 truncate_leads()
                 peer_rows = min(args.peer_rows or rows, rows)
                 peer_rate = peer(first, peer_rows)
                 print(f"[{rows}] peer: {peer_rate:.0f} rows/s", flush=True)
-            results.append((rows, size_mb, raw_floor, clean_floor, empty, merge, peer_rate))
+            results.append((rows, size_mb, raw_floor, clean_floor, empty, merge, peer_rate, shared_run))
             for path in (first, second, clean):
                 path.unlink()
     finally:

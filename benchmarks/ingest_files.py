@@ -73,13 +73,16 @@ CITIES = [
 TYPES = ["Single Family", "Condo", "Townhouse", "Multi-Family"]
 
 
-def _property(k: int, variant: bool, revision: int = 0) -> tuple[list[str], list]:
+def _property(k: int, variant: bool, revision: int = 0, address_of: int | None = None) -> tuple[list[str], list]:
+    """Key `k`'s row (raw and clean); `address_of`: another key whose street address it shares (two parcels at
+    one address, no unit), with its own APN, MAK and owner."""
     rng = random.Random(k)  # the same key always describes the same property
-    city, state, prefix = CITIES[k % len(CITIES)]
-    zip5 = f"{prefix}{k % 100:02d}"
-    street = STREETS[(k // 7) % len(STREETS)]
-    long_suffix, short_suffix = SUFFIXES[(k // 3) % len(SUFFIXES)]
-    number = 100 + k
+    a = k if address_of is None else address_of
+    city, state, prefix = CITIES[a % len(CITIES)]
+    zip5 = f"{prefix}{a % 100:02d}"
+    street = STREETS[(a // 7) % len(STREETS)]
+    long_suffix, short_suffix = SUFFIXES[(a // 3) % len(SUFFIXES)]
+    number = 100 + a
     address = f"{number} {street} {short_suffix if variant else long_suffix}"
     first, last = FIRST[k % 10], LAST[(k // 10) % 10]
     value = 200_000 + rng.randrange(0, 1_500_000, 1000) + revision * 5_000  # a later file: a new valuation
@@ -140,10 +143,18 @@ def _property(k: int, variant: bool, revision: int = 0) -> tuple[list[str], list
 
 
 def generate(
-    path: Path, rows: int, *, offset: int, clean_path: Path | None = None, seed: int = 7, revision: int = 0
+    path: Path,
+    rows: int,
+    *,
+    offset: int,
+    clean_path: Path | None = None,
+    seed: int = 7,
+    revision: int = 0,
+    shared_address: float = 0.0,
 ) -> int:
-    """A PropStream-like file: `rows` rows, ~15% repeating an earlier key of the same file. Returns the
-    number of distinct keys."""
+    """A PropStream-like file: `rows` rows, ~15% repeating an earlier key of the same file; a share
+    `shared_address` of the rows share their street address with one other parcel (pairs of keys). Returns
+    the number of distinct keys."""
     rng = random.Random(seed + offset)
     distinct = int(rows * 0.85)
     keys = list(range(offset, offset + distinct))
@@ -158,7 +169,10 @@ def generate(
         writer.writerow(HEADERS)
         for k in keys:
             repeat = k in seen
-            raw, clean = _property(k, variant=repeat, revision=revision)
+            # Keys pair up (even, odd); in a share `shared_address` of the pairs, the odd one takes the even one's
+            # address: that share of the rows shares its street address with another parcel.
+            shares = shared_address and k % 2 and random.Random(k - 1 + seed).random() < shared_address
+            raw, clean = _property(k, variant=repeat, revision=revision, address_of=k - 1 if shares else None)
             writer.writerow(raw)
             if not repeat:
                 seen.add(k)

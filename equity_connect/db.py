@@ -12,6 +12,11 @@ claims, so the settings end with the transaction and can never leak to the next 
 connection. Contexts nest: leaving an inner one restores the outer one. With no context the connection
 runs as the application's login role, which is NOINHERIT and has no row-level policy: it sees no
 domain rows at all (default deny).
+
+Each context also bounds its statements: `statement_timeout` and `lock_timeout` for its kind of work
+(`budget`: web, job, ingest, mv_refresh, import; settings DB_STATEMENT_TIMEOUTS and DB_LOCK_TIMEOUTS),
+set with the role because a role's own settings do not apply after `SET ROLE`. A context that names no
+budget keeps the outer one's, or the web's at the top.
 """
 
 from __future__ import annotations
@@ -24,18 +29,23 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from psycopg.pq import TransactionStatus
 
 ANON = "anon"
 AUTHENTICATED = "authenticated"
 SERVICE_ROLE = "service_role"
 PIPELINE_WRITER = "pipeline_writer"
 ROLES = frozenset({ANON, AUTHENTICATED, SERVICE_ROLE, PIPELINE_WRITER})
+BUDGETS = ("web", "job", "ingest", "mv_refresh", "import")
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled by statement_timeout
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait cut short by lock_timeout
 
 
 @dataclass(frozen=True)
 class DbContext:
     role: str
     broker_id: uuid.UUID | None = None
+    budget: str = "web"
 
     @property
     def claims(self) -> dict:
@@ -66,19 +76,45 @@ def _apply(connection, context: DbContext | None) -> None:
             " set_config('request.jwt.claim.sub', %s, true), set_config('request.jwt.claim.role', %s, true)",
             [claims, sub, sub, role],
         )
+        if context is not None:
+            statement_ms, lock_ms = budget_milliseconds(context.budget)
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                [f"{statement_ms}ms", f"{lock_ms}ms"],
+            )
+
+
+def budget_milliseconds(budget: str) -> tuple[int, int]:
+    """(statement_timeout, lock_timeout) in milliseconds for a kind of work; 0 would mean unbounded, so never."""
+    statements, locks = settings.DB_STATEMENT_TIMEOUTS, settings.DB_LOCK_TIMEOUTS
+    statement = float(statements.get(budget, statements["web"]))
+    lock = float(locks.get(budget, locks["web"]))
+    return max(1, int(statement * 1000)), max(1, int(lock * 1000))
 
 
 @contextmanager
 def db_context(
-    role: str, *, broker_id: uuid.UUID | str | None = None, using: str = DEFAULT_DB_ALIAS
+    role: str,
+    *,
+    broker_id: uuid.UUID | str | None = None,
+    budget: str | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> Iterator[None]:
-    """Run the block in a transaction as `role` with `broker_id` as the claims' `sub`."""
+    """Run the block in a transaction as `role` with `broker_id` as the claims' `sub`, its statements bounded
+    by `budget` (the outer context's when None, else the web's)."""
     if role not in ROLES:
         raise ValueError(f"unknown database role {role!r}")
     if role == AUTHENTICATED and broker_id is None:
         raise ValueError("the authenticated role needs a broker_id")
-    context = DbContext(role=role, broker_id=uuid.UUID(str(broker_id)) if broker_id is not None else None)
+    if budget is not None and budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}")
     connection = connections[using]
+    outer = _stack(connection)[-1] if _stack(connection) else None
+    context = DbContext(
+        role=role,
+        broker_id=uuid.UUID(str(broker_id)) if broker_id is not None else None,
+        budget=budget or (outer.budget if outer else "web"),
+    )
     with transaction.atomic(using=using):
         stack = _stack(connection)
         _apply(connection, context)
@@ -90,12 +126,22 @@ def db_context(
             stack.pop()
             raise
         stack.pop()
+        if _aborted(connection):
+            # A statement failed and something above caught it (Django turns a view's exception into a
+            # response): nothing more can run in this transaction, so roll it back instead of restoring.
+            connection.needs_rollback = True
+            return
         _apply(connection, stack[-1] if stack else None)
 
 
-def service_context(using: str = DEFAULT_DB_ALIAS):
+def _aborted(connection) -> bool:
+    raw = connection.connection
+    return raw is not None and raw.info.transaction_status == TransactionStatus.INERROR
+
+
+def service_context(using: str = DEFAULT_DB_ALIAS, *, budget: str | None = None):
     """Staff and background jobs: the `service_role`, which row-level security lets see every row."""
-    return db_context(SERVICE_ROLE, using=using)
+    return db_context(SERVICE_ROLE, budget=budget, using=using)
 
 
 def broker_context(broker_id: uuid.UUID | str, using: str = DEFAULT_DB_ALIAS):

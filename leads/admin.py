@@ -1,6 +1,8 @@
 """Leads, consent records and the verification-code map in the admin (brokers: security/admin.py)."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from import_export import fields, resources
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 
@@ -46,6 +48,23 @@ class StaffOnlyExportMixin(ExportMixin):
         return bool(request.user.is_active and request.user.is_staff) and super().has_export_permission(request)
 
 
+class TombstoneFilter(admin.SimpleListFilter):
+    """Leads merged into another (possible duplicates), kept as tombstones that point to the survivor."""
+
+    title = "merged (tombstone)"
+    parameter_name = "tombstone"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "yes"), ("no", "no"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(merged_into__isnull=False)
+        if self.value() == "no":
+            return queryset.live()
+        return queryset
+
+
 @admin.register(Lead)
 class LeadAdmin(StaffOnlyExportMixin, admin.ModelAdmin):
     resource_classes = [LeadResource]
@@ -68,13 +87,30 @@ class LeadAdmin(StaffOnlyExportMixin, admin.ModelAdmin):
         "consent",
         "property_state",
         "assigned_broker",
+        TombstoneFilter,
     )
     search_fields = ("first_name", "last_name", "email", "phone", "property_address", "mak", "apn")
     raw_id_fields = ("assigned_broker",)
-    readonly_fields = ("id", "added_to_campaign_at", "created_at", "updated_at", "score_breakdown")
+    readonly_fields = ("id", "merged_into_link", "added_to_campaign_at", "created_at", "updated_at", "score_breakdown")
+    exclude = ("merged_into",)  # set only by a merge (pipeline/duplicates); shown as a link
     list_select_related = ("assigned_broker",)
     show_full_result_count = False  # COUNT(*) over a million leads on every page is wasted work
     date_hierarchy = "created_at"
+
+    def get_fields(self, request, obj=None):
+        fields = [name for name in super().get_fields(request, obj) if name != "merged_into_link"]
+        # A tombstone says first where its lead went.
+        return ["merged_into_link", *fields] if obj is not None and obj.merged_into_id else fields
+
+    @admin.display(description="merged into")
+    def merged_into_link(self, obj):
+        if obj is None or obj.merged_into_id is None:
+            return "—"
+        return format_html(
+            '<a href="{}" id="merged-into-link">{}</a> (this lead is a tombstone: it was merged into that one)',
+            reverse("admin:leads_lead_change", args=[obj.merged_into_id]),
+            obj.merged_into_id,
+        )
 
 
 @admin.register(ConsentToken)

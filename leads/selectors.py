@@ -146,8 +146,9 @@ def _sort_key(filters: LeadFilters) -> str:
 
 
 def _filtered(*, broker, filters: LeadFilters) -> QuerySet:
-    """The broker's leads matching every filter except the search."""
-    queryset = Lead.objects.for_broker(broker)
+    """The broker's leads matching every filter except the search; never the tombstones of merged leads
+    (`portal_lead_search()` may still return their ids: the rows are read through this query set)."""
+    queryset = Lead.objects.for_broker(broker).live()
     if filters.campaign_status:
         queryset = queryset.filter(campaign_status__in=filters.campaign_status)
     for name in ("email_verified", "phone_verified", "consent"):
@@ -184,11 +185,14 @@ def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_
     queryset = _filtered(broker=broker, filters=filters).order_by(*SORTS[_sort_key(filters)])
     total = None
     if filters.search.strip():
+        # The function's ids may include tombstones, which the query set drops: the page is this page's ids
+        # (in the same order as the function's), so a row never shows on two pages.
         ids, total = _search_ids(filters, limit=page_size + 1, offset=offset)
-        rows = list(queryset.filter(_id_in(ids))) if ids else []
+        rows = list(queryset.filter(_id_in(ids[:page_size]))) if ids else []
+        has_next = len(ids) > page_size
     else:
         rows = list(queryset[offset : offset + page_size + 1])
-    has_next = len(rows) > page_size
+        has_next = len(rows) > page_size
     rows = rows[:page_size]
     if not has_next:
         count, capped = offset + len(rows), False
@@ -205,6 +209,20 @@ def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_
 def lead_get(*, broker, lead_id) -> Lead:
     """One of the broker's leads; Lead.DoesNotExist for any other (the view turns it into a 404)."""
     return Lead.objects.for_broker(broker).select_related("assigned_broker").get(pk=lead_id)
+
+
+def lead_survivor(*, broker, lead: Lead, max_hops: int = 10) -> Lead | None:
+    """The live lead a tombstone was merged into (through merges of merges), when it is the broker's own;
+    None when it is not (or the chain is broken)."""
+    current, seen = lead, {lead.pk}
+    while current.merged_into_id is not None:
+        if current.merged_into_id in seen or len(seen) > max_hops:
+            return None
+        seen.add(current.merged_into_id)
+        current = Lead.objects.for_broker(broker).filter(pk=current.merged_into_id).first()
+        if current is None:
+            return None
+    return current
 
 
 def lead_verification_codes(*, lead: Lead) -> dict[str, list[dict]]:

@@ -92,7 +92,8 @@ class ConsentLinkError(Exception):
 
 
 def _locked(lead: Lead, broker) -> Lead:
-    queryset = Lead.objects.for_broker(broker) if broker is not None else Lead.objects.all()
+    # Never a tombstone (a lead merged into another): its survivor is the lead to act on.
+    queryset = (Lead.objects.for_broker(broker) if broker is not None else Lead.objects.all()).live()
     try:
         return queryset.select_for_update().get(pk=lead.pk)
     except Lead.DoesNotExist:

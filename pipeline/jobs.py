@@ -88,11 +88,13 @@ def heartbeat_touch(name: str, *, status: str = "", duration_ms: int | None = No
     JobHeartbeat.objects.touch(name, status=status, duration_ms=duration_ms)
 
 
-def job_run(name: str, work: Callable[[], JobReport], *, event_type: str = "job_run") -> JobResult:
+def job_run(
+    name: str, work: Callable[[], JobReport], *, event_type: str = "job_run", budget: str = "job"
+) -> JobResult:
     """Run `work` as job `name` under its advisory lock; record its event and heartbeat. Never raises for
     a failure of `work` (the result says `failure`); the caller decides whether that is an error."""
     started = time.monotonic()
-    with service_context():
+    with service_context(budget=budget):
         if not job_lock_try(name):
             message = f"{name}: skipped, another run holds the lock"
             record_event("job_skipped", data={"job": name, "reason": "lock_held"})

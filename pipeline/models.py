@@ -65,6 +65,7 @@ class Upload(models.Model):
     unrecognised_columns = ArrayField(
         models.TextField(), default=list, blank=True, help_text="Columns we do not map (kept in the raw rows)"
     )
+    columns = ArrayField(models.TextField(), default=list, blank=True, help_text="The file's header, in order")
     progress = models.FloatField(default=0.0)
     attempts = models.IntegerField(default=0)
     error_message = models.TextField(blank=True, default="")

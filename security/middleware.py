@@ -14,15 +14,26 @@ request's role, not after it ends.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 
+from django.db import OperationalError
+from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 
-from equity_connect.db import AUTHENTICATED, SERVICE_ROLE, db_context, service_context
+from equity_connect.db import (
+    AUTHENTICATED,
+    LOCK_NOT_AVAILABLE,
+    QUERY_CANCELED,
+    SERVICE_ROLE,
+    db_context,
+    service_context,
+)
 
 from .models import Broker
 
 _STREAM_SPOOL_BYTES = 8 * 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 def without_db_context(view):
@@ -62,11 +73,25 @@ class DatabaseContextMiddleware:
             return self.get_response(request)
         role, broker_id = context
         request.broker_id = broker_id
-        with db_context(role, broker_id=broker_id):
+        with db_context(role, broker_id=broker_id, budget="web"):
             response = self.get_response(request)
             if getattr(response, "streaming", False):
                 response.streaming_content = self._drain(response.streaming_content)
         return response
+
+    @staticmethod
+    def process_exception(request, exception):
+        """A statement cut short by the request's budget (statement_timeout, lock_timeout): a 503 page that
+        says so, not a 500 — the request was cancelled, not stuck, and may be tried again."""
+        if isinstance(exception, OperationalError) and _sqlstate(exception) in (QUERY_CANCELED, LOCK_NOT_AVAILABLE):
+            logger.warning("request cancelled by its database time budget", extra={"request": request})
+            return HttpResponse(
+                "This took too long and was stopped. Please try again, or narrow what you asked for.\n",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+                headers={"Retry-After": "5"},
+            )
+        return None
 
     @staticmethod
     def _exempt(request) -> bool:
@@ -86,3 +111,7 @@ class DatabaseContextMiddleware:
             spool.write(chunk if isinstance(chunk, bytes) else chunk.encode())
         spool.seek(0)
         return iter(lambda: spool.read(64 * 1024), b"")
+
+
+def _sqlstate(error: Exception) -> str | None:
+    return getattr(error.__cause__, "sqlstate", None)

@@ -246,3 +246,25 @@ class JobHeartbeatFactory(ServiceFactory):
 
     name = "scheduler"
     last_seen_at = factory.LazyFunction(timezone.now)
+
+
+class PossibleDuplicateFactory(ServiceFactory):
+    """Two leads that may be one property. Pass `lead_a` and `lead_b` in any order: the row stores the smaller
+    id first, as the table requires."""
+
+    class Meta:
+        model = "pipeline.PossibleDuplicate"
+
+    lead_a = factory.SubFactory(LeadFactory)
+    lead_b = factory.SubFactory(LeadFactory)
+    key = "addr_hash"
+    reason = factory.LazyAttribute(
+        lambda o: f"same address as lead {o.lead_b.pk}, APN {o.lead_a.apn} ≠ {o.lead_b.apn}"
+    )
+    upload = factory.SubFactory(UploadFactory)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        pair = sorted((kwargs["lead_a"], kwargs["lead_b"]), key=lambda lead: str(lead.pk))
+        kwargs["lead_a"], kwargs["lead_b"] = pair
+        return super()._create(model_class, *args, **kwargs)

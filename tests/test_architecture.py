@@ -199,7 +199,7 @@ WRITERS = {
     "pipeline_dlq": (
         "pipeline/dlq.py",
         r"INSERT INTO pipeline_dlq|PipelineDLQ\.objects\.(create|bulk_create)"
-        r"|status\s*=\s*DLQStatus\.(RESOLVED|DISCARDED)",
+        r"|\.status\s*=\s*DLQStatus\.(RESOLVED|DISCARDED)|update\([^)]*status\s*=\s*DLQStatus",
     ),
 }
 

@@ -203,6 +203,19 @@ SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS = env.int("SIGNATURE_ENFORCEMENT_MAX_DIS
 # Exports from the admin open in spreadsheets: neutralise cells that would run as formulas (vendor data).
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 
+# Every database context bounds its statements by its kind of work (equity_connect/db.py), in seconds:
+# statement_timeout and lock_timeout, e.g. DB_STATEMENT_TIMEOUTS="web=30,job=300,ingest=900".
+_DEFAULT_STATEMENT_TIMEOUTS = {"web": 30, "job": 300, "ingest": 1800, "mv_refresh": 600, "import": 600}
+_DEFAULT_LOCK_TIMEOUTS = {"web": 5, "job": 30, "ingest": 60, "mv_refresh": 60, "import": 30}
+DB_STATEMENT_TIMEOUTS = {
+    **_DEFAULT_STATEMENT_TIMEOUTS,
+    **{key: float(value) for key, value in env.dict("DB_STATEMENT_TIMEOUTS", default={}).items()},
+}
+DB_LOCK_TIMEOUTS = {
+    **_DEFAULT_LOCK_TIMEOUTS,
+    **{key: float(value) for key, value in env.dict("DB_LOCK_TIMEOUTS", default={}).items()},
+}
+
 # --- django-q2 -----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

@@ -165,6 +165,14 @@ def _breakdown(value) -> list[tuple[str, object]]:
 @broker_required
 def lead_detail(request, lead_id):
     lead = _get_lead(request, lead_id)
+    if lead.merged_into_id is not None:
+        # A tombstone: on to the lead it was merged into, if that is this broker's too (else a 404, like any
+        # lead that is not theirs).
+        survivor = selectors.lead_survivor(broker=request.broker, lead=lead)
+        if survivor is None:
+            raise Http404("No such lead")
+        messages.info(request, "That lead was merged into this one.")
+        return redirect("portal:lead_detail", lead_id=survivor.pk)
     return render(request, "portal/lead_detail.html", _detail_context(request, lead))
 
 

@@ -41,4 +41,4 @@ def contactable_leads_refresh() -> JobReport:
 
 
 def contactable_leads_refresh_run() -> JobResult:
-    return job_run(MV_REFRESH, contactable_leads_refresh, event_type="mv_refreshed")
+    return job_run(MV_REFRESH, contactable_leads_refresh, event_type="mv_refreshed", budget="mv_refresh")

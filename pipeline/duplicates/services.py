@@ -20,6 +20,7 @@ from django_q.tasks import async_task
 from equity_connect.events import record_event
 from leads.columns import CODES, FLAGS, INGESTED, KEEP_NEWEST, KEYS
 from leads.models import ConsentToken, Lead, LeadConsentAudit
+from leads.scoring import leads_rescore
 from pipeline.models import PossibleDuplicate, PossibleDuplicateStatus
 
 
@@ -42,13 +43,28 @@ def _lock(pair: PossibleDuplicate) -> tuple[PossibleDuplicate, Lead, Lead]:
     return pair, a, b
 
 
+# A verification belongs to its contact point: it follows the e-mail or phone it was made for.
+VERIFIED_WITH = {
+    "email_verified": "email",
+    "email_verification_codes": "email",
+    "phone_verified": "phone",
+    "phone_verification_codes": "phone",
+}
+
+
 def _merge_values(survivor: Lead, other: Lead) -> list[str]:
     """Fill the survivor from the other lead (the safe merge). Returns the changed field names."""
     changed = []
+    same_contact = {
+        point: (getattr(survivor, point) or "") == (getattr(other, point) or "") or not getattr(survivor, point)
+        for point in ("email", "phone")
+    }
     for column in INGESTED:
         if column in KEYS:
             continue
         mine, theirs = getattr(survivor, column), getattr(other, column)
+        if column in VERIFIED_WITH and not same_contact[VERIFIED_WITH[column]]:
+            continue  # the survivor keeps its own e-mail or phone, and that one's verification
         if column in FLAGS:
             value = bool(mine) or bool(theirs)
         elif column in CODES:
@@ -102,6 +118,7 @@ def possible_duplicate_merge(*, pair: PossibleDuplicate, survivor_id, user=None,
         for key, value in keys.items():
             setattr(survivor, key, value)
         survivor.save(update_fields=[*changed, *keys, "updated_at"])
+        leads_rescore(lead_ids=[survivor.pk])  # what it gained may change its score
         ConsentToken.objects.filter(lead=other).update(lead=survivor)
         LeadConsentAudit.objects.filter(lead=other).update(lead=survivor)
         now = timezone.now()

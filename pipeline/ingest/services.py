@@ -106,7 +106,7 @@ def upload_ingest(*, upload_id) -> Upload | None:
         if not acquired:
             logger.info("upload_id=%s busy: another worker is processing it", upload_id)
             return None
-        with service_context():
+        with service_context(budget="ingest"):
             upload = Upload.objects.select_related("partner").get(pk=upload_id)
             if upload.status == UploadStatus.DONE:
                 return upload
@@ -123,6 +123,7 @@ def upload_ingest(*, upload_id) -> Upload | None:
                 possible_duplicates=0,
                 blank_lines=0,
                 unrecognised_columns=[],
+                columns=[],
                 error_message="",
                 started_at=timezone.now(),
                 finished_at=None,
@@ -133,7 +134,7 @@ def upload_ingest(*, upload_id) -> Upload | None:
             return _ingest(upload, started)
         except FileUnreadable as error:
             _fail(upload, str(error), started, dlq=True)
-            with service_context():
+            with service_context(budget="ingest"):
                 return Upload.objects.get(pk=upload.id)
         except Exception as error:
             logger.exception("upload_id=%s ingestion failed", upload_id)
@@ -149,6 +150,7 @@ def _progress(upload_id):
             rows_rejected=result.rows_rejected,
             blank_lines=result.blank_lines,
             unrecognised_columns=result.unrecognised_columns,
+            columns=result.columns,
             encoding=result.encoding,
             updated_at=timezone.now(),
         )
@@ -169,7 +171,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
     source = upload.source or (upload.partner.name if upload.partner else "upload")
     for attempt in range(3):
         try:
-            with service_context():
+            with service_context(budget="ingest"):
                 _apply_lock()
                 counts = apply.apply_staged(
                     upload_id=str(upload.id),
@@ -191,6 +193,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     possible_duplicates=counts.possible_duplicates,
                     blank_lines=result.blank_lines,
                     unrecognised_columns=result.unrecognised_columns,
+                    columns=result.columns,
                     encoding=result.encoding,
                     finished_at=timezone.now(),
                     updated_at=timezone.now(),
@@ -241,7 +244,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
         duration_ms,
         data["timings"],
     )
-    with service_context():
+    with service_context(budget="ingest"):
         return Upload.objects.get(pk=upload.id)
 
 
@@ -252,7 +255,7 @@ def _stop_sequences(sequences: list[tuple[str, str]]) -> None:
 
 def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
     try:
-        with service_context():
+        with service_context(budget="ingest"):
             staging.staging_rows_delete(upload.id)
             Upload.objects.filter(pk=upload.id).update(
                 status=UploadStatus.FAILED,
@@ -297,7 +300,7 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
     returns None and changes nothing. Raises RowStillInvalid (the DLQ row keeps the edit and the new
     reason) or IngestError."""
     dlq_id = getattr(dlq_item, "pk", dlq_item)
-    with service_context():
+    with service_context(budget="ingest"):
         item = PipelineDLQ.objects.select_for_update(of=("self",)).select_related("upload").get(pk=dlq_id)
         if item.status in CLOSED_STATUSES:
             return None
@@ -321,7 +324,7 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         raise RowStillInvalid(reason)
     offset = layout.normalised_offset  # upload, line, raw JSON, payload, then the normalised columns
     keys = {name: staged[offset + NORMALISED_NAMES.index(name)] for name in ("mak", "apn", "addr_hash")}
-    with service_context():
+    with service_context(budget="ingest"):
         item = PipelineDLQ.objects.select_for_update().get(pk=dlq_id)
         if item.status in CLOSED_STATUSES:
             return None

@@ -24,7 +24,7 @@ from leads.models import VerificationCodeMap
 from pipeline.models import LeadStaging
 from security.models import Broker
 
-from .columns import missing_key_columns_reason, unrecognised_columns
+from .columns import map_headers, missing_key_columns_reason, unrecognised_columns
 from .reading import FileUnreadable, detect_encoding, header_of
 from .rows import NORMALISED_NAMES, StagingLayout, Territory
 from .sources import InProcessSource, StageJob, SubprocessSource
@@ -45,6 +45,7 @@ class StageResult:
     rows_rejected: int = 0
     blank_lines: int = 0
     encoding: str = "utf-8"
+    columns: list[str] = field(default_factory=list)  # the header's raw keys, in order
     unrecognised_columns: list[str] = field(default_factory=list)
     normaliser_peak_rss_kb: int = 0  # the normaliser processes', when they ran
 
@@ -128,7 +129,7 @@ def stage_file(
     """COPY every data row of `path` into `leads_staging`, committing every INGEST_STAGE_BATCH_ROWS rows.
 
     Files of INGEST_SUBPROCESS_MIN_BYTES or more are normalised in child processes (SubprocessSource);
-    smaller ones here. Call with no transaction open; each batch opens its own `service_context()`."""
+    smaller ones here. Call with no transaction open; each batch opens its own `service_context(budget="ingest")`."""
     encoding, has_nul = detect_encoding(path)
     result = StageResult(encoding=encoding)
     headers = header_of(path, encoding=encoding, has_nul=has_nul)
@@ -137,8 +138,9 @@ def stage_file(
         reason = missing_key_columns_reason(headers)
         if reason:
             raise FileUnreadable(reason)
+        result.columns = map_headers(headers)[1]
         result.unrecognised_columns = unrecognised_columns(headers)
-    with service_context():
+    with service_context(budget="ingest"):
         territory = territory_load()
         email_codes, phone_codes = verified_codes()
     job = StageJob(
@@ -161,7 +163,7 @@ def stage_file(
     with source:
         done = False
         while not done:
-            with service_context(), connection.cursor() as wrapper:
+            with service_context(budget="ingest"), connection.cursor() as wrapper:
                 batch = _copy_batch(source, wrapper.cursor)
                 result.rows_total += batch.rows
                 result.rows_rejected += batch.rejected

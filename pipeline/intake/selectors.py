@@ -1,8 +1,16 @@
-"""Reads of the upload API: an upload's status as partners see it (the contract of docs/api.md)."""
+"""Reads of the upload API: an upload's status and its rejected rows as partners see them (docs/api.md)."""
 
 from __future__ import annotations
 
-from pipeline.models import Upload
+import csv
+import io
+import tempfile
+from typing import BinaryIO
+
+from django.conf import settings
+
+from equity_connect.spreadsheets import spreadsheet_safe
+from pipeline.models import DLQSource, DLQStatus, Upload
 
 
 def upload_status_payload(upload: Upload, request=None) -> dict:
@@ -17,10 +25,50 @@ def upload_status_payload(upload: Upload, request=None) -> dict:
         "leads_merged": upload.leads_merged,
         "duplicates_in_file": upload.duplicates_in_file,
         "rows_rejected": upload.rows_rejected,
+        "possible_duplicates": upload.possible_duplicates,
+        "blank_lines": upload.blank_lines,
+        "unrecognised_columns": upload.unrecognised_columns,
         "dlq_ids_sample": sample,
         "progress": upload.progress,
         "started_at": upload.started_at.isoformat() if upload.started_at else None,
         "finished_at": upload.finished_at.isoformat() if upload.finished_at else None,
         "status_url": request.build_absolute_uri(path) if request is not None else path,
+        "rejections_url": request.build_absolute_uri(f"{path}/rejections")
+        if request is not None
+        else f"{path}/rejections",
         "error": upload.error_message or None,
     }
+
+
+REJECTION_COLUMNS = ("line_number", "reason")
+
+
+def upload_rejections_csv(upload: Upload) -> BinaryIO:
+    """The upload's rejected rows as CSV, in line order: the line number, the reason, then the row as sent
+    (its columns in the file's order; cells a spreadsheet would run as formulas are quoted). A row that was
+    fixed and reprocessed since is no longer rejected, so it is not listed. Spooled to disk past
+    INGEST_SPOOL_BYTES; read it from the start."""
+    rows = (
+        upload.dlq_rows.filter(source=DLQSource.UPLOAD_ROW)
+        .exclude(status=DLQStatus.RESOLVED)
+        .order_by("line_number", "id")
+        .values_list("line_number", "reason", "payload")
+    )
+    headers: dict[str, None] = dict.fromkeys(upload.columns)  # the file's order (jsonb keeps its own)
+    extras = False
+    for _, _, payload in rows.iterator(chunk_size=2000):
+        headers.update(dict.fromkeys(key for key in (payload or {}) if key != "_extra_values"))
+        extras = extras or bool((payload or {}).get("_extra_values"))
+    spool = tempfile.SpooledTemporaryFile(max_size=settings.INGEST_SPOOL_BYTES)  # noqa: SIM115 (returned)
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text)
+    writer.writerow([*REJECTION_COLUMNS, *headers, *(["_extra_values"] if extras else [])])
+    for line_number, reason, payload in rows.iterator(chunk_size=2000):
+        payload = payload or {}
+        cells = [line_number, reason, *(payload.get(key) for key in headers)]
+        if extras:  # cells past the header's width, as sent
+            cells.append(" | ".join(map(str, payload.get("_extra_values") or [])))
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
+    text.detach()
+    spool.seek(0)
+    return spool

@@ -6,12 +6,15 @@ from django.urls import path, re_path
 
 from . import views
 
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
 urlpatterns = [
     path("", views.uploads, name="api-uploads"),
     re_path(r"^(?:/)$", views.uploads),
     re_path(
-        r"^(?:/)(?P<upload_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/?$",
+        rf"^(?:/)(?P<upload_id>{UUID})/?$",
         views.upload_status,
         name="api-upload-status",
     ),
+    re_path(rf"^(?:/)(?P<upload_id>{UUID})/rejections$", views.upload_rejections, name="api-upload-rejections"),
 ]

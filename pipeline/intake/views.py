@@ -1,4 +1,5 @@
-"""`POST /api/v1/uploads` and `GET /api/v1/uploads/<id>`: the signed upload API (docs/api.md).
+"""`POST /api/v1/uploads`, `GET /api/v1/uploads/<id>` and `GET /api/v1/uploads/<id>/rejections`: the signed
+upload API (docs/api.md).
 
 Partners are anonymous to Django: each view asks security/upload_verification.py to verify the request
 (on the raw bytes, streamed), and only then opens `service_context()` to store or read the upload. Every
@@ -10,14 +11,14 @@ from __future__ import annotations
 
 import logging
 
-from django.http import JsonResponse
+from django.http import FileResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from equity_connect.db import service_context
 from pipeline.models import Upload
 from security.upload_verification import SignatureRejected, signed_request_verify
 
-from .selectors import upload_status_payload
+from .selectors import upload_rejections_csv, upload_status_payload
 from .services import UploadRejected, upload_accept, upload_broker_resolve, upload_rejection_record
 
 logger = logging.getLogger("pipeline.intake")
@@ -93,6 +94,37 @@ def uploads(request):
     )
 
 
+def _own_upload(verified, upload_id) -> Upload | None:
+    """The upload, when the verified key's partner sent it (legacy mode: when no partner did). Needs a context."""
+    upload = Upload.objects.filter(pk=upload_id).first()
+    key = verified.key
+    if upload is None:
+        return None
+    if (key is None and upload.partner_id is None) or (key is not None and upload.partner_id == key.partner_id):
+        return upload
+    return None
+
+
+@csrf_exempt
+def upload_rejections(request, upload_id):
+    """GET the upload's rejected rows as CSV (line number, reason, the row as sent), signed like the status,
+    by a key of the same partner: fix them and send them again."""
+    if request.method != "GET":
+        return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": "GET"})
+    try:
+        verified = _verify(request, with_body=False)
+    except SignatureRejected as error:
+        return _rejected(request, error)
+    with service_context():
+        upload = _own_upload(verified, upload_id)
+        if upload is None:
+            return JsonResponse({"error": "no such upload"}, status=404)
+        spool = upload_rejections_csv(upload)
+    return FileResponse(
+        spool, as_attachment=True, filename=f"rejections-{upload.id}.csv", content_type="text/csv; charset=utf-8"
+    )
+
+
 @csrf_exempt
 def upload_status(request, upload_id):
     """GET an upload's status, signed like the POST (empty body), by a key of the same partner."""
@@ -102,12 +134,8 @@ def upload_status(request, upload_id):
         verified = _verify(request, with_body=False)
     except SignatureRejected as error:
         return _rejected(request, error)
-    key = verified.key
     with service_context():
-        upload = Upload.objects.filter(pk=upload_id).first()
-        allowed = upload is not None and (
-            (key is None and upload.partner_id is None) or (key is not None and upload.partner_id == key.partner_id)
-        )
-        if not allowed:
+        upload = _own_upload(verified, upload_id)
+        if upload is None:
             return JsonResponse({"error": "no such upload"}, status=404)
         return JsonResponse(upload_status_payload(upload, request))

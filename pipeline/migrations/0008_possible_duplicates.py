@@ -47,6 +47,17 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="upload",
+            name="columns",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.TextField(),
+                blank=True,
+                default=list,
+                help_text="The file's header, in order",
+                size=None,
+            ),
+        ),
+        migrations.AddField(
+            model_name="upload",
             name="blank_lines",
             field=models.IntegerField(default=0, help_text="Blank lines in the file (not part of rows_total)"),
         ),

@@ -68,7 +68,8 @@ def _day_series(rows, *, start: dt.datetime, days: int) -> list[dict]:
 
 def lead_scope(broker=None):
     """The leads a figure may count: all of them for staff, a broker's own otherwise."""
-    return Lead.objects.all() if broker is None else Lead.objects.for_broker(broker)
+    leads = Lead.objects.all() if broker is None else Lead.objects.for_broker(broker)
+    return leads.live()  # a merged-away lead is counted once, as its survivor
 
 
 def event_scope(broker=None):

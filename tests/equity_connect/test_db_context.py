@@ -1,5 +1,7 @@
 """The per-transaction database context: broker scoping by RLS, default deny, nesting, the middleware."""
 
+import time
+
 import pytest
 from django.db import connection
 
@@ -118,3 +120,33 @@ class TestMiddleware:
         client.force_login(a.user)
         body = b"".join(client.get("/probe/stream").streaming_content).decode().split()
         assert sorted(body) == sorted(str(lead.pk) for lead in a_leads)
+
+    def test_a_request_past_its_budget_is_cancelled_not_stuck(self, client, settings):
+        settings.DB_STATEMENT_TIMEOUTS = {**settings.DB_STATEMENT_TIMEOUTS, "web": 0.5}
+        client.force_login(StaffUserFactory())
+        started = time.monotonic()
+        response = client.get("/probe/sleep", {"seconds": 30})
+        assert response.status_code == 503 and b"took too long" in response.content
+        assert time.monotonic() - started < 5
+        assert client.get("/probe/counts").status_code == 200  # the connection is fine afterwards
+
+    def test_a_request_runs_with_the_web_budget(self, client, settings):
+        settings.DB_STATEMENT_TIMEOUTS = {**settings.DB_STATEMENT_TIMEOUTS, "web": 12}
+        settings.DB_LOCK_TIMEOUTS = {**settings.DB_LOCK_TIMEOUTS, "web": 3}
+        client.force_login(StaffUserFactory())
+        assert client.get("/probe/timeouts").json() == {"statement_timeout": "12s", "lock_timeout": "3s"}
+
+
+@pytest.mark.parametrize(("budget", "statement", "lock"), [("ingest", "30min", "1min"), ("job", "5min", "30s")])
+def test_each_kind_of_work_has_its_budget_and_an_inner_context_keeps_the_outer_one(budget, statement, lock):
+    def current():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+            return cursor.fetchone()
+
+    with service_context(budget=budget):
+        assert current() == (statement, lock)
+        with service_context():
+            assert current() == (statement, lock)
+    with service_context():
+        assert current() == ("30s", "5s")  # the web's, at the top

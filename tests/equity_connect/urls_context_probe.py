@@ -21,4 +21,23 @@ def stream(request):
     return StreamingHttpResponse(f"{lead.pk}\n" for lead in Lead.objects.order_by("pk").iterator())
 
 
-urlpatterns = [path("probe/counts", counts), path("probe/stream", stream)]
+def sleep(request):
+    # A statement that outlives the request's budget (DB_STATEMENT_TIMEOUTS["web"]).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [float(request.GET.get("seconds", "5"))])
+    return JsonResponse({"slept": True})
+
+
+def timeouts(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+        statement, lock = cursor.fetchone()
+    return JsonResponse({"statement_timeout": statement, "lock_timeout": lock})
+
+
+urlpatterns = [
+    path("probe/counts", counts),
+    path("probe/stream", stream),
+    path("probe/sleep", sleep),
+    path("probe/timeouts", timeouts),
+]
