@@ -197,6 +197,10 @@ ALERT_MIN_SAMPLE = env.int("ALERT_MIN_SAMPLE", default=20)  # a rate over fewer 
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 HEALTH_SCHEDULER_MAX_AGE_SECONDS = env.int("HEALTH_SCHEDULER_MAX_AGE_SECONDS", default=600)
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])  # CIDRs allowed without the token
+# Our proxies in front of the app (security/client_ip.py): the client's address is read from X-Forwarded-For
+# only as far as they wrote it. Networks win over a count; neither: REMOTE_ADDR (reached directly).
+TRUSTED_PROXY_NETWORKS = env.list("TRUSTED_PROXY_NETWORKS", default=[])
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # RFC 3339; at most SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS ahead, else ignored (docs/runbooks/rollback.md).
 SIGNATURE_ENFORCEMENT_DISABLED_UNTIL = env.str("SIGNATURE_ENFORCEMENT_DISABLED_UNTIL", default="")
 SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS = env.int("SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS", default=24)

@@ -16,6 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from leads.views.portal import broker_required
 from pipeline.models import Alert, AlertState
+from security.client_ip import client_ip
 from security.middleware import without_db_context
 
 from .dashboard import dashboard_figures
@@ -36,7 +37,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     if not metrics_access_allowed(
-        authorization=request.headers.get("Authorization", ""), remote_addr=request.META.get("REMOTE_ADDR", "")
+        authorization=request.headers.get("Authorization", ""), remote_addr=client_ip(request) or ""
     ):
         response = HttpResponse("unauthorized\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
