@@ -13,7 +13,13 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .webhooks import WebhookBadRequest, WebhookUnauthorized, instantly_webhook_receive
+from .webhooks import (
+    WebhookBadRequest,
+    WebhookUnauthorized,
+    instantly_webhook_receive,
+    webhook_length_check,
+    webhook_secret_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +29,13 @@ logger = logging.getLogger(__name__)
 def instantly_webhook(request):
     secret = request.headers.get(settings.INSTANTLY_WEBHOOK_HEADER)
     try:
+        webhook_secret_check(secret)  # before the body is read: a stranger's body is never read
+        webhook_length_check(request.META.get("CONTENT_LENGTH"))
         outcome = instantly_webhook_receive(secret=secret, body=request.body)
     except WebhookUnauthorized:
         return JsonResponse({"error": "unauthorized"}, status=401)
     except WebhookBadRequest as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+        return JsonResponse({"error": str(exc)}, status=exc.status)
     except Exception:
         # Unexpected (e.g. the database is down): the delivery was rolled back, not marked as seen, so a
         # 500 lets Instantly deliver it again. Known-bad input never gets here (DLQ + 2xx in the service).

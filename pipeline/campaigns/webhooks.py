@@ -19,10 +19,18 @@ A never-contact status (do_not_contact > unsubscribed > bounced) is never replac
 Instantly's other known events (opens, clicks, …) are acknowledged and kept only as deliveries. Unknown
 event types and unknown leads go to the DLQ (`source='webhook'`); the endpoint answers 2xx either way,
 so Instantly does not retry what retrying cannot fix.
+
+Input that can never succeed is a 4xx, never a 5xx (a 5xx makes Instantly retry it forever): a body over
+`INSTANTLY_WEBHOOK_MAX_BYTES` is 413 (checked from Content-Length before the body is read); a body that is
+not a JSON object, nested deeper than MAX_DEPTH, holding a NUL character (PostgreSQL text cannot), a
+`timestamp` that is not an ISO 8601 date-time, or a `step` that is not a whole number in 0..MAX_STEP is 400.
+A timestamp without an offset is taken as UTC. Only a fault on our side (the database is down) is a 5xx,
+and then the delivery was rolled back, so Instantly's retry is what we want.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -76,6 +84,8 @@ EVENT_NAMES = {
     "lead_wrong_person": "lead_wrong_person",
 }
 STORED_TEXT_LIMIT = 2000
+MAX_DEPTH = 8  # Instantly's deliveries are two levels deep (custom variables)
+MAX_STEP = 1000  # a sequence has a handful of steps; anything near int32 is garbage
 
 
 class WebhookUnauthorized(Exception):
@@ -83,7 +93,11 @@ class WebhookUnauthorized(Exception):
 
 
 class WebhookBadRequest(Exception):
-    pass
+    status = 400
+
+
+class WebhookTooLarge(WebhookBadRequest):
+    status = 413
 
 
 @dataclass
@@ -109,6 +123,51 @@ def webhook_secret_check(provided: str | None) -> None:
         raise WebhookUnauthorized("bad webhook secret")
 
 
+def webhook_length_check(content_length: str | None) -> None:
+    """Refuse a declared body over INSTANTLY_WEBHOOK_MAX_BYTES before anything reads it."""
+    try:
+        declared = int(content_length or 0)
+    except ValueError as exc:
+        raise WebhookBadRequest("Content-Length is not a number") from exc
+    if declared > settings.INSTANTLY_WEBHOOK_MAX_BYTES:
+        raise WebhookTooLarge(
+            f"the body is {declared} bytes; deliveries over {settings.INSTANTLY_WEBHOOK_MAX_BYTES} bytes are refused"
+        )
+
+
+def delivery_parse(body: bytes) -> dict:
+    """The delivery as a dict whose fields can be stored and applied, or WebhookBadRequest saying why not."""
+    if len(body) > settings.INSTANTLY_WEBHOOK_MAX_BYTES:
+        raise WebhookTooLarge(f"deliveries over {settings.INSTANTLY_WEBHOOK_MAX_BYTES} bytes are refused")
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except RecursionError as exc:
+        raise WebhookBadRequest(f"the body is nested deeper than {MAX_DEPTH} levels") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WebhookBadRequest("the body is not JSON") from exc
+    if not isinstance(payload, dict) or not payload.get("event_type"):
+        raise WebhookBadRequest("the body must be a JSON object with an event_type")
+    _shape_check(payload, depth=1)
+    _event_time(payload)
+    _step(payload)
+    return payload
+
+
+def _shape_check(value, *, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise WebhookBadRequest(f"the body is nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise WebhookBadRequest("the body holds a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _shape_check(key, depth=depth)
+            _shape_check(item, depth=depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _shape_check(item, depth=depth + 1)
+
+
 def delivery_hash(payload: dict) -> str:
     key = [
         str(payload.get("event_type") or ""),
@@ -126,12 +185,7 @@ def instantly_webhook_receive(*, secret: str | None, body: bytes) -> WebhookOutc
     Changes leads per the mapping; records the mapped event per lead; stores the delivery key; unknown
     event types and leads become DLQ rows. Raises WebhookUnauthorized / WebhookBadRequest."""
     webhook_secret_check(secret)
-    try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WebhookBadRequest("the body is not JSON") from exc
-    if not isinstance(payload, dict) or not payload.get("event_type"):
-        raise WebhookBadRequest("the body must be a JSON object with an event_type")
+    payload = delivery_parse(body)
     event_type = str(payload["event_type"])
     email = str(payload.get("lead_email") or "").strip().lower()
     stored = _stored_payload(payload)
@@ -182,18 +236,30 @@ def _leads_for(payload: dict, email: str, event_type: str) -> list[Lead]:
     return (in_campaign or leads)[:1]
 
 
-def _event_time(payload: dict):
-    parsed = parse_datetime(str(payload.get("timestamp") or ""))
-    if parsed is None:
+def _event_time(payload: dict) -> dt.datetime:
+    """The delivery's time (UTC when it has no offset); now when it has none; WebhookBadRequest if garbled."""
+    raw = payload.get("timestamp")
+    if raw is None or raw == "":
         return timezone.now()
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.utc)
+    try:
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:  # well formed but impossible, e.g. month 13
+        parsed = None
+    if parsed is None:
+        raise WebhookBadRequest("timestamp must be an ISO 8601 date-time, e.g. 2026-01-06T17:04:05Z")
+    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=dt.UTC)
 
 
 def _step(payload: dict) -> int | None:
-    try:
-        return int(payload.get("step"))
-    except (TypeError, ValueError):
+    """The sequence step: None when absent; WebhookBadRequest unless a whole number in 0..MAX_STEP."""
+    raw = payload.get("step")
+    if raw is None or raw == "":
         return None
+    if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 4:
+        raw = int(raw.strip())
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_STEP:
+        raise WebhookBadRequest(f"step must be a whole number from 0 to {MAX_STEP}")
+    return raw
 
 
 def _status_after(current: str | None, wanted: str) -> str | None:

@@ -257,3 +257,71 @@ def test_an_unsubscribed_lead_is_never_fed_again(client, fake_instantly):
     with service_context(), connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM mv_contactable_leads WHERE id = %s", [queued.pk])
         assert cursor.fetchone()[0] == 0
+
+
+# Input a retry can never fix is a 4xx (a 5xx makes Instantly retry it forever); over real HTTP.
+def live_post(live_server, body: bytes, **headers):
+    import requests
+
+    return requests.post(
+        f"{live_server.url}{URL}",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Webhook-Secret": SECRET, **headers},
+        timeout=30,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ({"timestamp": "2026-01-06T17:04:05"}, 200, None),  # no offset: taken as UTC
+        ({"timestamp": "2026-13-45T99:04:05Z"}, 400, "timestamp"),
+        ({"timestamp": "yesterday"}, 400, "timestamp"),
+        ({"timestamp": 1767719045}, 400, "timestamp"),
+        ({"step": 10**30}, 400, "step"),
+        ({"step": "9" * 5000}, 400, "step"),
+        ({"step": -1}, 400, "step"),
+        ({"step": "two"}, 400, "step"),
+        ({"step": 2.5}, 400, "step"),
+        ({"step": True}, 400, "step"),
+        ({"lead_email": "maria\u0000@example.net"}, 400, "NUL"),
+        ({"custom_variables": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}, 400, "nested"),
+    ],
+)
+def test_input_that_can_never_succeed_is_4xx_and_changes_nothing(live_server, change, status, says):
+    lead = LeadFactory(contactable=True, email="maria@example.net", campaign_status="active")
+
+    response = live_post(live_server, json.dumps(delivery("reply_received", lead.email, **change)).encode())
+
+    assert response.status_code == status, response.text
+    if says:
+        assert says in response.json()["error"]
+        assert lead_state(lead).campaign_status == "active"
+        with service_context():
+            assert WebhookDelivery.objects.count() == 0 and PipelineDLQ.objects.count() == 0
+    else:
+        assert lead_state(lead).last_reply_at == dt.datetime(2026, 1, 6, 17, 4, 5, tzinfo=dt.UTC)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_json_nested_past_the_parser_limit_is_400(live_server):
+    body = b'{"event_type": "reply_received", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+
+    response = live_post(live_server, body)
+
+    assert response.status_code == 400 and "nested" in response.json()["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_over_the_limit_is_413_before_it_is_read(live_server, settings):
+    settings.INSTANTLY_WEBHOOK_MAX_BYTES = 10_000
+    big = json.dumps(delivery("reply_received", "maria@example.net", reply_html="x" * 20_000)).encode()
+
+    refused = live_post(live_server, big)
+    stranger = live_post(live_server, big, **{"X-Webhook-Secret": "wrong"})
+
+    assert refused.status_code == 413 and "10000 bytes" in refused.json()["error"]
+    assert stranger.status_code == 401  # the secret is checked first: a stranger learns nothing
+    with service_context():
+        assert WebhookDelivery.objects.count() == 0
