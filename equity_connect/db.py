@@ -175,3 +175,9 @@ def admin_connection(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     finally:
         connection.close()
         connection.settings_dict.update(saved)
+
+
+def pipeline_writer_context(using: str = DEFAULT_DB_ALIAS, *, budget: str | None = "ingest"):
+    """The ingestion of partner files: `pipeline_writer`, which may stage rows, insert leads and update only
+    the columns the apply writes (pipeline/ingest/privileges.py), append events and DLQ rows — no more."""
+    return db_context(PIPELINE_WRITER, budget=budget, using=using)

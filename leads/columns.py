@@ -32,6 +32,19 @@ PAYLOAD = ("melissa_payload",)
 # Every column an upload writes into `leads` (plus `lead_score`, `score_breakdown`, `source`).
 INGESTED = KEEP_FIRST + KEEP_NEWEST + FLAGS + CODES + PAYLOAD
 
+# What a new owner on a known parcel resets, beside the contact data (pipeline/ingest/sql/write.py): the old
+# owner's consent and their place in a campaign do not pass to the new owner.
+OWNER_RESET = (
+    "consent",
+    "consented_at",
+    "consent_method",
+    "campaign_status",
+    "added_to_campaign_at",
+    "instantly_lead_id",
+    "current_sequence_step",
+    "last_reply_at",
+)
+
 # The broker portal's CSV export (a broker's own leads).
 PORTAL_EXPORT = (
     "id",

@@ -14,10 +14,13 @@ class PipelineConfig(AppConfig):
         # Imported here, not at the top: they import models, which are not loaded before ready().
         from django_q.signals import post_spawn
 
+        from .ingest.privileges import pipeline_writer_privileges_grant
         from .schedules import schedules_sync_on_migrate
 
         # Schedules are declared in code and upserted by name after every migrate (never wiped).
         post_migrate.connect(schedules_sync_on_migrate, sender=self, dispatch_uid="pipeline.schedules")
+        # pipeline_writer may update exactly the columns the ingestion writes (listed in code, re-applied).
+        post_migrate.connect(pipeline_writer_privileges_grant, sender=self, dispatch_uid="pipeline.privileges")
         # A cluster that just started is alive before its first scheduled task runs (/healthz reads this).
         post_spawn.connect(_heartbeat_on_spawn, dispatch_uid="pipeline.heartbeat_on_spawn")
 

@@ -25,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from equity_connect.db import service_context
+from equity_connect.db import pipeline_writer_context, service_context
 from equity_connect.events import record_event
 from leads.models import Lead
 from pipeline.dlq import CLOSED_STATUSES, dlq_attempt_record, dlq_mark_resolved, dlq_record_failed_upload
@@ -106,8 +106,8 @@ def upload_ingest(*, upload_id) -> Upload | None:
         if not acquired:
             logger.info("upload_id=%s busy: another worker is processing it", upload_id)
             return None
-        with service_context(budget="ingest"):
-            upload = Upload.objects.select_related("partner").get(pk=upload_id)
+        with pipeline_writer_context():
+            upload = Upload.objects.get(pk=upload_id)
             if upload.status == UploadStatus.DONE:
                 return upload
             staging.staging_rows_delete(upload.id)  # what a crashed run staged
@@ -134,7 +134,7 @@ def upload_ingest(*, upload_id) -> Upload | None:
             return _ingest(upload, started)
         except FileUnreadable as error:
             _fail(upload, str(error), started, dlq=True)
-            with service_context(budget="ingest"):
+            with pipeline_writer_context():
                 return Upload.objects.get(pk=upload.id)
         except Exception as error:
             logger.exception("upload_id=%s ingestion failed", upload_id)
@@ -168,10 +168,10 @@ def _ingest(upload: Upload, started: float) -> Upload:
         on_progress=_progress(upload.id),
     )
     staging_ms = int((time.monotonic() - staging_started) * 1000)
-    source = upload.source or (upload.partner.name if upload.partner else "upload")
+    source = upload.source or "upload"  # the partner's name when the request named no source
     for attempt in range(3):
         try:
-            with service_context(budget="ingest"):
+            with pipeline_writer_context():
                 _apply_lock()
                 counts = apply.apply_staged(
                     upload_id=str(upload.id),
@@ -244,7 +244,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
         duration_ms,
         data["timings"],
     )
-    with service_context(budget="ingest"):
+    with pipeline_writer_context():
         return Upload.objects.get(pk=upload.id)
 
 
@@ -255,7 +255,7 @@ def _stop_sequences(sequences: list[tuple[str, str]]) -> None:
 
 def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
     try:
-        with service_context(budget="ingest"):
+        with pipeline_writer_context():
             staging.staging_rows_delete(upload.id)
             Upload.objects.filter(pk=upload.id).update(
                 status=UploadStatus.FAILED,

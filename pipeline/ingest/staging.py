@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
 
-from equity_connect.db import service_context
+from equity_connect.db import pipeline_writer_context
 from leads.models import VerificationCodeMap
 from pipeline.models import LeadStaging
 from security.models import Broker
@@ -129,7 +129,7 @@ def stage_file(
     """COPY every data row of `path` into `leads_staging`, committing every INGEST_STAGE_BATCH_ROWS rows.
 
     Files of INGEST_SUBPROCESS_MIN_BYTES or more are normalised in child processes (SubprocessSource);
-    smaller ones here. Call with no transaction open; each batch opens its own `service_context(budget="ingest")`."""
+    smaller ones here. Call with no transaction open; each batch opens its own `pipeline_writer_context()`."""
     encoding, has_nul = detect_encoding(path)
     result = StageResult(encoding=encoding)
     headers = header_of(path, encoding=encoding, has_nul=has_nul)
@@ -140,7 +140,7 @@ def stage_file(
             raise FileUnreadable(reason)
         result.columns = map_headers(headers)[1]
         result.unrecognised_columns = unrecognised_columns(headers)
-    with service_context(budget="ingest"):
+    with pipeline_writer_context():
         territory = territory_load()
         email_codes, phone_codes = verified_codes()
     job = StageJob(
@@ -163,7 +163,7 @@ def stage_file(
     with source:
         done = False
         while not done:
-            with service_context(budget="ingest"), connection.cursor() as wrapper:
+            with pipeline_writer_context(), connection.cursor() as wrapper:
                 batch = _copy_batch(source, wrapper.cursor)
                 result.rows_total += batch.rows
                 result.rows_rejected += batch.rejected

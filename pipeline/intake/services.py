@@ -100,7 +100,7 @@ def upload_accept(
             partner_key=partner_key,
             uploaded_by=uploaded_by,
             broker=effective_broker,
-            source=source[:200],
+            source=(source or getattr(partner, "name", ""))[:200],
             filename=(filename or "upload.csv")[:255],
             size_bytes=size_bytes,
             content_sha256=content_sha256,

@@ -6,6 +6,8 @@ import pytest
 from django.db import ProgrammingError, connection, transaction
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
+from pipeline.ingest.privileges import UPDATABLE
 from tests.factories import (
     BrokerFactory,
     ConsentTokenFactory,
@@ -146,11 +148,12 @@ def test_pipeline_writer_has_exactly_the_seeds_grants():
         "AND c.relkind IN ('r', 'm', 'v', 'p') GROUP BY c.relname"
     )
     assert dict(rows) == {
-        "leads": "INSERT,SELECT,UPDATE",
+        "leads": "INSERT,SELECT",  # UPDATE on the listed columns only (next test)
         "leads_staging": "DELETE,INSERT,SELECT,UPDATE",
         "pipeline_events": "INSERT",
         "pipeline_dlq": "INSERT,SELECT",
-        "ingest_replay_guard": "INSERT,SELECT",
+        "ingest_replay_guard": "DELETE,INSERT,SELECT",  # DELETE: a failed upload's guard only (policy)
+        "uploads": "SELECT",  # UPDATE on the listed columns only
         "possible_duplicates": "INSERT,SELECT",
         "verification_code_map": "SELECT",
         "mv_contactable_leads": "SELECT",
@@ -162,6 +165,56 @@ def test_pipeline_writer_has_exactly_the_seeds_grants():
         "'cleanup_old_consent_tokens') ORDER BY 1"
     )
     assert [name for (name,) in functions] == ["refresh_contactable_leads", "upsert_lead"]
+
+
+def test_pipeline_writer_updates_exactly_the_columns_the_ingestion_writes():
+    rows = run_sql(
+        "SET ROLE pipeline_writer",  # the view shows the privileges of the enabled role
+        "SELECT table_name, column_name FROM information_schema.column_privileges "
+        "WHERE grantee = 'pipeline_writer' AND privilege_type = 'UPDATE' AND table_schema = 'public' "
+        "AND table_name <> 'leads_staging'"  # its own scratch table: every column
+    )
+    granted = {}
+    for table, column in rows:
+        granted.setdefault(table, set()).add(column)
+
+    assert granted == {table: set(columns) for table, columns in UPDATABLE.items()}
+    assert {"assigned_broker_id", "email", "consent"} <= granted["leads"]  # merged / reset by the apply
+    assert not {"id", "merged_into_id", "do_not_contact_reason", "source", "created_at"} & granted["leads"]
+    with pytest.raises(ProgrammingError, match="permission denied"):
+        run_sql("SET ROLE pipeline_writer", "UPDATE leads SET merged_into_id = NULL")
+    with pytest.raises(ProgrammingError, match="permission denied"):
+        run_sql("SET ROLE pipeline_writer", "UPDATE uploads SET broker_id = NULL")
+    with pytest.raises(ProgrammingError, match="permission denied"):
+        run_sql("SET ROLE pipeline_writer", "SELECT email FROM brokers")  # territory columns only
+
+
+def test_an_event_about_a_lead_names_that_leads_broker(two_brokers):
+    a, b = two_brokers
+    with service_context():
+        b_lead = b.leads.first()
+        unassigned = LeadFactory(assigned_broker=None)
+    insert = (
+        "INSERT INTO pipeline_events (event_type, lead_id, broker_id, status)"
+        " VALUES ('note_added', '{}', {}, 'success')"
+    )
+    as_a = ("SET ROLE authenticated", f"SET request.jwt.claims.sub TO '{a.pk}'")
+
+    with pytest.raises(ProgrammingError, match="row-level security"):
+        run_sql(*as_a, insert.format(b_lead.pk, f"'{a.pk}'"))  # B's lead on A's timeline
+    with pytest.raises(ProgrammingError, match="row-level security"):
+        run_sql(*as_a, insert.format(unassigned.pk, f"'{a.pk}'"))
+    with pytest.raises(ProgrammingError, match="row-level security"):
+        run_sql("SET ROLE pipeline_writer", insert.format(b_lead.pk, f"'{a.pk}'"))
+    with pytest.raises(ProgrammingError, match="row-level security"):
+        run_sql("SET ROLE pipeline_writer", insert.format(b_lead.pk, "NULL"))
+    with service_context():
+        a_lead = a.leads.first()
+    run_sql(*as_a, insert.format(a_lead.pk, f"'{a.pk}'"))
+    run_sql("SET ROLE pipeline_writer", insert.format(b_lead.pk, f"'{b.pk}'"))
+    run_sql("SET ROLE pipeline_writer", insert.format(unassigned.pk, f"'{a.pk}'"))  # being assigned to A
+    with service_context():
+        assert PipelineEvent.objects.filter(event_type="note_added").count() == 3
 
 
 def test_roles_are_nologin_and_the_app_role_cannot_bypass_rls():

@@ -6,7 +6,7 @@ statement that scores the leads it touches in the same pass (leads/scoring.py).
 from __future__ import annotations
 
 from equity_connect.events import lead_events_insert_sql
-from leads.columns import ADDRESS, CODES, CONTACT, FLAGS, INGESTED, KEEP_NEWEST, KEYS
+from leads.columns import ADDRESS, CODES, CONTACT, FLAGS, INGESTED, KEEP_NEWEST, KEYS, OWNER_RESET
 from leads.scoring import breakdown_from_columns_sql, score_columns_sql, score_sql
 
 from .match import KEY_FILLS
@@ -115,12 +115,19 @@ OWNER_REPLACED = {
     **{column: f"coalesce(m.{column}, false)" for column in FLAGS},
     **{column: f"coalesce(m.{column}, '{{}}'::text[])" for column in CODES},
 }
-OWNER_RESET = (
-    "consent = false, consented_at = NULL, consent_method = NULL,"
-    " campaign_status = CASE WHEN l.campaign_status = 'do_not_contact' THEN l.campaign_status"
-    " ELSE 'new'::campaign_status END,"
-    " added_to_campaign_at = NULL, instantly_lead_id = NULL, current_sequence_step = NULL, last_reply_at = NULL"
-)
+OWNER_RESET_TO = {
+    "consent": "false",
+    "consented_at": "NULL",
+    "consent_method": "NULL",
+    "campaign_status": "CASE WHEN l.campaign_status = 'do_not_contact' THEN l.campaign_status"
+    " ELSE 'new'::campaign_status END",
+    "added_to_campaign_at": "NULL",
+    "instantly_lead_id": "NULL",
+    "current_sequence_step": "NULL",
+    "last_reply_at": "NULL",
+}
+if tuple(OWNER_RESET_TO) != OWNER_RESET:  # pipeline_writer may update only the listed columns
+    raise RuntimeError("OWNER_RESET_TO must reset exactly leads/columns.py OWNER_RESET")
 
 
 def owner_merge_sql(source: str) -> str:
@@ -132,9 +139,9 @@ def owner_merge_sql(source: str) -> str:
     """
     columns = {**MERGED, **OWNER_REPLACED}
     score_inputs = {**columns, "campaign_status": "l.campaign_status"}
-    assignments = ", ".join(f"{column} = {expression}" for column, expression in columns.items())
+    assignments = ", ".join(f"{column} = {expression}" for column, expression in {**columns, **OWNER_RESET_TO}.items())
     return (
-        f"UPDATE leads l SET {assignments}, {OWNER_RESET}, updated_at = now(),\n"
+        f"UPDATE leads l SET {assignments}, updated_at = now(),\n"
         f"       (lead_score, score_breakdown) = {_score_assignment(score_inputs)}\n"
         f"  FROM {source} m\n"
         " WHERE l.id = m.target"

@@ -1,0 +1,56 @@
+"""What the ingestion may change, listed once: `pipeline_writer`'s column-level UPDATE grants.
+
+The ingestion reads partner files from the internet, so it runs as `pipeline_writer`
+(`equity_connect.db.pipeline_writer_context`), never as `service_role`. On `leads` it may insert, and update
+only the columns the apply writes: the merged columns (leads/columns.py INGESTED), what a new owner resets
+(OWNER_RESET), the score and `updated_at`. On `uploads` it may update only its progress, counts and outcome.
+Everything else (brokers, consent, keys, assignments made in the portal, tombstones) it can read at most.
+
+`pipeline_writer_privileges_grant` re-applies these lists after every `migrate` (revoke, then grant), so the
+database always holds exactly what is listed here; tests/equity_connect/test_rls.py compares them with
+`information_schema.column_privileges`.
+"""
+
+from __future__ import annotations
+
+from django.db import connections
+from psycopg import sql
+
+from leads.columns import INGESTED, OWNER_RESET
+
+LEAD_COLUMNS = (*INGESTED, *OWNER_RESET, "lead_score", "score_breakdown", "updated_at")
+UPLOAD_COLUMNS = (
+    "status",
+    "attempts",
+    "progress",
+    "rows_total",
+    "rows_rejected",
+    "leads_created",
+    "leads_merged",
+    "duplicates_in_file",
+    "possible_duplicates",
+    "blank_lines",
+    "unrecognised_columns",
+    "columns",
+    "encoding",
+    "error_message",
+    "started_at",
+    "finished_at",
+    "updated_at",
+)
+UPDATABLE = {"leads": LEAD_COLUMNS, "uploads": UPLOAD_COLUMNS}
+
+
+def pipeline_writer_privileges_grant(using: str = "default", **kwargs) -> None:
+    """Make `pipeline_writer`'s UPDATE privilege on each table exactly UPDATABLE's columns (post_migrate)."""
+    with connections[using].cursor() as cursor:
+        for table, columns in UPDATABLE.items():
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+            if not cursor.fetchone()[0]:
+                continue  # migrated back past the table
+            cursor.execute(sql.SQL("REVOKE UPDATE ON {} FROM pipeline_writer").format(sql.Identifier(table)))
+            cursor.execute(
+                sql.SQL("GRANT UPDATE ({}) ON {} TO pipeline_writer").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+                )
+            )
