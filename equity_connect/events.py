@@ -125,10 +125,11 @@ def lead_events_insert_sql(
     lead_column: str = "id",
     broker_column: str = "assigned_broker_id",
     data_sql: str = "'{}'::jsonb",
+    where_sql: str = "",
 ) -> str:
     """One `event_type` event per row of `source` (a CTE or temporary table naming leads an upload created
     or changed), for the upload `%(upload)s`; `data_sql` is an SQL expression over `source` for the event's
-    data (the code's own, never input)::
+    data, `where_sql` an optional condition on its rows (both the code's own, never input)::
 
         INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status)
         SELECT 'lead_created', id, assigned_broker_id, %(upload)s, '{}'::jsonb, 'success' FROM created
@@ -141,4 +142,5 @@ def lead_events_insert_sql(
     return (
         "INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status)\n"
         f"SELECT '{event_type}', {lead_column}, {broker_column}, %(upload)s, {data_sql}, 'success' FROM {source}"
+        + (f" WHERE {where_sql}" if where_sql else "")
     )

@@ -9,7 +9,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from equity_connect.db import service_context
-from equity_connect.events import record_event
+from equity_connect.events import lead_events_insert_sql, record_event
 from security.consent_tokens import ConsentTokenInvalid, consent_token_sign, consent_token_verify, consent_url
 from security.models import Broker
 
@@ -61,14 +61,51 @@ def campaign_status_backfill() -> dict[str, int]:
     return counts
 
 
-def verification_flags_init() -> dict[str, int]:
-    """Mark phone/email verified where a phone/email exists (idempotent). Returns the counts updated."""
+# Leads already handed to a campaign: marking their contacts verified now would change who is e-mailed.
+LEADS_IN_CAMPAIGNS_SQL = "SELECT count(*) FROM leads WHERE added_to_campaign_at IS NOT NULL"
+# What each seed statement would change: its own WHERE clause, counted.
+INIT_VERIFIED_PREVIEW_SQL = {
+    channel: "SELECT count(*) FROM leads " + statement[statement.index("WHERE") :]
+    for channel, statement in (("phone", INIT_PHONE_VERIFIED_SQL), ("email", INIT_EMAIL_VERIFIED_SQL))
+}
+
+
+class VerificationFlagsRefused(Exception):
+    """The seed's step 5.2 would change leads that are already in campaigns; the message says how many."""
+
+
+def verification_flags_init(*, dry_run: bool = False, force: bool = False) -> dict[str, int]:
+    """The seed's Phase 5.2: mark phone/email verified wherever a phone/email exists (idempotent).
+
+    The seed means it for a database before its first campaign: it trusts every stored contact. On a database
+    with leads in campaigns it raises VerificationFlagsRefused unless `force`. `dry_run` changes nothing.
+    Returns {"phone_verified", "email_verified", "in_campaigns"}: the leads changed (or that would be). Each
+    lead changed gets a `lead_verified` event naming the channel."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(INIT_PHONE_VERIFIED_SQL)
-        phone = cursor.rowcount
-        cursor.execute(INIT_EMAIL_VERIFIED_SQL)
-        email = cursor.rowcount
-    return {"phone_verified": phone, "email_verified": email}
+        cursor.execute(LEADS_IN_CAMPAIGNS_SQL)
+        counts = {"in_campaigns": cursor.fetchone()[0]}
+        if dry_run:
+            for channel, preview in INIT_VERIFIED_PREVIEW_SQL.items():
+                cursor.execute(preview)
+                counts[f"{channel}_verified"] = cursor.fetchone()[0]
+            return counts
+        if counts["in_campaigns"] and not force:
+            raise VerificationFlagsRefused(
+                f"{counts['in_campaigns']} lead(s) are already in campaigns: marking every stored contact "
+                "verified now would change who is e-mailed. Check with --dry-run, then re-run with --force."
+            )
+        for channel, statement in (("phone", INIT_PHONE_VERIFIED_SQL), ("email", INIT_EMAIL_VERIFIED_SQL)):
+            cursor.execute(
+                f"WITH changed AS ({statement.strip()}\nRETURNING id, assigned_broker_id)\n"
+                + lead_events_insert_sql(
+                    "lead_verified",
+                    source="changed",
+                    data_sql=f"'{{\"channels\": [\"{channel}\"], \"by\": \"init_verification_flags\"}}'::jsonb",
+                ),
+                {"upload": None},
+            )
+            counts[f"{channel}_verified"] = cursor.rowcount
+    return counts
 
 
 # --- Portal actions and consent ----------------------------------------------------------------------

@@ -3,10 +3,12 @@
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
 from leads.models import Lead
 from tests.factories import LeadFactory
 
@@ -27,9 +29,9 @@ SEED_MAPPING = {
 }
 
 
-def run(command):
+def run(command, *args):
     out = StringIO()
-    call_command(command, stdout=out)
+    call_command(command, *args, stdout=out)
     return out.getvalue()
 
 
@@ -63,3 +65,26 @@ def test_init_verification_flags_follows_the_seed_and_is_idempotent():
         assert Lead.objects.filter(pk=verified.pk, email_verified=True, phone_verified=True).exists()
     again = run("init_verification_flags")
     assert "phone_verified set on 0 lead(s)" in again and "email_verified set on 0 lead(s)" in again
+
+
+def test_init_verification_flags_refuses_with_leads_in_campaigns_unless_forced():
+    fed = LeadFactory(email="fed@example.com", phone=None, added_to_campaign_at=timezone.now())
+    fresh = LeadFactory(email="new@example.com", phone="+14155550102")
+
+    preview = run("init_verification_flags", "--dry-run")
+    with pytest.raises(CommandError, match="1 lead\\(s\\) are already in campaigns"):
+        run("init_verification_flags")
+    with service_context():
+        untouched = Lead.objects.filter(email_verified=False).count()
+    forced = run("init_verification_flags", "--force")
+
+    assert "phone_verified would be set on 1 lead(s)" in preview
+    assert "email_verified would be set on 2 lead(s)" in preview and "1 lead(s) are in campaigns" in preview
+    assert untouched == 2  # neither the dry run nor the refusal changed a lead
+    assert "email_verified set on 2 lead(s)" in forced
+    with service_context():
+        assert Lead.objects.filter(pk__in=[fed.pk, fresh.pk], email_verified=True).count() == 2
+        verified = PipelineEvent.objects.filter(event_type="lead_verified")
+        assert sorted((str(e.lead_id), e.event_data["channels"][0]) for e in verified) == sorted(
+            [(str(fed.pk), "email"), (str(fresh.pk), "email"), (str(fresh.pk), "phone")]
+        )

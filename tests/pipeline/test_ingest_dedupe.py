@@ -265,3 +265,35 @@ def test_dlq_row_reprocess_fixes_a_row_once():
         upload2.refresh_from_db()
         assert Lead.objects.get(mak="R1").melissa_payload == {"note": "m"}
     assert (upload2.leads_merged, upload2.rows_rejected) == (1, 0)
+
+
+def test_lead_verified_is_recorded_where_a_contact_becomes_verified():
+    VerificationCodeMapFactory(channel="email", code="ES01", is_verified=True)
+    VerificationCodeMapFactory(channel="phone", code="PS01", is_verified=True)
+    unverified = LeadFactory(mak="V1", email="old@x.com", email_verified=False, phone_verified=True)
+    already = LeadFactory(mak="V2", email="v2@x.com", email_verified=True, phone_verified=False)
+    body = csv_of(
+        [
+            row(mak="V1", email_verification_codes="ES01"),  # email becomes verified on a known lead
+            row(mak="V2", email_verification_codes="ES01"),  # was verified already: no event
+            row(
+                mak="V3",
+                email="n@x.com",
+                phone="4155550100",
+                email_verification_codes="ES01",
+                phone_verification_codes="PS01",
+            ),  # a new lead, verified both ways
+            row(mak="V4", email="u@x.com"),  # a new lead, not verified: no event
+        ]
+    )
+
+    upload = ingest(body)
+
+    with service_context():
+        events = {
+            str(event.lead_id): event.event_data["channels"]
+            for event in PipelineEvent.objects.filter(event_type="lead_verified", upload_id=upload.id)
+        }
+        new = Lead.objects.get(mak="V3")
+    assert events == {str(unverified.pk): ["email"], str(new.pk): ["email", "phone"]}
+    assert str(already.pk) not in events

@@ -58,8 +58,27 @@ def merge_sql(source: str, *, lead_events: bool) -> str:
     )
     if not lead_events:
         return update
-    return f"WITH changed AS ({update}\n RETURNING l.id, l.assigned_broker_id)\n" + lead_events_insert_sql(
-        "lead_merged", source="changed"
+    # `o` is the lead as it was (a FROM row is read before the update): a flag that was false and is now true
+    # is a contact the merge verified.
+    update = update.replace(f"  FROM {source} m\n", f"  FROM {source} m JOIN leads o ON o.id = m.target\n")
+    return (
+        f"WITH changed AS ({update}\n RETURNING l.id, l.assigned_broker_id,"
+        " l.email_verified AND NOT o.email_verified AS email_verified,"
+        " l.phone_verified AND NOT o.phone_verified AS phone_verified),\n"
+        f"verified AS ({lead_verified_events_sql('changed')})\n"
+        + lead_events_insert_sql("lead_merged", source="changed")
+    )
+
+
+def lead_verified_events_sql(source: str) -> str:
+    """`lead_verified` for each row of `source` whose email_verified / phone_verified say which contact became
+    verified (the event's `channels`)."""
+    return lead_events_insert_sql(
+        "lead_verified",
+        source=source,
+        data_sql="jsonb_build_object('channels', array_remove(ARRAY[CASE WHEN email_verified THEN 'email' END,"
+        " CASE WHEN phone_verified THEN 'phone' END], NULL))",
+        where_sql="email_verified OR phone_verified",
     )
 
 
@@ -180,6 +199,8 @@ def insert_sql(*, lead_events: bool) -> str:
     )
     if not lead_events:
         return insert
-    return f"WITH created AS ({insert}\n RETURNING id, assigned_broker_id)\n" + lead_events_insert_sql(
-        "lead_created", source="created"
+    return (
+        f"WITH created AS ({insert}\n RETURNING id, assigned_broker_id, email_verified, phone_verified),\n"
+        f"verified AS ({lead_verified_events_sql('created')})\n"
+        + lead_events_insert_sql("lead_created", source="created")
     )
