@@ -100,7 +100,7 @@ def verification_flags_init(*, dry_run: bool = False, force: bool = False) -> di
                 + lead_events_insert_sql(
                     "lead_verified",
                     source="changed",
-                    data_sql=f"'{{\"channels\": [\"{channel}\"], \"by\": \"init_verification_flags\"}}'::jsonb",
+                    data_sql=f'\'{{"channels": ["{channel}"], "by": "init_verification_flags"}}\'::jsonb',
                 ),
                 {"upload": None},
             )
