@@ -33,6 +33,7 @@ EVENT_TYPES = (
     *SEED_EVENT_TYPES,
     "upload_rejected",
     "upload_failed",
+    "upload_requeued",
     "lead_created",
     "lead_merged",
     "lead_owner_changed",

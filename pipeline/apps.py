@@ -26,9 +26,14 @@ class PipelineConfig(AppConfig):
 
 
 def _heartbeat_on_spawn(sender=None, proc_name=None, **kwargs) -> None:
-    from .jobs import scheduler_heartbeat  # models: loaded by the time a worker spawns
+    from django.conf import settings
+
+    from .ingest.sweeper import uploads_sweep  # models: loaded by the time a worker spawns
+    from .jobs import scheduler_heartbeat
 
     try:
         scheduler_heartbeat()
-    except Exception:  # a heartbeat must never keep a worker from starting
-        logger.exception("could not record the scheduler heartbeat at spawn")
+        # A cluster that starts after a crash picks up at once what the crash left (not a minute later).
+        uploads_sweep(idle_seconds=settings.UPLOAD_SWEEP_START_IDLE_SECONDS)
+    except Exception:  # neither may keep a worker from starting
+        logger.exception("could not record the scheduler heartbeat or sweep the uploads at spawn")

@@ -38,6 +38,7 @@ CAMPAIGN_FEEDER = "campaign_feeder"
 CLEANUP = "cleanup"
 DLQ_RETRY = "dlq_retry"
 ALERTS = "alerts_evaluate"
+UPLOAD_SWEEP = "uploads_sweep"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

@@ -64,6 +64,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="Retry DLQ rows whose retry_after has passed (Instantly pushes, transient failures)",
     ),
     ScheduleSpec(
+        name=jobs.UPLOAD_SWEEP,
+        func="pipeline.tasks.uploads_sweep_task",
+        cron="* * * * *",
+        description="Queue again the uploads no worker holds (a lost task); also the scheduler's heartbeat",
+    ),
+    ScheduleSpec(
         name=jobs.ALERTS,
         func="pipeline.tasks.alerts_evaluate_task",
         cron="*/5 * * * *",

@@ -5,6 +5,8 @@ upload API (pipeline/intake/services.py) name these functions by their dotted pa
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from equity_connect.db import service_context
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.feeder import campaign_feeder_run
@@ -12,7 +14,8 @@ from pipeline.campaigns.push_retry import dlq_retry_run
 from pipeline.campaigns.pushes import instantly_sequences_stop as instantly_sequences_stop_service
 from pipeline.cleanup import cleanup_run
 from pipeline.ingest.services import upload_ingest
-from pipeline.jobs import JobResult, scheduler_heartbeat
+from pipeline.ingest.sweeper import uploads_sweep
+from pipeline.jobs import UPLOAD_SWEEP, JobResult, heartbeat_touch, scheduler_heartbeat
 from pipeline.monitoring.alerts import alerts_evaluate_run
 
 
@@ -30,6 +33,15 @@ def upload_process(upload_id: str) -> str:
     """Process one upload; safe to run twice (a done upload returns at once, a busy one is skipped)."""
     upload = upload_ingest(upload_id=upload_id)
     return "busy" if upload is None else upload.status
+
+
+def uploads_sweep_task() -> str:
+    """Every minute: queue again the uploads whose task was lost (no event unless one was)."""
+    scheduler_heartbeat()
+    requeued = uploads_sweep(idle_seconds=settings.UPLOAD_SWEEP_IDLE_SECONDS)
+    with service_context():
+        heartbeat_touch(UPLOAD_SWEEP, status="success")
+    return f"queued again: {', '.join(requeued)}" if requeued else "nothing to sweep"
 
 
 def instantly_sequences_stop(sequences: list[list[str]]) -> str:

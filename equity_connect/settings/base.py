@@ -181,6 +181,12 @@ INGEST_SUBPROCESS_MIN_BYTES = env.int("INGEST_SUBPROCESS_MIN_BYTES", default=4_0
 INGEST_NORMALISER_PROCESSES = env.int("INGEST_NORMALISER_PROCESSES", default=2)  # child processes per such file
 INGEST_LEAD_EVENTS_MAX = env.int("INGEST_LEAD_EVENTS_MAX", default=10_000)
 INGEST_LOCK_WAIT_SECONDS = env.float("INGEST_LOCK_WAIT_SECONDS", default=60.0)
+# The sweeper queues again an unfinished upload no worker holds, once it was queued this long ago (every minute),
+# or this long ago when a worker starts; /healthz and the uploads_stuck alert report uploads older than
+# UPLOAD_STUCK_MINUTES that are not done.
+UPLOAD_SWEEP_IDLE_SECONDS = env.int("UPLOAD_SWEEP_IDLE_SECONDS", default=120)
+UPLOAD_SWEEP_START_IDLE_SECONDS = env.int("UPLOAD_SWEEP_START_IDLE_SECONDS", default=5)
+UPLOAD_STUCK_MINUTES = env.int("UPLOAD_STUCK_MINUTES", default=30)
 INGEST_KEEP_STAGING = env.bool("INGEST_KEEP_STAGING", default=False)
 INGEST_TEMP_BUFFERS = env.str("INGEST_TEMP_BUFFERS", default="256MB")  # the apply step's temporary tables
 # Scoring weights (leads/scoring.py WEIGHTS), e.g. LEAD_SCORE_WEIGHTS='{"age_75": 20}'.
@@ -196,6 +202,13 @@ ALERT_WINDOW_HOURS = env.int("ALERT_WINDOW_HOURS", default=24)  # trailing windo
 ALERT_REPLY_WINDOW_DAYS = env.int("ALERT_REPLY_WINDOW_DAYS", default=14)  # replies take days to arrive
 ALERT_MIN_SAMPLE = env.int("ALERT_MIN_SAMPLE", default=20)  # a rate over fewer events never fires
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Dead-man's switches: the daily MV refresh is missing after this many hours; a business day's feeder run by then.
+ALERT_MV_REFRESH_MAX_AGE_HOURS = env.int("ALERT_MV_REFRESH_MAX_AGE_HOURS", default=26)
+ALERT_FEEDER_DEADLINE = env.str("ALERT_FEEDER_DEADLINE", default="06:30")  # Los Angeles time
+# /healthz evaluates the alert rules itself (in the background) when the alerts job has not run for this long,
+# so the alerts still go out when the scheduler is dead.
+ALERTS_FROM_HEALTHZ = env.bool("ALERTS_FROM_HEALTHZ", default=True)
+ALERTS_FALLBACK_AFTER_SECONDS = env.int("ALERTS_FALLBACK_AFTER_SECONDS", default=600)
 HEALTH_SCHEDULER_MAX_AGE_SECONDS = env.int("HEALTH_SCHEDULER_MAX_AGE_SECONDS", default=600)
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])  # CIDRs allowed without the token
 # Our proxies in front of the app (security/client_ip.py): the client's address is read from X-Forwarded-For

@@ -87,6 +87,11 @@ SELECT id, lead_score FROM mv_contactable_leads
  ORDER BY lead_score DESC, id DESC
  LIMIT %(page)s
 """
+# How many leads the view offered this morning (the dead-man's switch compares it with the leads fed).
+_MV_READY_COUNT_SQL = """
+SELECT count(*) FROM mv_contactable_leads
+ WHERE campaign_status = 'queued' AND added_to_campaign_at IS NULL AND lead_score IS NOT NULL
+"""
 _MV_NEXT_PAGE_SQL = """
 SELECT id, lead_score FROM mv_contactable_leads
  WHERE campaign_status = 'queued' AND added_to_campaign_at IS NULL AND lead_score IS NOT NULL
@@ -212,6 +217,9 @@ def campaign_feed(
             data={**base, "fed": 0, "already_fed": True, "feeder_run_id": run.pk},
         )
 
+    with connection.cursor() as cursor:
+        cursor.execute(_MV_READY_COUNT_SQL)
+        ready = cursor.fetchone()[0]
     outcome = _feed(business_date, limit, client, ledger=True, run_id=run_id)
     status = "done" if not outcome.failed else ("push_failed" if not outcome.pushed else "partial")
     FeederRun.objects.filter(pk=run_id).update(
@@ -225,6 +233,7 @@ def campaign_feed(
     data = {
         **base,
         "feeder_run_id": run_id,
+        "ready": ready,
         "claimed": len(outcome.claimed),
         "fed": outcome.pushed,
         "skipped": outcome.skipped,

@@ -49,8 +49,19 @@ class RowStillInvalid(IngestError):
     """A reprocessed DLQ row is still unusable; the message is the reason."""
 
 
-def _lock_key(upload_id) -> int:
+def upload_lock_key(upload_id) -> int:
     return zlib.crc32(f"upload:{upload_id}".encode()) - 2**31
+
+
+def upload_lock_held(upload_id) -> bool:
+    """Whether a worker holds the upload's lock right now (this session takes it for an instant if not)."""
+    key = upload_lock_key(upload_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        if not cursor.fetchone()[0]:
+            return True
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    return False
 
 
 @contextmanager
@@ -59,7 +70,7 @@ def _upload_lock(upload_id, *, wait_seconds: float):
 
     Waits up to `wait_seconds` for a worker that is finishing (or a dead worker's backend that PostgreSQL
     has not reaped yet); yields whether the lock was taken."""
-    key = _lock_key(upload_id)
+    key = upload_lock_key(upload_id)
     deadline = time.monotonic() + wait_seconds
     with connection.cursor() as cursor:
         # Notice a vanished client during a long statement, so a killed worker's locks go quickly.

@@ -40,7 +40,7 @@ class UploadDuplicate(UploadRejected):
         super().__init__("this content was already received", status=409, reason="replay", upload_id=upload_id)
 
 
-def _enqueue(upload_id) -> None:
+def upload_enqueue(upload_id) -> None:
     # By the task's dotted name: the worker runs pipeline/tasks.py `upload_process`.
     async_task("pipeline.tasks.upload_process", str(upload_id), task_name=f"upload {upload_id}", group="ingest")
 
@@ -130,5 +130,5 @@ def upload_accept(
             raise
         if enqueue:
             upload_id = upload.id
-            transaction.on_commit(lambda: _enqueue(upload_id))
+            transaction.on_commit(lambda: upload_enqueue(upload_id))
     return upload

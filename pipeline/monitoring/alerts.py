@@ -2,12 +2,14 @@
 
     alerts_evaluate()  ->  {"fired": [...], "resolved": [...], "firing": [...], "observations": {...}}
 
-Seven rules, thresholds from settings (ALERT_*):
+The seed's seven rules, thresholds from settings (ALERT_*):
 - critical: HMAC verification failure rate > 5% of upload requests in the trailing window; DLQ depth > 100;
   the last MV refresh failed; the last campaign feeder run failed.
 - warning: verification rate < 80% of the leads created in the window; reply rate < 5% of the leads fed in
   the last ALERT_REPLY_WINDOW_DAYS; duplicate upload rate (409 replays) > 10% of upload requests.
-A rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident).
+A rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident). Then the
+dead-man's switches of pipeline/monitoring/deadman.py (a missed MV refresh or feeder run, a short feed, a feeder
+in dry-run mode, stuck uploads).
 
 An `Alert` row is opened when a rule starts to hold and resolved when it stops; a partial unique index keeps
 at most one firing alert per rule, so a rule that keeps holding updates its open alert instead of opening
@@ -20,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import requests
 from django.conf import settings
@@ -43,27 +44,16 @@ from pipeline.jobs import ALERTS, JobReport, JobResult, job_run
 from pipeline.models import Alert, AlertState
 
 from .dashboard import campaign_outcomes, dlq_depth, verification_figures
+from .deadman import (
+    check_feeder_dry_run,
+    check_feeder_missed,
+    check_feeder_short,
+    check_mv_refresh_missing,
+    check_uploads_stuck,
+)
+from .types import CRITICAL, WARNING, Observation, Rule
 
 logger = logging.getLogger(__name__)
-
-CRITICAL = "critical"
-WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Observation:
-    breached: bool
-    value: float | None
-    threshold: float
-    message: str
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    severity: str
-    title: str
-    check: Callable[[dt.datetime], Observation]
 
 
 def _percent(value: float | None) -> str:
@@ -180,6 +170,12 @@ RULES: tuple[Rule, ...] = (
     Rule("verification_rate", WARNING, "Verification rate low", check_verification_rate),
     Rule("reply_rate", WARNING, "Reply rate low", check_reply_rate),
     Rule("duplicate_upload_rate", WARNING, "Duplicate upload rate high", check_duplicate_upload_rate),
+    # Dead-man's switches (pipeline/monitoring/deadman.py): what should have happened and did not.
+    Rule("mv_refresh_missing", CRITICAL, "No MV refresh", check_mv_refresh_missing),
+    Rule("feeder_missed", CRITICAL, "No campaign feeder run today", check_feeder_missed),
+    Rule("feeder_short", WARNING, "Campaign feeder fed fewer than its limit", check_feeder_short),
+    Rule("feeder_dry_run", CRITICAL, "Campaign feeder in dry-run mode", check_feeder_dry_run),
+    Rule("uploads_stuck", CRITICAL, "Uploads not done", check_uploads_stuck),
 )
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
 

@@ -16,6 +16,7 @@ from equity_connect.db import service_context
 from equity_connect.events import record_event
 from equity_connect.models import PipelineEvent
 from leads.models import Lead
+from pipeline.campaigns.feeder import business_date_for
 from pipeline.models import Alert, PipelineDLQ
 from pipeline.monitoring.alerts import RULES, alerts_evaluate
 from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory
@@ -33,7 +34,16 @@ def thresholds(settings):
     settings.ALERT_DLQ_DEPTH = 3
     settings.ALERT_WEBHOOK_URL = ""
     settings.ALERT_EMAILS = []
+    settings.INSTANTLY_API_KEY = "live-key"  # not in dry-run mode (nothing here calls Instantly)
     return settings
+
+
+@pytest.fixture(autouse=True)
+def running_system(thresholds):
+    """A system whose jobs ran as they should today, so that no dead-man's switch fires."""
+    today = business_date_for(timezone.now()).isoformat()
+    events("mv_refreshed", 1, data={"job": "refresh_contactable_leads"})
+    events("feeder_run", 1, data={"job": "campaign_feeder", "business_date": today, "limit": 250, "fed": 250})
 
 
 def events(event_type: str, count: int, **fields) -> None:
@@ -124,9 +134,13 @@ CASES = {
 }
 
 
-def test_the_seven_rules_of_the_seed():
-    assert {rule.name for rule in RULES} == set(CASES)
+def test_the_seven_rules_of_the_seed_and_the_dead_mans_switches():
     assert {rule.name: rule.severity for rule in RULES} == {
+        "mv_refresh_missing": "critical",
+        "feeder_missed": "critical",
+        "feeder_short": "warning",
+        "feeder_dry_run": "critical",
+        "uploads_stuck": "critical",
         "hmac_failure_rate": "critical",
         "dlq_depth": "critical",
         "mv_refresh_failed": "critical",
@@ -139,7 +153,7 @@ def test_the_seven_rules_of_the_seed():
 
 def test_nothing_fires_on_a_quiet_system():
     summary = alerts_evaluate()
-    assert summary["evaluated"] == 7 and summary["fired"] == [] and summary["firing"] == []
+    assert summary["evaluated"] == 12 and summary["fired"] == [] and summary["firing"] == []
 
 
 def _alerts(rule):

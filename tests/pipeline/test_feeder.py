@@ -91,6 +91,7 @@ def test_two_runs_for_one_business_day_feed_the_limit_once(fake_instantly, setti
     feeder_events = events("feeder_run")  # the real feed only: the no-op is a skip
     assert [e.status for e in feeder_events] == ["success"]
     assert feeder_events[0].duration_ms is not None and feeder_events[0].event_data["fed"] == 250
+    assert feeder_events[0].event_data["ready"] == 600  # what the view offered (the short-feed switch reads it)
     skip = events("job_skipped")[-1]
     assert skip.event_data["job"] == "campaign_feeder" and skip.event_data["already_fed"] is True
 
@@ -253,7 +254,7 @@ def test_leads_instantly_skips_are_recorded_with_the_reason(fake_instantly):
 
     result = campaign_feeder_run(business_date=MONDAY)
 
-    assert result.data["fed"] == 2 and result.data["skipped"] == 1
+    assert result.data["fed"] == 2 and result.data["skipped"] == 1 and result.data["ready"] == 3
     with service_context():
         blocked.refresh_from_db()
         assert blocked.campaign_status == "paused" and blocked.instantly_lead_id is None
