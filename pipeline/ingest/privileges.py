@@ -44,10 +44,16 @@ UPDATABLE = {"leads": LEAD_COLUMNS, "uploads": UPLOAD_COLUMNS}
 def pipeline_writer_privileges_grant(using: str = "default", **kwargs) -> None:
     """Make `pipeline_writer`'s UPDATE privilege on each table exactly UPDATABLE's columns (post_migrate)."""
     with connections[using].cursor() as cursor:
-        for table, columns in UPDATABLE.items():
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
-            if not cursor.fetchone()[0]:
-                continue  # migrated back past the table
+        for table, listed in UPDATABLE.items():
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s",
+                [table],
+            )
+            existing = {name for (name,) in cursor.fetchall()}
+            # Migrated back past the table or some of its columns: grant what is there.
+            columns = [column for column in listed if column in existing]
+            if not columns:
+                continue
             cursor.execute(sql.SQL("REVOKE UPDATE ON {} FROM pipeline_writer").format(sql.Identifier(table)))
             cursor.execute(
                 sql.SQL("GRANT UPDATE ({}) ON {} TO pipeline_writer").format(
