@@ -8,11 +8,13 @@ from django.utils.html import format_html
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
 
+from equity_connect.spreadsheets import SpreadsheetSafeResource
+
 from .models import Broker, Partner, PartnerKey, PartnerKeyStatus
 from .services import PartnerKeyError, partner_key_create, partner_key_revoke
 
 
-class BrokerResource(resources.ModelResource):
+class BrokerResource(SpreadsheetSafeResource, resources.ModelResource):
     """Brokers by email (the natural key): an import updates a broker with that email or adds one."""
 
     class Meta:
