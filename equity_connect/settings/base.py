@@ -122,6 +122,10 @@ MEDIA_URL = "/media/"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Equity Connect <noreply@equityconnect.local>")
 
+# A server error's technical page (DEBUG only) goes to staff only and hides every secret (equity_connect/debug.py).
+DEFAULT_EXCEPTION_REPORTER = "equity_connect.debug.StaffOnlyExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "equity_connect.debug.SecretsHidingFilter"
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
