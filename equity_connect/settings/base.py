@@ -43,6 +43,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Content-Security-Policy on every page; no-store on every response to a logged-in user.
+    "security.headers.SecurityHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -125,6 +127,16 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Equity Connect <nore
 # A server error's technical page (DEBUG only) goes to staff only and hides every secret (equity_connect/debug.py).
 DEFAULT_EXCEPTION_REPORTER = "equity_connect.debug.StaffOnlyExceptionReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "equity_connect.debug.SecretsHidingFilter"
+
+# No inline script anywhere (templates load static files; data travels in json_script blocks). Inline styles are
+# allowed: the Django admin's and django-import-export's own templates use them (security/headers.py).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# Messages live in the session (the database), never in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

@@ -14,15 +14,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("axes_clean")]
 ADMIN_URLS = ["/admin/", "/admin/login/", "/admin/leads/lead/", "/admin/dashboard/", "/admin/security/partnerkey/"]
 
 
-@pytest.fixture
-def axes_clean(db):
-    from axes.utils import reset
-
-    reset()
-    yield
-    reset()
-
-
 @pytest.mark.parametrize("who", ["broker", "nobroker"])
 @pytest.mark.parametrize("url", ADMIN_URLS)
 def test_a_non_staff_login_in_the_admin_gets_its_login_page(client, who, url):
