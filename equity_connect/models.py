@@ -56,3 +56,22 @@ class PipelineEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} ({self.status}) at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Throttle(models.Model):
+    """One rate limit's counter for one key (a client address, an e-mail address; stored as a digest): how many
+    hits its current window has seen. In PostgreSQL so every web process shares it; written only through
+    equity_connect/throttle.py (one atomic upsert per hit)."""
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField(max_length=32)
+    key_digest = models.CharField(max_length=64)
+    window_started_at = models.DateTimeField()
+    hits = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key_digest"], name="throttle_scope_key_uniq")]
+        indexes = [models.Index(fields=["window_started_at"], name="throttle_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.hits} since {self.window_started_at:%Y-%m-%d %H:%M}"

@@ -6,13 +6,15 @@ from django.utils.html import format_html
 from import_export import fields, resources
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 
+from equity_connect.spreadsheets import SpreadsheetSafeResource
+
 from .columns import STAFF_EXPORT
 from .models import ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
 
 # --- django-import-export: the verification-code map in and out, leads out (staff only) -----------------
 
 
-class VerificationCodeMapResource(resources.ModelResource):
+class VerificationCodeMapResource(SpreadsheetSafeResource, resources.ModelResource):
     """Skip-trace codes by (channel, code): an import updates the meaning of a known code or adds one."""
 
     class Meta:
@@ -29,7 +31,7 @@ class VerificationCodeMapResource(resources.ModelResource):
         pass
 
 
-class LeadResource(resources.ModelResource):
+class LeadResource(SpreadsheetSafeResource, resources.ModelResource):
     assigned_broker_email = fields.Field(
         attribute="assigned_broker__email", column_name="assigned_broker_email", readonly=True
     )

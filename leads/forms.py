@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from equity_connect.auth import login_name
+
 from .models import CampaignStatus
 from .selectors import DEFAULT_SORT, SORT_LABELS, LeadFilters
 from .services import Outcome
@@ -93,8 +95,12 @@ class ConsentForm(forms.Form):
 
 
 class EmailAuthenticationForm(AuthenticationForm):
-    """Django's login form with the username field presented as the email address (EmailBackend)."""
+    """Django's login form with the username field presented as the email address (EmailBackend), in the one
+    form every part of the login compares (`login_name`: case, spaces)."""
 
     username = forms.CharField(
         label="Email", max_length=254, widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+
+    def clean_username(self):
+        return login_name(self.cleaned_data["username"])

@@ -49,6 +49,8 @@ DEFAULT_SORT = "newest"
 PAGE_SIZE = 50
 # Counting every match of a broad filter over a large book is wasted work: count up to this many.
 COUNT_CAP = 1_000
+# A page number past this is read as this one (its offset stays far inside the database's integer range).
+MAX_PAGE = 100_000
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,17 @@ def _search_alternatives(search: str) -> list[list[str]]:
 
 def _search_document(filters: LeadFilters) -> dict:
     """The filters as the JSON document `portal_lead_search()` reads (migration 0004)."""
-    tz = timezone.get_current_timezone()
     document: dict = {"pattern_groups": _search_alternatives(filters.search)}
     if filters.campaign_status:
         document["statuses"] = list(filters.campaign_status)
     for name in ("email_verified", "phone_verified", "consent", "score_min", "score_max"):
         if getattr(filters, name) is not None:
             document[name] = getattr(filters, name)
-    if filters.created_from is not None:
-        document["created_from"] = datetime.combine(filters.created_from, time.min, tz).isoformat()
-    if filters.created_to is not None:
-        document["created_before"] = datetime.combine(filters.created_to + timedelta(days=1), time.min, tz).isoformat()
+    start, end = _created_bounds(filters)
+    if start is not None:
+        document["created_from"] = start.isoformat()
+    if end is not None:
+        document["created_before"] = end.isoformat()
     return document
 
 
@@ -159,13 +161,23 @@ def _filtered(*, broker, filters: LeadFilters) -> QuerySet:
         queryset = queryset.filter(lead_score__gte=filters.score_min)
     if filters.score_max is not None:
         queryset = queryset.filter(lead_score__lte=filters.score_max)
-    tz = timezone.get_current_timezone()
-    if filters.created_from is not None:
-        queryset = queryset.filter(created_at__gte=datetime.combine(filters.created_from, time.min, tz))
-    if filters.created_to is not None:
-        end = datetime.combine(filters.created_to + timedelta(days=1), time.min, tz)
+    start, end = _created_bounds(filters)
+    if start is not None:
+        queryset = queryset.filter(created_at__gte=start)
+    if end is not None:
         queryset = queryset.filter(created_at__lt=end)
     return queryset
+
+
+def _created_bounds(filters: LeadFilters) -> tuple[datetime | None, datetime | None]:
+    """The created-date filters as [start, end) in the local time zone; a bound past the calendar's end (the day
+    after 9999-12-31) is no bound."""
+    tz = timezone.get_current_timezone()
+    start = datetime.combine(filters.created_from, time.min, tz) if filters.created_from is not None else None
+    end = None
+    if filters.created_to is not None and filters.created_to < date.max:
+        end = datetime.combine(filters.created_to + timedelta(days=1), time.min, tz)
+    return start, end
 
 
 def lead_list(*, broker, filters: LeadFilters) -> QuerySet:
@@ -180,7 +192,7 @@ def lead_list(*, broker, filters: LeadFilters) -> QuerySet:
 def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_SIZE) -> LeadPage:
     """One page of `lead_list`, without a COUNT(*) over everything: one row more than the page is fetched
     to know whether there is a next page; without a search the total is counted only up to COUNT_CAP."""
-    page = max(1, page)
+    page = min(max(1, page), MAX_PAGE)
     offset = (page - 1) * page_size
     queryset = _filtered(broker=broker, filters=filters).order_by(*SORTS[_sort_key(filters)])
     total = None
@@ -194,6 +206,11 @@ def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_
         rows = list(queryset[offset : offset + page_size + 1])
         has_next = len(rows) > page_size
     rows = rows[:page_size]
+    if not rows and page > 1:
+        # Past the end (an old link, a hand-written ?page=): the last page instead.
+        last = max(1, -(-_count(queryset, filters) // page_size))
+        if last < page:
+            return lead_page(broker=broker, filters=filters, page=last, page_size=page_size)
     if not has_next:
         count, capped = offset + len(rows), False
     elif total is not None:
@@ -204,6 +221,13 @@ def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_
         counted = queryset.order_by()[: COUNT_CAP + 1].count()
         count, capped = (COUNT_CAP, True) if counted > COUNT_CAP else (counted, False)
     return LeadPage(leads=rows, page=page, page_size=page_size, has_next=has_next, count=count, count_capped=capped)
+
+
+def _count(queryset: QuerySet, filters: LeadFilters) -> int:
+    """How many of the broker's leads match (the search function counts its own matches)."""
+    if filters.search.strip():
+        return _search_ids(filters, limit=1)[1] or 0
+    return queryset.order_by().count()
 
 
 def lead_get(*, broker, lead_id) -> Lead:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from equity_connect.spreadsheets import spreadsheet_safe
 from pipeline.campaigns import admin as campaigns_admin  # noqa: F401  (registers its models)
 from pipeline.dlq import CLOSED_STATUSES, DLQError, dlq_discard, dlq_update_payload
 from pipeline.duplicates import admin as duplicates_admin  # noqa: F401
@@ -53,12 +54,6 @@ def _describe(result) -> str:
     if result is None:
         return "it was already closed: nothing changed"
     return f"lead {result}"
-
-
-def _csv_safe(value) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: quote them."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- DLQ ------------------------------------------------------------------------------------------------
@@ -323,7 +318,7 @@ class PipelineDLQAdmin(admin.ModelAdmin):
         for item in queryset.select_related("resolved_by").order_by("pk"):
             writer.writerow(
                 [
-                    _csv_safe(value)
+                    spreadsheet_safe(value)
                     for value in (
                         item.pk,
                         item.source,

@@ -1,18 +1,21 @@
-"""Brokers, partners and their keys in the admin. A new key's secret is shown once, on the page after saving;
+"""Brokers, partners and their keys in the admin. A new key's secret is shown once, on the page the saving POST
+renders (never in a message, which would travel through the session or a cookie);
 revocation and rotation (a second active key for the same partner) are admin actions that call the same
 services as `manage.py partner_key`."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.template.response import TemplateResponse
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
+
+from equity_connect.spreadsheets import SpreadsheetSafeResource
 
 from .models import Broker, Partner, PartnerKey, PartnerKeyStatus
 from .services import PartnerKeyError, partner_key_create, partner_key_revoke
 
 
-class BrokerResource(resources.ModelResource):
+class BrokerResource(SpreadsheetSafeResource, resources.ModelResource):
     """Brokers by email (the natural key): an import updates a broker with that email or adds one."""
 
     class Meta:
@@ -107,17 +110,19 @@ class PartnerKeyAdmin(admin.ModelAdmin):
             self.message_user(request, str(error), messages.ERROR)
             return None
         obj.pk, obj.key_id = key.pk, key.key_id
-        self.message_user(
-            request,
-            format_html(
-                "Key <code>{}</code> created. Secret (shown only now — give it to the partner securely): "
-                "<code>{}</code>",
-                key.key_id,
-                secret,
-            ),
-            messages.WARNING,
-        )
+        obj.new_secret = secret  # for response_add, on this request only
         return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        secret = getattr(obj, "new_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        return self._new_secrets_page(request, "Key created", [{"key": obj, "secret": secret, "note": ""}])
+
+    def _new_secrets_page(self, request, title: str, keys: list[dict]) -> TemplateResponse:
+        """New secrets are shown on the page this POST renders: never in a message, a redirect or a cookie."""
+        context = {**self.admin_site.each_context(request), "title": title, "opts": self.model._meta, "keys": keys}
+        return TemplateResponse(request, "admin/security/partnerkey/new_secrets.html", context)
 
     @admin.action(description="Revoke the selected keys (they stop verifying at once)")
     def revoke_keys(self, request, queryset):
@@ -129,19 +134,13 @@ class PartnerKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate: create a new key beside each selected key (revoke the old one later)")
     def rotate_keys(self, request, queryset):
+        keys = []
         for old in queryset.select_related("partner", "default_broker").filter(status=PartnerKeyStatus.ACTIVE):
             key, secret = partner_key_create(
                 partner=old.partner, default_broker=old.default_broker, label=f"rotation of {old.key_id}"
             )
-            self.message_user(
-                request,
-                format_html(
-                    "New key <code>{}</code> for {} (secret, shown only now: <code>{}</code>). Both keys work until "
-                    "you revoke <code>{}</code>.",
-                    key.key_id,
-                    old.partner.name,
-                    secret,
-                    old.key_id,
-                ),
-                messages.WARNING,
-            )
+            keys.append({"key": key, "secret": secret, "note": f"Both keys work until you revoke {old.key_id}."})
+        if not keys:
+            self.message_user(request, "No active key was selected: nothing rotated.", messages.WARNING)
+            return None
+        return self._new_secrets_page(request, "New keys", keys)

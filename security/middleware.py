@@ -4,7 +4,9 @@
 - a broker: `authenticated` with their broker id as `auth.uid()`;
 - anyone else: no context, so the login role's default deny applies (public views that need data,
   such as the consent form or the upload API, open a narrow context in their service after checking
-  the token or signature).
+  the token or signature);
+- anyone but staff in the admin: no context either (the admin shows them its login page, from Django's
+  own tables).
 
 The user and their broker are loaded before the role is switched. Views that write Django's own auth
 or session tables (login, logout, password change) are marked with `@without_db_context`. A streaming
@@ -65,9 +67,14 @@ class DatabaseContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if self._exempt(request):
+        match = self._match(request)
+        if self._exempt(match):
             return self.get_response(request)
         context = request_db_context(request)
+        if context is not None and context[0] != SERVICE_ROLE and match is not None and match.app_name == "admin":
+            # The admin lets only staff in. Anyone else gets its login page, which reads Django's auth tables:
+            # rights of the login role, not of a broker's context.
+            context = None
         request.db_context = context
         if context is None:
             return self.get_response(request)
@@ -94,10 +101,15 @@ class DatabaseContextMiddleware:
         return None
 
     @staticmethod
-    def _exempt(request) -> bool:
+    def _match(request):
         try:
-            match = resolve(request.path_info)
+            return resolve(request.path_info)
         except Resolver404:
+            return None
+
+    @staticmethod
+    def _exempt(match) -> bool:
+        if match is None:
             return False
         func = match.func
         return getattr(func, "without_db_context", False) or getattr(

@@ -5,6 +5,7 @@ exactly as it does in the running app."""
 from __future__ import annotations
 
 import pytest
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.db import connection
 from psycopg import sql
@@ -46,3 +47,12 @@ def service(db):
 def as_broker(db):
     """`with as_broker(broker): ...` runs a block in that broker's RLS context."""
     return lambda broker: broker_context(getattr(broker, "pk", broker))
+
+
+@pytest.fixture
+def axes_clean(db):
+    """A clean django-axes state around a test: a lockout must never leak into the next one (modules that log in
+    use it with `pytestmark = pytest.mark.usefixtures("axes_clean")`)."""
+    axes_reset()
+    yield
+    axes_reset()

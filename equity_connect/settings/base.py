@@ -43,6 +43,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Content-Security-Policy on every page; no-store on every response to a logged-in user.
+    "security.headers.SecurityHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -122,19 +124,43 @@ MEDIA_URL = "/media/"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Equity Connect <noreply@equityconnect.local>")
 
+# A server error's technical page (DEBUG only) goes to staff only and hides every secret (equity_connect/debug.py).
+DEFAULT_EXCEPTION_REPORTER = "equity_connect.debug.StaffOnlyExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "equity_connect.debug.SecretsHidingFilter"
+
+# No inline script anywhere (templates load static files; data travels in json_script blocks). Inline styles are
+# allowed: the Django admin's and django-import-export's own templates use them (security/headers.py).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# Messages live in the session (the database), never in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# --- Login lockout (django-axes) ---------------------------------------------------------------
+# --- Login lockout (django-axes) and rate limits (equity_connect/auth.py) -------------------------
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)  # hours
-# Lock the account (not the address: a broker office shares one NAT address); rate-limit addresses at the proxy.
+# django-axes locks the account (a broker office shares one NAT address, so not the address); the address has a
+# limit of its own (LOGIN_IP_*), counted by our handler in PostgreSQL beside django-axes' tables.
 AXES_LOCKOUT_PARAMETERS = ["username"]
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "equity_connect.auth.axes_username"  # one form of the e-mail address (case, spaces)
+AXES_CLIENT_IP_CALLABLE = "security.client_ip.client_ip"  # the trusted-proxy rule
+AXES_HANDLER = "equity_connect.auth.LoginAttemptHandler"
+AXES_LOCKOUT_CALLABLE = "equity_connect.auth.lockout_response"  # registration/locked_out.html, HTTP 429
+LOGIN_IP_FAILURE_LIMIT = env.int("LOGIN_IP_FAILURE_LIMIT", default=10)  # failed logins per client address …
+LOGIN_IP_WINDOW_MINUTES = env.int("LOGIN_IP_WINDOW_MINUTES", default=15)  # … in this many minutes
+PASSWORD_RESET_PER_EMAIL_LIMIT = env.int("PASSWORD_RESET_PER_EMAIL_LIMIT", default=3)  # reset mails per address …
+PASSWORD_RESET_PER_IP_LIMIT = env.int("PASSWORD_RESET_PER_IP_LIMIT", default=10)  # … and per client address …
+PASSWORD_RESET_WINDOW_MINUTES = env.int("PASSWORD_RESET_WINDOW_MINUTES", default=60)  # … in this many minutes
 
 # --- Product settings ----------------------------------------------------------------------------
 # Partner-key secrets are encrypted at rest with these Fernet keys; the first encrypts, all decrypt
@@ -147,8 +173,6 @@ REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
 CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
 CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
-# Broker portal and consent: django-axes renders this page (HTTP 429) for a locked-out login.
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 FEEDER_DAILY_LIMIT = env.int("FEEDER_DAILY_LIMIT", default=250)
 INSTANTLY_API_URL = env.str("INSTANTLY_API_URL", default="https://api.instantly.ai")
 INSTANTLY_API_KEY = env.str("INSTANTLY_API_KEY", default="")
@@ -218,8 +242,9 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # RFC 3339; at most SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS ahead, else ignored (docs/runbooks/rollback.md).
 SIGNATURE_ENFORCEMENT_DISABLED_UNTIL = env.str("SIGNATURE_ENFORCEMENT_DISABLED_UNTIL", default="")
 SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS = env.int("SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS", default=24)
-# Exports from the admin open in spreadsheets: neutralise cells that would run as formulas (vendor data).
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Exports from the admin open in spreadsheets: their resources quote every cell that would run as a formula
+# (equity_connect/spreadsheets.py, one rule for every CSV); the library's own escape only drops one leading `=`.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # Every database context bounds its statements by its kind of work (equity_connect/db.py), in seconds:
 # statement_timeout and lock_timeout, e.g. DB_STATEMENT_TIMEOUTS="web=30,job=300,ingest=900".

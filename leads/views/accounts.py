@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 
+from equity_connect.auth import password_reset_allowed
+from security.client_ip import client_ip
 from security.middleware import without_db_context
 
 from ..forms import EmailAuthenticationForm
+
+
+class ThrottledPasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form, at most PASSWORD_RESET_PER_EMAIL_LIMIT mails per address and PASSWORD_RESET_PER_IP_LIMIT
+    per client address an hour. Over a limit no mail goes out and the answer is the same "check your email"."""
+
+    def form_valid(self, form):
+        if password_reset_allowed(email=form.cleaned_data["email"], ip_address=client_ip(self.request)):
+            return super().form_valid(form)
+        return HttpResponseRedirect(self.get_success_url())
 
 
 def _exempt(view_class, **initkwargs):
@@ -23,7 +36,7 @@ login = _exempt(auth_views.LoginView, authentication_form=EmailAuthenticationFor
 logout = _exempt(auth_views.LogoutView)
 password_change = _exempt(auth_views.PasswordChangeView, success_url="/accounts/password_change/done/")
 password_change_done = _exempt(auth_views.PasswordChangeDoneView)
-password_reset = _exempt(auth_views.PasswordResetView, success_url="/accounts/password_reset/done/")
+password_reset = _exempt(ThrottledPasswordResetView, success_url="/accounts/password_reset/done/")
 password_reset_done = _exempt(auth_views.PasswordResetDoneView)
 password_reset_confirm = _exempt(auth_views.PasswordResetConfirmView, success_url="/accounts/reset/done/")
 password_reset_complete = _exempt(auth_views.PasswordResetCompleteView)

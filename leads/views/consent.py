@@ -10,10 +10,13 @@ check would only turn away leads whose browsers refuse cookies (and log the stil
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.shortcuts import render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+
+from security.headers import no_store
 
 from ..forms import ConsentForm
 from ..services import UTM_FIELDS, ConsentLinkError, ConsentRequest, consent_lead_for_token, consent_record
@@ -29,8 +32,20 @@ def _client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _private(view):
+    """The page is about one lead and its URL carries the token: never cached, and no Referer leaves it."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = no_store(view(request, *args, **kwargs))
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return wrapper
+
+
 @csrf_exempt  # see the module docstring
-@never_cache
+@_private
 @require_http_methods(["GET", "POST"])
 def consent_page(request):
     token = request.GET.get("token", "")

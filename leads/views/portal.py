@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from equity_connect.db import AUTHENTICATED, current_context
+from equity_connect.spreadsheets import spreadsheet_safe
 from security.models import Broker
 
 from .. import selectors, services
@@ -91,21 +92,6 @@ class _Echo:
         return value
 
 
-def _csv_safe(value):
-    """Neutralise spreadsheet formulas in exported text (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(value):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
 @require_GET
 @broker_required
 def lead_export(request):
@@ -117,7 +103,7 @@ def lead_export(request):
     def rows():
         yield writer.writerow(PORTAL_EXPORT)
         for row in queryset.iterator(chunk_size=2000):
-            yield writer.writerow([_csv_safe(value) for value in row])
+            yield writer.writerow([spreadsheet_safe(value) for value in row])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

@@ -14,7 +14,7 @@ from equity_connect.db import service_context
 from leads.models import Lead
 from pipeline.models import PipelineDLQ
 from security.models import PartnerKey
-from tests.browser.support import ARTIFACTS
+from tests.browser.support import ARTIFACTS, wait_in_page
 from tests.factories import (
     LeadFactory,
     PartnerFactory,
@@ -86,7 +86,7 @@ def test_ops_dashboard_dlq_reprocess_and_partner_keys(live_server, browser):
     # The dashboard: four charts drawn, each with data points.
     page.click("#ops-dashboard-link >> text=Pipeline dashboard")
     page.wait_for_url("**/admin/dashboard/")
-    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    wait_in_page(page, "document.body.dataset.chartsReady === '1'")
     for chart in ("chart-daily-uploads", "chart-funnel", "chart-campaign-status", "chart-verification"):
         drawn = page.evaluate(
             """(id) => {
@@ -129,8 +129,8 @@ def test_ops_dashboard_dlq_reprocess_and_partner_keys(live_server, browser):
     page.select_option("select[name=partner]", str(partner.pk))
     page.fill("input[name=label]", "browser test key")
     page.click("input[name=_save]")
-    page.wait_for_selector("ul.messagelist li")
-    created = page.inner_text("ul.messagelist")
+    page.wait_for_selector("#new-secrets")
+    created = page.inner_text("#content-main")
     assert "shown only now" in created, created
     with service_context():
         key = PartnerKey.objects.get(partner=partner, label="browser test key")

@@ -8,7 +8,7 @@ import pytest
 
 from equity_connect.db import service_context
 from leads.models import CampaignStatus, Lead
-from tests.browser.support import ARTIFACTS
+from tests.browser.support import ARTIFACTS, wait_in_page
 from tests.factories import BrokerFactory, LeadFactory
 
 
@@ -40,7 +40,7 @@ def test_broker_creates_a_consent_link_and_the_lead_consents(live_server, settin
     page.wait_for_url("**/portal/")
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.wait_for_function("window.Chart && Chart.getChart(document.getElementById('chart-funnel'))")
+    wait_in_page(page, "window.Chart && Chart.getChart(document.getElementById('chart-funnel'))")
     page.screenshot(path=str(ARTIFACTS / "portal-dashboard.png"), full_page=True)
 
     page.goto(f"{live_server.url}/portal/leads/")
@@ -65,7 +65,7 @@ def test_broker_creates_a_consent_link_and_the_lead_consents(live_server, settin
     assert link.startswith(f"{live_server.url}/consent?token=")
     assert "Martha" not in link and "Keller" not in link and "@" not in link
     page.click("#copy-consent-link")
-    page.wait_for_function("document.querySelector('#copy-consent-link').textContent === 'Copied'")
+    wait_in_page(page, "document.querySelector('#copy-consent-link').textContent === 'Copied'")
     page.screenshot(path=str(ARTIFACTS / "portal-lead-detail.png"), full_page=True)
 
     # The lead opens the link on a phone, in a browser that has never seen the portal.

@@ -36,31 +36,121 @@ def test_process_environment_overrides_dotenv():
     assert django_setting("FORM_LINK_SECRET", {"FORM_LINK_SECRET": "from-env"}).stdout.strip() == "from-env"
 
 
-PRODUCTION_ENV = {
+# What the production settings refuse to start without.
+PRODUCTION_SECRETS = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": secrets.token_urlsafe(60),
     "ENCRYPTION_KEY": "Tl5k1xM2Pn9fQx3Jx0m0F6QWvLkq1b2Yt8eU0wq3h1E=",
     "FORM_LINK_SECRET": secrets.token_hex(32),
     "ALLOWED_HOSTS": "leads.example.com",
 }
+# … and what `check --deploy` wants besides (README, "Deploying").
+PRODUCTION_ENV = {
+    **PRODUCTION_SECRETS,
+    "METRICS_TOKEN": secrets.token_hex(16),
+    "METRICS_ALLOWED_NETWORKS": "",
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "CONSENT_FORM_URL": "https://leads.example.com",
+    "INSTANTLY_API_KEY": "instantly-key",
+    "INSTANTLY_CAMPAIGN_ID": "campaign-1",
+    "INSTANTLY_WEBHOOK_SECRET": secrets.token_hex(32),
+    "ALERT_EMAILS": "ops@example.com",
+    "ALERT_WEBHOOK_URL": "",
+    "HMAC_SECRET_KEY": "",
+}
+# The environment of this test run, without its own settings module (and .env's values stay beneath these).
+BASE_ENV = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
 
 
-def test_production_settings_pass_check_deploy():
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+def check_deploy(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}, **PRODUCTION_ENV},
+        env={**BASE_ENV, **env},
     )
+
+
+def test_production_settings_pass_check_deploy():
+    result = check_deploy(PRODUCTION_ENV, "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+def test_check_deploy_fails_with_errors_on_an_incomplete_production_config():
+    incomplete = {
+        **PRODUCTION_ENV,
+        "METRICS_TOKEN": "",
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        "CONSENT_FORM_URL": "http://127.0.0.1:8000",
+        "INSTANTLY_API_KEY": "",
+        "INSTANTLY_CAMPAIGN_ID": "",
+        "INSTANTLY_WEBHOOK_SECRET": "",
+        "ALERT_EMAILS": "",
+        "HMAC_SECRET_KEY": "too-short",
+    }
+    result = check_deploy(incomplete)  # the default fail level: errors only
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "ERRORS:" in output
+    for check_id in ("E010", "E011", "E012", "E013", "E014", "E015"):
+        assert f"equity_connect.{check_id}" in output, (check_id, output)
+    assert output.count("equity_connect.E013") == 3  # each Instantly setting by name
+
+
+COMPLETE = {
+    "METRICS_TOKEN": "t0ken",
+    "METRICS_ALLOWED_NETWORKS": [],
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "CONSENT_FORM_URL": "https://leads.example.com",
+    "INSTANTLY_API_KEY": "key",
+    "INSTANTLY_CAMPAIGN_ID": "campaign",
+    "INSTANTLY_WEBHOOK_SECRET": "secret",
+    "ALERT_EMAILS": ["ops@example.com"],
+    "ALERT_WEBHOOK_URL": "",
+    "HMAC_SECRET_KEY": "",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({}, []),
+        ({"METRICS_TOKEN": ""}, ["E010"]),
+        ({"METRICS_TOKEN": "", "METRICS_ALLOWED_NETWORKS": ["10.0.0.0/8"]}, []),
+        ({"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}, ["E011"]),
+        ({"EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}, ["E011"]),
+        ({"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}, ["E011"]),
+        ({"CONSENT_FORM_URL": "http://127.0.0.1:8000"}, ["E012"]),
+        ({"CONSENT_FORM_URL": "https://localhost"}, ["E012"]),
+        ({"CONSENT_FORM_URL": "https://[::1]:8443"}, ["E012"]),
+        ({"CONSENT_FORM_URL": "http://leads.example.com"}, ["E012"]),
+        ({"CONSENT_FORM_URL": ""}, ["E012"]),
+        ({"INSTANTLY_API_KEY": ""}, ["E013"]),
+        ({"INSTANTLY_CAMPAIGN_ID": ""}, ["E013"]),
+        ({"INSTANTLY_WEBHOOK_SECRET": ""}, ["E013"]),
+        ({"ALERT_EMAILS": []}, ["E014"]),
+        ({"ALERT_EMAILS": [], "ALERT_WEBHOOK_URL": "https://hooks.example.com/x"}, []),
+        ({"HMAC_SECRET_KEY": "x" * 31}, ["E015"]),
+        ({"HMAC_SECRET_KEY": "é" * 16}, []),  # 32 bytes
+        ({"HMAC_SECRET_KEY": "x" * 32}, []),
+    ],
+)
+def test_each_deploy_check(settings, change, expected):
+    from equity_connect.checks import production_settings_are_complete
+
+    for name, value in {**COMPLETE, **change}.items():
+        setattr(settings, name, value)
+    found = production_settings_are_complete()
+    assert [error.id.split(".")[1] for error in found] == expected
+    assert all(error.is_serious() for error in found)  # errors, not warnings
+
+
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ENCRYPTION_KEY", "FORM_LINK_SECRET"])
 def test_production_refuses_to_start_without_its_secrets(missing):
-    env = {**PRODUCTION_ENV, missing: ""}
+    env = {**PRODUCTION_SECRETS, missing: ""}
     result = django_setting("DEBUG", env, module="equity_connect.settings.production")
     assert result.returncode != 0
     assert missing in result.stderr

@@ -1,20 +1,11 @@
-"""Fixtures of the portal, consent and accounts tests: two brokers with their own leads, users,
-and `axes_clean`, a clean django-axes state around a test (a lockout must never leak into the next one;
-those modules use it with `pytestmark = pytest.mark.usefixtures("axes_clean")`)."""
+"""Fixtures of the portal, consent and accounts tests: two brokers with their own leads, and users. (`axes_clean`,
+a clean django-axes state around a test, is in tests/conftest.py.)"""
 
 from __future__ import annotations
 
 import pytest
-from axes.utils import reset as axes_reset
 
 from tests.factories import BrokerFactory, LeadFactory, StaffUserFactory, UserFactory
-
-
-@pytest.fixture
-def axes_clean(db):
-    axes_reset()
-    yield
-    axes_reset()
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from equity_connect.db import service_context
-from equity_connect.models import PipelineEvent
+from equity_connect.models import PipelineEvent, Throttle
+from equity_connect.throttle import Limit, throttle_hit, throttle_hits
 from leads.models import Lead
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.push_retry import dlq_retry_now_run, dlq_retry_run
@@ -126,13 +127,22 @@ def test_the_cleanup_job_removes_only_old_rows_and_beats_the_scheduler_heartbeat
     used_long_ago = ConsentTokenFactory(used_at=timezone.now() - dt.timedelta(days=31))
     unused = ConsentTokenFactory()
     old_delivery, new_delivery = WebhookDeliveryFactory(), WebhookDeliveryFactory()
+    limit = Limit("test", 3, dt.timedelta(minutes=15))
+    throttle_hit(limit, "203.0.113.1")
+    throttle_hit(limit, "203.0.113.2")
     with service_context():
         IngestReplayGuard.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=8))
         WebhookDelivery.objects.filter(pk=old_delivery.pk).update(received_at=timezone.now() - dt.timedelta(days=91))
+        Throttle.objects.filter(pk=Throttle.objects.order_by("pk")[0].pk).update(
+            window_started_at=timezone.now() - dt.timedelta(days=2)
+        )
 
     message = cleanup_task()
 
-    assert message == "removed 1 replay guards, 1 consent tokens, 1 webhook delivery records, 0 upload files"
+    assert message == (
+        "removed 1 replay guards, 1 consent tokens, 1 webhook delivery records, 0 upload files, 1 rate-limit counters"
+    )
+    assert throttle_hits(limit, "203.0.113.1") == 0 and throttle_hits(limit, "203.0.113.2") == 1
     with service_context():
         assert list(IngestReplayGuard.objects.values_list("pk", flat=True)) == [fresh.pk]
         assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {new_delivery.pk}
@@ -211,7 +221,7 @@ def test_the_cleanup_job_deletes_the_files_of_long_finished_uploads(settings, tm
         Upload.objects.filter(pk=recent.pk).update(finished_at=timezone.now() - dt.timedelta(days=1))
     paths = {upload.pk: tmp_path / upload.file.name for upload in (old, recent, running)}
 
-    assert cleanup_task().endswith("1 upload files")
+    assert cleanup_task().endswith("1 upload files, 0 rate-limit counters")
 
     assert not paths[old.pk].exists()
     assert paths[recent.pk].exists() and paths[running.pk].exists()
