@@ -1,4 +1,5 @@
-"""System checks: the application must not be able to bypass row-level security."""
+"""System checks: the application must not be able to bypass row-level security; a deployment must be able to
+send lawful e-mail."""
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
@@ -40,3 +41,16 @@ def application_role_is_subject_to_rls(app_configs=None, databases=None, **kwarg
             )
         )
     return errors
+
+
+@register(deploy=True)
+def consent_emails_carry_a_postal_address(app_configs=None, **kwargs):
+    if settings.SENDER_POSTAL_ADDRESS.strip():
+        return []
+    return [
+        Error(
+            "SENDER_POSTAL_ADDRESS is not set: consent e-mails must carry the sender's postal address (CAN-SPAM).",
+            hint="Set SENDER_POSTAL_ADDRESS to the postal address printed at the foot of every consent e-mail.",
+            id="equity_connect.E004",
+        )
+    ]

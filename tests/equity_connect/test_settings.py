@@ -42,20 +42,31 @@ PRODUCTION_ENV = {
     "ENCRYPTION_KEY": "Tl5k1xM2Pn9fQx3Jx0m0F6QWvLkq1b2Yt8eU0wq3h1E=",
     "FORM_LINK_SECRET": secrets.token_hex(32),
     "ALLOWED_HOSTS": "leads.example.com",
+    "SENDER_POSTAL_ADDRESS": "Equity Connect, 1 Market St, San Francisco, CA 94105",
 }
 
 
-def test_production_settings_pass_check_deploy():
-    result = subprocess.run(
+def check_deploy(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}, **PRODUCTION_ENV},
+        env={**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}, **env},
     )
+
+
+def test_production_settings_pass_check_deploy():
+    result = check_deploy(PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_requires_the_senders_postal_address():
+    result = check_deploy({**PRODUCTION_ENV, "SENDER_POSTAL_ADDRESS": " "})
+    assert result.returncode != 0
+    assert "equity_connect.E004" in result.stderr and "SENDER_POSTAL_ADDRESS" in result.stderr
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ENCRYPTION_KEY", "FORM_LINK_SECRET"])
