@@ -123,7 +123,7 @@ class ConsentTokenAdmin(admin.ModelAdmin):
     list_filter = ("used_at",)
     search_fields = ("lead__email", "token_hash")
     raw_id_fields = ("lead", "broker")
-    readonly_fields = ("token_hash",)
+    readonly_fields = ("token_hash", "fingerprint")
 
 
 @admin.register(LeadConsentAudit)

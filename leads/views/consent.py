@@ -29,10 +29,9 @@ from ..consent.services import (
     ConsentRequest,
     consent_lead_for_token,
     consent_record,
-    email_unsubscribe,
-    unsubscribe_token_check,
 )
 from ..consent.texts import CHANNELS, CURRENT_VERSION, consent_text
+from ..consent.unsubscribe import email_unsubscribe, unsubscribe_token_check
 from ..forms import ConsentForm
 
 PROBLEM_STATUS = {"invalid": 400, "expired": 410, "used": 409}
