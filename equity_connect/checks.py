@@ -1,5 +1,6 @@
 """System checks: the application must not be able to bypass row-level security (`check --database default`), and
-a deployment must be configured completely (`check --deploy`: each missing piece is an error)."""
+a deployment must be configured completely (`check --deploy`: each missing piece is an error), including what
+lawful e-mail needs."""
 
 import ipaddress
 import urllib.parse
@@ -125,3 +126,16 @@ def production_settings_are_complete(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+@register(deploy=True)
+def consent_emails_carry_a_postal_address(app_configs=None, **kwargs):
+    if settings.SENDER_POSTAL_ADDRESS.strip():
+        return []
+    return [
+        Error(
+            "SENDER_POSTAL_ADDRESS is not set: consent e-mails must carry the sender's postal address (CAN-SPAM).",
+            hint="Set SENDER_POSTAL_ADDRESS to the postal address printed at the foot of every consent e-mail.",
+            id="equity_connect.E004",
+        )
+    ]

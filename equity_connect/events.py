@@ -47,6 +47,8 @@ EVENT_TYPES = (
     "consent_given",
     "consent_refused",
     "consent_link_created",
+    "consent_link_requested",
+    "consent_link_sent",
     "email_bounced",
     "unsubscribed",
     "lead_not_interested",

@@ -33,6 +33,9 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
         statements = [
             "GRANT USAGE ON SCHEMA public, auth TO service_role, pipeline_writer, authenticated, anon",
             "GRANT ALL ON ALL TABLES IN SCHEMA public TO service_role",
+            # Consent records are evidence: a trigger refuses UPDATE and DELETE, and TRUNCATE (which fires no
+            # row trigger) is not granted at all.
+            "REVOKE TRUNCATE ON lead_consent_audit FROM service_role",
             "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO service_role, pipeline_writer, authenticated",
         ]
         if app_role and app_role != current_user:

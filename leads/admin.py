@@ -1,6 +1,7 @@
 """Leads, consent records and the verification-code map in the admin (brokers: security/admin.py)."""
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils.html import format_html
 from import_export import fields, resources
@@ -87,6 +88,9 @@ class LeadAdmin(StaffOnlyExportMixin, admin.ModelAdmin):
         "email_verified",
         "phone_verified",
         "consent",
+        "consent_email",
+        "consent_sms",
+        "consent_phone",
         "property_state",
         "assigned_broker",
         TombstoneFilter,
@@ -121,18 +125,37 @@ class ConsentTokenAdmin(admin.ModelAdmin):
     list_filter = ("used_at",)
     search_fields = ("lead__email", "token_hash")
     raw_id_fields = ("lead", "broker")
-    readonly_fields = ("token_hash",)
+    readonly_fields = ("token_hash", "fingerprint")
 
 
 @admin.register(LeadConsentAudit)
 class LeadConsentAuditAdmin(admin.ModelAdmin):
-    list_display = ("lead", "consent", "method", "ip_address", "utm_source", "created_at")
-    list_filter = ("consent", "method")
+    """Read-only: a consent record is evidence. The database refuses changes too (a trigger, migration 0008)."""
+
+    list_display = ("__str__", "lead_ref", "consent", "channels", "method", "consent_text_version", "ip_address")
+    list_display += ("utm_source", "created_at")
+    list_filter = ("consent", "method", "consent_text_version")
     search_fields = ("lead__email", "ip_address", "token_hash")
-    raw_id_fields = ("lead",)
+    # Not the lead itself in the list: a join would drop the records of deleted leads, which must stay.
+    list_select_related = ()
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(lead_exists=Exists(Lead.objects.filter(pk=OuterRef("lead_id"))))
+
+    @admin.display(description="lead")
+    def lead_ref(self, obj):
+        if not getattr(obj, "lead_exists", True):
+            return f"{obj.lead_id} (deleted)"
+        return format_html('<a href="{}">{}</a>', reverse("admin:leads_lead_change", args=[obj.lead_id]), obj.lead_id)
+
+    def has_add_permission(self, request):
+        return False  # consent is given by the lead on the consent page, never typed in
 
     def has_change_permission(self, request, obj=None):
         return False  # an audit trail is append-only
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(VerificationCodeMap)

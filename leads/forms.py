@@ -7,6 +7,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from equity_connect.auth import login_name
 
+from .consent.texts import CHANNELS, CONSENT_TEXTS
 from .models import CampaignStatus
 from .selectors import DEFAULT_SORT, SORT_LABELS, LeadFilters
 from .services import Outcome
@@ -89,9 +90,25 @@ class OutcomeForm(forms.Form):
 
 
 class ConsentForm(forms.Form):
-    """The lead's answer: the two buttons of the consent page submit `choice`."""
+    """The lead's answer: the ways we may contact them (none ticked to start with: consent is given, never
+    assumed), the two buttons submit `choice`, and the page posts the version of the text it showed."""
 
     choice = forms.ChoiceField(choices=[("consent", "Yes, contact me"), ("refuse", "Do not contact me")])
+    channels = forms.MultipleChoiceField(
+        choices=list(CHANNELS.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="You may contact me by",
+    )
+    text_version = forms.ChoiceField(
+        choices=[(version, version) for version in CONSENT_TEXTS], widget=forms.HiddenInput
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("choice") == "consent" and not data.get("channels"):
+            self.add_error("channels", "Tick at least one way we may contact you, or choose “No”.")
+        return data
 
 
 class EmailAuthenticationForm(AuthenticationForm):

@@ -64,7 +64,12 @@ class Lead(models.Model):
     mak = models.TextField("MAK", null=True, blank=True, help_text="Melissa address key")
     apn = models.TextField("APN", null=True, blank=True, help_text="Assessor's parcel number")
     addr_hash = models.CharField(max_length=64, null=True, blank=True, help_text="sha256(line1|city|state|zip5)")
+    # The seed's `consent` is true exactly when one channel is: a trigger keeps it so (migration 0008), also for
+    # writers that set `consent` alone (a legacy consent counts as e-mail).
     consent = models.BooleanField(default=False, db_default=False)
+    consent_email = models.BooleanField("consent to e-mails", default=False, db_default=False)
+    consent_sms = models.BooleanField("consent to text messages", default=False, db_default=False)
+    consent_phone = models.BooleanField("consent to phone calls", default=False, db_default=False)
     consented_at = models.DateTimeField(null=True, blank=True)
     consent_method = models.TextField(null=True, blank=True)
     source = models.TextField(null=True, blank=True, help_text="Where the lead first came from")
@@ -119,6 +124,10 @@ class Lead(models.Model):
             # rewriting no index at all. The feeder ranks by score on the materialized view's own index.
             # Inbound Instantly events find a lead by its email.
             models.Index(fields=["email"], name="leads_email_idx", condition=models.Q(email__isnull=False)),
+            # The leads merged into one (its consent history): tombstones only, so ingestion never touches it.
+            models.Index(
+                fields=["merged_into"], name="leads_merged_into_idx", condition=models.Q(merged_into__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -131,12 +140,14 @@ class Lead(models.Model):
 
 
 class ConsentToken(models.Model):
-    """One signed consent link. Only sha256(nonce) is stored; `used_at` makes it single-use."""
+    """One signed consent link. Only sha256(nonce) is stored; `used_at` makes it single-use; `fingerprint`
+    binds it to the lead's broker, e-mail and phone when it was issued (security/consent_tokens.py)."""
 
     id = models.BigAutoField(primary_key=True)
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consent_tokens")
     broker = models.ForeignKey("security.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
+    fingerprint = models.CharField(max_length=64, blank=True, default="", db_default="")
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
@@ -150,11 +161,22 @@ class ConsentToken(models.Model):
 
 
 class LeadConsentAudit(models.Model):
-    """The consent audit trail (the seed project's `lead_consent_audit`): append-only."""
+    """The consent audit trail (the seed project's `lead_consent_audit`): append-only.
+
+    A trigger refuses UPDATE and DELETE to every role but the table's owner (migration 0008). The lead is
+    referenced without a database constraint: a record outlives its lead and keeps the lead's id. A lead
+    merged into another keeps its records; the survivor's history shows them (leads/selectors.py)."""
 
     id = models.BigAutoField(primary_key=True)
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consent_audit")
+    lead = models.ForeignKey(
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="consent_audit", db_index=True
+    )
     consent = models.BooleanField()
+    channels = ArrayField(
+        models.TextField(), default=list, db_default=models.Value([]), blank=True, help_text="email, sms, phone"
+    )
+    consent_text = models.TextField(blank=True, default="", db_default="", help_text="The exact text shown")
+    consent_text_version = models.CharField(max_length=32, blank=True, default="", db_default="")
     method = models.TextField()
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.TextField(blank=True, default="")

@@ -30,9 +30,16 @@ class LeadQuerySet(models.QuerySet):
         )
 
     def feedable(self):
-        """Contactable, queued, never fed, and with an email Instantly can send to."""
+        """Contactable, queued, never fed, and ready for an e-mail campaign: consent to e-mail and a verified
+        e-mail (consent to text or call, or a verified phone, is no licence to e-mail)."""
         return (
             self.contactable()
-            .filter(campaign_status="queued", added_to_campaign_at__isnull=True, email__isnull=False)
+            .filter(
+                campaign_status="queued",
+                added_to_campaign_at__isnull=True,
+                email__isnull=False,
+                consent_email=True,
+                email_verified=True,
+            )
             .exclude(email="")
         )

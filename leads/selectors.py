@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from equity_connect.models import PipelineEvent
 
-from .models import Lead, VerificationCodeMap
+from .models import Lead, LeadConsentAudit, VerificationCodeMap
 
 # The searched text. It must stay identical to the index of migration 0003_portal_search and the function
 # of 0004_portal_search_function (a test checks), or the index is not used.
@@ -274,7 +274,11 @@ def lead_verification_codes(*, lead: Lead) -> dict[str, list[dict]]:
 
 
 def lead_consent_history(*, lead: Lead) -> list:
-    return list(lead.consent_audit.order_by("-created_at", "-id")[:50])
+    """The lead's consent records and those of the leads merged into it, newest first. Records stay with the
+    lead they were given for (nobody rewrites them); `lead_merge_family()` (migration 0008) finds the merged
+    leads, which may be another broker's, and the read policy lets the survivor's broker see their records."""
+    family = RawSQL("SELECT lead_merge_family(%s)", (lead.pk,))
+    return list(LeadConsentAudit.objects.filter(lead_id__in=family).order_by("-created_at", "-id")[:50])
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,9 @@ EVENT_LABELS = {
     "lead_created": "Lead created",
     "lead_merged": "Merged with new data",
     "lead_verified": "Contact verified",
-    "consent_link_created": "Consent link created",
+    "consent_link_created": "Consent link created (by staff)",
+    "consent_link_requested": "Consent link requested",
+    "consent_link_sent": "Consent link e-mailed to the lead",
     "consent_given": "Consent given",
     "consent_refused": "Lead asked not to be contacted",
     "lead_queued": "Queued for campaign",

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, models, transaction
-from django.utils import timezone
 
 from equity_connect.db import service_context
 from equity_connect.events import lead_events_insert_sql, record_event
-from security.consent_tokens import ConsentTokenInvalid, consent_token_sign, consent_token_verify, consent_url
 from security.models import Broker
 
-from .models import ConsentToken, Lead, LeadConsentAudit
+from .models import Lead
 from .statuses import NEVER_CONTACT_STATUSES, CampaignStatus
 
 # The seed's Phase 5.1 mapping, verbatim: legacy `status` text -> `campaign_status`.
@@ -108,7 +105,7 @@ def verification_flags_init(*, dry_run: bool = False, force: bool = False) -> di
     return counts
 
 
-# --- Portal actions and consent ----------------------------------------------------------------------
+# --- Portal actions (consent: leads/consent/) ----------------------------------------------------------------------
 # Each service takes the lead (already fetched through the broker's scoped queryset), re-reads it
 # locked inside its transaction, changes it, and records one `pipeline_events` row for the timeline.
 # Under a broker's context the event carries that broker's id (the RLS WITH CHECK requires it).
@@ -120,15 +117,8 @@ class LeadError(Exception):
     """A lead action that cannot be done; the message is safe to show to the broker."""
 
 
-class ConsentLinkError(Exception):
-    """A consent link that cannot be used. `reason` is one of: invalid, expired, used."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _locked(lead: Lead, broker) -> Lead:
+def locked_lead(lead: Lead, broker) -> Lead:
+    """The lead re-read and locked in the caller's transaction, through the broker's scope (None: any lead)."""
     # Never a tombstone (a lead merged into another): its survivor is the lead to act on.
     queryset = (Lead.objects.for_broker(broker) if broker is not None else Lead.objects.all()).live()
     try:
@@ -152,12 +142,13 @@ def lead_queue_blockers(*, lead: Lead) -> list[str]:
         reasons.append("The lead has replied: follow up in person rather than re-queueing.")
     elif status is not None and status not in QUEUEABLE_STATUSES:
         reasons.append(f"A lead in status {status} cannot be queued.")
-    if not lead.consent:
-        reasons.append("The lead has not given consent (send them a consent link).")
-    if not (lead.email_verified or lead.phone_verified):
-        reasons.append("Neither the email nor the phone is verified.")
+    # The campaign is e-mail: it needs consent to e-mail and a verified e-mail (a verified phone is no help).
+    if not lead.consent_email:
+        reasons.append("The lead has not given consent to e-mail (send them a consent link).")
     if not (lead.email or "").strip():
         reasons.append("The lead has no email address.")
+    elif not lead.email_verified:
+        reasons.append("The email is not verified.")
     return reasons
 
 
@@ -166,7 +157,7 @@ def lead_queue_for_campaign(*, lead: Lead, broker) -> Lead:
 
     Raises LeadError (with every reason) when the lead is not eligible."""
     with transaction.atomic():
-        lead = _locked(lead, broker)
+        lead = locked_lead(lead, broker)
         reasons = lead_queue_blockers(lead=lead)
         if reasons:
             raise LeadError(" ".join(reasons))
@@ -185,7 +176,7 @@ def lead_mark_do_not_contact(*, lead: Lead, broker, reason: str) -> Lead:
     if not reason:
         raise LeadError("Say why the lead must not be contacted.")
     with transaction.atomic():
-        lead = _locked(lead, broker)
+        lead = locked_lead(lead, broker)
         previous = lead.campaign_status
         lead.campaign_status = CampaignStatus.DO_NOT_CONTACT
         lead.do_not_contact_reason = reason[:1000]
@@ -222,129 +213,13 @@ def lead_record_outcome(
     if appointment_at is not None:
         data["appointment_at"] = appointment_at.isoformat()
     with transaction.atomic():
-        lead = _locked(lead, broker)
+        lead = locked_lead(lead, broker)
         if outcome == Outcome.CONVERTED and lead.campaign_status != CampaignStatus.CONVERTED:
             data["from"] = lead.campaign_status
             lead.campaign_status = CampaignStatus.CONVERTED
             lead.save(update_fields=["campaign_status", "updated_at"])
         event_type = "appointment_booked" if outcome == Outcome.APPOINTMENT else "lead_outcome"
         record_event(event_type, lead_id=lead.pk, broker_id=lead.assigned_broker_id, data=data)
-    return lead
-
-
-def consent_link_create(*, lead: Lead, broker=None) -> str:
-    """Create a signed, single-use consent link for the lead and return its URL.
-
-    Stores `sha256(nonce)` and the expiry in `consent_tokens`; records `consent_link_created`. The URL
-    is returned once and never stored."""
-    broker_id = getattr(broker, "pk", broker) or lead.assigned_broker_id
-    with transaction.atomic():
-        lead = _locked(lead, broker)
-        signed = consent_token_sign(lead_id=lead.pk, broker_id=broker_id)
-        ConsentToken.objects.create(
-            lead=lead, broker_id=broker_id, token_hash=signed.token_hash, expires_at=signed.expires_at
-        )
-        record_event(
-            "consent_link_created",
-            lead_id=lead.pk,
-            broker_id=broker_id,
-            data={"expires_at": signed.expires_at, "token_hash_prefix": signed.token_hash[:12]},
-        )
-    return consent_url(signed.token)
-
-
-@dataclass(frozen=True)
-class ConsentRequest:
-    """Where a consent form submission came from (for the audit row)."""
-
-    ip_address: str | None = None
-    user_agent: str = ""
-    utm: dict[str, str] = field(default_factory=dict)
-
-
-UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-
-
-def _token_rows(claims):
-    """The stored row of a signed token: its nonce hash, lead and broker must all match the signed claims."""
-    return ConsentToken.objects.filter(
-        token_hash=claims.token_hash, lead_id=claims.lead_id, broker_id=claims.broker_id
-    )
-
-
-def _token_state(claims) -> str | None:
-    """Why a token cannot be used now (invalid, used, expired), or None if it can."""
-    token = _token_rows(claims).first()
-    if token is None:
-        return "invalid"
-    if token.used_at is not None:
-        return "used"
-    if token.expires_at <= timezone.now():
-        return "expired"
-    return None
-
-
-def consent_lead_for_token(*, token: str) -> Lead:
-    """The lead a usable consent token is for (the public page's GET). Raises ConsentLinkError.
-
-    Runs with no request context: the signature is checked first, then a narrow service context reads
-    only this token's row and its lead."""
-    try:
-        claims = consent_token_verify(token)
-    except ConsentTokenInvalid:
-        raise ConsentLinkError("invalid") from None
-    with service_context():
-        problem = _token_state(claims)
-        if problem:
-            raise ConsentLinkError(problem)
-        return Lead.objects.select_related("assigned_broker").get(pk=claims.lead_id)
-
-
-def consent_record(*, token: str, consent: bool, request: ConsentRequest) -> Lead:
-    """Record the lead's answer on the public form and spend the token (once, atomically).
-
-    consent=True: `consent`, `consented_at`, `consent_method='form'`; `consent_given` event.
-    consent=False ("do not contact me"): `campaign_status='do_not_contact'`, consent withdrawn;
-    `consent_refused` event. Both write a `lead_consent_audit` row (IP, user agent, token hash, UTM).
-    An invalid, expired or used token raises ConsentLinkError and changes nothing."""
-    try:
-        claims = consent_token_verify(token)
-    except ConsentTokenInvalid:
-        raise ConsentLinkError("invalid") from None
-    now = timezone.now()
-    with service_context():
-        # The claim is one UPDATE: of two concurrent submissions the second waits for the first's row
-        # lock, then finds used_at set and updates nothing.
-        claimed = _token_rows(claims).filter(used_at__isnull=True, expires_at__gt=now).update(used_at=now)
-        if claimed != 1:
-            raise ConsentLinkError(_token_state(claims) or "used")
-        lead = Lead.objects.select_for_update().get(pk=claims.lead_id)
-        fields = ["consent", "consent_method", "updated_at"]
-        if consent:
-            lead.consent, lead.consented_at, lead.consent_method = True, now, "form"
-            fields.append("consented_at")
-        else:
-            lead.consent, lead.consent_method = False, "form"
-            lead.campaign_status = CampaignStatus.DO_NOT_CONTACT
-            lead.do_not_contact_reason = "The lead chose 'do not contact me' on the consent form."
-            fields += ["campaign_status", "do_not_contact_reason"]
-        lead.save(update_fields=fields)
-        utm = {name: (request.utm.get(name) or "")[:200] for name in UTM_FIELDS}
-        LeadConsentAudit.objects.create(
-            lead=lead,
-            consent=consent,
-            method="form",
-            ip_address=request.ip_address,
-            user_agent=(request.user_agent or "")[:1000],
-            token_hash=claims.token_hash,
-            **utm,
-        )
-        record_event(
-            "consent_given" if consent else "consent_refused",
-            lead_id=lead.pk,
-            broker_id=lead.assigned_broker_id,
-            data={"method": "form", **{k: v for k, v in utm.items() if v}},
-        )
     return lead
 
 

@@ -103,6 +103,7 @@ class LeadFactory(ServiceFactory):
     class Params:
         contactable = factory.Trait(
             consent=True,
+            consent_email=True,
             consented_at=factory.LazyFunction(timezone.now),
             consent_method="form",
             email_verified=True,

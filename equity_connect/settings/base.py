@@ -173,6 +173,12 @@ REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
 CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
 CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
+# Consent links are e-mailed to the lead, never shown to the broker: each broker may send this many in 24 hours,
+# and every such e-mail carries the sender's postal address (CAN-SPAM; `check --deploy` requires it).
+CONSENT_LINKS_PER_BROKER_PER_DAY = env.int("CONSENT_LINKS_PER_BROKER_PER_DAY", default=200)
+SENDER_POSTAL_ADDRESS = env.str("SENDER_POSTAL_ADDRESS", default="")
+# Broker portal and consent: django-axes renders this page (HTTP 429) for a locked-out login.
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 FEEDER_DAILY_LIMIT = env.int("FEEDER_DAILY_LIMIT", default=250)
 INSTANTLY_API_URL = env.str("INSTANTLY_API_URL", default="https://api.instantly.ai")
 INSTANTLY_API_KEY = env.str("INSTANTLY_API_KEY", default="")

@@ -24,10 +24,9 @@ from security.models import Broker
 
 from .. import selectors, services
 from ..columns import PORTAL_EXPORT
+from ..consent.services import consent_link_send
 from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
 from ..models import Lead
-
-CONSENT_LINK_SESSION_KEY = "portal:consent_link"
 
 
 def broker_required(view):
@@ -123,10 +122,6 @@ def _detail_context(request, lead, **extra):
         "outcome_form": OutcomeForm(),
         "breakdown": _breakdown(lead.score_breakdown),
     }
-    links = request.session.get(CONSENT_LINK_SESSION_KEY) or {}
-    if str(lead.pk) in links:
-        context["consent_link"] = links.pop(str(lead.pk))
-        request.session[CONSENT_LINK_SESSION_KEY] = links
     context.update(extra)
     return context
 
@@ -228,9 +223,11 @@ def lead_outcome(request, lead_id):
 @require_POST
 @broker_required
 def lead_consent_link(request, lead_id):
+    """E-mail the lead a consent link. The broker never sees the link: whoever holds it can answer for the lead."""
     lead = _get_lead(request, lead_id)
-    url = services.consent_link_create(lead=lead, broker=request.broker)
-    links = request.session.get(CONSENT_LINK_SESSION_KEY) or {}
-    links[str(lead.pk)] = url
-    request.session[CONSENT_LINK_SESSION_KEY] = links
-    return redirect("portal:lead_detail", lead_id=lead.pk)
+    return _run(
+        request,
+        lead,
+        lambda: consent_link_send(lead=lead, broker=request.broker, user=request.user),
+        "A consent link was e-mailed to the lead, at the address the partner supplied.",
+    )

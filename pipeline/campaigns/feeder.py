@@ -7,8 +7,8 @@ One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_fee
    a row, nothing is fed — so a day is fed at most once, whether triggered twice, by hand, or by two
    clusters (a concurrent insert waits for the first transaction and then finds the row);
 3. candidates come from `mv_contactable_leads` by `lead_score` (its partial index), page by page; each page
-   is re-checked live against `leads` (`Lead.objects.feedable()`: consent, verified, assigned, not
-   DNC/unsubscribed/bounced/converted, queued, never fed, has an email; and the broker is active) and
+   is re-checked live against `leads` (`Lead.objects.feedable()`: consent to e-mail, a verified e-mail,
+   assigned, not DNC/unsubscribed/bounced/converted, queued, never fed; and the broker is active) and
    claimed with `FOR UPDATE SKIP LOCKED`, until the limit is reached or the view runs out;
 4. the claimed leads are set `active` (the trigger stamps `added_to_campaign_at`) and pushed to Instantly
    in batches of ≤ 1000 (pipeline/campaigns/instantly.py, pipeline/campaigns/pushes.py);

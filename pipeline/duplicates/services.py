@@ -4,8 +4,9 @@ so the pair is never proposed again). The admin's actions call these and nothing
 A merge is the seed's safe merge, lead into lead: the survivor keeps its contact data, broker, campaign
 status and keys and fills what it lacks from the other; verified flags are OR-ed, codes unioned, payloads
 merged. The merged-away lead stays as a tombstone (`merged_into` the survivor: links and events still
-resolve), without keys or contact data; its consent records and consent links move to the survivor, and its
-Instantly sequence is stopped. Both timelines record the merge.
+resolve), without keys or contact data; its consent links move to the survivor, its consent records stay
+where they were given (nobody may change them: the survivor's consent history shows them, through
+`merged_into`), and its Instantly sequence is stopped. Both timelines record the merge.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django_q.tasks import async_task
 
 from equity_connect.events import record_event
 from leads.columns import CODES, FLAGS, INGESTED, KEEP_NEWEST, KEYS
-from leads.models import ConsentToken, Lead, LeadConsentAudit
+from leads.models import ConsentToken, Lead
 from leads.scoring import leads_rescore
 from pipeline.models import PossibleDuplicate, PossibleDuplicateStatus
 
@@ -83,7 +84,7 @@ def _merge_values(survivor: Lead, other: Lead) -> list[str]:
 
 def possible_duplicate_merge(*, pair: PossibleDuplicate, survivor_id, user=None, note: str = "") -> Lead:
     """Merge the pair's other lead into `survivor_id` (one of the pair's two leads). Changes both leads,
-    moves the merged-away lead's consent records and links, closes this pair (and repoints or closes the
+    moves the merged-away lead's consent links, closes this pair (and repoints or closes the
     merged-away lead's other open pairs), stops its Instantly sequence after commit. Records
     `lead_merged` on the survivor's timeline and `lead_merged_away` on the other's."""
     with transaction.atomic():
@@ -99,7 +100,12 @@ def possible_duplicate_merge(*, pair: PossibleDuplicate, survivor_id, user=None,
                 other.consented_at,
                 other.consent_method,
             )
-            changed += ["consent", "consented_at", "consent_method"]
+            survivor.consent_email, survivor.consent_sms, survivor.consent_phone = (
+                other.consent_email,
+                other.consent_sms,
+                other.consent_phone,
+            )
+            changed += ["consent", "consent_email", "consent_sms", "consent_phone", "consented_at", "consent_method"]
         keys = {key: getattr(other, key) for key in KEYS if getattr(survivor, key) is None and getattr(other, key)}
         sequence = other.instantly_lead_id
         # The tombstone first gives up its keys and contact data, so the survivor can take the keys.
@@ -120,7 +126,6 @@ def possible_duplicate_merge(*, pair: PossibleDuplicate, survivor_id, user=None,
         survivor.save(update_fields=[*changed, *keys, "updated_at"])
         leads_rescore(lead_ids=[survivor.pk])  # what it gained may change its score
         ConsentToken.objects.filter(lead=other).update(lead=survivor)
-        LeadConsentAudit.objects.filter(lead=other).update(lead=survivor)
         now = timezone.now()
         pair.status, pair.survivor, pair.decided_by, pair.decided_at, pair.note = (
             PossibleDuplicateStatus.MERGED,

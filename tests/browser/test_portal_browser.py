@@ -1,10 +1,16 @@
 """End to end in Debian's Chromium (Playwright, headless; never downloads a browser): a broker logs in,
-filters leads, opens one, creates a consent link; the link opened in a fresh browser context records
-consent; the broker's lead page then shows it. Screenshots go to var/artifacts/."""
+filters leads, opens one, has a consent link e-mailed to the lead (never shown to the broker); the link from
+the e-mail, opened in a fresh browser context, records consent for the channels the lead ticks; the broker's
+lead page then shows it. Screenshots go to var/artifacts/."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core import mail
+from django.utils.module_loading import import_string
+from django_q.models import OrmQ
 
 from equity_connect.db import service_context
 from leads.models import CampaignStatus, Lead
@@ -59,14 +65,18 @@ def test_broker_creates_a_consent_link_and_the_lead_consents(live_server, settin
     page.click("a.lead-link")
     page.wait_for_url(f"**/portal/leads/{lead.pk}/")
     assert "Not given" in page.inner_text("#consent-state")
-    page.click("#create-consent-link")
-    page.wait_for_selector("#consent-link-url")
-    link = page.input_value("#consent-link-url")
+    page.click("#send-consent-link")
+    page.wait_for_selector("text=A consent link was e-mailed to the lead")
+    assert "/consent?token=" not in page.content()
+    page.screenshot(path=str(ARTIFACTS / "portal-lead-detail.png"), full_page=True)
+    # The cluster's part: the task queued on commit makes the link and mails it to the lead.
+    (task,) = [q.task for q in OrmQ.objects.all() if q.task["func"] == "leads.tasks.consent_link_deliver_task"]
+    assert import_string(task["func"])(*task["args"]) == "sent"
+    (message,) = mail.outbox
+    assert message.to == [lead.email]
+    link = re.search(r"http://\S+/consent\?token=\S+", message.body).group(0)
     assert link.startswith(f"{live_server.url}/consent?token=")
     assert "Martha" not in link and "Keller" not in link and "@" not in link
-    page.click("#copy-consent-link")
-    wait_in_page(page, "document.querySelector('#copy-consent-link').textContent === 'Copied'")
-    page.screenshot(path=str(ARTIFACTS / "portal-lead-detail.png"), full_page=True)
 
     # The lead opens the link on a phone, in a browser that has never seen the portal.
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
@@ -80,6 +90,8 @@ def test_broker_creates_a_consent_link_and_the_lead_consents(live_server, settin
     assert smallest_text_px >= 18  # senior-friendly: every piece of text is 18px or more
     button_px = consent_page.evaluate("document.querySelector('#give-consent').getBoundingClientRect().height")
     assert button_px >= 48
+    consent_page.check("#channel-email")
+    consent_page.check("#channel-phone")
     consent_page.screenshot(path=str(ARTIFACTS / "consent-page.png"), full_page=True)
     consent_page.click("#give-consent")
     consent_page.wait_for_selector("#consent-result")
@@ -96,5 +108,6 @@ def test_broker_creates_a_consent_link_and_the_lead_consents(live_server, settin
     with service_context():
         fresh = Lead.objects.get(pk=lead.pk)
     assert fresh.consent and fresh.consent_method == "form"
+    assert (fresh.consent_email, fresh.consent_sms, fresh.consent_phone) == (True, False, True)
     assert errors == []
     context.close()

@@ -43,6 +43,7 @@ PRODUCTION_SECRETS = {
     "ENCRYPTION_KEY": "Tl5k1xM2Pn9fQx3Jx0m0F6QWvLkq1b2Yt8eU0wq3h1E=",
     "FORM_LINK_SECRET": secrets.token_hex(32),
     "ALLOWED_HOSTS": "leads.example.com",
+    "SENDER_POSTAL_ADDRESS": "Equity Connect, 1 Market St, San Francisco, CA 94105",
 }
 # … and what `check --deploy` wants besides (README, "Deploying").
 PRODUCTION_ENV = {
@@ -146,6 +147,12 @@ def test_each_deploy_check(settings, change, expected):
     found = production_settings_are_complete()
     assert [error.id.split(".")[1] for error in found] == expected
     assert all(error.is_serious() for error in found)  # errors, not warnings
+
+
+def test_check_deploy_requires_the_senders_postal_address():
+    result = check_deploy({**PRODUCTION_ENV, "SENDER_POSTAL_ADDRESS": " "}, "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "equity_connect.E004" in result.stderr and "SENDER_POSTAL_ADDRESS" in result.stderr
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ENCRYPTION_KEY", "FORM_LINK_SECRET"])

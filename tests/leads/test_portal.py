@@ -204,7 +204,7 @@ def test_queue_only_when_eligible_and_says_why(client_for, broker_a):
     client = client_for(broker_a)
     blocked = LeadFactory(assigned_broker=broker_a, consent=False, email_verified=False, phone_verified=False)
     page = client.get(_lead_url("lead_detail", blocked)).content.decode()
-    assert "has not given consent" in page and "Neither the email nor the phone is verified" in page
+    assert "has not given consent to e-mail" in page and "The email is not verified" in page
     response = client.post(_lead_url("lead_queue", blocked), follow=True)
     assert "has not given consent" in response.content.decode()
     eligible = LeadFactory(assigned_broker=broker_a, contactable=True, campaign_status=CampaignStatus.NEW)
@@ -249,28 +249,20 @@ def test_appointment_and_outcome(client_for, broker_a, lead_a):
     assert "Appointment booked" in client.get(_lead_url("lead_detail", lead_a)).content.decode()
 
 
-def test_consent_link_button_shows_link_once_without_pii(client_for, broker_a):
-    # Long, distinctive values: a short random name ("Li") could turn up inside a random token by chance.
-    lead_a = LeadFactory(
-        assigned_broker=broker_a,
-        first_name="Bartholomew",
-        last_name="Quackenbush",
-        email="bartholomew.quackenbush@example.net",
-        phone="+14155550123",
-    )
-    client = client_for(broker_a)
-    response = client.post(_lead_url("lead_consent_link", lead_a), follow=True)
-    link = response.context["consent_link"]
-    assert link.startswith("http://") and "/consent?token=" in link
-    for pii in (lead_a.email, lead_a.phone, lead_a.first_name, lead_a.last_name, "%40"):
-        assert pii not in link
-    assert 'data-copy="#consent-link-url"' in response.content.decode()
-    assert "consent_link" not in client.get(_lead_url("lead_detail", lead_a)).context  # shown once
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"consent_email": False, "consent_sms": True}, "has not given consent to e-mail"),
+        ({"consent_email": False, "consent_phone": True}, "has not given consent to e-mail"),
+        ({"email_verified": False, "phone_verified": True}, "The email is not verified"),
+    ],
+)
+def test_an_email_campaign_needs_consent_to_email_and_a_verified_email(client_for, broker_a, fields, why):
+    lead = LeadFactory(assigned_broker=broker_a, contactable=True, campaign_status=CampaignStatus.NEW, **fields)
+    response = client_for(broker_a).post(_lead_url("lead_queue", lead), follow=True)
+    assert why in response.content.decode()
     with service_context():
-        token = ConsentToken.objects.get(lead=lead_a)
-        assert PipelineEvent.objects.filter(lead_id=lead_a.pk, event_type="consent_link_created").exists()
-    assert token.broker_id == broker_a.pk and token.used_at is None and len(token.token_hash) == 64
-    assert token.token_hash not in link
+        assert Lead.objects.get(pk=lead.pk).campaign_status == CampaignStatus.NEW
 
 
 def test_dashboard_shows_only_own_figures_as_charts(client_for, broker_a, lead_a, lead_b):

@@ -124,7 +124,8 @@ def ann_and_bo():
         consent_method="form",
         instantly_lead_id="inst-bo",
     )
-    audit, token = LeadConsentAuditFactory(lead=bo), ConsentTokenFactory(lead=bo)
+    audit = LeadConsentAuditFactory(lead=bo, ip_address="198.51.100.77", channels=["email", "sms"])
+    token = ConsentTokenFactory(lead=bo)
     pair = PossibleDuplicateFactory(lead_a=ann, lead_b=bo, reason=f"same address as lead {bo.pk}, APN 123-45 ≠ 678-90")
     return SimpleNamespace(ann=ann, bo=bo, pair=pair, audit=audit, token=token, broker_a=broker_a, broker_b=broker_b)
 
@@ -174,8 +175,9 @@ def test_merge_into_the_left_lead(client, staff, ann_and_bo, django_capture_on_c
     assert bo.merged_into_id == ann.pk
     assert (bo.mak, bo.apn, bo.addr_hash, bo.email, bo.phone) == (None, None, None, None, None)
     assert (bo.consent, bo.instantly_lead_id) == (False, None)
-    # Its consent records and links now belong to the survivor.
-    assert reload(d.audit).lead_id == ann.pk and reload(d.token).lead_id == ann.pk
+    # Its consent links now belong to the survivor; its consent records stay where they were given (nobody may
+    # change them), and the survivor's history shows them (below).
+    assert reload(d.audit).lead_id == bo.pk and reload(d.token).lead_id == ann.pk
     # Both timelines, the pair, and the tombstone's Instantly sequence stopped after commit.
     assert (events("lead_merged", ann), events("lead_merged_away", bo)) == (1, 1)
     assert (pair.status, pair.survivor_id, pair.decided_by_id, pair.note) == ("merged", ann.pk, staff.pk, "one house")
@@ -196,6 +198,19 @@ def test_merge_into_the_left_lead(client, staff, ann_and_bo, django_capture_on_c
     assert reload(d.ann).updated_at == ann.updated_at and reload(d.ann).merged_into_id is None
     assert reload(d.bo).merged_into_id == ann.pk and reload(d.pair).status == "merged"
     assert (events("lead_merged", ann), events("lead_merged_away", bo), events("lead_kept_apart", ann)) == (1, 1, 0)
+
+
+def test_the_survivors_broker_sees_the_consent_history_of_the_lead_merged_into_it(client, staff, ann_and_bo):
+    d = ann_and_bo
+    body = client.get(change_url(d.pair)).content.decode()
+    client.post(change_url(d.pair), {"_merge_into": button_value(body, "merge-left")})
+    client.force_login(d.broker_a.user)  # Ann's broker; Bo (the tombstone) is another broker's lead
+    page = client.get(portal_url(d.ann)).content.decode()
+    history = page[page.index("<h3>History</h3>") :]
+    assert "198.51.100.77" in history and "email, sms" in history
+    client.force_login(d.broker_b.user)  # Bo's broker sees neither Ann nor her history
+    assert client.get(portal_url(d.ann)).status_code == 404
+    assert reload(d.audit).lead_id == d.bo.pk
 
 
 def test_merge_into_the_right_lead(client, staff, ann_and_bo):

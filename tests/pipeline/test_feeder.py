@@ -166,6 +166,28 @@ def test_leads_that_stopped_being_eligible_after_the_refresh_are_not_fed(fake_in
 
 
 @pytest.mark.django_db
+def test_the_email_feed_needs_consent_to_email_and_a_verified_email(fake_instantly, settings):
+    settings.FEEDER_DAILY_LIMIT = 250
+    broker = BrokerFactory()
+    ready = queued_leads(3, broker=broker)
+    texts_only = queued_leads(3, broker=broker, consent_email=False, consent_sms=True)
+    calls_only = queued_leads(3, broker=broker, consent_email=False, consent_phone=True)
+    phone_verified_only = queued_leads(3, broker=broker, email_verified=False, phone_verified=True)
+    mv_refresh()  # all twelve are in the view (consented, a verified contact point): the live re-check decides
+    with service_context():
+        assert Lead.objects.contactable().count() == 12
+
+    result = campaign_feeder_run(business_date=MONDAY)
+
+    fed = {lead.pk for lead in ready}
+    assert result.data["fed"] == 3 and active_ids() == fed
+    assert fake_instantly.lead_adds_received() == times_each(fed, 1)
+    with service_context():
+        for lead in (*texts_only, *calls_only, *phone_verified_only):
+            assert Lead.objects.get(pk=lead.pk).campaign_status == "queued"
+
+
+@pytest.mark.django_db
 def test_a_final_push_failure_requeues_and_the_dlq_retry_never_double_adds(fake_instantly, settings):
     settings.FEEDER_DAILY_LIMIT = 10
     queued_leads(30, scores=list(range(50, 80)))

@@ -1,4 +1,7 @@
-"""`manage.py consent_link <lead-id>`: create a signed, single-use consent link and print its URL."""
+"""`manage.py consent_link <lead-id>`: create a signed, single-use consent link and print its URL.
+
+A staff tool, by hand. Whoever holds the link can answer for the lead, so it goes to the lead only: brokers
+send links from the portal, which e-mails them to the lead and never shows them."""
 
 from __future__ import annotations
 
@@ -7,12 +10,17 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from equity_connect.db import service_context
+from leads.consent.services import consent_link_create
 from leads.models import Lead
-from leads.services import LeadError, consent_link_create
+from leads.services import LeadError
 
 
 class Command(BaseCommand):
-    help = "Create a signed, single-use consent link for a lead and print the URL (valid CONSENT_TOKEN_TTL_DAYS days)."
+    help = (
+        "Staff only: create a signed, single-use consent link for a lead and print the URL (valid "
+        "CONSENT_TOKEN_TTL_DAYS days). Whoever holds it can answer for the lead: give it to the lead only, never to "
+        "a broker (brokers e-mail links to their leads from the portal, which never shows them)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("lead_id", help="The lead's id (uuid)")
