@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from equity_connect.db import service_context
-from leads.services import consent_link_create
+from leads.consent.services import consent_link_create
 from tests.browser.support import wait_in_page
 from tests.factories import (
     BrokerFactory,

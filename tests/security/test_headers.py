@@ -14,7 +14,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from equity_connect.db import service_context
-from leads.services import consent_link_create
+from leads.consent.services import consent_link_create
 from tests.factories import (
     BrokerFactory,
     LeadFactory,
