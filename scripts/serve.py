@@ -1,7 +1,8 @@
 """`make run`'s last step: the web server and a django-q2 cluster side by side; Ctrl-C stops both.
 
 PORT (default 8000) and HOST (default 127.0.0.1) choose the address. WEB_SERVER=gunicorn serves with
-gunicorn (as in production) instead of Django's development server.
+gunicorn as in production (its settings: gunicorn.conf.py, threaded workers) instead of Django's
+development server.
 """
 
 from __future__ import annotations
@@ -16,14 +17,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def web_command(python: str, *, host: str, port: str, server: str | None) -> list[str]:
+    """The web server's command line (run from the repository's root)."""
+    if server == "gunicorn":
+        return [
+            python,
+            "-m",
+            "gunicorn",
+            "equity_connect.wsgi",
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "-b",
+            f"{host}:{port}",
+        ]
+    return [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
+
+
 def main() -> int:
     python = sys.executable
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
-    if os.environ.get("WEB_SERVER") == "gunicorn":
-        web = [python, "-m", "gunicorn", "equity_connect.wsgi", "-b", f"{host}:{port}", "-w", "3", "--timeout", "300"]
-    else:
-        web = [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
+    web = web_command(python, host=host, port=port, server=os.environ.get("WEB_SERVER"))
     processes = {
         "web": subprocess.Popen(web, cwd=ROOT),
         "tasks": subprocess.Popen([python, "manage.py", "qcluster"], cwd=ROOT),

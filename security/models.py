@@ -78,6 +78,23 @@ class PartnerKey(models.Model):
     default_broker = models.ForeignKey(
         Broker, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner_keys"
     )
+    # The brokers an upload signed with this key may name in X-Broker-Id (the default broker always may).
+    allowed_brokers = models.ManyToManyField(
+        Broker,
+        blank=True,
+        related_name="routable_partner_keys",
+        db_table="partner_key_allowed_brokers",
+        help_text="Brokers this key may name in X-Broker-Id; the default broker is always allowed.",
+    )
+    # The v1 signature (an HMAC of the body alone) binds no time: a captured request can be replayed. Only
+    # for a partner that cannot sign v2 yet, and only when ops say so.
+    allow_v1 = models.BooleanField(
+        "allow v1 signatures",
+        default=False,
+        db_default=False,
+        help_text="Accept the v1 signature (body only, replayable) from this key. Off unless the partner cannot "
+        "sign v2.",
+    )
     status = models.CharField(max_length=16, choices=PartnerKeyStatus.choices, default=PartnerKeyStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -93,3 +110,9 @@ class PartnerKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == PartnerKeyStatus.ACTIVE
+
+    def may_route_to(self, broker_id) -> bool:
+        """Whether an upload signed with this key may assign its leads to `broker_id` (X-Broker-Id)."""
+        if broker_id == self.default_broker_id:
+            return True
+        return self.allowed_brokers.filter(pk=broker_id).exists()
