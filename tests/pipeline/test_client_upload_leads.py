@@ -100,12 +100,12 @@ def api_server():
 def test_client_retries_5xx_not_4xx(api_server, monkeypatch):
     monkeypatch.setattr(upload_leads.time, "sleep", lambda seconds: None)
     url = f"{api_server.url}/api/v1/uploads"
-    api_server.script(503, 502, 202)
+    api_server.script(503, 408, 202)
     status, answer = upload_leads.request(url, method="POST", body=b"a,b\n", secret="s" * 40, key_id="pk_x")
     seen = api_server.requests  # every call the fake received
     assert (status, answer["upload_id"], len(seen)) == (202, "u1", 3)
     assert [(r["method"], r["path"], r["raw"], r["status"]) for r in seen] == [
-        ("POST", "/api/v1/uploads", b"a,b\n", answer_status) for answer_status in (503, 502, 202)
+        ("POST", "/api/v1/uploads", b"a,b\n", answer_status) for answer_status in (503, 408, 202)
     ]
     first = {name.lower(): value for name, value in seen[0]["headers"].items()}
     expected = signing.sign_v2(
