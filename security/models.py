@@ -3,7 +3,8 @@ partners and their signing keys.
 
 A partner may hold several keys at once (rotation: create the new key, the partner switches, revoke the
 old one; both verify in between). The secret is shown once at creation and stored encrypted
-(security/crypto.py), never in plain text.
+(security/crypto.py), never in plain text. A key signs v2 unless ops allowed it v1 (`allow_v1`), and its
+uploads may name in X-Broker-Id only its default broker and its `allowed_brokers`.
 """
 
 from __future__ import annotations
