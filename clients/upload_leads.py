@@ -5,9 +5,10 @@
         [--source propstream-batch] [--wait] [--timeout 1800]
 
 The secret can also come from EC_SECRET (and the key id from EC_KEY_ID, the URL from EC_URL), so it
-never has to appear in the shell history. The request carries the v2 signature (method, path,
-timestamp and body hash bound) and the seed's v1 form. 5xx answers and connection errors are retried
-with exponential backoff (the same bytes and content hash, a fresh timestamp); 4xx answers are final.
+never has to appear in the shell history. The request carries the v2 signature only (method, path,
+timestamp and body hash bound: a captured request cannot be replayed later or elsewhere). 5xx answers and
+connection errors (and a 408: the body arrived too slowly) are retried with exponential backoff (the same
+bytes and content hash, a fresh timestamp); other 4xx answers are final.
 `--wait` polls the status URL and prints a progress line until the upload is done or failed.
 Exit codes: 0 accepted (and done, with --wait), 1 rejected or failed, 2 gave up after retries.
 """
@@ -31,16 +32,15 @@ UPLOADS_PATH = "/api/v1/uploads"
 
 def sign_headers(secret: str, *, method: str, path: str, body: bytes, key_id: str | None) -> dict[str, str]:
     """The signing headers for one request (docs/api.md): X-Content-SHA256, X-Signature-Timestamp,
-    X-Signature (`v2=…` and `sha256=…`), X-Key-Id."""
+    X-Signature (`v2=…`), X-Key-Id."""
     content_sha256 = hashlib.sha256(body).hexdigest()
     timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     message = f"v2\n{method}\n{path}\n{timestamp}\n{content_sha256}".encode()
     v2 = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-    v1 = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     headers = {
         "X-Content-SHA256": content_sha256,
         "X-Signature-Timestamp": timestamp,
-        "X-Signature": f"v2={v2} sha256={v1}",
+        "X-Signature": f"v2={v2}",
     }
     if key_id:
         headers["X-Key-Id"] = key_id
@@ -58,7 +58,8 @@ def request(
     retries: int = 5,
     timeout: float = 300.0,
 ) -> tuple[int, dict]:
-    """Send one signed request; retry 5xx and connection errors (never 4xx). Returns (status, JSON body)."""
+    """Send one signed request; retry 5xx, 408 (the body arrived too slowly) and connection errors (never
+    another 4xx). Returns (status, JSON body)."""
     path = urllib.parse.urlsplit(url).path
     delay = 1.0
     for attempt in range(retries + 1):
@@ -71,7 +72,7 @@ def request(
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
             payload = _json(error.read())
-            if error.code < 500:
+            if error.code < 500 and error.code != 408:
                 return error.code, payload
             problem = f"HTTP {error.code}"
         except (urllib.error.URLError, ConnectionError, TimeoutError) as error:

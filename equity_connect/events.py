@@ -32,6 +32,7 @@ SEED_EVENT_TYPES = (
 EVENT_TYPES = (
     *SEED_EVENT_TYPES,
     "upload_rejected",
+    "upload_unverified",
     "upload_failed",
     "upload_requeued",
     "lead_created",
@@ -64,6 +65,7 @@ EVENT_TYPES = (
     "alert_fired",
     "alert_resolved",
     "partner_key_created",
+    "partner_key_changed",
     "partner_key_revoked",
     "login_locked_out",
 )

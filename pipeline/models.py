@@ -247,11 +247,15 @@ class PossibleDuplicate(models.Model):
 
 
 class IngestReplayGuard(models.Model):
-    """Content hashes received in the last REPLAY_GUARD_DAYS: the same file twice is a 409."""
+    """Content hashes each partner sent in the last REPLAY_GUARD_DAYS: the same file twice from one partner is
+    a 409. Per partner, so that two partners sending the same file both get it processed and neither learns of
+    the other's upload; uploads without a partner (the legacy secret, staff) share one NULL partner."""
 
-    content_sha256 = models.CharField(max_length=64, primary_key=True)
+    id = models.BigAutoField(primary_key=True)
+    content_sha256 = models.CharField(max_length=64)
     upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A partner's guards go with it: set to NULL they could collide with the legacy (no partner) ones.
+    partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     objects = ReplayGuardQuerySet.as_manager()
@@ -259,6 +263,12 @@ class IngestReplayGuard(models.Model):
     class Meta:
         db_table = "ingest_replay_guard"
         indexes = [models.Index(fields=["created_at"], name="replay_guard_created_idx")]
+        constraints = [
+            # NULLS NOT DISTINCT: the no-partner uploads are one sender (pipeline/querysets.py claims on it).
+            models.UniqueConstraint(
+                fields=["partner", "content_sha256"], name="replay_guard_partner_content_uniq", nulls_distinct=False
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.content_sha256

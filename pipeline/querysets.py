@@ -7,15 +7,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection, models
 
-# One of two concurrent identical uploads inserts; the other waits on the unique key and then sees the
-# conflict. An entry older than the window is taken over (its upload is forgotten).
+# One of two concurrent identical uploads of a partner inserts; the other waits on the unique key and then sees
+# the conflict. An entry older than the window is taken over (its upload is forgotten). The key is
+# (partner, content) with NULLS NOT DISTINCT, so the uploads without a partner are one sender too.
 REPLAY_GUARD_CLAIM_SQL = """
 INSERT INTO ingest_replay_guard (content_sha256, partner_id, created_at)
 VALUES (%(content_sha256)s, %(partner_id)s, now())
-ON CONFLICT (content_sha256) DO UPDATE
-   SET created_at = now(), upload_id = NULL, partner_id = EXCLUDED.partner_id
+ON CONFLICT ON CONSTRAINT replay_guard_partner_content_uniq DO UPDATE
+   SET created_at = now(), upload_id = NULL
  WHERE ingest_replay_guard.created_at < now() - make_interval(days => %(days)s)
-RETURNING content_sha256
+RETURNING id
 """
 
 JOB_HEARTBEAT_TOUCH_SQL = """
@@ -50,17 +51,27 @@ def _fetchone(sql: str, params: dict):
 
 
 class ReplayGuardQuerySet(models.QuerySet):
-    def claim(self, *, content_sha256: str, partner=None) -> bool:
-        """Claim `content_sha256` for a new upload; False when it was received within REPLAY_GUARD_DAYS."""
+    def claim(self, *, content_sha256: str, partner=None) -> int | None:
+        """Claim `content_sha256` for a new upload of `partner` (None: no partner). Returns the guard's id, or
+        None when the same partner sent the same content within REPLAY_GUARD_DAYS."""
         params = {
             "content_sha256": content_sha256,
             "partner_id": getattr(partner, "pk", None),
             "days": settings.REPLAY_GUARD_DAYS,
         }
-        return _fetchone(REPLAY_GUARD_CLAIM_SQL, params) is not None
+        row = _fetchone(REPLAY_GUARD_CLAIM_SQL, params)
+        return row[0] if row else None
 
-    def upload_id_for(self, content_sha256: str):
-        return self.filter(pk=content_sha256).values_list("upload_id", flat=True).first()
+    def of_sender(self, *, content_sha256: str, partner=None):
+        """The guard of this content from this partner (None: the uploads without a partner)."""
+        partner_id = getattr(partner, "pk", None)
+        sender = {"partner_id": partner_id} if partner_id is not None else {"partner__isnull": True}
+        return self.filter(content_sha256=content_sha256, **sender)
+
+    def upload_id_for(self, *, content_sha256: str, partner=None):
+        """The earlier upload this partner sent with this content (never another partner's)."""
+        guards = self.of_sender(content_sha256=content_sha256, partner=partner)
+        return guards.values_list("upload_id", flat=True).first()
 
 
 class JobHeartbeatQuerySet(models.QuerySet):

@@ -1,7 +1,8 @@
 """`make run`'s last step: the web server and a django-q2 cluster side by side; Ctrl-C stops both.
 
 PORT (default 8000) and HOST (default 127.0.0.1) choose the address. WEB_SERVER=gunicorn serves with
-gunicorn (as in production) instead of Django's development server.
+gunicorn as in production (its settings: gunicorn.conf.py, threaded workers) instead of Django's
+development server.
 
 A task cluster that dies is started again (after 1 s, doubling to 30 s while it keeps dying within a minute
 of its start), and the web server keeps serving meanwhile; the uploads its death left unfinished are picked up
@@ -33,18 +34,28 @@ def _stop_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
+def web_command(python: str, *, host: str, port: str, server: str | None) -> list[str]:
+    """The web server's command line (run from the repository's root)."""
+    if server == "gunicorn":
+        return [
+            python,
+            "-m",
+            "gunicorn",
+            "equity_connect.wsgi",
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "-b",
+            f"{host}:{port}",
+        ]
+    return [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
+
+
 def main() -> int:
     python = sys.executable
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
-    if os.environ.get("WEB_SERVER") == "gunicorn":
-        web_command = [
-            python, "-m", "gunicorn", "equity_connect.wsgi", "-b", f"{host}:{port}", "-w", "3", "--timeout", "300"
-        ]  # fmt: skip
-    else:
-        web_command = [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
     tasks_command = [python, "manage.py", "qcluster"]
-    web = _start(web_command)
+    web = _start(web_command(python, host=host, port=port, server=os.environ.get("WEB_SERVER")))
     tasks = _start(tasks_command)
     tasks_started, delay, restart_at = time.monotonic(), 1.0, None
     print(f"tasks started (pid {tasks.pid})", flush=True)

@@ -1,7 +1,8 @@
 """Brokers, partners and their keys in the admin. A new key's secret is shown once, on the page the saving POST
-renders (never in a message, which would travel through the session or a cookie);
-revocation and rotation (a second active key for the same partner) are admin actions that call the same
-services as `manage.py partner_key`."""
+renders (never in a message, which would travel through the session or a cookie); revocation and rotation (a
+second active key for the same partner, with the same brokers and v1 setting) are admin actions that call the
+same services as `manage.py partner_key`. A key's allowed brokers (whom its uploads may name in X-Broker-Id) and
+whether it may sign v1 are edited on its page."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,7 +13,7 @@ from import_export.admin import ImportExportModelAdmin
 from equity_connect.spreadsheets import SpreadsheetSafeResource
 
 from .models import Broker, Partner, PartnerKey, PartnerKeyStatus
-from .services import PartnerKeyError, partner_key_create, partner_key_revoke
+from .services import PartnerKeyError, partner_key_create, partner_key_policy_update, partner_key_revoke
 
 
 class BrokerResource(SpreadsheetSafeResource, resources.ModelResource):
@@ -62,7 +63,7 @@ class PartnerKeyCreateForm(forms.ModelForm):
 
     class Meta:
         model = PartnerKey
-        fields = ("partner", "default_broker", "label")
+        fields = ("partner", "default_broker", "allowed_brokers", "allow_v1", "label")
 
 
 @admin.register(PartnerKey)
@@ -72,12 +73,14 @@ class PartnerKeyAdmin(admin.ModelAdmin):
         "partner",
         "status",
         "default_broker",
+        "allow_v1",
         "label",
         "created_at",
         "last_used_at",
         "revoked_at",
     )
-    list_filter = ("status", "partner")
+    list_filter = ("status", "allow_v1", "partner")
+    autocomplete_fields = ("allowed_brokers",)
     search_fields = ("key_id", "partner__name", "label")
     exclude = ("secret_ciphertext",)
     readonly_fields = ("key_id", "status", "created_at", "last_used_at", "revoked_at")
@@ -93,18 +96,38 @@ class PartnerKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("partner", "default_broker", "label", "secret")
-        return ("key_id", "partner", "status", "default_broker", "label", "created_at", "last_used_at", "revoked_at")
+            return ("partner", "default_broker", "allowed_brokers", "allow_v1", "label", "secret")
+        return (
+            "key_id",
+            "partner",
+            "status",
+            "default_broker",
+            "allowed_brokers",
+            "allow_v1",
+            "label",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        )
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            partner_key_policy_update(
+                key=obj,
+                default_broker=form.cleaned_data.get("default_broker"),
+                allowed_brokers=list(form.cleaned_data.get("allowed_brokers") or ()),
+                allow_v1=form.cleaned_data.get("allow_v1", False),
+                label=form.cleaned_data.get("label", ""),
+            )
+            return None
         try:
             key, secret = partner_key_create(
                 partner=form.cleaned_data["partner"],
                 default_broker=form.cleaned_data.get("default_broker"),
                 secret=form.cleaned_data.get("secret") or None,
                 label=form.cleaned_data.get("label", ""),
+                allow_v1=form.cleaned_data.get("allow_v1", False),
+                allowed_brokers=list(form.cleaned_data.get("allowed_brokers") or ()),
             )
         except PartnerKeyError as error:
             self.message_user(request, str(error), messages.ERROR)
@@ -124,6 +147,11 @@ class PartnerKeyAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": title, "opts": self.model._meta, "keys": keys}
         return TemplateResponse(request, "admin/security/partnerkey/new_secrets.html", context)
 
+    def save_related(self, request, form, formsets, change):
+        # save_model's service has set the allowed brokers (and recorded the change): only inlines are left.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
     @admin.action(description="Revoke the selected keys (they stop verifying at once)")
     def revoke_keys(self, request, queryset):
         count = 0
@@ -137,7 +165,11 @@ class PartnerKeyAdmin(admin.ModelAdmin):
         keys = []
         for old in queryset.select_related("partner", "default_broker").filter(status=PartnerKeyStatus.ACTIVE):
             key, secret = partner_key_create(
-                partner=old.partner, default_broker=old.default_broker, label=f"rotation of {old.key_id}"
+                partner=old.partner,
+                default_broker=old.default_broker,
+                label=f"rotation of {old.key_id}",
+                allow_v1=old.allow_v1,
+                allowed_brokers=list(old.allowed_brokers.all()),
             )
             keys.append({"key": key, "secret": secret, "note": f"Both keys work until you revoke {old.key_id}."})
         if not keys:

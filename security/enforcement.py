@@ -3,8 +3,10 @@
 `SIGNATURE_ENFORCEMENT_DISABLED_UNTIL` (RFC 3339, e.g. `2026-11-28T06:00:00Z`) turns enforcement off
 until that instant. It is refused (enforcement stays on) when it is more than
 `SIGNATURE_ENFORCEMENT_MAX_DISABLE_HOURS` (default 24) ahead of the current time, or unparseable, so a
-forgotten value cannot switch security off for good. Every check while it is off logs a warning; /healthz
-and /metrics show it. docs/runbooks/rollback.md says when and how to use it.
+forgotten value cannot switch security off for good. Every check while it is off logs a warning; /metrics
+and `manage.py healthcheck` show it (the anonymous /healthz does not: it would tell anyone when unsigned
+uploads go through). What it waives is decided in security/upload_verification.py: the signature only.
+docs/runbooks/rollback.md says when and how to use it.
 
 This module imports only Django settings, so any layer may ask it (the upload entry point does, before
 it rejects a request for its signature).

@@ -3,7 +3,8 @@ partners and their signing keys.
 
 A partner may hold several keys at once (rotation: create the new key, the partner switches, revoke the
 old one; both verify in between). The secret is shown once at creation and stored encrypted
-(security/crypto.py), never in plain text.
+(security/crypto.py), never in plain text. A key signs v2 unless ops allowed it v1 (`allow_v1`), and its
+uploads may name in X-Broker-Id only its default broker and its `allowed_brokers`.
 """
 
 from __future__ import annotations
@@ -78,6 +79,23 @@ class PartnerKey(models.Model):
     default_broker = models.ForeignKey(
         Broker, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner_keys"
     )
+    # The brokers an upload signed with this key may name in X-Broker-Id (the default broker always may).
+    allowed_brokers = models.ManyToManyField(
+        Broker,
+        blank=True,
+        related_name="routable_partner_keys",
+        db_table="partner_key_allowed_brokers",
+        help_text="Brokers this key may name in X-Broker-Id; the default broker is always allowed.",
+    )
+    # The v1 signature (an HMAC of the body alone) binds no time: a captured request can be replayed. Only
+    # for a partner that cannot sign v2 yet, and only when ops say so.
+    allow_v1 = models.BooleanField(
+        "allow v1 signatures",
+        default=False,
+        db_default=False,
+        help_text="Accept the v1 signature (body only, replayable) from this key. Off unless the partner cannot "
+        "sign v2.",
+    )
     status = models.CharField(max_length=16, choices=PartnerKeyStatus.choices, default=PartnerKeyStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -93,3 +111,9 @@ class PartnerKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == PartnerKeyStatus.ACTIVE
+
+    def may_route_to(self, broker_id) -> bool:
+        """Whether an upload signed with this key may assign its leads to `broker_id` (X-Broker-Id)."""
+        if broker_id == self.default_broker_id:
+            return True
+        return self.allowed_brokers.filter(pk=broker_id).exists()

@@ -169,6 +169,10 @@ ENCRYPTION_KEYS = env.list("ENCRYPTION_KEY", default=[])
 HMAC_SECRET_KEY = env.str("HMAC_SECRET_KEY", default="")  # legacy single-key signing (seed clients)
 SIGNATURE_TOLERANCE_SECONDS = env.int("SIGNATURE_TOLERANCE_SECONDS", default=300)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
+# A partner's request body must arrive within GRACE + Content-Length / MIN_BYTES_PER_SECOND seconds, else 408:
+# a body trickling in would hold a web thread (security/request_body.py).
+UPLOAD_READ_GRACE_SECONDS = env.float("UPLOAD_READ_GRACE_SECONDS", default=30.0)
+UPLOAD_READ_MIN_BYTES_PER_SECOND = env.int("UPLOAD_READ_MIN_BYTES_PER_SECOND", default=100_000)
 REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
 CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from pipeline.models import IngestReplayGuard, Upload
 from security.models import Broker
-from security.upload_verification import BodyTooLarge, body_spool
+from security.request_body import BodyTooLarge, body_spool
 
 from .services import UploadRejected, upload_accept
 

@@ -19,7 +19,9 @@ from security.models import Broker
 # Reason classes of `upload_rejected` events (`event_data["reason"]`, with the answer's `http_status`) that
 # the alerts and /metrics count: a 401 means the signature, key or timestamp did not verify
 # (security/upload_verification.py); a 409 is a replay of content received in the last REPLAY_GUARD_DAYS.
-SIGNATURE_FAILURE_REASONS = frozenset({"bad_signature", "unknown_key", "revoked_key", "timestamp_out_of_window"})
+SIGNATURE_FAILURE_REASONS = frozenset(
+    {"bad_signature", "v1_not_allowed", "unknown_key", "revoked_key", "timestamp_out_of_window"}
+)
 SIGNATURE_FAILURE_STATUS = 401
 DUPLICATE_REASONS = frozenset({"replay"})
 DUPLICATE_STATUS = 409
@@ -45,17 +47,27 @@ def upload_enqueue(upload_id) -> None:
     async_task("pipeline.tasks.upload_process", str(upload_id), task_name=f"upload {upload_id}", group="ingest")
 
 
-def upload_broker_resolve(value: str | None) -> Broker | None:
-    """The active broker an `X-Broker-Id` header names (None when the header is empty).
+def upload_broker_resolve(*, value: str | None, partner_key=None, signature_verified: bool = True) -> Broker | None:
+    """The broker an `X-Broker-Id` header names, when the signing key may route to it (None when the header
+    is empty, or ignored: a request the rollback escape hatch let through unsigned gets the key's default
+    broker only, so an unsigned request cannot choose whose portal its leads land in).
 
-    Raises UploadRejected (400) for a value that is not a UUID or not an active broker."""
+    Raises UploadRejected: 400 for a value that is not a UUID or not an active broker, 403 for a broker the
+    key may not route to (not its default broker and not in its `allowed_brokers`). Requests signed with the
+    legacy single secret have no key and so no list: they may name any active broker."""
     value = (value or "").strip()
-    if not value:
+    if not value or not signature_verified:
         return None
     try:
         broker_id = uuid.UUID(value)
     except ValueError as error:
         raise UploadRejected("X-Broker-Id is not a UUID", reason="malformed_header") from error
+    if partner_key is not None and not partner_key.may_route_to(broker_id):
+        raise UploadRejected(
+            "X-Broker-Id names a broker this key may not send leads to; ask us to add the broker to your key",
+            status=403,
+            reason="broker_not_allowed",
+        )
     broker = Broker.objects.active().filter(pk=broker_id).first()
     if broker is None:
         raise UploadRejected("X-Broker-Id is not an active broker", reason="unknown_broker")
@@ -86,14 +98,18 @@ def upload_accept(
     uploaded_by=None,
     enqueue: bool = True,
 ) -> Upload:
-    """Store the file, claim its content hash in `ingest_replay_guard`, create the `uploads` row and
+    """Store the file, claim its content hash for its partner in `ingest_replay_guard`, create the `uploads` row and
     enqueue the ingestion on commit. Records `upload_received` (no body, no secret).
 
     Runs in the caller's database context (service role). Raises UploadDuplicate (409) with the earlier
-    upload's id when the same content arrived within REPLAY_GUARD_DAYS."""
+    upload's id when the same partner (or, without a partner, the same no-partner sender) sent the same
+    content within REPLAY_GUARD_DAYS; another partner's upload of the same bytes is accepted and never named."""
     with transaction.atomic():
-        if not IngestReplayGuard.objects.claim(content_sha256=content_sha256, partner=partner):
-            raise UploadDuplicate(IngestReplayGuard.objects.upload_id_for(content_sha256))
+        guard_id = IngestReplayGuard.objects.claim(content_sha256=content_sha256, partner=partner)
+        if guard_id is None:
+            raise UploadDuplicate(
+                IngestReplayGuard.objects.upload_id_for(content_sha256=content_sha256, partner=partner)
+            )
         effective_broker = broker or getattr(partner_key, "default_broker", None)
         upload = Upload(
             partner=partner,
@@ -109,7 +125,7 @@ def upload_accept(
         stored_path = upload.file.name
         try:
             upload.save()
-            IngestReplayGuard.objects.filter(pk=content_sha256).update(upload=upload)
+            IngestReplayGuard.objects.filter(pk=guard_id).update(upload=upload)
             if partner_key is not None:
                 type(partner_key).objects.filter(pk=partner_key.pk).update(last_used_at=timezone.now())
             record_event(

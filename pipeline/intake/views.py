@@ -2,9 +2,10 @@
 upload API (docs/api.md).
 
 Partners are anonymous to Django: each view asks security/upload_verification.py to verify the request
-(on the raw bytes, streamed), and only then opens `service_context()` to store or read the upload. Every
-rejection answers JSON `{"error": …}` that never says which check failed or what was expected, and is
-recorded as `upload_rejected` with its reason class and the key id if known.
+(headers and signature first; the body is read only for an authenticated request, streamed, within a
+deadline), and only then opens `service_context()` to store or read the upload. Every rejection answers
+JSON `{"error": …}` that never says which check failed or what was expected, and is recorded as
+`upload_rejected` with its reason class and the key id if known.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from equity_connect.db import service_context
 from pipeline.models import Upload
+from security.request_body import body_source
 from security.upload_verification import SignatureRejected, signed_request_verify
 
 from .selectors import upload_rejections_csv, upload_status_payload
@@ -41,22 +43,17 @@ def _rejected(request, error: SignatureRejected) -> JsonResponse:
 
 
 def _verify(request, *, with_body: bool):
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
     return signed_request_verify(
         method=request.method,
         path=request.path,
         headers=request.headers,
-        read=request.read if with_body else None,
-        content_length=length,
+        body=body_source(request) if with_body else None,
     )
 
 
 @csrf_exempt
 def uploads(request):
-    """POST a signed CSV (202/400/401/409/413)."""
+    """POST a signed CSV (202/400/401/403/408/409/411/413)."""
     if request.method != "POST":
         return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": "POST"})
     try:
@@ -74,7 +71,11 @@ def uploads(request):
                 source=(request.headers.get("X-Upload-Source") or "")[:200],
                 partner=verified.partner,
                 partner_key=key,
-                broker=upload_broker_resolve(request.headers.get("X-Broker-Id")),
+                broker=upload_broker_resolve(
+                    value=request.headers.get("X-Broker-Id"),
+                    partner_key=key,
+                    signature_verified=verified.signature_verified,
+                ),
             )
     except UploadRejected as error:
         extra = {"upload_id": str(error.upload_id)} if error.upload_id else {}

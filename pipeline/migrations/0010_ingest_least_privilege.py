@@ -61,6 +61,6 @@ DROP POLICY uploads_pipeline_select ON uploads;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("pipeline", "0008_possible_duplicates"), ("security", "0002_broker")]
+    dependencies = [("pipeline", "0009_replay_guard_per_partner"), ("security", "0003_partner_key_policies")]
 
     operations = [migrations.RunSQL(FORWARD, reverse_sql=BACKWARD)]

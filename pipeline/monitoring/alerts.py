@@ -2,9 +2,10 @@
 
     alerts_evaluate()  ->  {"fired": [...], "resolved": [...], "firing": [...], "observations": {...}}
 
-The seed's seven rules, thresholds from settings (ALERT_*):
-- critical: HMAC verification failure rate > 5% of upload requests in the trailing window; DLQ depth > 100;
-  the last MV refresh failed; the last campaign feeder run failed.
+The seed's seven rules and ours, thresholds from settings (ALERT_*):
+- critical: HMAC verification failure rate > 5% of upload requests in the trailing window; any request let
+  through without a valid signature (the rollback escape hatch) in the window; DLQ depth > 100; the last MV
+  refresh failed; the last campaign feeder run failed.
 - warning: verification rate < 80% of the leads created in the window; reply rate < 5% of the leads fed in
   the last ALERT_REPLY_WINDOW_DAYS; duplicate upload rate (409 replays) > 10% of upload requests.
 A rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident). Then the
@@ -106,6 +107,21 @@ def check_duplicate_upload_rate(now: dt.datetime) -> Observation:
     return _rate_above("duplicates", "Duplicate upload rate", settings.ALERT_DUPLICATE_UPLOAD_RATE)(now)
 
 
+def check_unverified_uploads(now: dt.datetime) -> Observation:
+    """Any `upload_unverified` event in the window: while SIGNATURE_ENFORCEMENT_DISABLED_UNTIL is on, every
+    request it lets through is someone's unsigned upload or status read, and a person should know at once."""
+    events = PipelineEvent.objects.filter(event_type="upload_unverified", created_at__gte=_window(now))
+    count = events.count()
+    keys = sorted({key or "legacy" for key in events.values_list("event_data__key_id", flat=True)[:1000]})
+    return Observation(
+        count > 0,
+        count,
+        0,
+        f"{count} request(s) accepted without a valid signature in the last {settings.ALERT_WINDOW_HOURS} h"
+        f" (signature enforcement disabled); keys: {', '.join(keys) or '-'}",
+    )
+
+
 def check_dlq_depth(now: dt.datetime) -> Observation:
     depth = dlq_depth()
     threshold = settings.ALERT_DLQ_DEPTH
@@ -164,6 +180,7 @@ def check_reply_rate(now: dt.datetime) -> Observation:
 
 RULES: tuple[Rule, ...] = (
     Rule("hmac_failure_rate", CRITICAL, "HMAC verification failure rate", check_hmac_failure_rate),
+    Rule("upload_unverified", CRITICAL, "Uploads accepted without a valid signature", check_unverified_uploads),
     Rule("dlq_depth", CRITICAL, "DLQ depth", check_dlq_depth),
     Rule("mv_refresh_failed", CRITICAL, "MV refresh failed", _last_run_failed("mv_refreshed", "MV refresh")),
     Rule("feeder_failed", CRITICAL, "Campaign feeder failed", _last_run_failed("feeder_run", "Campaign feeder")),

@@ -198,11 +198,11 @@ def test_cleanups_remove_only_old_rows():
     with service_context(), connection.cursor() as cursor:
         cursor.execute(
             "UPDATE ingest_replay_guard SET created_at = now() - interval '8 days' WHERE content_sha256 = %s",
-            [stale_guard.pk],
+            [stale_guard.content_sha256],
         )
         cursor.execute("SELECT cleanup_old_consent_tokens(), cleanup_old_replay_guards()")
         assert cursor.fetchone() == (2, 1)
         cursor.execute("SELECT id FROM consent_tokens")
         assert [row[0] for row in cursor.fetchall()] == [fresh.pk]
         cursor.execute("SELECT content_sha256 FROM ingest_replay_guard")
-        assert [row[0] for row in cursor.fetchall()] == [fresh_guard.pk]
+        assert [row[0] for row in cursor.fetchall()] == [fresh_guard.content_sha256]

@@ -123,8 +123,20 @@ def duplicate_heal():
     events("upload_received", 10)  # 1/14 = 7%
 
 
+def unverified_breach():
+    events("upload_unverified", 1, status="failure", data={"reason": "bad_signature", "key_id": "pk_a"})
+
+
+def unverified_heal():
+    with service_context():  # out of the window: the hatch was closed a day ago
+        PipelineEvent.objects.filter(event_type="upload_unverified").update(
+            created_at=timezone.now() - dt.timedelta(hours=25)
+        )
+
+
 CASES = {
     "hmac_failure_rate": (hmac_breach, hmac_heal),
+    "upload_unverified": (unverified_breach, unverified_heal),
     "dlq_depth": (dlq_breach, dlq_heal),
     "mv_refresh_failed": (mv_breach, mv_heal),
     "feeder_failed": (feeder_breach, feeder_heal),
@@ -142,6 +154,7 @@ def test_the_seven_rules_of_the_seed_and_the_dead_mans_switches():
         "feeder_dry_run": "critical",
         "uploads_stuck": "critical",
         "hmac_failure_rate": "critical",
+        "upload_unverified": "critical",
         "dlq_depth": "critical",
         "mv_refresh_failed": "critical",
         "feeder_failed": "critical",
@@ -153,7 +166,7 @@ def test_the_seven_rules_of_the_seed_and_the_dead_mans_switches():
 
 def test_nothing_fires_on_a_quiet_system():
     summary = alerts_evaluate()
-    assert summary["evaluated"] == 12 and summary["fired"] == [] and summary["firing"] == []
+    assert summary["evaluated"] == 13 and summary["fired"] == [] and summary["firing"] == []
 
 
 def _alerts(rule):

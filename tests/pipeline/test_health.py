@@ -50,7 +50,7 @@ def test_healthz_ok(client):
     assert body["checks"]["migrations"] == {"ok": True}
     scheduler = body["checks"]["scheduler"]
     assert scheduler["ok"] is True and scheduler["heartbeat"] == "scheduler" and 25 <= scheduler["age_seconds"] < 120
-    assert body["signature_enforcement"] == "enforced"
+    assert "signature_enforcement" not in body
     assert response["Cache-Control"].startswith("max-age=0")
 
 
@@ -252,12 +252,23 @@ def test_signature_enforcement_disable_is_time_limited(settings, caplog, offset,
         assert "DISABLED" in caplog.text
 
 
-def test_healthz_and_metrics_show_disabled_enforcement(client, settings):
+def test_disabled_enforcement_shows_on_metrics_and_to_operators_not_on_healthz(client, settings):
+    """/healthz is anonymous: it must not tell anyone when unsigned uploads go through."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
     beat(dt.timedelta(seconds=1))
     until = (timezone.now() + dt.timedelta(hours=1)).astimezone(dt.UTC).replace(microsecond=0)
     settings.SIGNATURE_ENFORCEMENT_DISABLED_UNTIL = until.isoformat()
-    assert client.get("/healthz").json()["signature_enforcement"] == f"disabled until {until.isoformat()}"
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert "signature_enforcement" not in response.json()
+    assert "disabled" not in response.content.decode() and until.isoformat() not in response.content.decode()
     assert _value(_families(client.get("/metrics")), "ec_signature_enforcement_disabled") == 1
+    out = StringIO()
+    call_command("healthcheck", stdout=out)
+    assert json.loads(out.getvalue())["signature_enforcement"] == f"disabled until {until.isoformat()}"
 
 
 def test_healthz_and_metrics_work_for_a_logged_in_user_too(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import threading
@@ -9,11 +10,12 @@ import threading
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
-from pipeline.models import Upload
+from pipeline.models import IngestReplayGuard, Upload
 from security import signing
 from security.models import PartnerKeyStatus
 from tests.factories import BrokerFactory, PartnerKeyFactory
@@ -78,11 +80,20 @@ def _signed(offset: float | None = None, **kwargs):
     return build
 
 
+def _good_v1_bad_v2(secret, key_id):
+    headers = signed_headers(secret, BODY, key_id=key_id, forms=("v1",))
+    headers["HTTP_X_SIGNATURE"] = f"v2={'0' * 64} {headers['HTTP_X_SIGNATURE']}"
+    return BODY, headers
+
+
 CASES = [
     # (case, request builder, expected status, rejection reason class or None)
     ("v2 signature", _signed(), 202, None),
-    ("v1 signature (the seed's form)", _signed(forms=("v1",)), 202, None),
+    # A keyed request needs v2: v1 binds no time, so a captured request could be replayed (allow_v1 keys and
+    # the legacy secret aside: tests below).
+    ("v1 signature only (the seed's form)", _signed(forms=("v1",)), 401, "v1_not_allowed"),
     ("both forms", _signed(forms=("v1", "v2")), 202, None),
+    ("good v1 beside a bad v2 (only v2 counts)", _good_v1_bad_v2, 401, "bad_signature"),
     ("one bad and one good signature", _set("HTTP_X_SIGNATURE", None), 202, None),  # filled in below
     ("wrong secret", lambda s, k: (BODY, signed_headers("x" * 40, BODY, key_id=k)), 401, "bad_signature"),
     ("timestamp 310 s old", _signed(offset=-310), 401, "timestamp_out_of_window"),
@@ -233,18 +244,17 @@ def test_oversize_body_is_413(client, key, settings):
 
 
 @pytest.mark.django_db
-def test_oversize_body_without_content_length_is_413(key, settings):
-    from django.test import RequestFactory
-
-    from pipeline.intake.views import uploads
-
-    settings.UPLOAD_MAX_BYTES = 100
-    body = BODY * 5
-    request = RequestFactory().post(
-        UPLOADS, data=body, content_type="text/csv", **signed_headers(key.plain_secret, body, key_id=key.key_id)
+def test_a_chunked_body_without_content_length_is_411(client, key):
+    headers = signed_headers(key.plain_secret, BODY, key_id=key.key_id)
+    response = client.post(
+        UPLOADS, data=BODY, content_type="text/csv", CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked", **headers
     )
-    request.META["CONTENT_LENGTH"] = ""  # a chunked request: the limit is enforced while streaming
-    assert uploads(request).status_code == 413
+    assert response.status_code == 411
+    assert "Content-Length is required" in response.json()["error"]
+    with service_context():
+        event = PipelineEvent.objects.get(event_type="upload_rejected")
+        assert Upload.objects.count() == 0
+    assert (event.event_data["reason"], event.event_data["http_status"]) == ("length_required", 411)
 
 
 @pytest.mark.django_db
@@ -253,8 +263,69 @@ def test_legacy_single_secret_without_key_id(client, settings):
     response = post_upload(client, settings.HMAC_SECRET_KEY, BODY, forms=("v1",))
     assert response.status_code == 202
     upload_id = response.json()["upload_id"]
-    assert get_status(client, settings.HMAC_SECRET_KEY, upload_id).status_code == 200
+    assert get_status(client, settings.HMAC_SECRET_KEY, upload_id, forms=("v1",)).status_code == 200
+    assert get_status(client, settings.HMAC_SECRET_KEY, upload_id).status_code == 200  # v2 works too
     assert post_upload(client, "wrong" * 8, _body(5), forms=("v1",)).status_code == 401
+    # Beside a v2 signature only v2 counts, in the legacy mode too.
+    headers = signed_headers(settings.HMAC_SECRET_KEY, _body(6), forms=("v1",))
+    headers["HTTP_X_SIGNATURE"] += f" v2={'0' * 64}"
+    assert client.post(UPLOADS, data=_body(6), content_type="text/csv", **headers).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_key_created_with_allow_v1_may_sign_v1(client):
+    key = PartnerKeyFactory(allow_v1=True)
+    response = post_upload(client, key.plain_secret, BODY, key_id=key.key_id, forms=("v1",))
+    assert response.status_code == 202
+    upload_id = response.json()["upload_id"]
+    assert get_status(client, key.plain_secret, upload_id, key_id=key.key_id, forms=("v1",)).status_code == 200
+    assert post_upload(client, "w" * 40, _body(1), key_id=key.key_id, forms=("v1",)).status_code == 401
+    bad_v2 = signed_headers(key.plain_secret, _body(2), key_id=key.key_id, forms=("v1",))
+    bad_v2["HTTP_X_SIGNATURE"] += f" v2={'0' * 64}"
+    assert client.post(UPLOADS, data=_body(2), content_type="text/csv", **bad_v2).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_captured_status_request_cannot_be_replayed_later(client, key):
+    """The earlier client signed each request with both forms. v1 over a status request's empty body is the
+    same for every request of the key, forever: with a fresh timestamp it used to read any of its uploads."""
+    upload_id = post_upload(client, key.plain_secret, BODY, key_id=key.key_id).json()["upload_id"]
+    path = f"{UPLOADS}/{upload_id}"
+    month_ago = rfc3339(offset_seconds=-30 * 86400)
+    captured = signed_headers(
+        key.plain_secret, b"", method="GET", path=path, key_id=key.key_id, timestamp=month_ago, forms=("v2", "v1")
+    )
+    v2, v1 = captured["HTTP_X_SIGNATURE"].split()
+    replays = [
+        {**captured, "HTTP_X_SIGNATURE_TIMESTAMP": rfc3339(), "HTTP_X_SIGNATURE": v1},
+        {**captured, "HTTP_X_SIGNATURE_TIMESTAMP": rfc3339(), "HTTP_X_SIGNATURE": v2},
+        captured,
+    ]
+    assert [client.get(path, **replay).status_code for replay in replays] == [401, 401, 401]
+    with service_context():
+        reasons = list(
+            PipelineEvent.objects.filter(event_type="upload_rejected")
+            .order_by("id")
+            .values_list("event_data__reason", flat=True)
+        )
+    assert reasons == ["v1_not_allowed", "bad_signature", "timestamp_out_of_window"]
+
+
+@pytest.mark.django_db
+def test_a_captured_upload_cannot_be_replayed_after_the_replay_guard_expires(client, key):
+    """After REPLAY_GUARD_DAYS the same bytes are new again; a captured upload's v1 signature (over the body
+    only) with a fresh timestamp used to create a second upload then."""
+    signed_at = rfc3339(offset_seconds=-250)  # inside the window now; a replay needs a fresh time
+    captured = signed_headers(key.plain_secret, BODY, key_id=key.key_id, timestamp=signed_at, forms=("v2", "v1"))
+    assert client.post(UPLOADS, data=BODY, content_type="text/csv", **captured).status_code == 202
+    with service_context():
+        IngestReplayGuard.objects.update(created_at=timezone.now() - dt.timedelta(days=8))
+    v2, v1 = captured["HTTP_X_SIGNATURE"].split()
+    for signature in (v1, v2):
+        replay = {**captured, "HTTP_X_SIGNATURE_TIMESTAMP": rfc3339(), "HTTP_X_SIGNATURE": signature}
+        assert client.post(UPLOADS, data=BODY, content_type="text/csv", **replay).status_code == 401
+    with service_context():
+        assert Upload.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -315,18 +386,70 @@ def test_status_is_signed_and_scoped_to_the_partner(client, key):
 
 
 @pytest.mark.django_db
-def test_broker_header_and_default_broker(client):
-    broker, default = BrokerFactory(), BrokerFactory()
+def test_broker_header_names_only_brokers_the_key_may_route_to(client):
+    allowed, default, other = BrokerFactory(), BrokerFactory(), BrokerFactory()
+    retired = BrokerFactory(active=False)
     key = PartnerKeyFactory(default_broker=default)
-    chosen = post_upload(client, key.plain_secret, _body(7), key_id=key.key_id, x_broker_id=str(broker.pk))
-    fallback = post_upload(client, key.plain_secret, _body(8), key_id=key.key_id)
-    unknown = post_upload(
-        client, key.plain_secret, _body(9), key_id=key.key_id, x_broker_id="00000000-0000-0000-0000-000000000000"
-    )
-    assert unknown.status_code == 400
     with service_context():
-        assert Upload.objects.get(pk=chosen.json()["upload_id"]).broker_id == broker.pk
-        assert Upload.objects.get(pk=fallback.json()["upload_id"]).broker_id == default.pk
+        key.allowed_brokers.add(allowed, retired)
+
+    def send(n, broker=None):
+        extra = {"x_broker_id": str(broker)} if broker else {}
+        return post_upload(client, key.plain_secret, _body(n), key_id=key.key_id, **extra)
+
+    chosen, explicit_default, fallback = send(7, allowed.pk), send(8, default.pk), send(9)
+    refused, unknown = send(10, other.pk), send(11, "00000000-0000-0000-0000-000000000000")
+    malformed, inactive = send(12, "not-a-uuid"), send(13, retired.pk)
+    assert [r.status_code for r in (chosen, explicit_default, fallback)] == [202, 202, 202]
+    assert [r.status_code for r in (refused, unknown, malformed, inactive)] == [403, 403, 400, 400]
+    assert refused.json() == unknown.json()  # an unknown broker and another's broker look the same
+    assert "may not send leads to" in refused.json()["error"]
+    with service_context():
+        routed = {
+            upload_id: Upload.objects.get(pk=upload_id).broker_id
+            for upload_id in (r.json()["upload_id"] for r in (chosen, explicit_default, fallback))
+        }
+        rejected = list(
+            PipelineEvent.objects.filter(event_type="upload_rejected")
+            .order_by("id")
+            .values_list("event_data__reason", "event_data__http_status", "event_data__key_id")
+        )
+        assert Upload.objects.count() == 3
+    assert list(routed.values()) == [allowed.pk, default.pk, default.pk]
+    assert rejected == [
+        ("broker_not_allowed", 403, key.key_id),
+        ("broker_not_allowed", 403, key.key_id),
+        ("malformed_header", 400, key.key_id),
+        ("unknown_broker", 400, key.key_id),
+    ]
+
+
+@pytest.mark.django_db
+def test_the_replay_guard_is_per_partner(client, settings, django_capture_on_commit_callbacks):
+    first_key, other_key = PartnerKeyFactory(), PartnerKeyFactory()
+    sibling = PartnerKeyFactory(partner=first_key.partner)
+    first = post_upload(client, first_key.plain_secret, BODY, key_id=first_key.key_id)
+    other = post_upload(client, other_key.plain_secret, BODY, key_id=other_key.key_id)
+    assert (first.status_code, other.status_code) == (202, 202)
+    assert first.json()["upload_id"] not in other.content.decode()  # another partner's upload is never named
+    again = post_upload(client, sibling.plain_secret, BODY, key_id=sibling.key_id)  # the same partner
+    other_again = post_upload(client, other_key.plain_secret, BODY, key_id=other_key.key_id, x_filename="again")
+    assert (again.status_code, again.json()["upload_id"]) == (409, first.json()["upload_id"])
+    assert (other_again.status_code, other_again.json()["upload_id"]) == (409, other.json()["upload_id"])
+
+    settings.HMAC_SECRET_KEY = "legacy-secret-0123456789abcdef0123456789"  # no partner: one sender too
+    legacy = post_upload(client, settings.HMAC_SECRET_KEY, BODY, forms=("v1",))
+    legacy_again = post_upload(client, settings.HMAC_SECRET_KEY, BODY)
+    assert legacy.status_code == 202
+    assert (legacy_again.status_code, legacy_again.json()["upload_id"]) == (409, legacy.json()["upload_id"])
+    with service_context():
+        assert Upload.objects.count() == 3
+        guards = IngestReplayGuard.objects.order_by("id")
+        assert [(g.partner_id, str(g.upload_id)) for g in guards] == [
+            (first_key.partner_id, first.json()["upload_id"]),
+            (other_key.partner_id, other.json()["upload_id"]),
+            (None, legacy.json()["upload_id"]),
+        ]
 
 
 @pytest.mark.django_db

@@ -1,0 +1,108 @@
+"""pipeline/migrations/0009 on a database with history: each partner key's allowed brokers start with the
+brokers its uploads went to in the last 90 days, the replay guard keeps its rows under a surrogate key and
+becomes unique per (partner, content) with NULLS NOT DISTINCT, and going back keeps one row per hash."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from tests.equity_connect.test_migrations import manage, scratch_database  # noqa: F401 (a fixture)
+from tests.pg import conninfo
+
+UPLOAD_COLUMNS = (
+    "id, partner_id, partner_key_id, broker_id, source, filename, file, size_bytes, content_sha256, encoding,"
+    " status, rows_total, leads_created, leads_merged, duplicates_in_file, rows_rejected, progress, attempts,"
+    " error_message, columns, blank_lines, possible_duplicates, unrecognised_columns, created_at"
+)
+
+
+def _connect(database: str) -> psycopg.Connection:
+    return psycopg.connect(**{**conninfo(admin=True), "dbname": database}, autocommit=True)
+
+
+def _broker(conn, name: str) -> uuid.UUID:
+    broker_id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO brokers (id, name, email, phone, company, nmls_id, territory_states, territory_zip_prefixes)"
+        " VALUES (%s, %s, %s, '', '', '', '{}', '{}')",
+        [broker_id, name, f"{name}@example.com"],
+    )
+    return broker_id
+
+
+def _partner_key(conn, name: str, default_broker=None) -> tuple[uuid.UUID, int]:
+    partner_id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO partners (id, name, active, contact_email) VALUES (%s, %s, true, '')", [partner_id, name]
+    )
+    key_id = conn.execute(
+        "INSERT INTO partner_keys (key_id, secret_ciphertext, label, status, partner_id, default_broker_id)"
+        " VALUES (%s, 'x', '', 'active', %s, %s) RETURNING id",
+        [f"pk_{name}", partner_id, default_broker],
+    ).fetchone()[0]
+    return partner_id, key_id
+
+
+def _upload(conn, *, partner=None, key=None, broker=None, days_ago: int = 1) -> None:
+    conn.execute(
+        f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (%s, %s, %s, %s, '', 'f.csv', '', 1, %s, '', 'done',"
+        " 0, 0, 0, 0, 0, 1, 1, '', '{}', 0, 0, '{}', now() - make_interval(days => %s))",
+        [uuid.uuid4(), partner, key, broker, uuid.uuid4().hex * 2, days_ago],
+    )
+
+
+def _guard(conn, sha: str, partner=None, days_ago: int = 0) -> None:
+    conn.execute(
+        "INSERT INTO ingest_replay_guard (content_sha256, partner_id, created_at)"
+        " VALUES (%s, %s, now() - make_interval(days => %s))",
+        [sha, partner, days_ago],
+    )
+
+
+@pytest.mark.slow
+def test_0009_seeds_allowed_brokers_and_keys_the_replay_guard_per_partner(scratch_database):  # noqa: F811
+    db = scratch_database
+    manage(db, "migrate", "--noinput")  # everything, then back to before 0009 (and security 0003)
+    manage(db, "migrate", "pipeline", "0008", "--noinput")
+    manage(db, "migrate", "security", "0002", "--noinput")
+    with _connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('partner_key_allowed_brokers')").fetchone() == (None,)
+        default, routed, long_ago, staff_choice = (_broker(conn, n) for n in ("dee", "rho", "old", "sta"))
+        partner, key = _partner_key(conn, "acme", default_broker=default)
+        other_partner, other_key = _partner_key(conn, "other")
+        _upload(conn, partner=partner, key=key, broker=routed, days_ago=10)
+        _upload(conn, partner=partner, key=key, broker=routed, days_ago=20)
+        _upload(conn, partner=partner, key=key, broker=default, days_ago=5)
+        _upload(conn, partner=partner, key=key, broker=long_ago, days_ago=100)  # too long ago to count
+        _upload(conn, partner=other_partner, key=other_key, broker=None)  # territory rules, no broker
+        _upload(conn, broker=staff_choice)  # a staff upload: no key
+        _guard(conn, "a" * 64, partner)
+        _guard(conn, "b" * 64, None)
+
+    manage(db, "migrate", "--noinput")
+    with _connect(db) as conn:
+        allowed = set(conn.execute("SELECT partnerkey_id, broker_id FROM partner_key_allowed_brokers").fetchall())
+        assert allowed == {(key, routed), (key, default)}
+        assert conn.execute(
+            "SELECT relrowsecurity FROM pg_class WHERE relname = 'partner_key_allowed_brokers'"
+        ).fetchone() == (True,)
+        guards = conn.execute("SELECT id, content_sha256, partner_id FROM ingest_replay_guard ORDER BY id").fetchall()
+        assert [(sha, owner) for _, sha, owner in guards] == [("a" * 64, partner), ("b" * 64, None)]
+        assert all(isinstance(guard_id, int) for guard_id, _, _ in guards)
+        _guard(conn, "a" * 64, other_partner)  # the same content from another partner: its own guard
+        for sha, owner in (("a" * 64, partner), ("b" * 64, None)):  # the same sender twice: refused
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                _guard(conn, sha, owner)
+        _guard(conn, "a" * 64, None, days_ago=1)
+
+    manage(db, "migrate", "pipeline", "0008", "--noinput")
+    with _connect(db) as conn:
+        rows = conn.execute("SELECT content_sha256, partner_id FROM ingest_replay_guard ORDER BY 1").fetchall()
+        assert rows == [("a" * 64, other_partner), ("b" * 64, None)]  # the newest of each hash
+        assert conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ingest_replay_guard_pkey'"
+        ).fetchone() == ("PRIMARY KEY (content_sha256)",)
+    manage(db, "migrate", "--noinput")
