@@ -4,6 +4,7 @@ The ingestion reads partner files from the internet, so it runs as `pipeline_wri
 (`equity_connect.db.pipeline_writer_context`), never as `service_role`. On `leads` it may insert, and update
 only the columns the apply writes: the merged columns (leads/columns.py INGESTED), what a new owner resets
 (OWNER_RESET), the score and `updated_at`. On `uploads` it may update only its progress, counts and outcome.
+The upload API runs as `pipeline_writer` too, and updates what UPDATABLE lists for it.
 Everything else (brokers, consent, keys, assignments made in the portal, tombstones) it can read at most.
 
 `pipeline_writer_privileges_grant` re-applies these lists after every `migrate` (revoke, then grant), so the
@@ -38,7 +39,14 @@ UPLOAD_COLUMNS = (
     "finished_at",
     "updated_at",
 )
-UPDATABLE = {"leads": LEAD_COLUMNS, "uploads": UPLOAD_COLUMNS}
+# The upload API (pipeline/intake, also as pipeline_writer): a claim re-arms an expired replay guard and names
+# the new upload on it; a key's last use is noted.
+UPDATABLE = {
+    "leads": LEAD_COLUMNS,
+    "uploads": UPLOAD_COLUMNS,
+    "ingest_replay_guard": ("created_at", "upload_id"),
+    "partner_keys": ("last_used_at",),
+}
 
 
 def pipeline_writer_privileges_grant(using: str = "default", **kwargs) -> None:

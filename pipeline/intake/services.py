@@ -68,7 +68,8 @@ def upload_broker_resolve(*, value: str | None, partner_key=None, signature_veri
             status=403,
             reason="broker_not_allowed",
         )
-    broker = Broker.objects.active().filter(pk=broker_id).first()
+    # The API may read no more of a broker than its id and whether it is active.
+    broker = Broker.objects.active().filter(pk=broker_id).only("id").order_by("id").first()
     if broker is None:
         raise UploadRejected("X-Broker-Id is not an active broker", reason="unknown_broker")
     return broker

@@ -3,9 +3,9 @@ upload API (docs/api.md).
 
 Partners are anonymous to Django: each view asks security/upload_verification.py to verify the request
 (headers and signature first; the body is read only for an authenticated request, streamed, within a
-deadline), and only then opens `service_context()` to store or read the upload. Every rejection answers
-JSON `{"error": …}` that never says which check failed or what was expected, and is recorded as
-`upload_rejected` with its reason class and the key id if known.
+deadline), and only then opens `pipeline_writer_context()` (least privilege, pipeline/migrations/0012) to
+store or read the upload. Every rejection answers JSON `{"error": …}` that never says which check failed or
+what was expected, and is recorded as `upload_rejected` with its reason class and the key id if known.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 from django.http import FileResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from equity_connect.db import service_context
+from equity_connect.db import pipeline_writer_context
 from pipeline.models import Upload
 from security.request_body import body_source
 from security.upload_verification import SignatureRejected, signed_request_verify
@@ -28,7 +28,7 @@ logger = logging.getLogger("pipeline.intake")
 
 def _reject(request, *, status: int, reason: str, message: str, key_id: str | None, **extra) -> JsonResponse:
     try:
-        with service_context():
+        with pipeline_writer_context(budget="web"):
             upload_rejection_record(
                 reason=reason, http_status=status, method=request.method, path=request.path, key_id=key_id
             )
@@ -62,7 +62,7 @@ def uploads(request):
         return _rejected(request, error)
     body, key = verified.body, verified.key
     try:
-        with service_context():
+        with pipeline_writer_context(budget="web"):
             upload = upload_accept(
                 body=body.file,
                 content_sha256=body.sha256,
@@ -116,7 +116,7 @@ def upload_rejections(request, upload_id):
         verified = _verify(request, with_body=False)
     except SignatureRejected as error:
         return _rejected(request, error)
-    with service_context():
+    with pipeline_writer_context(budget="web"):
         upload = _own_upload(verified, upload_id)
         if upload is None:
             return JsonResponse({"error": "no such upload"}, status=404)
@@ -135,7 +135,7 @@ def upload_status(request, upload_id):
         verified = _verify(request, with_body=False)
     except SignatureRejected as error:
         return _rejected(request, error)
-    with service_context():
+    with pipeline_writer_context(budget="web"):
         upload = _own_upload(verified, upload_id)
         if upload is None:
             return JsonResponse({"error": "no such upload"}, status=404)

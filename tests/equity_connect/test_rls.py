@@ -153,7 +153,8 @@ def test_pipeline_writer_has_exactly_the_seeds_grants():
         "pipeline_events": "INSERT",
         "pipeline_dlq": "INSERT,SELECT",
         "ingest_replay_guard": "DELETE,INSERT,SELECT",  # DELETE: a failed upload's guard only (policy)
-        "uploads": "SELECT",  # UPDATE on the listed columns only
+        "uploads": "INSERT,SELECT",  # UPDATE on the listed columns only; INSERT as `received` (the upload API)
+        "partner_key_allowed_brokers": "SELECT",  # which brokers a key may route to
         "possible_duplicates": "INSERT,SELECT",
         "verification_code_map": "SELECT",
         "mv_contactable_leads": "SELECT",
@@ -235,3 +236,23 @@ def test_roles_are_nologin_and_the_app_role_cannot_bypass_rls():
 def test_policies_evaluate_auth_uid_once_per_query():
     definitions = run_sql("SELECT qual FROM pg_policies WHERE tablename = 'leads' AND qual LIKE '%auth.uid%'")
     assert definitions and all("SELECT auth.uid()" in qual for (qual,) in definitions)
+
+
+def test_the_internet_facing_paths_never_take_the_service_role():
+    """The upload API and the ingestion of partner files run as pipeline_writer; only the key lookup (in
+    security/upload_verification.py) and staff actions (the DLQ's reprocess) use the service role."""
+    import inspect
+
+    from pipeline.ingest import services, staging
+    from pipeline.intake import views
+
+    sources = {
+        "pipeline/intake/views.py": inspect.getsource(views),
+        "pipeline/ingest/staging.py": inspect.getsource(staging),
+        "upload_ingest and its steps": "".join(
+            inspect.getsource(function)
+            for function in (services.upload_ingest, services._ingest, services._fail, services._progress)
+        ),
+    }
+    assert {name: "service_context" in source for name, source in sources.items()} == dict.fromkeys(sources, False)
+    assert all("pipeline_writer_context" in source for source in sources.values())
