@@ -172,7 +172,7 @@ def test_pipeline_writer_updates_exactly_the_columns_the_ingestion_writes():
         "SET ROLE pipeline_writer",  # the view shows the privileges of the enabled role
         "SELECT table_name, column_name FROM information_schema.column_privileges "
         "WHERE grantee = 'pipeline_writer' AND privilege_type = 'UPDATE' AND table_schema = 'public' "
-        "AND table_name <> 'leads_staging'"  # its own scratch table: every column
+        "AND table_name <> 'leads_staging'",  # its own scratch table: every column
     )
     granted = {}
     for table, column in rows:

@@ -16,9 +16,9 @@ from equity_connect.db import service_context
 from equity_connect.events import record_event
 from equity_connect.models import PipelineEvent
 from leads.models import Lead
-from pipeline.models import Alert, PipelineDLQ
+from pipeline.models import Alert, PipelineDLQ, Upload
 from pipeline.monitoring.alerts import RULES, alerts_evaluate
-from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory
+from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory, UploadFactory
 from tests.fakes.receiver import WebhookReceiver
 from tests.pg import blocked_by
 from tests.pg import connect as second_connection
@@ -113,6 +113,16 @@ def duplicate_heal():
     events("upload_received", 10)  # 1/14 = 7%
 
 
+def upload_failed_breach():
+    upload = UploadFactory(status="failed")
+    events("upload_failed", 1, upload_id=upload.id, status="failure", data={"reason": "unreadable_file"})
+
+
+def upload_failed_heal():
+    with service_context():
+        Upload.objects.update(status="done")  # re-run (`manage.py process_upload`) and done
+
+
 CASES = {
     "hmac_failure_rate": (hmac_breach, hmac_heal),
     "dlq_depth": (dlq_breach, dlq_heal),
@@ -121,10 +131,11 @@ CASES = {
     "verification_rate": (verification_breach, verification_heal),
     "reply_rate": (reply_breach, reply_heal),
     "duplicate_upload_rate": (duplicate_breach, duplicate_heal),
+    "upload_failed": (upload_failed_breach, upload_failed_heal),
 }
 
 
-def test_the_seven_rules_of_the_seed():
+def test_the_seeds_seven_rules_and_the_failed_upload():
     assert {rule.name for rule in RULES} == set(CASES)
     assert {rule.name: rule.severity for rule in RULES} == {
         "hmac_failure_rate": "critical",
@@ -134,12 +145,13 @@ def test_the_seven_rules_of_the_seed():
         "verification_rate": "warning",
         "reply_rate": "warning",
         "duplicate_upload_rate": "warning",
+        "upload_failed": "critical",
     }
 
 
 def test_nothing_fires_on_a_quiet_system():
     summary = alerts_evaluate()
-    assert summary["evaluated"] == 7 and summary["fired"] == [] and summary["firing"] == []
+    assert summary["evaluated"] == len(RULES) == 8 and summary["fired"] == [] and summary["firing"] == []
 
 
 def _alerts(rule):
@@ -176,6 +188,10 @@ def test_rule_fires_once_and_resolves(rule):
     assert _event_count("alert_resolved", rule) == 1
 
     # It can fire again later: a new alert, the old one kept as history.
+    if rule == "upload_failed":
+        upload_failed_breach()
+        assert alerts_evaluate()["fired"] == [rule]
+        assert [a.state for a in _alerts(rule)] == ["resolved", "firing"]
     if rule in ("mv_refresh_failed", "feeder_failed"):
         events("mv_refreshed" if rule == "mv_refresh_failed" else "feeder_run", 1, status="failure")
         assert alerts_evaluate()["fired"] == [rule]
@@ -321,3 +337,36 @@ def test_hmac_alert_from_real_rejected_uploads(client):
     summary = alerts_evaluate()
     assert "hmac_failure_rate" in summary["fired"]
     assert summary["observations"]["hmac_failure_rate"]["value"] == 1.0
+
+
+def test_failed_uploads_are_one_incident_listed_by_id_and_reason(webhook_receiver, settings):
+    first, second, old = (UploadFactory(status="failed") for _ in range(3))
+    events("upload_failed", 1, upload_id=first.id, status="failure", data={"reason": "unreadable_file"})
+    assert alerts_evaluate()["fired"] == ["upload_failed"]
+    events(
+        "upload_failed",
+        1,
+        upload_id=second.id,
+        status="failure",
+        data={"reason": "internal_error", "error_class": "IntegrityError"},
+    )
+    events("upload_failed", 1, upload_id=old.id, status="failure", data={"reason": "unreadable_file"})
+    with service_context():
+        PipelineEvent.objects.filter(upload_id=old.id).update(
+            created_at=timezone.now() - dt.timedelta(hours=settings.ALERT_WINDOW_HOURS + 1)
+        )
+    summary = alerts_evaluate()  # a second failure in the same incident: the message grows, no new notification
+    assert summary["fired"] == [] and "upload_failed" in summary["firing"]
+    assert summary["observations"]["upload_failed"]["value"] == 2  # the old one is outside the window
+    [alert] = _alerts("upload_failed")
+    assert alert.message == (
+        f"2 upload(s) failed in the last 24 h and were not re-run: {second.id} (internal error, IntegrityError);"
+        f" {first.id} (the file cannot be read)"
+    )
+    assert len(webhook_receiver.requests) == 1 and len(mail.outbox) == 1
+    body = webhook_receiver.requests[0]["body"]
+    assert body["rule"] == "upload_failed" and body["severity"] == "critical"
+    assert (
+        body["text"] == f"[CRITICAL] Equity Connect: Upload failed — 1 upload(s) failed in the last 24 h and were"
+        f" not re-run: {first.id} (the file cannot be read)"
+    )
