@@ -130,7 +130,7 @@ def _ingest_backend(upload_id) -> int | None:
 
 def _terminate(pid: int) -> None:
     with second_connection(admin=True) as admin:
-        assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+        assert admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid]).fetchone()[0]  # and wait for it
 
 
 def _assert_exactly_once(upload_id, rows: int) -> None:

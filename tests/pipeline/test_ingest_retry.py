@@ -71,7 +71,7 @@ def test_a_real_statement_timeout_and_a_real_unique_violation_are_permanent():
 def test_a_terminated_connection_is_transient():
     victim = second_connection()
     with second_connection(admin=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [victim.info.backend_pid])
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", [victim.info.backend_pid])  # and wait for it
     with pytest.raises(psycopg.OperationalError) as terminated:  # 57P01, or no answer at all
         victim.execute("SELECT 1")
     with pytest.raises(psycopg.OperationalError) as closed:  # "the connection is closed": no SQLSTATE
@@ -120,24 +120,27 @@ def test_the_backoff_doubles_to_its_ceiling_with_jitter_and_ends_with_the_budget
 
 @pytest.fixture
 def leads_insert_fault():
-    """`fault(code, times)`: the next `times` INSERTs into `leads` fail with SQLSTATE `code` (every one when
-    times is None) — a real error from the real server, raised by a trigger the schema owner adds."""
+    """`fault(upload, code, times)`: the upload's next `times` INSERTs into `leads` fail with SQLSTATE `code`
+    (every one when times is None) — a real error from the real server, raised by a trigger the schema owner
+    adds. Only that upload's rows: a trigger left behind by a killed run touches no other test."""
     drop = (
         "DROP TRIGGER IF EXISTS test_fault ON leads; DROP FUNCTION IF EXISTS test_fault();"
         " DROP SEQUENCE IF EXISTS test_fault_count"
     )
 
-    def fault(code: str, times: int | None = None) -> None:
+    def fault(upload, code: str, times: int | None = None) -> None:
         limit = "true" if times is None else f"nextval('test_fault_count') <= {int(times)}"
         with second_connection(admin=True) as admin:
             admin.execute(drop)
             admin.execute("CREATE SEQUENCE test_fault_count")
             admin.execute(
                 "CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
-                f" SET search_path = public AS $$ BEGIN IF {limit} THEN"
-                f" RAISE EXCEPTION 'a test fault' USING ERRCODE = '{code}'; END IF; RETURN NULL; END $$"
+                f" SET search_path = public AS $$ BEGIN IF NEW.source_upload_id = '{upload.id}' AND {limit} THEN"
+                f" RAISE EXCEPTION 'a test fault' USING ERRCODE = '{code}'; END IF; RETURN NEW; END $$"
             )
-            admin.execute("CREATE TRIGGER test_fault BEFORE INSERT ON leads EXECUTE FUNCTION test_fault()")
+            admin.execute(
+                "CREATE TRIGGER test_fault BEFORE INSERT ON leads FOR EACH ROW EXECUTE FUNCTION test_fault()"
+            )
 
     yield fault
     with second_connection(admin=True) as admin:
@@ -176,8 +179,8 @@ def _retries(caplog) -> list[str]:
     ],
 )
 def test_a_transient_fault_that_heals_the_upload_finishes_once(leads_insert_fault, caplog, code, times, runs):
-    leads_insert_fault(code, times)
     upload = accept(_body())
+    leads_insert_fault(upload, code, times)
     with caplog.at_level(logging.WARNING, logger="pipeline.ingest"):
         done = upload_ingest(upload_id=upload.id)
     assert done.status == "done" and done.attempts == runs
@@ -193,8 +196,8 @@ def test_a_transient_fault_that_heals_the_upload_finishes_once(leads_insert_faul
 
 @pytest.mark.django_db(transaction=True)
 def test_a_permanent_error_fails_the_upload_at_once_releases_its_guard_and_alerts(leads_insert_fault, caplog):
-    leads_insert_fault("23514")  # a check the data breaks, on every try: no race, nothing to wait for
     upload = accept(_body())
+    leads_insert_fault(upload, "23514")  # a check the data breaks, on every try: no race, nothing to wait for
     with caplog.at_level(logging.WARNING, logger="pipeline.ingest"), pytest.raises(DatabaseError):
         upload_ingest(upload_id=upload.id)
     assert _retries(caplog) == [] and not [r for r in caplog.records if "apply conflict" in r.getMessage()]
@@ -220,8 +223,8 @@ def test_a_permanent_error_fails_the_upload_at_once_releases_its_guard_and_alert
 @pytest.mark.slow
 def test_a_fault_that_outlasts_the_budget_fails_the_upload_and_alerts(leads_insert_fault, caplog, settings):
     settings.INGEST_TRANSIENT_RETRY_SECONDS = 3
-    leads_insert_fault("57P03")  # "the database system is starting up", for ever
     upload = accept(_body())
+    leads_insert_fault(upload, "57P03")  # "the database system is starting up", for ever
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="pipeline.ingest"), pytest.raises(DatabaseError):
         upload_ingest(upload_id=upload.id)
