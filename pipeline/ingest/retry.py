@@ -42,7 +42,8 @@ TRANSIENT_SQLSTATES = frozenset(
         "25006",  # read_only_sql_transaction: after a failover the old primary answers as a standby
     }
 )
-CONNECTION_ERRORS = (DjangoOperationalError, DjangoInterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+LOST_SERVER_ERRORS = (DjangoOperationalError, psycopg.OperationalError)
+MISUSE_ERRORS = (DjangoInterfaceError, psycopg.InterfaceError)
 
 
 def sqlstate(error: BaseException | None) -> str | None:
@@ -58,16 +59,21 @@ def sqlstate(error: BaseException | None) -> str | None:
 def transient_database_error(error: BaseException, connection=None) -> bool:
     """Whether `error` is a database fault that waiting out can fix (see TRANSIENT_SQLSTATES).
 
-    An operational or interface error with no SQLSTATE is one the server never answered (the connection was
-    refused, closed or reset): transient when it left `connection` (the Django connection it came from,
-    when known) unusable, else a bug of ours such as a closed cursor."""
+    With no SQLSTATE the server never answered. An operational error then means the connection was refused,
+    reset or closed: transient, even while libpq still reports the connection as open (right after a failed
+    COPY write it does, until the next use). An interface error is transient only when it left `connection`
+    (the Django connection it came from) unusable; on a usable one it is our misuse, such as a closed cursor."""
     code = sqlstate(error)
     if code is not None:
         return code in TRANSIENT_SQLSTATES or code[:2] in TRANSIENT_SQLSTATE_CLASSES
     cause: BaseException | None = error
-    while cause is not None and not isinstance(cause, CONNECTION_ERRORS):
+    while cause is not None:
+        if isinstance(cause, LOST_SERVER_ERRORS):
+            return True
+        if isinstance(cause, MISUSE_ERRORS):
+            return connection is not None and not connection_usable(connection)
         cause = cause.__cause__
-    return cause is not None and (connection is None or not connection_usable(connection))
+    return False
 
 
 def connection_usable(connection) -> bool:
@@ -89,7 +95,7 @@ class Backoff:
         now = time.monotonic()
         if self.first_failure is None:
             self.first_failure = now
-        remaining = self.first_failure + self.budget_seconds - now
+        remaining = self.budget_seconds - (now - self.first_failure)
         if remaining <= 0:
             return None
         delay = self.ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (spreading retries, not a secret)

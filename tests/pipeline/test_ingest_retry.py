@@ -91,13 +91,15 @@ def test_a_refused_connection_is_transient(tmp_path):
 
 
 @pytest.mark.django_db
-def test_an_interface_error_on_a_usable_connection_is_ours_and_permanent():
+def test_an_interface_error_is_transient_only_without_a_usable_connection(tmp_path):
     cursor = connection.cursor()
     cursor.close()
-    with pytest.raises(Error) as closed_cursor:  # an InterfaceError
+    with pytest.raises(Error) as closed_cursor:  # an InterfaceError: the cursor is closed
         cursor.execute("SELECT 1")
     assert retry.connection_usable(connection)
-    assert not transient_database_error(closed_cursor.value, connection)
+    assert not transient_database_error(closed_cursor.value, connection)  # our misuse
+    gone = type(connections["default"])({**connection.settings_dict}, alias="gone")  # never connected
+    assert transient_database_error(closed_cursor.value, gone)
 
 
 def test_errors_that_are_not_the_databases_are_permanent():
