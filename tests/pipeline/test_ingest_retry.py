@@ -20,6 +20,7 @@ from pipeline.ingest.retry import Backoff, transient_database_error
 from pipeline.ingest.services import upload_ingest
 from pipeline.models import IngestReplayGuard, LeadStaging, Upload
 from pipeline.monitoring.alerts import alerts_evaluate
+from tests.pg import backend_pid
 from tests.pg import connect as second_connection
 from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of
 from tests.waiting import wait_for
@@ -194,6 +195,21 @@ def test_a_transient_fault_that_heals_the_upload_finishes_once(leads_insert_faul
         assert IngestReplayGuard.objects.filter(upload_id=upload.id).exists()  # kept: the upload did not fail
     types = [event.event_type for event in _events(upload.id)]
     assert types.count("dedupe_success") == 1 and "upload_failed" not in types
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_dropped_while_idle_is_replaced_by_a_fresh_one(settings, caplog):
+    # A worker's kept connection that a restart or failover ended between two tasks: Django does not notice
+    # until it is used, and then never reconnects by itself.
+    settings.INGEST_TRANSIENT_RETRY_SECONDS = 5
+    upload = accept(_body())
+    idle = backend_pid()
+    with second_connection(admin=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", [idle])
+    with caplog.at_level(logging.WARNING, logger="pipeline.ingest"):
+        done = upload_ingest(upload_id=upload.id)
+    assert done.status == "done" and done.leads_created == 20
+    assert len(_retries(caplog)) == 1 and backend_pid() != idle
 
 
 @pytest.mark.django_db(transaction=True)
