@@ -53,12 +53,18 @@ def find_pg_bindir() -> Path | None:
 
 
 class Cluster:
-    """The project-local cluster: data, socket and logs under var/pg (or a short fallback path)."""
+    """The project-local cluster: data, socket and logs under var/pg (or a short fallback path).
 
-    def __init__(self) -> None:
+    `Cluster(home=..., port=...)` is another, independent cluster there (the fault tests start, stop and
+    remove one of their own); `home` must be reachable by the `postgres` user when we are root, and short
+    enough for a socket path."""
+
+    def __init__(self, home: Path | None = None, port: int = PG_PORT, conf: dict[str, str] | None = None) -> None:
         self.bindir = find_pg_bindir()
         self.owner = self._owner()
-        self.home = self._home()
+        self.port = port
+        self.conf = conf or {}  # postgresql.conf settings over the defaults below
+        self.home = Path(home) if home is not None else self._home()
         self.data = self.home / "data"
         self.socket_dir = self.home / "run"
         self.log = self.home / "log" / "postgres.log"
@@ -156,7 +162,7 @@ class Cluster:
                 "\n# --- equity-connect embedded cluster ---\n"
                 "listen_addresses = ''\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
-                f"port = {PG_PORT}\n"
+                f"port = {self.port}\n"
                 "max_connections = 200\n"
                 "shared_buffers = 512MB\n"
                 "work_mem = 32MB\n"
@@ -167,6 +173,7 @@ class Cluster:
                 "synchronous_commit = off\n"
                 "timezone = 'UTC'\n"
             )
+            handle.writelines(f"{name} = {value}\n" for name, value in self.conf.items())
 
     def start(self) -> None:
         if not self.bindir:
@@ -198,17 +205,17 @@ class Cluster:
             stdout=subprocess.DEVNULL,
         )
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
         if self.bindir and self.running():
             say("stopping the embedded PostgreSQL cluster")
             run(
-                self.as_owner([self.pg("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+                self.as_owner([self.pg("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
                 stdout=subprocess.DEVNULL,
             )
 
     def url(self, role: str, database: str = PG_DB) -> str:
         host = urllib.parse.quote(str(self.socket_dir), safe="")
-        return f"postgres://{role}:{self.password(role)}@{host}:{PG_PORT}/{database}"
+        return f"postgres://{role}:{self.password(role)}@{host}:{self.port}/{database}"
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         env = {**os.environ, "PGPASSWORD": self.password(PG_ADMIN)}
@@ -225,7 +232,7 @@ class Cluster:
                 "-h",
                 str(self.socket_dir),
                 "-p",
-                str(PG_PORT),
+                str(self.port),
                 "-U",
                 PG_ADMIN,
                 "-d",

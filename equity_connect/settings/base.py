@@ -223,6 +223,9 @@ UPLOAD_SWEEP_START_IDLE_SECONDS = env.int("UPLOAD_SWEEP_START_IDLE_SECONDS", def
 UPLOAD_STUCK_MINUTES = env.int("UPLOAD_STUCK_MINUTES", default=30)
 INGEST_KEEP_STAGING = env.bool("INGEST_KEEP_STAGING", default=False)
 INGEST_TEMP_BUFFERS = env.str("INGEST_TEMP_BUFFERS", default="256MB")  # the apply step's temporary tables
+# How long an upload keeps retrying a transient database fault (a restart, a failover, a dropped connection)
+# before it is failed; a failover takes a few minutes at most. Keep it well under Q_TIMEOUT.
+INGEST_TRANSIENT_RETRY_SECONDS = env.float("INGEST_TRANSIENT_RETRY_SECONDS", default=600.0)
 # Scoring weights (leads/scoring.py WEIGHTS), e.g. LEAD_SCORE_WEIGHTS='{"age_75": 20}'.
 LEAD_SCORE_WEIGHTS = env.json("LEAD_SCORE_WEIGHTS", default={})
 

@@ -8,19 +8,20 @@
 - everything that changes `leads`, `pipeline_dlq`, `pipeline_events` and the upload's final counts
   happens in ONE transaction under a global apply lock (so concurrent uploads with overlapping keys
   never race on the unique keys, and never deadlock). A crash before its commit leaves nothing; after
-  it, the upload is `done` and a re-run returns at once.
+  it, the upload is `done` and a re-run returns at once;
+- so a transient database fault (a restart, a failover, a dropped connection, a deadlock) restarts the
+  whole run on a fresh connection, with backoff, for up to INGEST_TRANSIENT_RETRY_SECONDS (retry.py);
+  only a permanent error fails the upload, which releases its replay guard in the same transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import zlib
-from contextlib import contextmanager
 from functools import partial
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -29,16 +30,22 @@ from equity_connect.db import pipeline_writer_context, service_context
 from equity_connect.events import record_event
 from leads.models import Lead
 from pipeline.dlq import CLOSED_STATUSES, dlq_attempt_record, dlq_mark_resolved, dlq_record_failed_upload
-from pipeline.models import DLQSource, PipelineDLQ, Upload, UploadStatus
+from pipeline.models import DLQSource, IngestReplayGuard, PipelineDLQ, Upload, UploadStatus
 
 from . import apply, staging
+from .locks import apply_lock, upload_lock
 from .reading import FileUnreadable
+from .retry import retry_transient, sqlstate, transient_database_error
 from .rows import NORMALISED_NAMES
 
 logger = logging.getLogger("pipeline.ingest")
 
-APPLY_LOCK = zlib.crc32(b"equity_connect.ingest_apply")
 STAGE_PROGRESS_SHARE = 0.8  # staging is most of the work; the apply step takes progress to 1.0
+# A race with another writer rolls the apply back whole but keeps the session (its upload lock, its staged
+# rows), so the apply alone runs again: a key taken between our match and our insert, a deadlock or a
+# serialisation failure with a writer outside the ingestion.
+APPLY_RACES = frozenset({"23505", "40P01", "40001"})
+APPLY_ATTEMPTS = 3
 
 
 class IngestError(Exception):
@@ -49,71 +56,38 @@ class RowStillInvalid(IngestError):
     """A reprocessed DLQ row is still unusable; the message is the reason."""
 
 
-def upload_lock_key(upload_id) -> int:
-    return zlib.crc32(f"upload:{upload_id}".encode()) - 2**31
-
-
-def upload_lock_held(upload_id) -> bool:
-    """Whether a worker holds the upload's lock right now (this session takes it for an instant if not)."""
-    key = upload_lock_key(upload_id)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        if not cursor.fetchone()[0]:
-            return True
-        cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-    return False
-
-
-@contextmanager
-def _upload_lock(upload_id, *, wait_seconds: float):
-    """Hold a session-level advisory lock on the upload across the staging and apply transactions.
-
-    Waits up to `wait_seconds` for a worker that is finishing (or a dead worker's backend that PostgreSQL
-    has not reaped yet); yields whether the lock was taken."""
-    key = upload_lock_key(upload_id)
-    deadline = time.monotonic() + wait_seconds
-    with connection.cursor() as cursor:
-        # Notice a vanished client during a long statement, so a killed worker's locks go quickly.
-        cursor.execute("SET client_connection_check_interval = '1s'")
-    # The apply step's temporary tables live in local buffers (8 MB by default). PostgreSQL only allows
-    # a change before the session's first temporary table, so a long-lived worker may keep its value.
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('temp_buffers', %s, false)", [settings.INGEST_TEMP_BUFFERS])
-    except DatabaseError:
-        pass
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            if cursor.fetchone()[0]:
-                break
-            if time.monotonic() >= deadline:
-                yield False
-                return
-            time.sleep(0.5)
-    try:
-        yield True
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-        except Exception:  # the connection is gone, and the lock with it
-            logger.warning("upload_id=%s advisory unlock failed; connection lost", upload_id)
-
-
-def _apply_lock() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPLY_LOCK])
-
-
 def upload_ingest(*, upload_id) -> Upload | None:
     """Stage, normalise, validate, dedupe, merge/insert, score and count one upload.
 
     Changes `leads`, `pipeline_dlq` (one row per rejected line), `leads_staging` (emptied again) and the
     upload (status, progress, counts). Records `dedupe_success` with the counts and `duration_ms`, and
     per-lead `lead_created`/`lead_merged` events when the upload touches at most INGEST_LEAD_EVENTS_MAX
-    leads; on failure `upload_failed`. Returns the upload, or None when another worker holds it."""
-    with _upload_lock(upload_id, wait_seconds=settings.INGEST_LOCK_WAIT_SECONDS) as acquired:
+    leads. A transient database error restarts the run, with backoff, for up to
+    INGEST_TRANSIENT_RETRY_SECONDS; a permanent one (or an unreadable file) marks the upload failed,
+    releases its replay guard and records `upload_failed`. Returns the upload, or None when another worker
+    holds it. Raises the error of a run that failed for any reason but an unreadable file."""
+    started = time.monotonic()
+    budget = settings.INGEST_TRANSIENT_RETRY_SECONDS
+
+    def give_up(error: BaseException) -> None:
+        reason = f"the database stayed unavailable for {budget:g} s ({type(error).__name__}); the upload can be re-run"
+        try:
+            with upload_lock(upload_id, wait_seconds=0) as acquired:
+                if acquired:  # else another worker has it now, and is not failing
+                    _fail(upload_id, reason, started, reason_class="database_unavailable", error=error)
+        except Exception:  # still unavailable: the upload stays `processing`, for a re-run to finish
+            logger.exception("upload_id=%s could not record the failure", upload_id)
+
+    return retry_transient(
+        partial(_ingest_attempt, upload_id, started),
+        budget_seconds=budget,
+        what=f"upload_id={upload_id}",
+        give_up=give_up,
+    )
+
+
+def _ingest_attempt(upload_id, started: float) -> Upload | None:
+    with upload_lock(upload_id, wait_seconds=settings.INGEST_LOCK_WAIT_SECONDS) as acquired:
         if not acquired:
             logger.info("upload_id=%s busy: another worker is processing it", upload_id)
             return None
@@ -140,16 +114,18 @@ def upload_ingest(*, upload_id) -> Upload | None:
                 finished_at=None,
                 updated_at=timezone.now(),
             )
-        started = time.monotonic()
         try:
             return _ingest(upload, started)
         except FileUnreadable as error:
-            _fail(upload, str(error), started, dlq=True)
+            _fail(upload.id, str(error), started, reason_class="unreadable_file", dlq=True)
             with pipeline_writer_context():
                 return Upload.objects.get(pk=upload.id)
         except Exception as error:
+            if transient_database_error(error, connection):
+                raise  # not the upload's fault: the run starts again (retry_transient)
             logger.exception("upload_id=%s ingestion failed", upload_id)
-            _fail(upload, f"internal error ({type(error).__name__}); the upload can be re-run", started, dlq=False)
+            reason = f"internal error ({type(error).__name__}); the upload can be re-run"
+            _fail(upload.id, reason, started, reason_class="internal_error", error=error)
             raise
 
 
@@ -180,10 +156,10 @@ def _ingest(upload: Upload, started: float) -> Upload:
     )
     staging_ms = int((time.monotonic() - staging_started) * 1000)
     source = upload.source or "upload"  # the partner's name when the request named no source
-    for attempt in range(3):
+    for attempt in range(APPLY_ATTEMPTS):
         try:
             with pipeline_writer_context():
-                _apply_lock()
+                apply_lock()
                 counts = apply.apply_staged(
                     upload_id=str(upload.id),
                     source=source,
@@ -238,10 +214,10 @@ def _ingest(upload: Upload, started: float) -> Upload:
                 if counts.sequences_to_stop:
                     transaction.on_commit(partial(_stop_sequences, counts.sequences_to_stop))
             break
-        except (IntegrityError, OperationalError):
-            # Another writer took a key between our match and our insert (or a deadlock with a writer
-            # outside the ingestion): the transaction rolled back whole; match again.
-            if attempt == 2:
+        except (IntegrityError, OperationalError) as error:
+            # Anything but a race goes up: a lost connection takes the upload lock with it, so only a
+            # run from the top (retry_transient) may go on.
+            if attempt == APPLY_ATTEMPTS - 1 or sqlstate(error) not in APPLY_RACES:
                 raise
             logger.warning("upload_id=%s apply conflict; retrying (attempt %s)", upload.id, attempt + 2)
     logger.info(
@@ -264,9 +240,17 @@ def _stop_sequences(sequences: list[tuple[str, str]]) -> None:
     async_task("pipeline.tasks.instantly_sequences_stop", sequences, task_name="stop sequences", group="instantly")
 
 
-def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
+def _fail(
+    upload_id, reason: str, started: float, *, reason_class: str, error: BaseException | None = None, dlq: bool = False
+) -> None:
+    """Mark the upload failed and release its replay guard in one transaction, so that the partner may send
+    the same file again; record `upload_failed` with the reason's class (the `upload_failed` alert quotes
+    it: `error_message` may quote the file's header, the class never quotes the file)."""
     try:
         with pipeline_writer_context():
+            upload = Upload.objects.get(pk=upload_id)
+            if upload.status == UploadStatus.DONE:
+                return  # its apply committed before the database went away
             staging.staging_rows_delete(upload.id)
             Upload.objects.filter(pk=upload.id).update(
                 status=UploadStatus.FAILED,
@@ -277,6 +261,8 @@ def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
                 finished_at=timezone.now(),
                 updated_at=timezone.now(),
             )
+            # Only this upload's guard: the same bytes sent again since hold a guard of their own.
+            released, _ = IngestReplayGuard.objects.filter(upload_id=upload.id).delete()
             if dlq:
                 dlq_record_failed_upload(upload=upload, reason=reason)
             record_event(
@@ -286,9 +272,16 @@ def _fail(upload: Upload, reason: str, started: float, *, dlq: bool) -> None:
                 status="failure",
                 error_message=reason,
                 duration_ms=int((time.monotonic() - started) * 1000),
+                data={
+                    "reason": reason_class,
+                    "error_class": type(error).__name__ if error is not None else None,
+                    "replay_guard_released": bool(released),
+                },
             )
-    except Exception:
-        logger.exception("upload_id=%s could not record the failure", upload.id)
+    except Exception as failure:
+        if transient_database_error(failure, connection):
+            raise  # the run starts again and fails again, with a database to record it in
+        logger.exception("upload_id=%s could not record the failure", upload_id)
 
 
 def _lead_for_keys(keys: dict[str, str | None]):
@@ -339,7 +332,7 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         item = PipelineDLQ.objects.select_for_update().get(pk=dlq_id)
         if item.status in CLOSED_STATUSES:
             return None
-        _apply_lock()
+        apply_lock()
         staging.staging_rows_delete(upload.id, [line])
         staging.staging_rows_copy(layout, [(row, line)])
         source = upload.source or "dlq_reprocess"

@@ -23,7 +23,7 @@ from equity_connect.events import record_event
 from pipeline.intake.services import upload_enqueue
 from pipeline.models import Upload, UploadStatus
 
-from .services import upload_lock_held
+from .locks import upload_lock_held
 
 logger = logging.getLogger("pipeline.ingest")
 

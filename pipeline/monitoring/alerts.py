@@ -5,7 +5,8 @@
 The seed's seven rules and ours, thresholds from settings (ALERT_*):
 - critical: HMAC verification failure rate > 5% of upload requests in the trailing window; any request let
   through without a valid signature (the rollback escape hatch) in the window; DLQ depth > 100; the last MV
-  refresh failed; the last campaign feeder run failed.
+  refresh failed; the last campaign feeder run failed; an upload failed in the trailing window and was not
+  re-run (one incident however many fail: its message lists them, by id and reason).
 - warning: verification rate < 80% of the leads created in the window; reply rate < 5% of the leads fed in
   the last ALERT_REPLY_WINDOW_DAYS; duplicate upload rate (409 replays) > 10% of upload requests.
 A rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident). Then the
@@ -42,7 +43,7 @@ from pipeline.intake.services import (
     SIGNATURE_FAILURE_STATUS,
 )
 from pipeline.jobs import ALERTS, JobReport, JobResult, job_run
-from pipeline.models import Alert, AlertState
+from pipeline.models import Alert, AlertState, Upload, UploadStatus
 
 from .dashboard import campaign_outcomes, dlq_depth, verification_figures
 from .deadman import (
@@ -178,12 +179,51 @@ def check_reply_rate(now: dt.datetime) -> Observation:
     )
 
 
+# Why an upload failed (its `upload_failed` event's `reason`, pipeline/ingest/services.py), in words that
+# never quote the file: the upload's own error message may quote its header line.
+UPLOAD_FAILURE_REASONS = {
+    "unreadable_file": "the file cannot be read",
+    "internal_error": "internal error",
+    "database_unavailable": "the database stayed unavailable",
+}
+UPLOAD_FAILURES_LISTED = 10
+
+
+def check_upload_failed(now: dt.datetime) -> Observation:
+    failures: dict = {}  # upload id -> its latest failure's event data
+    for upload_id, data in (
+        PipelineEvent.objects.filter(
+            event_type="upload_failed",
+            created_at__gte=_window(now),
+            upload_id__in=Upload.objects.filter(status=UploadStatus.FAILED).values("id"),
+        )
+        .order_by("-created_at", "-id")
+        .values_list("upload_id", "event_data")
+    ):
+        failures.setdefault(upload_id, data or {})
+    listed = []
+    for upload_id, data in list(failures.items())[:UPLOAD_FAILURES_LISTED]:
+        reason = UPLOAD_FAILURE_REASONS.get(data.get("reason"), "reason not recorded")
+        detail = f", {data['error_class']}" if data.get("error_class") else ""
+        listed.append(f"{upload_id} ({reason}{detail})")
+    more = len(failures) - len(listed)
+    hours = settings.ALERT_WINDOW_HOURS
+    message = (
+        f"{len(failures)} upload(s) failed in the last {hours} h and were not re-run: {'; '.join(listed)}"
+        + (f"; and {more} more" if more > 0 else "")
+        if failures
+        else f"no upload failed in the last {hours} h (or each was re-run)"
+    )
+    return Observation(bool(failures), float(len(failures)), 0.0, message)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("hmac_failure_rate", CRITICAL, "HMAC verification failure rate", check_hmac_failure_rate),
     Rule("upload_unverified", CRITICAL, "Uploads accepted without a valid signature", check_unverified_uploads),
     Rule("dlq_depth", CRITICAL, "DLQ depth", check_dlq_depth),
     Rule("mv_refresh_failed", CRITICAL, "MV refresh failed", _last_run_failed("mv_refreshed", "MV refresh")),
     Rule("feeder_failed", CRITICAL, "Campaign feeder failed", _last_run_failed("feeder_run", "Campaign feeder")),
+    Rule("upload_failed", CRITICAL, "Upload failed", check_upload_failed),
     Rule("verification_rate", WARNING, "Verification rate low", check_verification_rate),
     Rule("reply_rate", WARNING, "Reply rate low", check_reply_rate),
     Rule("duplicate_upload_rate", WARNING, "Duplicate upload rate high", check_duplicate_upload_rate),

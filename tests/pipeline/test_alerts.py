@@ -17,9 +17,9 @@ from equity_connect.events import record_event
 from equity_connect.models import PipelineEvent
 from leads.models import Lead
 from pipeline.campaigns.feeder import business_date_for
-from pipeline.models import Alert, PipelineDLQ
+from pipeline.models import Alert, PipelineDLQ, Upload
 from pipeline.monitoring.alerts import RULES, alerts_evaluate
-from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory
+from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory, UploadFactory
 from tests.fakes.receiver import WebhookReceiver
 from tests.pg import blocked_by
 from tests.pg import connect as second_connection
@@ -134,6 +134,16 @@ def unverified_heal():
         )
 
 
+def upload_failed_breach():
+    upload = UploadFactory(status="failed")
+    events("upload_failed", 1, upload_id=upload.id, status="failure", data={"reason": "unreadable_file"})
+
+
+def upload_failed_heal():
+    with service_context():
+        Upload.objects.update(status="done")  # re-run (`manage.py process_upload`) and done
+
+
 CASES = {
     "hmac_failure_rate": (hmac_breach, hmac_heal),
     "upload_unverified": (unverified_breach, unverified_heal),
@@ -143,6 +153,7 @@ CASES = {
     "verification_rate": (verification_breach, verification_heal),
     "reply_rate": (reply_breach, reply_heal),
     "duplicate_upload_rate": (duplicate_breach, duplicate_heal),
+    "upload_failed": (upload_failed_breach, upload_failed_heal),
 }
 
 
@@ -161,12 +172,13 @@ def test_the_seven_rules_of_the_seed_and_the_dead_mans_switches():
         "verification_rate": "warning",
         "reply_rate": "warning",
         "duplicate_upload_rate": "warning",
+        "upload_failed": "critical",
     }
 
 
 def test_nothing_fires_on_a_quiet_system():
     summary = alerts_evaluate()
-    assert summary["evaluated"] == 13 and summary["fired"] == [] and summary["firing"] == []
+    assert summary["evaluated"] == len(RULES) == 14 and summary["fired"] == [] and summary["firing"] == []
 
 
 def _alerts(rule):
@@ -203,6 +215,10 @@ def test_rule_fires_once_and_resolves(rule):
     assert _event_count("alert_resolved", rule) == 1
 
     # It can fire again later: a new alert, the old one kept as history.
+    if rule == "upload_failed":
+        upload_failed_breach()
+        assert alerts_evaluate()["fired"] == [rule]
+        assert [a.state for a in _alerts(rule)] == ["resolved", "firing"]
     if rule in ("mv_refresh_failed", "feeder_failed"):
         events("mv_refreshed" if rule == "mv_refresh_failed" else "feeder_run", 1, status="failure")
         assert alerts_evaluate()["fired"] == [rule]
@@ -348,3 +364,36 @@ def test_hmac_alert_from_real_rejected_uploads(client):
     summary = alerts_evaluate()
     assert "hmac_failure_rate" in summary["fired"]
     assert summary["observations"]["hmac_failure_rate"]["value"] == 1.0
+
+
+def test_failed_uploads_are_one_incident_listed_by_id_and_reason(webhook_receiver, settings):
+    first, second, old = (UploadFactory(status="failed") for _ in range(3))
+    events("upload_failed", 1, upload_id=first.id, status="failure", data={"reason": "unreadable_file"})
+    assert alerts_evaluate()["fired"] == ["upload_failed"]
+    events(
+        "upload_failed",
+        1,
+        upload_id=second.id,
+        status="failure",
+        data={"reason": "internal_error", "error_class": "IntegrityError"},
+    )
+    events("upload_failed", 1, upload_id=old.id, status="failure", data={"reason": "unreadable_file"})
+    with service_context():
+        PipelineEvent.objects.filter(upload_id=old.id).update(
+            created_at=timezone.now() - dt.timedelta(hours=settings.ALERT_WINDOW_HOURS + 1)
+        )
+    summary = alerts_evaluate()  # a second failure in the same incident: the message grows, no new notification
+    assert summary["fired"] == [] and "upload_failed" in summary["firing"]
+    assert summary["observations"]["upload_failed"]["value"] == 2  # the old one is outside the window
+    [alert] = _alerts("upload_failed")
+    assert alert.message == (
+        f"2 upload(s) failed in the last 24 h and were not re-run: {second.id} (internal error, IntegrityError);"
+        f" {first.id} (the file cannot be read)"
+    )
+    assert len(webhook_receiver.requests) == 1 and len(mail.outbox) == 1
+    body = webhook_receiver.requests[0]["body"]
+    assert body["rule"] == "upload_failed" and body["severity"] == "critical"
+    assert (
+        body["text"] == f"[CRITICAL] Equity Connect: Upload failed — 1 upload(s) failed in the last 24 h and were"
+        f" not re-run: {first.id} (the file cannot be read)"
+    )

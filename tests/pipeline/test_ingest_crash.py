@@ -3,24 +3,20 @@ the upload exactly once — counts right, no duplicate leads, no duplicate event
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import urllib.parse
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
 from leads.models import Lead
-from pipeline.ingest.services import APPLY_LOCK, upload_ingest
+from pipeline.ingest.locks import APPLY_LOCK
+from pipeline.ingest.services import upload_ingest
 from pipeline.models import LeadStaging, Upload
 from tests.pg import backend_pid, blocked_by
-from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of
+from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of, worker_process
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,25 +44,6 @@ def _rows(count: int) -> bytes:
     )
 
 
-def _worker(upload_id, tmp_path, **env_extra) -> subprocess.Popen:
-    url = urllib.parse.urlsplit(django_settings.DATABASE_URL)
-    database_url = urllib.parse.urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
-        "MEDIA_ROOT": str(tmp_path),
-        **env_extra,
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "process_upload", str(upload_id)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 def _staged(upload_id) -> int:
     with service_context():
         return LeadStaging.objects.filter(upload_id=upload_id).count()
@@ -89,7 +66,7 @@ def _assert_exactly_once(upload_id, rows: int):
 def test_worker_killed_while_staging_then_rerun_finishes_once(tmp_path):
     rows = 30_000
     upload = accept(_rows(rows))
-    worker = _worker(upload.id, tmp_path, INGEST_STAGE_BATCH_ROWS="2000")
+    worker = worker_process(upload.id, tmp_path, INGEST_STAGE_BATCH_ROWS="2000")
     try:
         wait_for(
             lambda: _staged(upload.id) >= 4000 or worker.poll() is not None,
@@ -104,7 +81,7 @@ def test_worker_killed_while_staging_then_rerun_finishes_once(tmp_path):
         interrupted = Upload.objects.get(pk=upload.id)
         assert interrupted.status == "processing" and 0 < interrupted.progress < 1
         assert Lead.objects.filter(source_upload_id=upload.id).count() == 0  # nothing half-applied
-    rerun = _worker(upload.id, tmp_path)
+    rerun = worker_process(upload.id, tmp_path)
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err.decode()
     _assert_exactly_once(upload.id, rows)
@@ -119,7 +96,7 @@ def test_worker_killed_inside_the_apply_transaction_then_rerun_finishes_once(tmp
         cursor.execute("SELECT pg_advisory_lock(%s)", [APPLY_LOCK])
     holder = backend_pid()
     try:
-        worker = _worker(upload.id, tmp_path)
+        worker = worker_process(upload.id, tmp_path)
         try:
             # The worker has staged every row and is now blocked on the apply lock, inside the apply transaction.
             wait_for(
@@ -137,7 +114,7 @@ def test_worker_killed_inside_the_apply_transaction_then_rerun_finishes_once(tmp
             cursor.execute("SELECT pg_advisory_unlock(%s)", [APPLY_LOCK])
     with service_context():
         assert Lead.objects.filter(source_upload_id=upload.id).count() == 0
-    rerun = _worker(upload.id, tmp_path)
+    rerun = worker_process(upload.id, tmp_path)
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err.decode()
     assert b"status=done" not in err and b"done rows_total=5000" in out

@@ -21,7 +21,7 @@ from django_q.models import OrmQ, Schedule
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
 from leads.models import Lead
-from pipeline.ingest.services import upload_lock_key
+from pipeline.ingest.locks import upload_lock_key
 from pipeline.ingest.sweeper import uploads_sweep
 from pipeline.models import Upload
 from tests.pg import connect as second_connection
