@@ -56,3 +56,19 @@ def axes_clean(db):
     axes_reset()
     yield
     axes_reset()
+
+
+@pytest.fixture
+def running_system(db, settings):
+    """A system whose jobs ran as they should today (MV refreshed, the day fed, a live Instantly key), so that
+    no dead-man's switch fires and an alert test sees only the rule it is about."""
+    from django.utils import timezone
+
+    from equity_connect.events import record_event
+    from pipeline.campaigns.feeder import business_date_for
+
+    settings.INSTANTLY_API_KEY = "live-key"  # not in dry-run mode (nothing here calls Instantly)
+    today = business_date_for(timezone.now()).isoformat()
+    with service_context():
+        record_event("mv_refreshed", data={"job": "refresh_contactable_leads"})
+        record_event("feeder_run", data={"job": "campaign_feeder", "business_date": today, "limit": 250, "fed": 250})

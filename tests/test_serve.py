@@ -9,14 +9,12 @@ import socket
 import subprocess
 import sys
 import threading
-import urllib.parse
 from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings as django_settings
-from django.db import connection
 
+from tests.processes import app_env
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,15 +37,7 @@ def alive(pid: int) -> bool:
 
 def test_a_task_cluster_that_dies_is_started_again_and_the_web_keeps_serving(tmp_path):
     port = free_port()
-    url = urllib.parse.urlsplit(django_settings.DATABASE_URL)
-    env = {
-        **os.environ,
-        "DATABASE_URL": urllib.parse.urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"])),
-        "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
-        "MEDIA_ROOT": str(tmp_path),
-        "PORT": str(port),
-        "Q_WORKERS": "1",
-    }
+    env = app_env(tmp_path, PORT=str(port), Q_WORKERS="1")
     serve = subprocess.Popen(
         [sys.executable, "scripts/serve.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
     )

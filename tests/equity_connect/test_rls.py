@@ -251,7 +251,7 @@ def test_the_internet_facing_paths_never_take_the_service_role():
         "pipeline/ingest/staging.py": inspect.getsource(staging),
         "upload_ingest and its steps": "".join(
             inspect.getsource(function)
-            for function in (services.upload_ingest, services._ingest, services._fail, services._progress)
+            for function in (services.upload_ingest, services._ingest_attempt, services._ingest, services._fail)
         ),
     }
     assert {name: "service_context" in source for name, source in sources.items()} == dict.fromkeys(sources, False)

@@ -5,19 +5,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import subprocess
 import sys
-import urllib.parse
 from pathlib import Path
-
-from django.conf import settings
-from django.db import connection
 
 from equity_connect.db import service_context
 from pipeline.ingest.services import upload_ingest
 from pipeline.intake.services import upload_accept
 from pipeline.models import Upload
+from tests.processes import app_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,19 +52,10 @@ def csv_of(rows: list[dict]) -> bytes:
 
 def worker_process(upload_id, media_root, **env_extra) -> subprocess.Popen:
     """`manage.py process_upload <upload_id>` in a process of its own, against the test database."""
-    url = urllib.parse.urlsplit(settings.DATABASE_URL)
-    database_url = urllib.parse.urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
-        "MEDIA_ROOT": str(media_root),
-        **env_extra,
-    }
     return subprocess.Popen(
         [sys.executable, "manage.py", "process_upload", str(upload_id)],
         cwd=ROOT,
-        env=env,
+        env=app_env(media_root, **env_extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

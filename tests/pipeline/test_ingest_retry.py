@@ -213,7 +213,9 @@ def test_a_connection_dropped_while_idle_is_replaced_by_a_fresh_one(settings, ca
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_permanent_error_fails_the_upload_at_once_releases_its_guard_and_alerts(leads_insert_fault, caplog):
+def test_a_permanent_error_fails_the_upload_at_once_releases_its_guard_and_alerts(
+    leads_insert_fault, caplog, running_system
+):
     upload = accept(_body())
     leads_insert_fault(upload, "23514")  # a check the data breaks, on every try: no race, nothing to wait for
     with caplog.at_level(logging.WARNING, logger="pipeline.ingest"), pytest.raises(DatabaseError):
@@ -239,7 +241,9 @@ def test_a_permanent_error_fails_the_upload_at_once_releases_its_guard_and_alert
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_a_fault_that_outlasts_the_budget_fails_the_upload_and_alerts(leads_insert_fault, caplog, settings):
+def test_a_fault_that_outlasts_the_budget_fails_the_upload_and_alerts(
+    leads_insert_fault, caplog, settings, running_system
+):
     settings.INGEST_TRANSIENT_RETRY_SECONDS = 3
     upload = accept(_body())
     leads_insert_fault(upload, "57P03")  # "the database system is starting up", for ever

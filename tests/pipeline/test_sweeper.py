@@ -8,13 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.parse
 import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
@@ -26,6 +23,7 @@ from pipeline.ingest.sweeper import uploads_sweep
 from pipeline.models import Upload
 from tests.pg import connect as second_connection
 from tests.pipeline.ingest_helpers import accept, csv_of
+from tests.processes import app_env
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,20 +88,10 @@ def test_an_upload_a_worker_holds_is_left_alone():
 
 
 def _cluster(tmp_path) -> subprocess.Popen:
-    url = urllib.parse.urlsplit(django_settings.DATABASE_URL)
-    database_url = urllib.parse.urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
-        "MEDIA_ROOT": str(tmp_path),
-        "UPLOAD_SWEEP_START_IDLE_SECONDS": "0",
-        "Q_WORKERS": "1",
-    }
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
-        env=env,
+        env=app_env(tmp_path, UPLOAD_SWEEP_START_IDLE_SECONDS="0", Q_WORKERS="1"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,

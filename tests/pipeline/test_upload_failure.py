@@ -38,7 +38,9 @@ def receiver(settings):
         yield webhook
 
 
-def test_after_a_failed_upload_the_same_signed_file_is_accepted_again_and_the_alert_names_it(client, receiver):
+def test_after_a_failed_upload_the_same_signed_file_is_accepted_again_and_the_alert_names_it(
+    client, receiver, running_system
+):
     key = PartnerKeyFactory()
     first = post_upload(client, key.plain_secret, HEADERLESS, key_id=key.key_id)
     assert first.status_code == 202
