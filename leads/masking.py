@@ -98,6 +98,8 @@ class MaskingResource:
 
 class PiiMaskingMixin:
     pii_fields: tuple[str, ...] = ()
+    # Other names (display methods) that show personal data: while masked, this name is shown instead (None: left out).
+    pii_swaps: dict[str, str | None] = {}
     pii_reveal_scope = "object"
     pii_via = ""  # the access record's `via`, e.g. "admin.lead"
     pii_reveal_template = "admin/pii_reveal.html"
@@ -123,6 +125,13 @@ class PiiMaskingMixin:
         """(label, value) of what a reveal shows."""
         return [(self._label(name), getattr(obj, name)) for name in self.pii_fields]
 
+    def pii_labels(self) -> list[str]:
+        """What is masked, in words."""
+        return [self._label(name) for name in self.pii_fields]
+
+    def pii_mask(self, name: str, value):
+        return mask(name, value)
+
     def pii_reveal_url(self, obj) -> str:
         info = self.opts.app_label, self.opts.model_name
         if self.pii_reveal_scope == "session":
@@ -135,19 +144,31 @@ class PiiMaskingMixin:
 
     def _masked_display(self, name: str):
         def display(obj):
-            return mask(name, getattr(obj, name))
+            return self.pii_mask(name, getattr(obj, name))
 
         display.short_description = self._label(name)
         return display
 
     def _masked(self, names):
-        return [masked_name(name) if name in self.pii_fields else name for name in names]
+        shown = []
+        for name in names:
+            if name in self.pii_fields:
+                shown.append(masked_name(name))
+            elif name in self.pii_swaps:
+                shown += [self.pii_swaps[name]] if self.pii_swaps[name] else []
+            else:
+                shown.append(name)
+        return shown
 
     # --- lists, change pages, exports ----------------------------------------------------------------------
 
     def get_list_display(self, request):
         names = super().get_list_display(request)
         return names if self.pii_visible(request) else self._masked(names)
+
+    def get_list_display_links(self, request, list_display):
+        links = super().get_list_display_links(request, list_display)
+        return links if links is None or self.pii_visible(request) else self._masked(links)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -169,7 +190,8 @@ class PiiMaskingMixin:
         readonly = list(super().get_readonly_fields(request, obj))
         if self.pii_visible(request) or obj is None:
             return readonly
-        return [*readonly, "pii_reveal", *(masked_name(name) for name in self.pii_fields)]
+        swapped = [name for name in self.pii_swaps.values() if name]
+        return [*readonly, "pii_reveal", *(masked_name(name) for name in self.pii_fields), *swapped]
 
     def get_export_resource_kwargs(self, request, **kwargs):
         resource_kwargs = super().get_export_resource_kwargs(request, **kwargs)
@@ -189,7 +211,7 @@ class PiiMaskingMixin:
     @admin.display(description="personal data")
     def pii_reveal(self, obj):
         """The first line of a masked change page: what is masked, and the way to see it."""
-        fields = ", ".join(self._label(name) for name in self.pii_fields)
+        fields = ", ".join(self.pii_labels())
         return format_html(
             '{} are masked. <a class="button" id="pii-reveal" href="{}">Reveal…</a>',
             fields[:1].upper() + fields[1:],
@@ -215,7 +237,7 @@ class PiiMaskingMixin:
                 via=self.pii_via,
                 lead_ids=self.pii_lead_ids(obj) or None,
                 reason=form.cleaned_data["reason"],
-                detail={"fields": list(self.pii_fields), "object": str(obj.pk)},
+                detail={"fields": self.pii_labels(), "object": str(obj.pk)},
             )
             values = self.pii_values(obj)
         return self._reveal_page(request, form, obj=obj, values=values)
@@ -235,7 +257,7 @@ class PiiMaskingMixin:
                 action="reveal",
                 via=self.pii_via,
                 reason=form.cleaned_data["reason"],
-                detail={"scope": "session", "fields": list(self.pii_fields)},
+                detail={"scope": "session", "fields": self.pii_labels()},
             )
             request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, []), self.opts.label_lower]
             return HttpResponseRedirect(back)
@@ -251,6 +273,6 @@ class PiiMaskingMixin:
             "values": values,
             "session_scope": self.pii_reveal_scope == "session",
             "back": back,
-            "fields": [self._label(name) for name in self.pii_fields],
+            "fields": self.pii_labels(),
         }
         return TemplateResponse(request, self.pii_reveal_template, context)

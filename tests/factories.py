@@ -63,6 +63,20 @@ class StaffUserFactory(UserFactory):
     is_superuser = True
 
 
+class RoleUserFactory(UserFactory):
+    """Staff in a staff role (equity_connect/staff_roles.py), not a superuser: `role="ops"` (default) or "admin"."""
+
+    is_staff = True
+    is_superuser = False
+
+    @factory.post_generation
+    def role(obj, create, extracted, **kwargs):
+        if create:
+            from django.contrib.auth.models import Group
+
+            obj.groups.add(Group.objects.get(name=extracted or "ops"))
+
+
 class BrokerFactory(ServiceFactory):
     class Meta:
         model = Broker

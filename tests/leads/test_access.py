@@ -8,7 +8,7 @@ import uuid
 
 import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import ProgrammingError, connection, transaction
 from django.urls import reverse
 
 from equity_connect.db import broker_context, service_context
@@ -106,7 +106,7 @@ def test_only_the_table_owner_may_change_or_delete_an_access_record():
         "pipeline_writer": ["SET ROLE pipeline_writer"],
         "anon": ["SET ROLE anon"],
     }
-    for role, setup in setups.items():
+    for setup in setups.values():
         for statement, params in attempts:
             with connect() as app:
                 for line in setup:
@@ -166,12 +166,18 @@ def test_a_broker_may_add_only_records_naming_themselves_and_reads_none(broker_a
         [broker_a.user.pk, None, lead_a.pk],  # no broker at all
     ]
     for params in refused:
-        with pytest.raises(Exception, match="row-level security"):
-            with broker_context(broker_a.pk), connection.cursor() as cursor:
-                cursor.execute(INSERT, params)
-    with pytest.raises(Exception, match="permission denied"):
-        with broker_context(broker_a.pk), connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM lead_access_records")
+        with (
+            pytest.raises(ProgrammingError, match="row-level security"),
+            broker_context(broker_a.pk),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(INSERT, params)
+    with (
+        pytest.raises(ProgrammingError, match="permission denied"),
+        broker_context(broker_a.pk),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT count(*) FROM lead_access_records")
     with service_context():
         assert LeadAccessRecord.objects.count() == 2  # service_role reads all
 
@@ -181,6 +187,9 @@ def test_without_a_context_nothing_is_read_or_written(broker_a, lead_a):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM lead_access_records")
         assert cursor.fetchone() == (0,)
-    with pytest.raises(Exception, match="row-level security"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(INSERT, [broker_a.user.pk, broker_a.pk, uuid.uuid4()])
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(INSERT, [broker_a.user.pk, broker_a.pk, uuid.uuid4()])
