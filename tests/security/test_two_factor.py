@@ -285,3 +285,20 @@ def test_superusers_need_two_factor_login_in_production_only_by_default(module, 
 def test_an_unknown_policy_refuses_to_start():
     result = setting("production", {**PRODUCTION, "STAFF_2FA_REQUIRED": "sometimes"})
     assert result.returncode != 0 and "STAFF_2FA_REQUIRED" in result.stderr
+
+
+FULL_WIDTH_DIGITS = "".join(chr(0xFF11 + i) for i in range(6))
+
+
+@pytest.mark.parametrize(
+    "token", ["", "abcdef", "12 34 56", FULL_WIDTH_DIGITS, "9" * 10, "9" * 500, "-12345", "\x00" * 6]
+)
+def test_no_code_a_person_can_type_breaks_the_page(token):
+    superuser = StaffUserFactory()
+    enrolled(superuser)
+    browser = Browser()
+    browser.login(superuser)
+    response = browser.post(VERIFY, {"token": token, "next": "https://evil.example/"})
+    assert response.status_code in (400, 429)
+    assert browser.admin_status()[0] == 302
+    assert browser.get(f"{VERIFY}?next=//evil.example/").status_code == 200
