@@ -177,8 +177,11 @@ class PiiMaskingMixin:
         seen = {"pii_reveal"}  # the default fieldset lists the read-only fields again: each name once
 
         def once(names):
-            kept = [name for name in self._masked(names) if name not in seen]
-            seen.update(kept)
+            kept = []
+            for name in self._masked(names):
+                if name not in seen:
+                    seen.add(name)
+                    kept.append(name)
             return kept
 
         masked = [(title, {**options, "fields": once(options["fields"])}) for title, options in fieldsets]

@@ -145,3 +145,8 @@ def test_ops_see_a_consent_records_address_and_browser_masked(client, ops):
     )
     assert "198.51.100.23" in shown.content.decode()
     assert [record.lead_id for record in records(action="reveal")] == [audit.lead_id]
+
+
+def test_each_masked_field_shows_once_on_the_page(client, ops, lead):
+    body = client.get(reverse("admin:leads_lead_change", args=[lead.pk])).content.decode()
+    assert body.count("j•••@e•••.net") == 1 and body.count('id="pii-reveal"') == 1
