@@ -46,14 +46,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Whether the session passed the second factor (django-otp), then: unverified staff reach only its pages.
+    # Whether the session passed the second factor (django-otp).
     "django_otp.middleware.OTPMiddleware",
-    "security.two_factor.StaffTwoFactorMiddleware",
     # Content-Security-Policy on every page; no-store on every response to a logged-in user.
     "security.headers.SecurityHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # A staff session without its second factor reaches only the code and enrolment pages (security/two_factor.py).
+    "security.two_factor.StaffTwoFactorMiddleware",
     # Opens the per-request database context (role + claims) that row-level security reads.
     "security.middleware.DatabaseContextMiddleware",
 ]
