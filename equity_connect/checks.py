@@ -6,7 +6,7 @@ import ipaddress
 import urllib.parse
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 from django.db import connections
 
 
@@ -137,5 +137,19 @@ def consent_emails_carry_a_postal_address(app_configs=None, **kwargs):
             "SENDER_POSTAL_ADDRESS is not set: consent e-mails must carry the sender's postal address (CAN-SPAM).",
             hint="Set SENDER_POSTAL_ADDRESS to the postal address printed at the foot of every consent e-mail.",
             id="equity_connect.E004",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def superusers_log_in_with_two_factors(app_configs=None, **kwargs):
+    """Production's default asks superusers for a second factor; switching it off is allowed, and said out loud."""
+    if settings.STAFF_2FA_REQUIRED != "none":
+        return []
+    return [
+        Warning(
+            "STAFF_2FA_REQUIRED is 'none': superusers, who see all personal data, log in with a password only.",
+            hint="Unset STAFF_2FA_REQUIRED (production's default is 'superusers') or set it to 'staff'.",
+            id="equity_connect.W020",
         )
     ]

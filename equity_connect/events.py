@@ -68,6 +68,8 @@ EVENT_TYPES = (
     "partner_key_changed",
     "partner_key_revoked",
     "login_locked_out",
+    "staff_2fa_enrolled",
+    "staff_2fa_locked_out",
 )
 STATUSES = tuple(EventStatus.values)
 

@@ -23,11 +23,12 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_user, array_agg(rolname), to_regnamespace('auth') IS NOT NULL,"
-            " to_regclass('mv_contactable_leads') IS NOT NULL AND to_regclass('leads_staging') IS NOT NULL"
+            " to_regclass('mv_contactable_leads') IS NOT NULL AND to_regclass('leads_staging') IS NOT NULL,"
+            " to_regclass('lead_access_records') IS NOT NULL"
             " FROM pg_roles WHERE rolname = ANY(%s)",
             [list(ROLES)],
         )
-        current_user, existing, has_auth_schema, has_view = cursor.fetchone()
+        current_user, existing, has_auth_schema, has_view, has_access_records = cursor.fetchone()
         if not existing or len(existing) < len(ROLES) or not has_auth_schema or not has_view:
             return  # the database-objects migration is not applied (e.g. after `migrate leads zero`)
         statements = [
@@ -38,6 +39,9 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
             "REVOKE TRUNCATE ON lead_consent_audit FROM service_role",
             "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO service_role, pipeline_writer, authenticated",
         ]
+        if has_access_records:
+            # Access records are append-only too (leads migration 0009): staff read and add them, nothing more.
+            statements.append("REVOKE UPDATE, DELETE, TRUNCATE ON lead_access_records FROM service_role")
         if app_role and app_role != current_user:
             role = sql.Identifier(app_role)
             statements += [
@@ -47,6 +51,11 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
                 sql.SQL("REVOKE ALL ON mv_contactable_leads FROM {}").format(role),
                 # staging has no RLS (COPY needs that): only service_role and pipeline_writer may touch it
                 sql.SQL("REVOKE ALL ON leads_staging FROM {}").format(role),
+                *(
+                    [sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON lead_access_records FROM {}").format(role)]
+                    if has_access_records
+                    else []
+                ),
                 sql.SQL("GRANT anon, authenticated, service_role, pipeline_writer TO {}").format(role),
             ]
         for statement in statements:

@@ -1,7 +1,12 @@
-"""Leads, consent records and the verification-code map in the admin (brokers: security/admin.py)."""
+"""Leads, consent records, access records and the verification-code map in the admin (brokers: security/admin.py).
+
+Ops see leads' personal data masked (leads/masking.py); opening, changing, deleting and exporting leads writes
+access records (leads/access.py), which the lead's page links to."""
+
+import uuid
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils.html import format_html
 from import_export import fields, resources
@@ -9,8 +14,10 @@ from import_export.admin import ExportMixin, ImportExportModelAdmin
 
 from equity_connect.spreadsheets import SpreadsheetSafeResource
 
+from .access import access_record
 from .columns import STAFF_EXPORT
-from .models import ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
+from .masking import MaskingResource, PiiMaskingMixin
+from .models import ConsentToken, Lead, LeadAccessRecord, LeadConsentAudit, VerificationCodeMap
 
 # --- django-import-export: the verification-code map in and out, leads out (staff only) -----------------
 
@@ -32,7 +39,7 @@ class VerificationCodeMapResource(SpreadsheetSafeResource, resources.ModelResour
         pass
 
 
-class LeadResource(SpreadsheetSafeResource, resources.ModelResource):
+class LeadResource(MaskingResource, SpreadsheetSafeResource, resources.ModelResource):
     assigned_broker_email = fields.Field(
         attribute="assigned_broker__email", column_name="assigned_broker_email", readonly=True
     )
@@ -68,9 +75,22 @@ class TombstoneFilter(admin.SimpleListFilter):
         return queryset
 
 
+def access_history_url(**filters) -> str:
+    """The access records of a lead (`lead_id=…`) or of a user (`user_id=…`), newest first."""
+    query = "&".join(f"{name}={value}" for name, value in filters.items())
+    return f"{reverse('admin:leads_leadaccessrecord_changelist')}?{query}"
+
+
+def _query_filters(request) -> dict:
+    """What a changelist was filtered by (its query string), for an export's access record."""
+    return {name: values[0] if len(values) == 1 else values for name, values in request.GET.lists()}
+
+
 @admin.register(Lead)
-class LeadAdmin(StaffOnlyExportMixin, admin.ModelAdmin):
+class LeadAdmin(PiiMaskingMixin, StaffOnlyExportMixin, admin.ModelAdmin):
     resource_classes = [LeadResource]
+    pii_fields = ("email", "phone")
+    pii_via = "admin.lead"
     list_display = (
         "__str__",
         "property_city",
@@ -97,7 +117,8 @@ class LeadAdmin(StaffOnlyExportMixin, admin.ModelAdmin):
     )
     search_fields = ("first_name", "last_name", "email", "phone", "property_address", "mak", "apn")
     raw_id_fields = ("assigned_broker",)
-    readonly_fields = ("id", "merged_into_link", "added_to_campaign_at", "created_at", "updated_at", "score_breakdown")
+    readonly_fields = ("id", "merged_into_link", "access_history", "added_to_campaign_at", "created_at", "updated_at")
+    readonly_fields += ("score_breakdown",)
     exclude = ("merged_into",)  # set only by a merge (pipeline/duplicates); shown as a link
     list_select_related = ("assigned_broker",)
     show_full_result_count = False  # COUNT(*) over a million leads on every page is wasted work
@@ -107,6 +128,56 @@ class LeadAdmin(StaffOnlyExportMixin, admin.ModelAdmin):
         fields = [name for name in super().get_fields(request, obj) if name != "merged_into_link"]
         # A tombstone says first where its lead went.
         return ["merged_into_link", *fields] if obj is not None and obj.merged_into_id else fields
+
+    def pii_lead_ids(self, obj) -> list:
+        return [obj.pk]
+
+    @admin.display(description="who saw it")
+    def access_history(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        return format_html(
+            '<a href="{}" id="access-history-link">Access history</a> (who viewed, exported, changed or revealed it)',
+            access_history_url(lead_id=obj.pk),
+        )
+
+    # --- who saw what: views, changes, deletions and exports are recorded -----------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        lead = (getattr(response, "context_data", None) or {}).get("original")
+        if request.method == "GET" and response.status_code == 200 and lead is not None:
+            access_record(request=request, action="view", via=self.pii_via, lead_ids=[lead.pk])
+        return response
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        detail = {"fields": sorted(form.changed_data)} if change else {"created": True}
+        access_record(request=request, action="change", via=self.pii_via, lead_ids=[obj.pk], detail=detail)
+
+    def delete_model(self, request, obj):
+        lead_id = obj.pk
+        super().delete_model(request, obj)
+        access_record(request=request, action="change", via=self.pii_via, lead_ids=[lead_id], detail={"deleted": True})
+
+    def delete_queryset(self, request, queryset):
+        lead_ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        access_record(request=request, action="change", via=self.pii_via, lead_ids=lead_ids, detail={"deleted": True})
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        data = super().get_data_for_export(request, queryset, **kwargs)
+        form = kwargs.get("export_form")
+        selected = form.cleaned_data.get("export_items") if form is not None and form.is_bound else None
+        access_record(
+            request=request,
+            action="export",
+            via="admin.lead_export",
+            filters={**_query_filters(request), **({"selected": len(selected)} if selected else {})},
+            row_count=len(data),
+            detail={} if self.pii_visible(request) else {"masked": list(self.pii_fields)},
+        )
+        return data
 
     @admin.display(description="merged into")
     def merged_into_link(self, obj):
@@ -129,8 +200,11 @@ class ConsentTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadConsentAudit)
-class LeadConsentAuditAdmin(admin.ModelAdmin):
+class LeadConsentAuditAdmin(PiiMaskingMixin, admin.ModelAdmin):
     """Read-only: a consent record is evidence. The database refuses changes too (a trigger, migration 0008)."""
+
+    pii_fields = ("ip_address", "user_agent")  # the lead's own address and browser
+    pii_via = "admin.consent_record"
 
     list_display = ("__str__", "lead_ref", "consent", "channels", "method", "consent_text_version", "ip_address")
     list_display += ("utm_source", "created_at")
@@ -153,6 +227,55 @@ class LeadConsentAuditAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # an audit trail is append-only
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LeadAccessRecord)
+class LeadAccessRecordAdmin(admin.ModelAdmin):
+    """Who saw what, read-only: the database refuses changes too (a trigger, migration 0009). A lead's history is
+    `?lead_id=<id>` (linked from the lead's page), a user's `?user_id=<id>` (linked from each record)."""
+
+    list_display = ("created_at", "action", "via", "lead_ref", "user_ref", "broker_id", "row_count", "short_reason")
+    list_display += ("ip_address",)
+    list_filter = ("action", "via")
+    search_fields = ("username", "reason")
+    search_help_text = "A lead id, a broker id, a user id, or part of a login name or a reason."
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isdigit():
+            return queryset.filter(user_id=int(term)), False
+        try:
+            value = uuid.UUID(term)
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(Q(lead_id=value) | Q(broker_id=value)), False
+
+    @admin.display(description="lead")
+    def lead_ref(self, obj):
+        if obj.lead_id is None:
+            return "—"
+        return format_html('<a href="{}">{}</a>', access_history_url(lead_id=obj.lead_id), obj.lead_id)
+
+    @admin.display(description="who", ordering="user_id")
+    def user_ref(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>', access_history_url(user_id=obj.user_id), obj.username or f"user {obj.user_id}"
+        )
+
+    @admin.display(description="reason")
+    def short_reason(self, obj):
+        return obj.reason if len(obj.reason) <= 60 else f"{obj.reason[:57]}…"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # append-only
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -219,3 +219,53 @@ class VerificationCodeMap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.code} ({'verified' if self.is_verified else 'not verified'})"
+
+
+class AccessAction(models.TextChoices):
+    VIEW = "view"
+    EXPORT = "export"
+    CHANGE = "change"
+    REVEAL = "reveal"
+
+
+class LeadAccessRecord(models.Model):
+    """Who saw what: one row per lead a person viewed, changed or revealed, and one per export (its filters and
+    row count, no lead). Append-only: a trigger refuses UPDATE and DELETE to every role but the table's owner
+    (migration 0009). Written only by leads/access.py. The lead and the user are plain ids, no constraint: a
+    record outlives both, and `username` keeps who it was."""
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
+    user_id = models.IntegerField(help_text="The Django user")
+    username = models.TextField(blank=True, default="", db_default="", help_text="Their login name at the time")
+    broker_id = models.UUIDField(null=True, blank=True, help_text="When the user is a broker")
+    action = models.CharField(max_length=8, choices=AccessAction.choices)
+    via = models.CharField(max_length=64, help_text="The page or export, e.g. portal.lead_detail")
+    lead_id = models.UUIDField(null=True, blank=True, help_text="None for an export")
+    filters = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
+    row_count = models.IntegerField(null=True, blank=True, help_text="Rows an export held")
+    reason = models.TextField(blank=True, default="", db_default="", help_text="Why PII was revealed")
+    detail = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="", db_default="")
+
+    class Meta:
+        db_table = "lead_access_records"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(action__in=AccessAction.values), name="lead_access_records_action_valid"
+            ),
+        ]
+        indexes = [
+            # A lead's history and a user's, newest first.
+            models.Index(
+                fields=["lead_id", "-created_at"],
+                name="lead_access_lead_idx",
+                condition=models.Q(lead_id__isnull=False),
+            ),
+            models.Index(fields=["user_id", "-created_at"], name="lead_access_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.username or self.user_id} via {self.via}"

@@ -1,6 +1,10 @@
 """The DLQ in the admin: triage of what the pipeline could not finish, and the registration of every
 package's admin (intake, ingest, campaigns, monitoring).
 
+A DLQ row's payload is a raw row of a partner's file: personal data. Ops are asked once per session why they need
+it (leads/masking.py, recorded as an access record); until then payloads are hidden and e-mail addresses and
+phone numbers in reasons are masked, on every screen and in the export.
+
 A thin caller: reprocessing goes through the ingestion service (the same code path as an upload),
 discarding and payload corrections through pipeline/dlq.py.
 """
@@ -24,6 +28,8 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from equity_connect.spreadsheets import spreadsheet_safe
+from leads.access import access_record
+from leads.masking import PiiMaskingMixin, mask_text
 from pipeline.campaigns import admin as campaigns_admin  # noqa: F401  (registers its models)
 from pipeline.dlq import CLOSED_STATUSES, DLQError, dlq_discard, dlq_update_payload
 from pipeline.duplicates import admin as duplicates_admin  # noqa: F401
@@ -111,7 +117,11 @@ class AgeFilter(admin.SimpleListFilter):
 
 
 @admin.register(PipelineDLQ)
-class PipelineDLQAdmin(admin.ModelAdmin):
+class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
+    pii_fields = ("payload", "reason", "error_detail")
+    pii_swaps = {"short_reason": "masked_short_reason", "payload_pretty": None}
+    pii_reveal_scope = "session"
+    pii_via = "admin.dlq"
     form = DLQItemForm
     list_display = (
         "id",
@@ -170,14 +180,25 @@ class PipelineDLQAdmin(admin.ModelAdmin):
         return False
 
     def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
         if obj is not None and obj.status in CLOSED_STATUSES:
-            return [(name, {"fields": [f for f in opts["fields"] if f != "payload"]}) for name, opts in self.fieldsets]
-        return self.fieldsets
+            return [(name, {**o, "fields": [f for f in o["fields"] if f != "payload"]}) for name, o in fieldsets]
+        return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
         if obj is not None and obj.status in CLOSED_STATUSES:
-            return (*self.readonly_fields, "payload")
-        return self.readonly_fields
+            return (*readonly, "payload")
+        return readonly
+
+    def pii_mask(self, name, value):
+        if name == "payload":
+            return "hidden: a raw row of a partner's file (personal data)"
+        return mask_text(value)
+
+    @admin.display(description="reason")
+    def masked_short_reason(self, obj):
+        return self.short_reason(obj) and mask_text(self.short_reason(obj))
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -283,11 +304,15 @@ class PipelineDLQAdmin(admin.ModelAdmin):
                     self.message_user(request, str(exc), messages.WARNING)
             self.message_user(request, f"Discarded {discarded} item(s).", messages.SUCCESS)
             return None
+        items = list(queryset.order_by("pk"))
+        visible = self.pii_visible(request)
+        for item in items:
+            item.shown_reason = item.reason if visible else mask_text(item.reason)
         context = {
             **self.admin_site.each_context(request),
             "title": "Discard DLQ items",
             "opts": self.model._meta,
-            "items": queryset.order_by("pk"),
+            "items": items,
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "select_across": request.POST.get("select_across", "0"),
@@ -296,6 +321,9 @@ class PipelineDLQAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected items as CSV")
     def export_csv(self, request, queryset):
+        visible = self.pii_visible(request)
+        shown = (lambda name, value: value) if visible else self.pii_mask
+        rows = 0
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(
@@ -323,7 +351,7 @@ class PipelineDLQAdmin(admin.ModelAdmin):
                         item.pk,
                         item.source,
                         item.status,
-                        item.reason,
+                        shown("reason", item.reason),
                         item.upload_id,
                         item.line_number,
                         item.attempts,
@@ -332,10 +360,19 @@ class PipelineDLQAdmin(admin.ModelAdmin):
                         item.resolved_by.get_username() if item.resolved_by else "",
                         item.resolved_at.isoformat() if item.resolved_at else "",
                         item.resolution_note,
-                        json.dumps(item.payload, ensure_ascii=False, sort_keys=True),
+                        shown("payload", json.dumps(item.payload, ensure_ascii=False, sort_keys=True)),
                     )
                 ]
             )
+            rows += 1
+        access_record(
+            request=request,
+            action="export",
+            via="admin.dlq_export",
+            filters={**{name: request.GET.get(name) for name in request.GET}, "selected": rows},
+            row_count=rows,
+            detail={} if visible else {"masked": self.pii_labels()},
+        )
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="dlq-{timezone.now():%Y%m%d-%H%M%S}.csv"'
         return response

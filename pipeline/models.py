@@ -196,7 +196,8 @@ class PipelineDLQ(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"DLQ #{self.id} {self.source}: {self.reason[:60]}"
+        # Not the reason: it may quote a row's e-mail address, and this name shows on every admin page of the row.
+        return f"DLQ #{self.id} {self.source}"
 
 
 class PossibleDuplicateStatus(models.TextChoices):

@@ -4,6 +4,7 @@ write them (row-level security is on for every domain table)."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import factory
 from django.contrib.auth import get_user_model
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
-from leads.models import CampaignStatus, ConsentToken, Lead, LeadConsentAudit, VerificationCodeMap
+from leads.models import CampaignStatus, ConsentToken, Lead, LeadAccessRecord, LeadConsentAudit, VerificationCodeMap
 from pipeline.ingest import normalise
 from pipeline.models import (
     Alert,
@@ -60,6 +61,20 @@ class UserFactory(factory.django.DjangoModelFactory):
 class StaffUserFactory(UserFactory):
     is_staff = True
     is_superuser = True
+
+
+class RoleUserFactory(UserFactory):
+    """Staff in a staff role (equity_connect/staff_roles.py), not a superuser: `role="ops"` (default) or "admin"."""
+
+    is_staff = True
+    is_superuser = False
+
+    @factory.post_generation
+    def role(obj, create, extracted, **kwargs):
+        if create:
+            from django.contrib.auth.models import Group
+
+            obj.groups.add(Group.objects.get(name=extracted or "ops"))
 
 
 class BrokerFactory(ServiceFactory):
@@ -129,6 +144,19 @@ class LeadConsentAuditFactory(ServiceFactory):
     lead = factory.SubFactory(LeadFactory)
     consent = True
     method = "form"
+    ip_address = "127.0.0.1"
+    user_agent = "pytest"
+
+
+class LeadAccessRecordFactory(ServiceFactory):
+    class Meta:
+        model = LeadAccessRecord
+
+    user_id = factory.LazyFunction(lambda: UserFactory().pk)
+    username = "someone@example.com"
+    action = "view"
+    via = "admin.lead"
+    lead_id = factory.LazyFunction(uuid.uuid4)
     ip_address = "127.0.0.1"
     user_agent = "pytest"
 

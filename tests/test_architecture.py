@@ -201,10 +201,14 @@ WRITERS = {
         r"INSERT INTO pipeline_dlq|PipelineDLQ\.objects\.(create|bulk_create)"
         r"|\.status\s*=\s*DLQStatus\.(RESOLVED|DISCARDED)|update\([^)]*status\s*=\s*DLQStatus",
     ),
+    "lead_access_records": (
+        "leads/access.py",
+        r"INSERT INTO lead_access_records|LeadAccessRecord\.objects\.(create|bulk_create|update)",
+    ),
 }
 
 
-def test_events_and_dlq_rows_are_written_only_by_their_recorders():
+def test_events_dlq_rows_and_access_records_are_written_only_by_their_recorders():
     tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
     outside = []
     for name in tracked.stdout.split():

@@ -6,6 +6,7 @@ import urllib.parse
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -29,6 +30,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_q",
     "import_export",
     "security",
@@ -43,11 +46,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Whether the session passed the second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     # Content-Security-Policy on every page; no-store on every response to a logged-in user.
     "security.headers.SecurityHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # A staff session without its second factor reaches only the code and enrolment pages (security/two_factor.py).
+    "security.two_factor.StaffTwoFactorMiddleware",
     # Opens the per-request database context (role + claims) that row-level security reads.
     "security.middleware.DatabaseContextMiddleware",
 ]
@@ -161,6 +168,19 @@ LOGIN_IP_WINDOW_MINUTES = env.int("LOGIN_IP_WINDOW_MINUTES", default=15)  # … 
 PASSWORD_RESET_PER_EMAIL_LIMIT = env.int("PASSWORD_RESET_PER_EMAIL_LIMIT", default=3)  # reset mails per address …
 PASSWORD_RESET_PER_IP_LIMIT = env.int("PASSWORD_RESET_PER_IP_LIMIT", default=10)  # … and per client address …
 PASSWORD_RESET_WINDOW_MINUTES = env.int("PASSWORD_RESET_WINDOW_MINUTES", default=60)  # … in this many minutes
+
+# --- Two-factor login for staff (security/two_factor.py) -------------------------------------------
+# Who must have a second factor: "superusers" (production's default), "staff" or "none". Staff with a device are
+# asked for its code after every login whatever this says; brokers never are.
+STAFF_2FA_POLICIES = ("none", "superusers", "staff")
+STAFF_2FA_REQUIRED = env.str("STAFF_2FA_REQUIRED", default="none")
+if STAFF_2FA_REQUIRED not in STAFF_2FA_POLICIES:
+    raise ImproperlyConfigured(f"STAFF_2FA_REQUIRED must be one of {', '.join(STAFF_2FA_POLICIES)}")
+STAFF_2FA_FAILURE_LIMIT = env.int("STAFF_2FA_FAILURE_LIMIT", default=5)  # wrong codes in a row, then locked …
+STAFF_2FA_LOCKOUT_MINUTES = env.int("STAFF_2FA_LOCKOUT_MINUTES", default=15)  # … for this long after the last
+OTP_TOTP_ISSUER = "Equity Connect"  # the name authenticator apps show
+OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp waits 1, 2, 4 … seconds after each wrong code
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's key or QR code
 
 # --- Product settings ----------------------------------------------------------------------------
 # Partner-key secrets are encrypted at rest with these Fernet keys; the first encrypts, all decrypt

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import ENCRYPTION_KEYS, FORM_LINK_SECRET, SECRET_KEY, env
+from .base import ENCRYPTION_KEYS, FORM_LINK_SECRET, SECRET_KEY, STAFF_2FA_POLICIES, env
 
 DEBUG = False
 if SECRET_KEY.startswith("insecure-") or len(SECRET_KEY) < 50:
@@ -21,3 +21,8 @@ CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
+
+# Superusers must log in with a second factor (security/two_factor.py); "staff" extends it to every staff user.
+STAFF_2FA_REQUIRED = env.str("STAFF_2FA_REQUIRED", default="superusers")
+if STAFF_2FA_REQUIRED not in STAFF_2FA_POLICIES:
+    raise ImproperlyConfigured(f"STAFF_2FA_REQUIRED must be one of {', '.join(STAFF_2FA_POLICIES)}")

@@ -17,3 +17,4 @@ SENDER_POSTAL_ADDRESS = "Equity Connect, 100 Test Street, Suite 1, San Diego, CA
 INSTANTLY_WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef"
 WHITENOISE_USE_FINDERS = True
 ALERTS_FROM_HEALTHZ = False  # tests that want it turn it on: a background evaluation would write to other tests' data
+STAFF_2FA_REQUIRED = "none"  # tests that want two-factor login turn it on (as production has it: "superusers")

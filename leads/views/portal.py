@@ -23,6 +23,7 @@ from equity_connect.spreadsheets import spreadsheet_safe
 from security.models import Broker
 
 from .. import selectors, services
+from ..access import access_record
 from ..columns import PORTAL_EXPORT
 from ..consent.services import consent_link_send
 from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
@@ -94,20 +95,31 @@ class _Echo:
 @require_GET
 @broker_required
 def lead_export(request):
-    """CSV of exactly the broker's leads that match the list's filters (all pages)."""
+    """CSV of exactly the broker's leads that match the list's filters (all pages). One access record names the
+    filters and the row count: it is written once the last row is read, still inside the request's database
+    context (the middleware drains a streaming response within it)."""
     filters = LeadFilterForm(request.GET or None).filters()
     queryset = selectors.lead_list(broker=request.broker, filters=filters).values_list(*PORTAL_EXPORT)
     writer = csv.writer(_Echo())
 
     def rows():
         yield writer.writerow(PORTAL_EXPORT)
+        count = 0
         for row in queryset.iterator(chunk_size=2000):
+            count += 1
             yield writer.writerow([spreadsheet_safe(value) for value in row])
+        access_record(request=request, action="export", via="portal.lead_export", filters=filters, row_count=count)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
     return response
+
+
+def _render_detail(request, lead, status: int = 200, **extra):
+    """The lead's page, with everything a broker sees of it: recorded as a view of the lead."""
+    access_record(request=request, action="view", via="portal.lead_detail", lead_ids=[lead.pk])
+    return render(request, "portal/lead_detail.html", _detail_context(request, lead, **extra), status=status)
 
 
 def _detail_context(request, lead, **extra):
@@ -154,7 +166,7 @@ def lead_detail(request, lead_id):
             raise Http404("No such lead")
         messages.info(request, "That lead was merged into this one.")
         return redirect("portal:lead_detail", lead_id=survivor.pk)
-    return render(request, "portal/lead_detail.html", _detail_context(request, lead))
+    return _render_detail(request, lead)
 
 
 def _run(request, lead, action, success: str):
@@ -186,7 +198,7 @@ def lead_do_not_contact(request, lead_id):
     lead = _get_lead(request, lead_id)
     form = DoNotContactForm(request.POST)
     if not form.is_valid():
-        return render(request, "portal/lead_detail.html", _detail_context(request, lead, dnc_form=form), status=400)
+        return _render_detail(request, lead, status=400, dnc_form=form)
     reason = form.cleaned_data["reason"]
     return _run(
         request,
@@ -202,9 +214,7 @@ def lead_outcome(request, lead_id):
     lead = _get_lead(request, lead_id)
     form = OutcomeForm(request.POST)
     if not form.is_valid():
-        return render(
-            request, "portal/lead_detail.html", _detail_context(request, lead, outcome_form=form), status=400
-        )
+        return _render_detail(request, lead, status=400, outcome_form=form)
     data = form.cleaned_data
     return _run(
         request,

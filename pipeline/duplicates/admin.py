@@ -10,23 +10,23 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
 
-from leads.models import ConsentToken, Lead, LeadConsentAudit
+from leads.access import access_record
+from leads.masking import PiiMaskingMixin
 from pipeline.models import PossibleDuplicate, PossibleDuplicateStatus
 
+from .compare import compare_rows, day, lead_cell, sides
 from .services import DuplicateError, possible_duplicate_keep_apart, possible_duplicate_merge
 
 logger = logging.getLogger(__name__)
@@ -35,21 +35,6 @@ KEY_LABELS = {"apn": "same APN", "addr_hash": "same address", "mak": "same MAK"}
 _UUID = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 # Bulk actions list at most this many skipped pairs by name (the count is always complete).
 SKIPPED_SHOWN = 20
-
-
-def sides(pair: PossibleDuplicate) -> tuple[Lead, Lead]:
-    """(left, right): the lead created first on the left (ties broken by id)."""
-    left, right = sorted((pair.lead_a, pair.lead_b), key=lambda lead: (lead.created_at, str(lead.pk)))
-    return left, right
-
-
-def _lead_link(lead_id, *, short: bool = True) -> str:
-    url = reverse("admin:leads_lead_change", args=[lead_id])
-    return format_html('<a href="{}" title="{}">{}</a>', url, lead_id, str(lead_id)[:8] if short else lead_id)
-
-
-def _day(value) -> str:
-    return f"{timezone.localtime(value):%Y-%m-%d}" if value else "—"
 
 
 # --- the list ---------------------------------------------------------------------------------------------
@@ -96,86 +81,6 @@ class KeyFilter(admin.SimpleListFilter):
         return queryset.filter(key=self.value()) if self.value() else queryset
 
 
-def _lead_cell(lead: Lead, pair: PossibleDuplicate):
-    broker = lead.assigned_broker.name if lead.assigned_broker_id else "no broker"
-    lines = [
-        format_html("{} <strong>{}</strong>", _lead_link(lead.pk), lead.full_name or "(no name)"),
-        format_html("{}", ", ".join(part for part in (lead.property_address, lead.property_city) if part) or "—"),
-        format_html("APN {} · MAK {}", lead.apn or "—", lead.mak or "—"),
-        format_html("{}", lead.email or "no e-mail"),
-        format_html("{} · created {}", broker, _day(lead.created_at)),
-    ]
-    if lead.merged_into_id:
-        lines.append(format_html('<span class="pd-tombstone">merged into {}</span>', _lead_link(lead.merged_into_id)))
-    elif pair.survivor_id == lead.pk:
-        lines.append(mark_safe('<span class="pd-kept">kept (survivor)</span>'))
-    return format_html('<div class="pd-lead">{}</div>', format_html_join("", "<div>{}</div>", ((x,) for x in lines)))
-
-
-# --- the change page --------------------------------------------------------------------------------------
-
-
-def _shown(value) -> str:
-    if value is None or value == "" or value == []:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, Decimal):
-        return f"{value:,.0f}"
-    if hasattr(value, "tzinfo"):
-        return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(item) for item in value)
-    return str(value)
-
-
-def _consent(lead: Lead) -> str:
-    if not lead.consent:
-        return "no"
-    return f"yes, {_shown(lead.consented_at)} ({lead.consent_method or 'no method'})"
-
-
-# The lead's attributes compared, in order; each labelled by its field's name. All but the times are
-# highlighted when the two leads differ.
-COMPARED = (
-    *("full_name", "owner2_name", "email", "phone"),
-    *("property_address", "property_city", "property_state", "property_zip", "apn", "mak", "addr_hash"),
-    *("assigned_broker", "campaign_status", "lead_score", "consent", "email_verified", "phone_verified"),
-    *("property_value", "estimated_equity", "property_type", "age", "owner_occupied", "do_not_contact_reason"),
-    *("instantly_lead_id", "source", "source_upload_id", "created_at", "updated_at"),
-)
-NOT_HIGHLIGHTED = {"created_at", "updated_at"}
-SHOWN_BY = {"consent": _consent}
-
-
-def _label(name: str) -> str:
-    return "name" if name == "full_name" else str(Lead._meta.get_field(name).verbose_name)
-
-
-def compare_rows(left: Lead, right: Lead) -> list[dict]:
-    """The two leads field by field; `differs` marks what a person should look at."""
-    ids = [left.pk, right.pk]
-    counted = {
-        label: dict(model.objects.filter(lead_id__in=ids).order_by().values_list("lead_id").annotate(Count("id")))
-        for model, label in ((LeadConsentAudit, "consent records"), (ConsentToken, "consent links"))
-    }
-    both = (left, right)
-    tombstones = {lead.pk: lead.merged_into_id for lead in both if lead.merged_into_id}
-    rows = [{"label": "lead", "left": _lead_link(left.pk, short=False), "right": _lead_link(right.pk, short=False)}]
-    for name in COMPARED:
-        show = SHOWN_BY.get(name, lambda lead, name=name: _shown(getattr(lead, name)))
-        left_value, right_value = show(left), show(right)
-        differs = name not in NOT_HIGHLIGHTED and left_value != right_value
-        rows.append({"label": _label(name), "left": left_value, "right": right_value, "differs": differs})
-    for label, found in counted.items():
-        values = found.get(left.pk, 0), found.get(right.pk, 0)
-        rows.append({"label": label, "left": values[0], "right": values[1], "differs": values[0] != values[1]})
-    if tombstones:  # a decided pair: the tombstone's side links to where it went
-        shown = [_lead_link(tombstones[lead.pk], short=False) if lead.pk in tombstones else "—" for lead in both]
-        rows.append({"label": "merged into", "left": shown[0], "right": shown[1], "differs": True})
-    return rows
-
-
 class DecisionForm(forms.Form):
     note = forms.CharField(
         required=False,
@@ -190,7 +95,9 @@ class DecisionForm(forms.Form):
 
 
 @admin.register(PossibleDuplicate)
-class PossibleDuplicateAdmin(admin.ModelAdmin):
+class PossibleDuplicateAdmin(PiiMaskingMixin, admin.ModelAdmin):
+    pii_via = "admin.possible_duplicate"
+    pii_swaps = {"left_lead": "masked_left_lead", "right_lead": "masked_right_lead"}
     list_display = ("pair", "left_lead", "right_lead", "why", "upload_link", "decision", "created_day")
     list_display_links = ("pair",)
     list_filter = (
@@ -240,11 +147,35 @@ class PossibleDuplicateAdmin(admin.ModelAdmin):
 
     @admin.display(description="left lead (older)")
     def left_lead(self, obj):
-        return _lead_cell(sides(obj)[0], obj)
+        return lead_cell(sides(obj)[0], obj)
 
     @admin.display(description="right lead (newer)")
     def right_lead(self, obj):
-        return _lead_cell(sides(obj)[1], obj)
+        return lead_cell(sides(obj)[1], obj)
+
+    @admin.display(description="left lead (older)")
+    def masked_left_lead(self, obj):
+        return lead_cell(sides(obj)[0], obj, masked=True)
+
+    @admin.display(description="right lead (newer)")
+    def masked_right_lead(self, obj):
+        return lead_cell(sides(obj)[1], obj, masked=True)
+
+    # --- personal data: e-mail and phone of both leads, masked for ops ---------------------------------------
+
+    def pii_lead_ids(self, obj) -> list:
+        return [lead.pk for lead in sides(obj)]
+
+    def pii_labels(self) -> list[str]:
+        return ["e-mail", "phone"]
+
+    def pii_values(self, obj) -> list[tuple[str, object]]:
+        left, right = sides(obj)
+        return [
+            (f"{side} lead's {label}", getattr(lead, name))
+            for side, lead in (("left", left), ("right", right))
+            for label, name in (("e-mail", "email"), ("phone", "phone"))
+        ]
 
     @admin.display(description="reason", ordering="key")
     def why(self, obj):
@@ -274,7 +205,7 @@ class PossibleDuplicateAdmin(admin.ModelAdmin):
         if obj.status == PossibleDuplicateStatus.OPEN:
             return "open"
         who = obj.decided_by.get_username() if obj.decided_by_id else "—"
-        return format_html("{}<div>{} · {}</div>", obj.get_status_display().lower(), who, _day(obj.decided_at))
+        return format_html("{}<div>{} · {}</div>", obj.get_status_display().lower(), who, day(obj.decided_at))
 
     @admin.display(description="proposed", ordering="created_at")
     def created_day(self, obj):
@@ -295,6 +226,8 @@ class PossibleDuplicateAdmin(admin.ModelAdmin):
             self._decide(request, pair)
             return HttpResponseRedirect(request.path)
         left, right = sides(pair)
+        masked = not self.pii_visible(request)
+        access_record(request=request, action="view", via=self.pii_via, lead_ids=[left.pk, right.pk])
         context = {
             **self.admin_site.each_context(request),
             **(extra_context or {}),
@@ -304,7 +237,8 @@ class PossibleDuplicateAdmin(admin.ModelAdmin):
             "key_label": KEY_LABELS.get(pair.key, pair.key),
             "left": left,
             "right": right,
-            "rows": compare_rows(left, right),
+            "rows": compare_rows(left, right, masked=masked),
+            "reveal_url": self.pii_reveal_url(pair) if masked else None,
             "form": DecisionForm(),
             "can_decide": pair.status == PossibleDuplicateStatus.OPEN and self.has_change_permission(request, pair),
             "upload_url": reverse("admin:pipeline_upload_change", args=[pair.upload_id]) if pair.upload_id else None,

@@ -15,13 +15,14 @@ from django.urls import reverse
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
-from leads.models import Lead
+from leads.models import Lead, LeadAccessRecord
 from pipeline.dlq import DLQError, dlq_discard
 from pipeline.models import PipelineDLQ, Upload
 from tests.factories import (
     LeadFactory,
     PipelineDLQFactory,
     PipelineEventFactory,
+    RoleUserFactory,
     StaffUserFactory,
     UploadFactory,
 )
@@ -271,3 +272,90 @@ def test_feeder_dry_run_now(client, staff):
     with service_context():
         assert Lead.objects.filter(added_to_campaign_at__isnull=False).count() == 0  # a dry run changes nothing
         assert Upload.objects.count() == 0
+
+
+# --- personal data: ops give the reason once per session (leads/masking.py) --------------------------------------
+
+EMAIL, PHONE = "jane.doe@example.net", "+14155550123"
+SECRETS = ("jane.doe@example.net", "4155550123", "jane.doe")
+
+
+@pytest.fixture
+def ops(client):
+    user = RoleUserFactory(role="ops")
+    client.force_login(user)
+    return user
+
+
+def records(**filters) -> list[LeadAccessRecord]:
+    with service_context():
+        return list(LeadAccessRecord.objects.filter(**filters).order_by("id"))
+
+
+def leaked(body: str) -> list[str]:
+    return [secret for secret in SECRETS if secret in body]
+
+
+ROW = {"first_name": "Jane", "email": EMAIL, "phone": PHONE, "property_address": ""}
+
+
+def test_dlq_payloads_are_hidden_until_the_reason_is_given_once_per_session(client, ops):
+    item = PipelineDLQFactory(payload=ROW, reason=f"Instantly sent 'reply' for {EMAIL}, but no lead has it")
+    change = reverse("admin:pipeline_pipelinedlq_change", args=[item.pk])
+    changelist = reverse("admin:pipeline_pipelinedlq_changelist")
+    assert leaked(client.get(changelist).content.decode()) == []
+    page = client.get(change).content.decode()
+    assert leaked(page) == [] and "j•••@e•••.net" in page
+    reveal = reverse("admin:pipeline_pipelinedlq_reveal_session")
+    assert f"{reveal}?next=" in page
+    assert client.post(reveal, {"reason": "triage", "next": change}).status_code == 200  # too short: asked again
+    answer = client.post(reveal, {"reason": "Triage of today's rejected rows", "next": change})
+    assert answer.status_code == 302 and answer["Location"] == change
+    assert EMAIL in client.get(change).content.decode() and EMAIL in client.get(changelist).content.decode()
+    client.get(change)
+    [record] = records(action="reveal")  # once per session, not per page
+    assert (record.via, record.lead_id, record.detail["scope"]) == ("admin.dlq", None, "session")
+    client.logout()
+    client.force_login(ops)
+    assert leaked(client.get(change).content.decode()) == []  # a new session asks again
+
+
+def test_the_reveal_goes_back_only_to_our_own_pages(client, ops):
+    answer = client.post(
+        reverse("admin:pipeline_pipelinedlq_reveal_session"),
+        {"reason": "Triage of today's rejected rows", "next": "https://evil.example/"},
+    )
+    assert answer.status_code == 302 and answer["Location"] == reverse("admin:pipeline_pipelinedlq_changelist")
+
+
+def test_the_dlq_export_is_masked_for_ops_and_recorded(client, ops):
+    items = [PipelineDLQFactory(payload=ROW, reason=f"bad row of {EMAIL}") for _ in range(2)]
+    response = client.post(
+        reverse("admin:pipeline_pipelinedlq_changelist") + "?status__exact=open",
+        {"action": "export_csv", ACTION_CHECKBOX_NAME: [item.pk for item in items]},
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and leaked(body) == []
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == 2 and all("personal data" in row["payload"] for row in rows)
+    [record] = records(action="export")
+    assert (record.via, record.row_count, record.filters["status__exact"]) == ("admin.dlq_export", 2, "open")
+
+
+def test_an_admin_exports_dlq_payloads_in_full(client):
+    client.force_login(RoleUserFactory(role="admin"))
+    item = PipelineDLQFactory(payload=ROW)
+    response = client.post(
+        reverse("admin:pipeline_pipelinedlq_changelist"), {"action": "export_csv", ACTION_CHECKBOX_NAME: [item.pk]}
+    )
+    [row] = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert json.loads(row["payload"]) == ROW
+
+
+def test_the_discard_page_masks_the_reasons(client, ops):
+    item = PipelineDLQFactory(payload=ROW, reason=f"bad row of {EMAIL}")
+    response = client.post(
+        reverse("admin:pipeline_pipelinedlq_changelist"),
+        {"action": "discard_selected", ACTION_CHECKBOX_NAME: [item.pk]},
+    )
+    assert response.status_code == 200 and leaked(response.content.decode()) == []
