@@ -115,7 +115,6 @@ class LeadStaging(models.Model):
     apn = models.TextField(null=True, blank=True)
     addr_hash = models.TextField(null=True, blank=True)
     owner2_name = models.TextField(null=True, blank=True)
-    # Added by leads/migrations/0011 with the lead's own mailing columns (see that migration).
     mailing_address = models.TextField(null=True, blank=True)
     mailing_city = models.TextField(null=True, blank=True)
     mailing_state = models.TextField(null=True, blank=True)

@@ -6,11 +6,9 @@
   it; brokers' requests (authenticated) read it, because asking for a consent e-mail looks up the lead's
   window; nobody else sees it.
 - `leads.mailing_address`, `mailing_city`, `mailing_state`, `mailing_zip`: PropStream's Mailing columns, merged
-  like the property address (the first non-empty value stays). The staging table gets the same four columns:
-  `leads_staging` belongs to the pipeline app, but its columns follow the lead's column lists
-  (leads/columns.py), so they are added here with the lead's, in one migration (`AddStagingField`).
-  `pipeline_writer` may update the lead's new columns: its grants follow the same lists after every migrate
-  (pipeline/ingest/privileges.py).
+  like the property address (the first non-empty value stays). `pipeline_writer` may update them: its grants
+  follow the column lists (leads/columns.py) after every migrate (pipeline/ingest/privileges.py). The staging
+  table's four columns are the pipeline app's own migration (pipeline/migrations/0013).
 - `upsert_lead()` (the seed's single-row upsert) takes the mailing columns too, so it still takes exactly the
   columns ingestion writes.
 """
@@ -31,25 +29,6 @@ STATES = (
 )
 TERRITORIES = ("PR", "GU", "VI", "AS", "MP")
 MAILING = ("mailing_address", "mailing_city", "mailing_state", "mailing_zip")
-
-
-class AddStagingField(migrations.AddField):
-    """AddField on the pipeline app's `LeadStaging`, from this migration: staging carries every column the
-    ingestion writes into `leads`, so the two change together."""
-
-    app_label = "pipeline"
-
-    def state_forwards(self, app_label, state):
-        super().state_forwards(self.app_label, state)
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        super().database_forwards(self.app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        super().database_backwards(self.app_label, schema_editor, from_state, to_state)
-
-    def describe(self):
-        return f"Add field {self.name} to {self.app_label}.{self.model_name}"
 
 
 RLS = """
@@ -120,7 +99,6 @@ DROP_UPSERT_LEAD = f"DROP FUNCTION IF EXISTS {SIGNATURE};\n" + _previous.UPSERT_
 class Migration(migrations.Migration):
     dependencies = [
         ("leads", "0008_consent_per_channel"),
-        ("pipeline", "0012_intake_least_privilege"),
     ]
 
     operations = [
@@ -133,10 +111,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="lead", name="mailing_zip", field=models.CharField(blank=True, max_length=10, null=True)
-        ),
-        *(
-            AddStagingField(model_name="leadstaging", name=name, field=models.TextField(blank=True, null=True))
-            for name in MAILING
         ),
         migrations.CreateModel(
             name="ContactWindow",
