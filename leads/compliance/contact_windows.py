@@ -31,10 +31,10 @@ from django.db import transaction
 from equity_connect.db import AUTHENTICATED, SERVICE_ROLE, current_context
 from equity_connect.events import record_event
 
-from ..models import ContactWindow
+from ..models import ContactChannel, ContactWindow
 from .zones import STATE_ZONES, zones_of
 
-CHANNELS = ("email", "sms", "phone")
+CHANNELS = tuple(ContactChannel.values)
 EVERY_DAY = frozenset(range(7))
 SEARCH_SPAN = timedelta(days=7)  # the next opening is looked for a week at a time …
 SEARCH_LIMIT = timedelta(days=400)  # … for at most this long
@@ -81,10 +81,7 @@ class ContactWindows:
         context = current_context()
         if context is None or context.role not in (SERVICE_ROLE, AUTHENTICATED):
             raise RuntimeError("contact windows are read in a service or broker database context")
-        if channel not in CHANNELS:
-            raise ValueError(f"unknown contact channel {channel!r}")
-        rows = ContactWindow.objects.filter(channel=channel)
-        return cls(channel, {row.state: window_of(row) for row in rows})
+        return cls(channel, {row.state: window_of(row) for row in ContactWindow.objects.filter(channel=channel)})
 
     def window(self, state: str) -> Window | None:
         """The state's rule (None: no window on this channel)."""
