@@ -118,11 +118,20 @@ def test_a_task_that_runs_after_the_window_closed_waits_for_the_next_opening(
     assert _deliver(scheduled, MORNING + timedelta(days=1)) == "sent" and len(mail.outbox) == 1
 
 
-def test_an_absentee_owner_gets_it_in_their_own_evening(broker_a, django_capture_on_commit_callbacks):
+def test_an_absentee_owner_gets_it_in_their_own_evening(broker_a, client_for, django_capture_on_commit_callbacks):
     # 22:00 in New York, where the property is, is 19:00 in California, where the owner lives.
-    lead = LeadFactory(assigned_broker=broker_a, property_state="NY", mailing_state="CA")
+    lead = LeadFactory(
+        assigned_broker=broker_a,
+        property_state="NY",
+        mailing_address="200 Oak St",
+        mailing_city="Los Angeles",
+        mailing_state="CA",
+        mailing_zip="90001",
+    )
     assert _ask(lead, broker_a, django_capture_on_commit_callbacks, at=NIGHT) is None
     assert len(_queued()) == 1 and _schedules() == []
+    page = client_for(broker_a).get(reverse("portal:lead_detail", kwargs={"lead_id": lead.pk})).content.decode()
+    assert "<dt>Mailing address</dt><dd>200 Oak St<br>Los Angeles CA 90001</dd>" in page
 
 
 def test_the_setting_chooses_whose_quiet_hours_consent_emails_keep(
