@@ -55,6 +55,10 @@ CLEAN_COLUMNS = [
     "mak",
     "apn",
     "addr_hash",
+    "mailing_address",
+    "mailing_city",
+    "mailing_state",
+    "mailing_zip",
 ]
 FIRST = ["JOHN", "Mary", "robert", "Linda", "MICHAEL", "Barbara", "William", "Elizabeth", "David", "Susan"]
 LAST = ["SMITH", "Johnson", "williams", "Brown", "JONES", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez"]
@@ -138,6 +142,10 @@ def _property(k: int, variant: bool, revision: int = 0, address_of: int | None =
         f"MAK{k:010d}",
         f"{k:09d}-A",
         hashlib.sha256(f"{line1}|{city_norm}|{state}|{zip5}".encode()).hexdigest(),
+        f"PO Box {k}",
+        city,
+        state,
+        zip5,
     ]
     return raw, clean
 

@@ -50,6 +50,7 @@ EVENT_TYPES = (
     "consent_link_created",
     "consent_link_requested",
     "consent_link_sent",
+    "contact_window_changed",
     "email_bounced",
     "unsubscribed",
     "lead_not_interested",

@@ -1,10 +1,12 @@
-"""Leads, consent records, access records and the verification-code map in the admin (brokers: security/admin.py).
+"""Leads, consent records, access records, the verification-code map and the contact windows in the admin
+(brokers: security/admin.py).
 
 Ops see leads' personal data masked (leads/masking.py); opening, changing, deleting and exporting leads writes
 access records (leads/access.py), which the lead's page links to."""
 
 import uuid
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
@@ -16,8 +18,17 @@ from equity_connect.spreadsheets import SpreadsheetSafeResource
 
 from .access import access_record
 from .columns import STAFF_EXPORT
+from .compliance.contact_windows import contact_window_delete, contact_window_save
 from .masking import MaskingResource, PiiMaskingMixin
-from .models import ConsentToken, Lead, LeadAccessRecord, LeadConsentAudit, VerificationCodeMap
+from .models import (
+    WEEKDAYS,
+    ConsentToken,
+    ContactWindow,
+    Lead,
+    LeadAccessRecord,
+    LeadConsentAudit,
+    VerificationCodeMap,
+)
 
 # --- django-import-export: the verification-code map in and out, leads out (staff only) -----------------
 
@@ -287,3 +298,41 @@ class VerificationCodeMapAdmin(ImportExportModelAdmin):
     list_display = ("channel", "code", "is_verified", "description", "updated_at")
     list_filter = ("channel", "is_verified")
     search_fields = ("code", "description")
+
+
+class ContactWindowForm(forms.ModelForm):
+    days = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple, help_text="The days the window opens"
+    )
+
+    class Meta:
+        model = ContactWindow
+        fields = ("state", "channel", "start", "end", "days", "closed_on_holidays", "note")
+
+
+@admin.register(ContactWindow)
+class ContactWindowAdmin(admin.ModelAdmin):
+    """The hours each state allows per channel, in the lead's local time. Compliance keeps them current: a state
+    whose law is stricter than the default (08:00 to 21:00 every day for calls and texts) gets a narrower row.
+    A state without a row gets that default for calls and texts, and no window for e-mail."""
+
+    form = ContactWindowForm
+    list_display = ("state", "channel", "start", "end", "days_text", "closed_on_holidays", "updated_at")
+    list_filter = ("channel", "closed_on_holidays")
+    search_fields = ("state", "note")
+    ordering = ("state", "channel")
+
+    @admin.display(description="days")
+    def days_text(self, obj):
+        names = dict(WEEKDAYS)
+        return "every day" if len(set(obj.days)) == 7 else ", ".join(names[day][:3] for day in sorted(obj.days))
+
+    def save_model(self, request, obj, form, change):
+        contact_window_save(row=obj, user=request.user)
+
+    def delete_model(self, request, obj):
+        contact_window_delete(row=obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for row in queryset:
+            contact_window_delete(row=row, user=request.user)

@@ -12,9 +12,12 @@ KEYS = ("mak", "apn", "addr_hash")
 # - the first non-empty value wins (contact data and property facts are never overwritten);
 CONTACT = ("first_name", "last_name", "email", "phone")
 ADDRESS = ("property_address", "property_city", "property_state", "property_zip")
+# The owner's mailing address (an absentee owner's state decides their contact window).
+MAILING = ("mailing_address", "mailing_city", "mailing_state", "mailing_zip")
 KEEP_FIRST = (
     *CONTACT,
     *ADDRESS,
+    *MAILING,
     "owner2_name",
     "property_type",
     "age",

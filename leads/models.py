@@ -1,4 +1,4 @@
-"""Brokers, leads, consent and the verification-code map.
+"""Leads, consent, the verification-code map and the contact windows.
 
 Table and column names are the seed's: its SQL runs against them verbatim. What Django cannot
 declare (the `campaign_status` enum type, row-level security, the materialized view, SQL functions and
@@ -11,10 +11,12 @@ import uuid
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from .compliance.zones import STATE_ZONES
 from .fields import PgEnumField
 from .querysets import LeadQuerySet
 from .statuses import CampaignStatus
@@ -77,6 +79,12 @@ class Lead(models.Model):
     instantly_lead_id = models.TextField(null=True, blank=True)
     do_not_contact_reason = models.TextField(null=True, blank=True)
     owner2_name = models.TextField("co-owner", null=True, blank=True, help_text="Owner 2, as the partner listed them")
+    # Where the owner gets their mail (PropStream's Mailing columns): an absentee owner's state there decides
+    # their contact window (leads/compliance/contact_windows.py).
+    mailing_address = models.TextField(null=True, blank=True)
+    mailing_city = models.TextField(null=True, blank=True)
+    mailing_state = models.CharField(max_length=2, null=True, blank=True)
+    mailing_zip = models.CharField(max_length=10, null=True, blank=True)
     # A lead merged into another (possible duplicates): kept as a tombstone so links and events still resolve.
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_leads", db_index=False
@@ -269,3 +277,78 @@ class LeadAccessRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.username or self.user_id} via {self.via}"
+
+
+class ContactChannel(models.TextChoices):
+    EMAIL = "email", "e-mail"
+    SMS = "sms", "text messages"
+    PHONE = "phone", "phone calls"
+
+
+# As date.weekday() counts them.
+WEEKDAYS = [
+    (0, "Monday"),
+    (1, "Tuesday"),
+    (2, "Wednesday"),
+    (3, "Thursday"),
+    (4, "Friday"),
+    (5, "Saturday"),
+    (6, "Sunday"),
+]
+
+
+def every_day() -> list[int]:
+    return [day for day, _ in WEEKDAYS]
+
+
+class ContactWindow(models.Model):
+    """When a lead in `state` may be contacted on `channel`, in the lead's local time: from `start` to `end`
+    (the end excluded) on the chosen `days`, and not on federal holidays when `closed_on_holidays`.
+
+    Seeded (migration 0011) with 08:00 to 21:00 every day for phone and SMS in every state and DC; e-mail has no
+    rows, so no window. Compliance keeps the table current in the admin: a state whose law is stricter gets a
+    narrower row. leads/compliance/contact_windows.py applies it."""
+
+    id = models.BigAutoField(primary_key=True)
+    state = models.CharField(
+        max_length=2,
+        choices=[(code, code) for code in STATE_ZONES],
+        help_text="The lead's state: where the owner gets their mail when that differs from the property's state",
+    )
+    channel = models.CharField(max_length=8, choices=ContactChannel.choices)
+    start = models.TimeField(help_text="Local time the window opens")
+    end = models.TimeField(help_text="Local time the window closes (not included)")
+    days = ArrayField(models.SmallIntegerField(choices=WEEKDAYS), default=every_day, help_text="Days it opens")
+    closed_on_holidays = models.BooleanField(
+        default=False, help_text="Closed on federal holidays (the day itself and the day it is observed)"
+    )
+    note = models.TextField(
+        blank=True, default="", help_text="The rule's source (statute) and when compliance last checked it"
+    )
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "contact_windows"
+        ordering = ["state", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["state", "channel"], name="contact_windows_state_channel_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(start__lt=models.F("end")), name="contact_windows_start_before_end"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(days__len__gt=0, days__contained_by=[0, 1, 2, 3, 4, 5, 6]),
+                name="contact_windows_days_chosen",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.state} {self.get_channel_display()}: {self.start:%H:%M} to {self.end:%H:%M}"
+
+    def clean(self):
+        errors = {}
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            errors["end"] = "The window must close after it opens (on the same day)."
+        if not self.days:
+            errors["days"] = "Choose at least one day."
+        if errors:
+            raise ValidationError(errors)

@@ -115,6 +115,10 @@ class LeadStaging(models.Model):
     apn = models.TextField(null=True, blank=True)
     addr_hash = models.TextField(null=True, blank=True)
     owner2_name = models.TextField(null=True, blank=True)
+    mailing_address = models.TextField(null=True, blank=True)
+    mailing_city = models.TextField(null=True, blank=True)
+    mailing_state = models.TextField(null=True, blank=True)
+    mailing_zip = models.TextField(null=True, blank=True)
     reject_reason = models.TextField(null=True, blank=True)
     # Normalised by the ingestion while the file streams in (pipeline/ingest/staging.py).
     property_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)

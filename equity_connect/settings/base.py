@@ -201,6 +201,12 @@ CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
 # and every such e-mail carries the sender's postal address (CAN-SPAM; `check --deploy` requires it).
 CONSENT_LINKS_PER_BROKER_PER_DAY = env.int("CONSENT_LINKS_PER_BROKER_PER_DAY", default=200)
 SENDER_POSTAL_ADDRESS = env.str("SENDER_POSTAL_ADDRESS", default="")
+# Our own e-mails to a lead (the consent link) wait for the lead's contact window on this channel
+# (leads/compliance/contact_windows.py): "sms" or "phone" give them the quiet hours of texts or calls (08:00 to
+# 21:00 local unless compliance narrowed a state's row); "email" only the table's e-mail rows (none by default).
+CONSENT_EMAIL_WINDOW = env.str("CONSENT_EMAIL_WINDOW", default="sms")
+if CONSENT_EMAIL_WINDOW not in ("email", "sms", "phone"):
+    raise ImproperlyConfigured("CONSENT_EMAIL_WINDOW must be one of: email, sms, phone")
 # Broker portal and consent: django-axes renders this page (HTTP 429) for a locked-out login.
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 FEEDER_DAILY_LIMIT = env.int("FEEDER_DAILY_LIMIT", default=250)

@@ -3,7 +3,9 @@
 Who does what:
 - a broker asks, in the portal, for a link to be e-mailed to the lead (`consent_link_send`); a django-q2 task
   then makes the link and mails it to the lead's own address (`consent_link_deliver`): no broker ever sees
-  a usable link, so no broker can answer for the lead;
+  a usable link, so no broker can answer for the lead. The mail goes only inside the lead's contact window
+  on the channel CONSENT_EMAIL_WINDOW names (leads/compliance/contact_windows.py): asked for at night, the
+  task is scheduled for the window's opening;
 - ops may make one by hand (`consent_link_create`, `manage.py consent_link`), a staff tool;
 - the lead answers on the public page (`consent_lead_for_token`, `consent_record`); the view refuses a
   session that is logged in;
@@ -17,13 +19,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from equity_connect.db import service_context
 from equity_connect.events import record_event
@@ -39,14 +40,15 @@ from security.consent_tokens import (
     unsubscribe_url,
 )
 
+from ..compliance.contact_windows import NoContactWindow, local_time_text
 from ..models import ConsentToken, Lead, LeadConsentAudit
 from ..services import LeadError, locked_lead
 from ..statuses import NEVER_CONTACT_STATUSES, CampaignStatus
+from .delivery import consent_link_delivery_enqueue, consent_mail_opening
 from .mail import consent_link_message
 from .texts import CHANNELS, CONSENT_TEXTS, consent_text
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-DELIVER_TASK = "leads.tasks.consent_link_deliver_task"
 
 
 class ConsentLinkError(Exception):
@@ -117,11 +119,14 @@ def _links_sent_today(broker_id) -> int:
     ).count()
 
 
-def consent_link_send(*, lead: Lead, broker, user=None) -> None:
+def consent_link_send(*, lead: Lead, broker, user=None, at: datetime | None = None) -> datetime | None:
     """E-mail the lead a consent link (the portal's action): to the address the partner supplied, never to an
     address that is unsubscribed, bounced or do-not-contact on any lead, at most CONSENT_LINKS_PER_BROKER_PER_DAY
-    a day per broker. Records `consent_link_requested` (the broker and user who asked) and enqueues the task
-    that makes and mails the link when the transaction commits. Raises LeadError (safe to show)."""
+    a day per broker. Records `consent_link_requested` (the broker and user who asked) and, when the transaction
+    commits, enqueues the task that makes and mails the link, or, when the lead's contact window is closed at
+    `at` (now), schedules it for the window's opening. Returns that opening, or None when the mail goes now.
+    Raises LeadError (safe to show)."""
+    at = at or timezone.now()
     with transaction.atomic():
         lead = locked_lead(lead, broker)
         problem = _unsendable(lead)
@@ -130,7 +135,12 @@ def consent_link_send(*, lead: Lead, broker, user=None) -> None:
         limit = settings.CONSENT_LINKS_PER_BROKER_PER_DAY
         if _links_sent_today(lead.assigned_broker_id) >= limit:
             raise LeadError(f"You have sent {limit} consent links in the last 24 hours, the most allowed: try later.")
+        try:
+            opening = consent_mail_opening(lead, at)
+        except NoContactWindow as error:
+            raise LeadError(str(error)) from None
         send_id = uuid.uuid4()
+        waits = {"waits_until": opening, "waits_until_local": local_time_text(lead, opening)} if opening else {}
         record_event(
             "consent_link_requested",
             lead_id=lead.pk,
@@ -140,19 +150,21 @@ def consent_link_send(*, lead: Lead, broker, user=None) -> None:
                 "by": "broker",
                 "user": user.get_username() if user is not None else None,
                 "user_id": getattr(user, "pk", None),
+                **waits,
             },
         )
         args = (str(lead.pk), str(lead.assigned_broker_id), str(send_id))
-        transaction.on_commit(
-            partial(async_task, DELIVER_TASK, *args, task_name=f"consent link {send_id}", group="consent")
-        )
+        transaction.on_commit(partial(consent_link_delivery_enqueue, args, at=opening))
+    return opening
 
 
-def consent_link_deliver(*, lead_id, broker_id, send_id) -> str:
+def consent_link_deliver(*, lead_id, broker_id, send_id, now: datetime | None = None) -> str:
     """Make the consent link a broker asked for and e-mail it to the lead (the task; needs a service context).
 
     Checks again what may have changed since the request (the lead merged or deleted, another broker, the
     address suppressed) and then records `consent_link_sent` (the address, or the reason it was not sent).
+    Outside the lead's contact window at `now` (a queue that ran late, a lead who moved) it sends nothing and
+    schedules itself again for the window's opening.
     A failed send rolls the link back and raises, so django-q2 retries; a send already done is not repeated.
     The lead is not locked: the mail server may be slow, and the link dies anyway if the lead changes."""
     if PipelineEvent.objects.filter(
@@ -168,7 +180,16 @@ def consent_link_deliver(*, lead_id, broker_id, send_id) -> str:
         problem = "The lead's broker is not active."
     else:
         problem = _unsendable(lead)
+    opening = None
+    if not problem:
+        try:
+            opening = consent_mail_opening(lead, now or timezone.now())
+        except NoContactWindow as error:
+            problem = str(error)
     with transaction.atomic():
+        if opening:
+            consent_link_delivery_enqueue((str(lead_id), str(broker_id), str(send_id)), at=opening)
+            return f"waiting for the lead's contact window: {opening.isoformat()}"
         if problem:
             record_event(
                 "consent_link_sent",

@@ -25,6 +25,7 @@ from security.models import Broker
 from .. import selectors, services
 from ..access import access_record
 from ..columns import PORTAL_EXPORT
+from ..compliance.contact_windows import local_time_text
 from ..consent.services import consent_link_send
 from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
 from ..models import Lead
@@ -169,14 +170,15 @@ def lead_detail(request, lead_id):
     return _render_detail(request, lead)
 
 
-def _run(request, lead, action, success: str):
-    """Run a service for the lead; its LeadError becomes a message. Always back to the lead's page."""
+def _run(request, lead, action, success):
+    """Run a service for the lead; its LeadError becomes a message. Always back to the lead's page. `success`
+    is the message, or a function of what the service returned that makes it."""
     try:
-        action()
+        result = action()
     except services.LeadError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, success)
+        messages.success(request, success(result) if callable(success) else success)
     return redirect("portal:lead_detail", lead_id=lead.pk)
 
 
@@ -239,5 +241,10 @@ def lead_consent_link(request, lead_id):
         request,
         lead,
         lambda: consent_link_send(lead=lead, broker=request.broker, user=request.user),
-        "A consent link was e-mailed to the lead, at the address the partner supplied.",
+        lambda opening: (
+            f"The lead's contact window is closed now: a consent link will be e-mailed to the lead, at the address"
+            f" the partner supplied, when it opens ({local_time_text(lead, opening)}, the lead's time)."
+            if opening
+            else "A consent link was e-mailed to the lead, at the address the partner supplied."
+        ),
     )

@@ -43,6 +43,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "property_city": ("property_city", "city", "site_city", "situs_city"),
     "property_state": ("property_state", "state", "st", "site_state", "situs_state"),
     "property_zip": ("property_zip", "zip", "zip_code", "zipcode", "zip5", "postal_code", "site_zip", "situs_zip"),
+    # The owner's mailing address (PropStream's `Mailing …` columns): where an absentee owner lives.
+    "mailing_address": (
+        "mailing_address",
+        "mail_address",
+        "mailing_street",
+        "mailing_address_1",
+        "owner_mailing_address",
+    ),
+    "mailing_unit": ("mailing_unit", "mailing_unit_number", "mail_unit"),
+    "mailing_city": ("mailing_city", "mail_city"),
+    "mailing_state": ("mailing_state", "mail_state"),
+    "mailing_zip": ("mailing_zip", "mail_zip", "mailing_zip_code", "mailing_zip5", "mail_zip_code"),
     "property_value": (
         "property_value",
         "est_value",

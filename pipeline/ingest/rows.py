@@ -2,9 +2,9 @@
 
 `StagingLayout(headers, …)` maps the file's header once; its `row(cells, line)` normalises one record (names,
 e-mail, E.164 phone, address line and unit, city, state, ZIP5, MAK, APN, the address hash, valuations,
-flags, verification codes, the broker from the upload or the territory rules) and keeps the raw record as
-JSON text; `write_copy_text(copy, pairs)` writes many rows as COPY text in blocks. No database, no Django:
-the normaliser child processes run this.
+flags, verification codes, the broker from the upload or the territory rules, the owner's mailing address)
+and keeps the raw record as JSON text; `write_copy_text(copy, pairs)` writes many rows as COPY text in
+blocks. No database, no Django: the normaliser child processes run this.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ NORMALISED = (
     ("phone_verification_codes", "text[]"),
     ("assigned_broker_id", "uuid"),
     ("owner2_name", "text"),
+    ("mailing_address", "text"),
+    ("mailing_city", "text"),
+    ("mailing_state", "text"),
+    ("mailing_zip", "text"),
 )
 NORMALISED_NAMES = tuple(name for name, _ in NORMALISED)
 
@@ -191,6 +195,10 @@ class StagingLayout:
             get("owner2_last_name", missing),
         )
         i_ever, i_pver = get("email_verified", missing), get("phone_verified", missing)
+        i_mail, i_mail_unit, i_mail_city, i_mail_state, i_mail_zip = (
+            get(name, missing)
+            for name in ("mailing_address", "mailing_unit", "mailing_city", "mailing_state", "mailing_zip")
+        )
         text, key, address_line = n.text, n.key, n.address_line
         codes_of = n.codes
         email, phone, addr_hash = n.email, n.phone, n.addr_hash_normalised
@@ -215,6 +223,14 @@ class StagingLayout:
             if first or last:
                 return " ".join(part for part in (name(first), name(last)) if part) or None
             return None
+
+        def with_unit(address: str | None, unit: str) -> str | None:
+            """The mailing street line with its unit (`200 Oak St #4`), as the property's below."""
+            if address and unit:
+                unit = text(unit, limit=40)
+                if unit:
+                    return f"{address} #{unit.lstrip('#').strip()}"
+            return address
 
         broker_for = territory.broker_for
 
@@ -298,6 +314,10 @@ class StagingLayout:
                 phone_codes_text,
                 broker,
                 owner2(cells[i_owner2], cells[i_owner2_first], cells[i_owner2_last]),
+                with_unit(text(cells[i_mail]), cells[i_mail_unit]),
+                town_of(cells[i_mail_city]),
+                state(cells[i_mail_state]),
+                zip5(cells[i_mail_zip]),
             ], reason
 
         return normalise_row

@@ -50,3 +50,21 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def contact_windows(db):
+    """The contact-window table as migration 0011 seeds it (a transactional test elsewhere may have emptied it)."""
+    from datetime import time
+
+    from equity_connect.db import service_context
+    from leads.compliance.zones import STATES
+    from leads.models import ContactWindow
+
+    rows = [
+        ContactWindow(state=state, channel=channel, start=time(8), end=time(21))
+        for state in STATES
+        for channel in ("phone", "sms")
+    ]
+    with service_context():
+        ContactWindow.objects.bulk_create(rows, ignore_conflicts=True)

@@ -1,7 +1,10 @@
 """Migration 0008: existing consents become consent to e-mail, and `consent` stays true exactly when a channel
-is, whoever writes the lead (the portal's services, the seed's SQL, the ingestion's owner change)."""
+is, whoever writes the lead (the portal's services, the seed's SQL, the ingestion's owner change). Migration 0011:
+the seeded contact windows, and its reverse."""
 
 from __future__ import annotations
+
+from datetime import time
 
 import psycopg
 import pytest
@@ -83,3 +86,31 @@ def test_a_new_owner_arriving_by_ingestion_withdraws_every_channel(settings, tmp
     )
     ingest(csv_of([{"mak": "MAK-CHANNELS-1", "first_name": "Nina", "last_name": "New", "email": "nina@example.net"}]))
     assert _consent(lead.pk) == (False, False, False, False)
+
+
+@pytest.mark.slow
+def test_0011_seeds_the_contact_windows_and_reverses(scratch_database):  # noqa: F811
+    owner = {**conninfo(admin=True), "dbname": scratch_database}
+    manage(scratch_database, "migrate", "--noinput")
+    with psycopg.connect(**owner, autocommit=True) as db:
+        rows = db.execute(
+            'SELECT channel, count(*), count(DISTINCT state), min(start), max("end"),'
+            " bool_and(days = '{0,1,2,3,4,5,6}'), bool_or(closed_on_holidays) FROM contact_windows GROUP BY channel"
+        ).fetchall()
+        assert db.execute("SELECT relrowsecurity FROM pg_class WHERE relname = 'contact_windows'").fetchone() == (
+            True,
+        )
+    assert sorted(rows) == [
+        ("phone", 51, 51, time(8), time(21), True, False),
+        ("sms", 51, 51, time(8), time(21), True, False),
+    ]
+    manage(scratch_database, "migrate", "leads", "0008", "--noinput")  # 0011's reverse (and pipeline 0013's)
+    with psycopg.connect(**owner, autocommit=True) as db:
+        assert db.execute("SELECT to_regclass('contact_windows')").fetchone() == (None,)
+        columns = db.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE column_name LIKE 'mailing%'"
+        ).fetchone()
+        assert columns == (0,)
+        (arguments,) = db.execute("SELECT proargnames FROM pg_proc WHERE proname = 'upsert_lead'").fetchone()
+        assert "p_owner2_name" in arguments and "p_mailing_state" not in arguments
+    manage(scratch_database, "migrate", "--noinput")

@@ -97,7 +97,8 @@ def test_propstream_headers_are_mapped():
         71,
     )
     assert (lead.property_value, lead.estimated_equity) == (650000, 400000)
-    assert lead.melissa_payload == {"County": "San Diego", "Mailing Address": "PO Box 1", "Phone 1 Type": "Mobile"}
+    assert lead.melissa_payload == {"County": "San Diego", "Phone 1 Type": "Mobile"}
+    assert (lead.mailing_address, other.mailing_address) == ("PO Box 1", None)
     assert (other.property_state, other.phone, other.owner_occupied) == ("TX", "+15125550199", False)
     assert lead.lead_score == lead.score_breakdown["total"] > other.lead_score > 0
 

@@ -6,14 +6,17 @@ statement that scores the leads it touches in the same pass (leads/scoring.py).
 from __future__ import annotations
 
 from equity_connect.events import lead_events_insert_sql
-from leads.columns import ADDRESS, CODES, CONTACT, FLAGS, INGESTED, KEEP_NEWEST, KEYS, OWNER_RESET
+from leads.columns import ADDRESS, CODES, CONTACT, FLAGS, INGESTED, KEEP_NEWEST, KEYS, MAILING, OWNER_RESET
 from leads.scoring import breakdown_from_columns_sql, score_columns_sql, score_sql
 
 from .match import KEY_FILLS
 
 # The seed's safe merge of a property `m` into its lead `l`, column by column.
 MERGED = {
-    **{column: f"coalesce(nullif(l.{column}, ''), m.{column})" for column in (*CONTACT, *ADDRESS, "owner2_name")},
+    **{
+        column: f"coalesce(nullif(l.{column}, ''), m.{column})"
+        for column in (*CONTACT, *ADDRESS, *MAILING, "owner2_name")
+    },
     **{column: f"coalesce(m.{column}, l.{column})" for column in KEEP_NEWEST},
     **{column: f"coalesce(l.{column}, m.{column})" for column in ("property_type", "age", "owner_occupied")},
     **{column: f"coalesce(l.{column}, m.{fill})" for column, fill in zip(KEYS, KEY_FILLS, strict=True)},
@@ -127,10 +130,11 @@ INSTANTLY_SEQUENCES_TO_STOP = (
 )
 
 # The new owner's merge: the lead keeps its id, property and keys; the old owner's name, e-mail, phone,
-# consent and verification go (they are on the timeline), the new owner's fill it; a lead the old owner asked
-# not to contact stays do-not-contact until a person has looked (a DLQ review row), any other is new again.
+# consent and verification go (they are on the timeline), and so does their mailing address; the new owner's
+# fill it; a lead the old owner asked not to contact stays do-not-contact until a person has looked (a DLQ
+# review row), any other is new again.
 OWNER_REPLACED = {
-    **{column: f"m.{column}" for column in (*CONTACT, "owner2_name", "age", "owner_occupied")},
+    **{column: f"m.{column}" for column in (*CONTACT, *MAILING, "owner2_name", "age", "owner_occupied")},
     **{column: f"coalesce(m.{column}, false)" for column in FLAGS},
     **{column: f"coalesce(m.{column}, '{{}}'::text[])" for column in CODES},
 }
