@@ -200,14 +200,7 @@ def consent_link_deliver(*, lead_id, broker_id, send_id, now: datetime | None = 
                 data={"send_id": str(send_id), "reason": problem},
             )
             return f"not sent: {problem}"
-        signed = consent_token_sign(lead_id=lead.pk, broker_id=broker_id)
-        ConsentToken.objects.create(
-            lead=lead,
-            broker_id=broker_id,
-            token_hash=signed.token_hash,
-            expires_at=signed.expires_at,
-            fingerprint=_fingerprint(lead),
-        )
+        signed = _token_issue(lead, broker_id)
         record_event(
             "consent_link_sent",
             lead_id=lead.pk,
@@ -224,6 +217,19 @@ def consent_link_deliver(*, lead_id, broker_id, send_id, now: datetime | None = 
     return "sent"
 
 
+def _token_issue(lead: Lead, broker_id):
+    """A new consent token for the lead, bound to its broker, e-mail and phone: stored as its hash."""
+    signed = consent_token_sign(lead_id=lead.pk, broker_id=broker_id)
+    ConsentToken.objects.create(
+        lead=lead,
+        broker_id=broker_id,
+        token_hash=signed.token_hash,
+        expires_at=signed.expires_at,
+        fingerprint=_fingerprint(lead),
+    )
+    return signed
+
+
 def consent_link_create(*, lead: Lead, broker=None) -> str:
     """Create a consent link and return its URL: a staff tool (`manage.py consent_link`), never the portal's.
 
@@ -232,14 +238,7 @@ def consent_link_create(*, lead: Lead, broker=None) -> str:
     broker_id = getattr(broker, "pk", broker) or lead.assigned_broker_id
     with transaction.atomic():
         lead = locked_lead(lead, broker)
-        signed = consent_token_sign(lead_id=lead.pk, broker_id=broker_id)
-        ConsentToken.objects.create(
-            lead=lead,
-            broker_id=broker_id,
-            token_hash=signed.token_hash,
-            expires_at=signed.expires_at,
-            fingerprint=_fingerprint(lead),
-        )
+        signed = _token_issue(lead, broker_id)
         record_event(
             "consent_link_created",
             lead_id=lead.pk,
