@@ -98,6 +98,14 @@ def ensure_local_secrets() -> None:
         import base64
 
         fresh["ENCRYPTION_KEY"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    if "PII_ENCRYPTION_KEYS" not in current:
+        import base64
+
+        fresh["PII_ENCRYPTION_KEYS"] = "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    if "BLIND_INDEX_KEY" not in current:
+        import base64
+
+        fresh["BLIND_INDEX_KEY"] = "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     if "FORM_LINK_SECRET" not in current:
         fresh["FORM_LINK_SECRET"] = secrets.token_hex(32)
     if "INSTANTLY_WEBHOOK_SECRET" not in current:

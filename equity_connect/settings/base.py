@@ -186,6 +186,11 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's key or 
 # Partner-key secrets are encrypted at rest with these Fernet keys; the first encrypts, all decrypt
 # (list a new key first to rotate, then run `manage.py partner_key reencrypt`).
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEY", default=[])
+# Personal data at rest (security/pii.py): AES-GCM keys `id:base64 32-byte key`, the first encrypts, all decrypt
+# (list a new key first, then `manage.py reencrypt`); blind-index keys `version:base64 key`, the first is
+# current and every version is kept for good (an erased person's suppression entry must stay matchable).
+PII_ENCRYPTION_KEYS = env.list("PII_ENCRYPTION_KEYS", default=[])
+BLIND_INDEX_KEYS = env.list("BLIND_INDEX_KEY", default=[])
 HMAC_SECRET_KEY = env.str("HMAC_SECRET_KEY", default="")  # legacy single-key signing (seed clients)
 SIGNATURE_TOLERANCE_SECONDS = env.int("SIGNATURE_TOLERANCE_SECONDS", default=300)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)

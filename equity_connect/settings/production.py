@@ -3,13 +3,25 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import ENCRYPTION_KEYS, FORM_LINK_SECRET, SECRET_KEY, STAFF_2FA_POLICIES, env
+from .base import (
+    BLIND_INDEX_KEYS,
+    ENCRYPTION_KEYS,
+    FORM_LINK_SECRET,
+    PII_ENCRYPTION_KEYS,
+    SECRET_KEY,
+    STAFF_2FA_POLICIES,
+    env,
+)
 
 DEBUG = False
 if SECRET_KEY.startswith("insecure-") or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be set to a long random value in production")
 if not ENCRYPTION_KEYS:
     raise ImproperlyConfigured("ENCRYPTION_KEY must be set in production (partner secrets are encrypted with it)")
+if not PII_ENCRYPTION_KEYS or not BLIND_INDEX_KEYS:
+    raise ImproperlyConfigured(
+        "PII_ENCRYPTION_KEYS and BLIND_INDEX_KEY must be set in production (e-mail and phone are encrypted)"
+    )
 if not FORM_LINK_SECRET:
     raise ImproperlyConfigured("FORM_LINK_SECRET must be set in production (consent links are signed with it)")
 

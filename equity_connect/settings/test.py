@@ -12,6 +12,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 ENCRYPTION_KEYS = ["Tl5k1xM2Pn9fQx3Jx0m0F6QWvLkq1b2Yt8eU0wq3h1E="]
+PII_ENCRYPTION_KEYS = ["t1:3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
+BLIND_INDEX_KEYS = ["1:YmxpbmQtaW5kZXgtdGVzdC1rZXktMDEyMzQ1Njc4OWE="]
 FORM_LINK_SECRET = "test-form-link-secret-0123456789abcdef"
 SENDER_POSTAL_ADDRESS = "Equity Connect, 100 Test Street, Suite 1, San Diego, CA 92101"
 # Consent e-mails go at once whatever the hour the suite runs (no e-mail rows in the contact windows); the tests

@@ -41,6 +41,8 @@ PRODUCTION_SECRETS = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": secrets.token_urlsafe(60),
     "ENCRYPTION_KEY": "Tl5k1xM2Pn9fQx3Jx0m0F6QWvLkq1b2Yt8eU0wq3h1E=",
+    "PII_ENCRYPTION_KEYS": "k1:3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    "BLIND_INDEX_KEY": "1:YmxpbmQtaW5kZXgtdGVzdC1rZXktMDEyMzQ1Njc4OWE=",
     "FORM_LINK_SECRET": secrets.token_hex(32),
     "ALLOWED_HOSTS": "leads.example.com",
     "SENDER_POSTAL_ADDRESS": "Equity Connect, 1 Market St, San Francisco, CA 94105",
@@ -155,7 +157,9 @@ def test_check_deploy_requires_the_senders_postal_address():
     assert "equity_connect.E004" in result.stderr and "SENDER_POSTAL_ADDRESS" in result.stderr
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ENCRYPTION_KEY", "FORM_LINK_SECRET"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "ENCRYPTION_KEY", "PII_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "FORM_LINK_SECRET"]
+)
 def test_production_refuses_to_start_without_its_secrets(missing):
     env = {**PRODUCTION_SECRETS, missing: ""}
     result = django_setting("DEBUG", env, module="equity_connect.settings.production")

@@ -250,6 +250,8 @@ def test_the_admin_never_shows_a_devices_key():
 PRODUCTION = {
     "SECRET_KEY": "x" * 60,
     "ENCRYPTION_KEY": "Tl5k1xM2Pn9fQx3Jx0m0F6QWvLkq1b2Yt8eU0wq3h1E=",
+    "PII_ENCRYPTION_KEYS": "k1:3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    "BLIND_INDEX_KEY": "1:YmxpbmQtaW5kZXgtdGVzdC1rZXktMDEyMzQ1Njc4OWE=",
     "FORM_LINK_SECRET": "y" * 64,
 }
 

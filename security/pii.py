@@ -1,0 +1,193 @@
+"""Personal data at rest: AES-GCM encryption of values and keyed blind indexes for exact lookups.
+
+Encrypted values are text, `<key id>:<base64url(nonce ‖ ciphertext ‖ tag)>`; the key id names the key that
+encrypted it, so a rotation (`manage.py reencrypt`) can find what is left under an old key. The value's kind
+(`email`, `phone`, `notes`, …) is the AES-GCM associated data: a ciphertext moved to another column does not
+decrypt.
+
+Blind indexes are `<version>:<hex of the first 16 bytes of HMAC-SHA256(key, kind ‖ 0x00 ‖ value)>`. Every
+version of the blind-index key is kept for good: new rows are indexed under the first (current) version, and a
+lookup asks for the value under every version, so an entry made under an old key (an erased person's
+suppression entry, whose plaintext is gone) still matches.
+
+Keys come from the environment: `PII_ENCRYPTION_KEYS` (`id:base64 key`, comma-separated, the first encrypts,
+any decrypts; 32-byte keys) and `BLIND_INDEX_KEY` (`version:base64 key`, comma-separated, the first is
+current). Without them (local use only) keys are derived from SECRET_KEY. `PiiCodec` needs no Django, so the
+ingest child processes build one from `codec_keys()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# The kinds of values: each is the AES-GCM associated data and the blind index's domain separator.
+EMAIL = "email"
+EMAIL_DOMAIN = "email_domain"
+PHONE = "phone"
+PHONE_LAST4 = "phone_last4"
+NOTES = "notes"
+RAW_ROW = "raw_row"
+KINDS = (EMAIL, EMAIL_DOMAIN, PHONE, PHONE_LAST4, NOTES, RAW_ROW)
+
+_NONCE_BYTES = 12
+_INDEX_BYTES = 16
+
+
+class PiiUnavailable(Exception):
+    """A stored value cannot be decrypted with the configured keys (unknown key id or tampered value)."""
+
+
+class PiiConfigError(ValueError):
+    """A key setting is malformed; the message names the setting and never the key."""
+
+
+def _parse_keys(entries: list[str] | tuple[str, ...], setting: str) -> tuple[tuple[str, bytes], ...]:
+    keys = []
+    for entry in entries:
+        entry = entry.strip()
+        if not entry:
+            continue
+        key_id, sep, material = entry.partition(":")
+        if not sep or not key_id or not key_id.isalnum():
+            raise PiiConfigError(f"{setting}: each entry is `id:base64 key` with an alphanumeric id")
+        try:
+            key = base64.urlsafe_b64decode(material + "=" * (-len(material) % 4))
+        except ValueError as error:
+            raise PiiConfigError(f"{setting}: key {key_id!r} is not base64") from error
+        if len(key) != 32:
+            raise PiiConfigError(f"{setting}: key {key_id!r} must be 32 bytes")
+        if any(key_id == known for known, _ in keys):
+            raise PiiConfigError(f"{setting}: key id {key_id!r} appears twice")
+        keys.append((key_id, key))
+    if not keys:
+        raise PiiConfigError(f"{setting}: no key")
+    return tuple(keys)
+
+
+def new_key_entry(key_id: str) -> str:
+    """A fresh `id:base64 key` entry for PII_ENCRYPTION_KEYS or BLIND_INDEX_KEY."""
+    return f"{key_id}:{base64.urlsafe_b64encode(os.urandom(32)).decode()}"
+
+
+@dataclass(frozen=True)
+class CodecKeys:
+    """Picklable key material for a `PiiCodec` (sent to the ingest child processes)."""
+
+    encryption: tuple[tuple[str, bytes], ...]
+    blind_index: tuple[tuple[str, bytes], ...]
+
+
+class PiiCodec:
+    """Encrypts, decrypts and blind-indexes values with one set of keys. Not Django-aware."""
+
+    def __init__(self, keys: CodecKeys):
+        self.keys = keys
+        self.current_key_id = keys.encryption[0][0]
+        self._current = AESGCM(keys.encryption[0][1])
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.encryption}
+        self._prefix = self.current_key_id + ":"
+        self.index_versions = tuple(version for version, _ in keys.blind_index)
+        self.current_index_version = self.index_versions[0]
+        # One keyed HMAC state per (version, kind), copied per value: the key schedule is paid once.
+        self._hmacs = {
+            (version, kind): hmac.new(key, kind.encode() + b"\x00", hashlib.sha256)
+            for version, key in keys.blind_index
+            for kind in KINDS
+        }
+
+    # encryption -------------------------------------------------------------------------------------------
+    def encrypt(self, value: str | None, kind: str) -> str | None:
+        if value is None or value == "":
+            return value
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._current.encrypt(nonce, value.encode(), kind.encode())
+        return self._prefix + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def decrypt(self, token: str | None, kind: str) -> str | None:
+        if token is None or token == "":
+            return token
+        key_id, sep, body = token.partition(":")
+        cipher = self._ciphers.get(key_id) if sep else None
+        if cipher is None:
+            raise PiiUnavailable(f"no configured key {key_id!r} for a stored {kind} value" if sep else "not encrypted")
+        try:
+            raw = base64.urlsafe_b64decode(body)
+            return cipher.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], kind.encode()).decode()
+        except (InvalidTag, ValueError) as error:
+            raise PiiUnavailable(f"a stored {kind} value does not decrypt under key {key_id!r}") from error
+
+    def is_current(self, token: str | None) -> bool:
+        """True when the value is empty or already under the current key (nothing for `reencrypt` to do)."""
+        return not token or token.startswith(self._prefix)
+
+    def reencrypt(self, token: str | None, kind: str) -> str | None:
+        return token if self.is_current(token) else self.encrypt(self.decrypt(token, kind), kind)
+
+    # blind indexes ----------------------------------------------------------------------------------------
+    def _index(self, version: str, value: str, kind: str) -> str:
+        state = self._hmacs[(version, kind)].copy()
+        state.update(value.encode())
+        return version + ":" + state.digest()[:_INDEX_BYTES].hex()
+
+    def blind_index(self, value: str | None, kind: str) -> str | None:
+        """The value's blind index under the current version (what new rows store)."""
+        if value is None or value == "":
+            return None
+        return self._index(self.current_index_version, value, kind)
+
+    def blind_indexes(self, value: str | None, kind: str) -> list[str]:
+        """The value's blind index under every version, current first (what a lookup asks for)."""
+        if value is None or value == "":
+            return []
+        return [self._index(version, value, kind) for version in self.index_versions]
+
+
+def email_domain(email: str | None) -> str | None:
+    """The domain of a normalised e-mail address (`None` without one)."""
+    if not email or "@" not in email:
+        return None
+    return email.rsplit("@", 1)[1]
+
+
+def phone_last4(phone: str | None) -> str | None:
+    """The last four digits of an E.164 phone number (`None` without one)."""
+    if not phone:
+        return None
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return digits[-4:] if len(digits) >= 4 else None
+
+
+def _derived(label: str) -> tuple[tuple[str, bytes], ...]:
+    from django.conf import settings
+
+    return (("dev", hashlib.sha256(f"{label}:{settings.SECRET_KEY}".encode()).digest()),)
+
+
+def codec_keys() -> CodecKeys:
+    """The configured keys (settings PII_ENCRYPTION_KEYS and BLIND_INDEX_KEYS); derived ones for local use."""
+    from django.conf import settings
+
+    encryption = settings.PII_ENCRYPTION_KEYS
+    blind_index = settings.BLIND_INDEX_KEYS
+    return CodecKeys(
+        encryption=_parse_keys(encryption, "PII_ENCRYPTION_KEYS") if encryption else _derived("pii-encryption"),
+        blind_index=_parse_keys(blind_index, "BLIND_INDEX_KEY") if blind_index else _derived("pii-blind-index"),
+    )
+
+
+@lru_cache(maxsize=4)
+def _codec_for(keys: CodecKeys) -> PiiCodec:
+    return PiiCodec(keys)
+
+
+def codec() -> PiiCodec:
+    """The process's codec for the configured keys (rebuilt when the settings change, as tests do)."""
+    return _codec_for(codec_keys())
