@@ -1,6 +1,7 @@
 """The lead's columns, grouped as the code needs them, in one place: what ingestion writes and how a
 re-sent lead merges each column, and what the exports show. The seed-compatible `upsert_lead()` takes
-`INGESTED` as its parameters (a test compares its signature with this list)."""
+`SEED_UPSERT_PARAMETERS` (INGESTED without the blind indexes, which only Python can compute) as its parameters
+(a test compares its signature with this list)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,21 @@ KEYS = ("mak", "apn", "addr_hash")
 # existing lead: the lead is "first"):
 # - the first non-empty value wins (contact data and property facts are never overwritten);
 CONTACT = ("first_name", "last_name", "email", "phone")
+# The keyed blind indexes of the e-mail and phone (security/pii.py), computed where rows are normalised. Each is
+# NULL exactly when its e-mail or phone is empty, so "the first non-empty value wins" keeps them with their value.
+CONTACT_INDEXES = ("email_bidx", "email_domain_bidx", "phone_bidx", "phone_last4_bidx")
+INDEXED_WITH = {
+    "email_bidx": "email",
+    "email_domain_bidx": "email",
+    "phone_bidx": "phone",
+    "phone_last4_bidx": "phone",
+}
 ADDRESS = ("property_address", "property_city", "property_state", "property_zip")
 # The owner's mailing address (an absentee owner's state decides their contact window).
 MAILING = ("mailing_address", "mailing_city", "mailing_state", "mailing_zip")
 KEEP_FIRST = (
     *CONTACT,
+    *CONTACT_INDEXES,
     *ADDRESS,
     *MAILING,
     "owner2_name",
@@ -34,6 +45,9 @@ PAYLOAD = ("melissa_payload",)
 
 # Every column an upload writes into `leads` (plus `lead_score`, `score_breakdown`, `source`).
 INGESTED = KEEP_FIRST + KEEP_NEWEST + FLAGS + CODES + PAYLOAD
+# The seed-compatible `upsert_lead()`'s parameters: the database holds no key, so its rows get their blind
+# indexes from the sweep (leads/contact_indexes.py).
+SEED_UPSERT_PARAMETERS = tuple(column for column in INGESTED if column not in CONTACT_INDEXES)
 
 # What a new owner on a known parcel resets, beside the contact data (pipeline/ingest/sql/write.py): the old
 # owner's consent and their place in a campaign do not pass to the new owner.

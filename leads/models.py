@@ -28,6 +28,13 @@ class Lead(models.Model):
     last_name = models.TextField(null=True, blank=True)
     email = models.TextField(null=True, blank=True)
     phone = models.TextField(null=True, blank=True, help_text="E.164")
+    # Keyed blind indexes (security/pii.py) for exact lookups of the e-mail, its domain, the phone and its last
+    # four digits: written where rows are normalised, by the services that change a contact, and by the sweep
+    # for rows the seed's `upsert_lead()` wrote (leads/contact_indexes.py).
+    email_bidx = models.CharField(max_length=40, null=True, blank=True, editable=False)
+    email_domain_bidx = models.CharField(max_length=40, null=True, blank=True, editable=False)
+    phone_bidx = models.CharField(max_length=40, null=True, blank=True, editable=False)
+    phone_last4_bidx = models.CharField(max_length=40, null=True, blank=True, editable=False)
     property_address = models.TextField(null=True, blank=True)
     property_city = models.TextField(null=True, blank=True)
     property_state = models.CharField(max_length=2, null=True, blank=True)
@@ -132,6 +139,13 @@ class Lead(models.Model):
             # rewriting no index at all. The feeder ranks by score on the materialized view's own index.
             # Inbound Instantly events find a lead by its email.
             models.Index(fields=["email"], name="leads_email_idx", condition=models.Q(email__isnull=False)),
+            # Exact lookups by e-mail or phone (suppression, webhooks, privacy requests, portal search).
+            models.Index(
+                fields=["email_bidx"], name="leads_email_bidx_idx", condition=models.Q(email_bidx__isnull=False)
+            ),
+            models.Index(
+                fields=["phone_bidx"], name="leads_phone_bidx_idx", condition=models.Q(phone_bidx__isnull=False)
+            ),
             # The leads merged into one (its consent history): tombstones only, so ingestion never touches it.
             models.Index(
                 fields=["merged_into"], name="leads_merged_into_idx", condition=models.Q(merged_into__isnull=False)

@@ -107,6 +107,11 @@ class LeadStaging(models.Model):
     last_name = models.TextField(null=True, blank=True)
     email = models.TextField(null=True, blank=True)
     phone = models.TextField(null=True, blank=True)
+    # The blind indexes of e-mail and phone (security/pii.py), computed by the normaliser.
+    email_bidx = models.TextField(null=True, blank=True)
+    email_domain_bidx = models.TextField(null=True, blank=True)
+    phone_bidx = models.TextField(null=True, blank=True)
+    phone_last4_bidx = models.TextField(null=True, blank=True)
     property_address = models.TextField(null=True, blank=True)
     property_city = models.TextField(null=True, blank=True)
     property_state = models.TextField(null=True, blank=True)

@@ -84,6 +84,22 @@ class CodecKeys:
     encryption: tuple[tuple[str, bytes], ...]
     blind_index: tuple[tuple[str, bytes], ...]
 
+    def to_plain(self) -> dict:
+        """As JSON-able data (the ingest child process reads its job as JSON on stdin, never argv or env)."""
+        encode = base64.urlsafe_b64encode
+        return {
+            "encryption": [[key_id, encode(key).decode()] for key_id, key in self.encryption],
+            "blind_index": [[version, encode(key).decode()] for version, key in self.blind_index],
+        }
+
+    @classmethod
+    def from_plain(cls, plain: dict) -> CodecKeys:
+        decode = base64.urlsafe_b64decode
+        return cls(
+            encryption=tuple((key_id, decode(key)) for key_id, key in plain["encryption"]),
+            blind_index=tuple((version, decode(key)) for version, key in plain["blind_index"]),
+        )
+
 
 class PiiCodec:
     """Encrypts, decrypts and blind-indexes values with one set of keys. Not Django-aware."""
@@ -98,7 +114,7 @@ class PiiCodec:
         self.current_index_version = self.index_versions[0]
         # One keyed HMAC state per (version, kind), copied per value: the key schedule is paid once.
         self._hmacs = {
-            (version, kind): hmac.new(key, kind.encode() + b"\x00", hashlib.sha256)
+            (version, kind): hmac.new(key, kind.encode() + b"\x00", "sha256")
             for version, key in keys.blind_index
             for kind in KINDS
         }
@@ -184,10 +200,10 @@ def codec_keys() -> CodecKeys:
 
 
 @lru_cache(maxsize=4)
-def _codec_for(keys: CodecKeys) -> PiiCodec:
+def codec_for(keys: CodecKeys) -> PiiCodec:
     return PiiCodec(keys)
 
 
 def codec() -> PiiCodec:
     """The process's codec for the configured keys (rebuilt when the settings change, as tests do)."""
-    return _codec_for(codec_keys())
+    return codec_for(codec_keys())

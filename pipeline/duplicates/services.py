@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from equity_connect.events import record_event
-from leads.columns import CODES, FLAGS, INGESTED, KEEP_NEWEST, KEYS
+from leads.columns import CODES, FLAGS, INDEXED_WITH, INGESTED, KEEP_NEWEST, KEYS
 from leads.models import ConsentToken, Lead
 from leads.scoring import leads_rescore
 from pipeline.models import PossibleDuplicate, PossibleDuplicateStatus
@@ -61,7 +61,7 @@ def _merge_values(survivor: Lead, other: Lead) -> list[str]:
         for point in ("email", "phone")
     }
     for column in INGESTED:
-        if column in KEYS:
+        if column in KEYS or column in INDEXED_WITH:
             continue
         mine, theirs = getattr(survivor, column), getattr(other, column)
         if column in VERIFIED_WITH and not same_contact[VERIFIED_WITH[column]]:
@@ -78,6 +78,10 @@ def _merge_values(survivor: Lead, other: Lead) -> list[str]:
             value = mine if mine not in (None, "") else theirs
         if value != mine:
             setattr(survivor, column, value)
+            changed.append(column)
+    for column, point in INDEXED_WITH.items():  # a blind index follows its e-mail or phone
+        if point in changed and getattr(survivor, column) != getattr(other, column):
+            setattr(survivor, column, getattr(other, column))
             changed.append(column)
     return changed
 
@@ -116,6 +120,7 @@ def possible_duplicate_merge(*, pair: PossibleDuplicate, survivor_id, user=None,
             addr_hash=None,
             email=None,
             phone=None,
+            **dict.fromkeys(INDEXED_WITH),
             consent=False,
             consented_at=None,
             instantly_lead_id=None,

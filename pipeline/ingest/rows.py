@@ -2,7 +2,8 @@
 
 `StagingLayout(headers, …)` maps the file's header once; its `row(cells, line)` normalises one record (names,
 e-mail, E.164 phone, address line and unit, city, state, ZIP5, MAK, APN, the address hash, valuations,
-flags, verification codes, the broker from the upload or the territory rules, the owner's mailing address)
+flags, verification codes, the broker from the upload or the territory rules, the owner's mailing address,
+the blind indexes of e-mail and phone)
 and keeps the raw record as JSON text; `write_copy_text(copy, pairs)` writes many rows as COPY text in
 blocks. No database, no Django: the normaliser child processes run this.
 """
@@ -14,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_string
 
+from security.pii import EMAIL, EMAIL_DOMAIN, PHONE, PHONE_LAST4, PiiCodec, email_domain, phone_last4
+
 from . import normalise as n
 from .columns import map_headers
 
@@ -23,6 +26,10 @@ NORMALISED = (
     ("last_name", "text"),
     ("email", "text"),
     ("phone", "text"),
+    ("email_bidx", "text"),
+    ("email_domain_bidx", "text"),
+    ("phone_bidx", "text"),
+    ("phone_last4_bidx", "text"),
     ("property_address", "text"),
     ("property_city", "text"),
     ("property_state", "text"),
@@ -128,6 +135,7 @@ class StagingLayout:
         territory: Territory,
         email_codes: frozenset[str],
         phone_codes: frozenset[str],
+        codec: PiiCodec,
     ):
         fields, raw_keys = map_headers(headers)
         self.upload_id = upload_id
@@ -137,7 +145,7 @@ class StagingLayout:
         self.unknown = [index for index in range(width) if index not in known]
         # The staged row: upload, line, raw JSON, payload JSON, then the normalised columns.
         self.normalised_offset = 4
-        self.row = self._row_function(fields, broker_id, territory, email_codes, phone_codes)
+        self.row = self._row_function(fields, broker_id, territory, email_codes, phone_codes, codec)
 
     def _raw_json(self):
         """A function: (cells padded/truncated to the width, the extra cells or None) → the raw row's JSON."""
@@ -166,7 +174,7 @@ class StagingLayout:
 
         return raw_json
 
-    def _row_function(self, fields, broker_id, territory, email_codes, phone_codes):
+    def _row_function(self, fields, broker_id, territory, email_codes, phone_codes, codec):
         width = self.width
         pad = [""] * width
         get = fields.get
@@ -233,6 +241,8 @@ class StagingLayout:
             return address
 
         broker_for = territory.broker_for
+        blind_index = codec.blind_index
+        domain_index = _cached(lambda domain: blind_index(domain, EMAIL_DOMAIN))  # few domains per file
 
         def normalise_row(row: list[str], line: int) -> tuple[list, str | None]:
             """(the COPY row, the reject reason or None) for one data row."""
@@ -276,6 +286,19 @@ class StagingLayout:
             if cells[i_pver] and boolean(cells[i_pver]):
                 phone_verified = True
             owner = cells[i_owner]
+            email_value, phone_value = email(cells[i_email]), phone(cells[i_phone])
+            if email_value:
+                email_index = blind_index(email_value, EMAIL)
+                email_domain_index = domain_index(email_domain(email_value))
+            else:
+                email_index = email_domain_index = None
+            if phone_value:
+                phone_index, last4_index = (
+                    blind_index(phone_value, PHONE),
+                    blind_index(phone_last4(phone_value), PHONE_LAST4),
+                )
+            else:
+                phone_index = last4_index = None
             if broker_id:
                 broker = broker_id
             else:
@@ -293,8 +316,12 @@ class StagingLayout:
                 payload,
                 name(cells[i_first]),
                 name(cells[i_last]),
-                email(cells[i_email]),
-                phone(cells[i_phone]),
+                email_value,
+                phone_value,
+                email_index,
+                email_domain_index,
+                phone_index,
+                last4_index,
                 address,
                 town,
                 state_code,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from security.pii import CodecKeys, codec_for
+
 from . import frames
 from .reading import BlankLines, FileUnreadable, records
 from .rows import StagingLayout, Territory
@@ -40,6 +42,7 @@ class StageJob:
     email_codes: list[str]
     phone_codes: list[str]
     batch_rows: int
+    pii_keys: dict  # security/pii.py CodecKeys.to_plain(): the blind indexes are computed here
     # Normalise only the rows whose index in the file is `part` modulo `parts` (several normaliser
     # processes share a file; each parses all of it, so all agree on line numbers and batches).
     part: int = 0
@@ -87,6 +90,7 @@ class InProcessSource:
             territory=Territory(by_prefix=job.by_prefix, by_state=job.by_state),
             email_codes=frozenset(job.email_codes),
             phone_codes=frozenset(job.phone_codes),
+            codec=codec_for(CodecKeys.from_plain(job.pii_keys)),
         )
         self.pairs = enumerate((row, line) for line, row in stream)
         self.part, self.parts = job.part, job.parts

@@ -23,6 +23,7 @@ from equity_connect.db import pipeline_writer_context
 from leads.models import VerificationCodeMap
 from pipeline.models import LeadStaging
 from security.models import Broker
+from security.pii import codec, codec_keys
 
 from .columns import map_headers, missing_key_columns_reason, unrecognised_columns
 from .reading import FileUnreadable, detect_encoding, header_of
@@ -84,6 +85,7 @@ def layout_for(headers: list[str], *, upload_id: str, broker_id: str | None) -> 
         territory=territory_load(),
         email_codes=email_codes,
         phone_codes=phone_codes,
+        codec=codec(),
     )
 
 
@@ -154,6 +156,7 @@ def stage_file(
         email_codes=sorted(email_codes),
         phone_codes=sorted(phone_codes),
         batch_rows=settings.INGEST_STAGE_BATCH_ROWS,
+        pii_keys=codec_keys().to_plain(),
     )
     threshold = settings.INGEST_SUBPROCESS_MIN_BYTES
     if threshold >= 0 and size_bytes >= threshold:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from leads.columns import INGESTED, KEEP_FIRST, KEEP_NEWEST, KEYS, PORTAL_EXPORT, STAFF_EXPORT
+from leads.columns import INGESTED, KEEP_FIRST, KEEP_NEWEST, KEYS, PORTAL_EXPORT, SEED_UPSERT_PARAMETERS, STAFF_EXPORT
 from leads.models import Lead
 
 
@@ -15,7 +15,7 @@ def test_upsert_lead_takes_the_ingested_columns():
     with connection.cursor() as cursor:
         cursor.execute("SELECT proargnames FROM pg_proc WHERE proname = 'upsert_lead'")
         (names,) = cursor.fetchone()
-    assert {name.removeprefix("p_") for name in names} == {*INGESTED, "lead_score", "source"}
+    assert {name.removeprefix("p_") for name in names} == {*SEED_UPSERT_PARAMETERS, "lead_score", "source"}
 
 
 def test_every_listed_column_is_a_lead_column():

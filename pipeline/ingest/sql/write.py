@@ -6,7 +6,19 @@ statement that scores the leads it touches in the same pass (leads/scoring.py).
 from __future__ import annotations
 
 from equity_connect.events import lead_events_insert_sql
-from leads.columns import ADDRESS, CODES, CONTACT, FLAGS, INGESTED, KEEP_NEWEST, KEYS, MAILING, OWNER_RESET
+from leads.columns import (
+    ADDRESS,
+    CODES,
+    CONTACT,
+    CONTACT_INDEXES,
+    FLAGS,
+    INDEXED_WITH,
+    INGESTED,
+    KEEP_NEWEST,
+    KEYS,
+    MAILING,
+    OWNER_RESET,
+)
 from leads.scoring import breakdown_from_columns_sql, score_columns_sql, score_sql
 
 from .match import KEY_FILLS
@@ -16,6 +28,11 @@ MERGED = {
     **{
         column: f"coalesce(nullif(l.{column}, ''), m.{column})"
         for column in (*CONTACT, *ADDRESS, *MAILING, "owner2_name")
+    },
+    # A blind index follows its e-mail or phone: the lead's while the lead keeps its own value.
+    **{
+        column: f"CASE WHEN nullif(l.{point}, '') IS NULL THEN m.{column} ELSE l.{column} END"
+        for column, point in INDEXED_WITH.items()
     },
     **{column: f"coalesce(m.{column}, l.{column})" for column in KEEP_NEWEST},
     **{column: f"coalesce(l.{column}, m.{column})" for column in ("property_type", "age", "owner_occupied")},
@@ -134,7 +151,10 @@ INSTANTLY_SEQUENCES_TO_STOP = (
 # fill it; a lead the old owner asked not to contact stays do-not-contact until a person has looked (a DLQ
 # review row), any other is new again.
 OWNER_REPLACED = {
-    **{column: f"m.{column}" for column in (*CONTACT, *MAILING, "owner2_name", "age", "owner_occupied")},
+    **{
+        column: f"m.{column}"
+        for column in (*CONTACT, *CONTACT_INDEXES, *MAILING, "owner2_name", "age", "owner_occupied")
+    },
     **{column: f"coalesce(m.{column}, false)" for column in FLAGS},
     **{column: f"coalesce(m.{column}, '{{}}'::text[])" for column in CODES},
 }
