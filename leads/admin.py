@@ -29,6 +29,7 @@ from .models import (
     LeadConsentAudit,
     VerificationCodeMap,
 )
+from .services import lead_verified_record
 
 # --- django-import-export: the verification-code map in and out, leads out (staff only) -----------------
 
@@ -162,9 +163,11 @@ class LeadAdmin(PiiMaskingMixin, StaffOnlyExportMixin, admin.ModelAdmin):
         return response
 
     def save_model(self, request, obj, form, change):
+        before = {flag: bool(form.initial.get(flag)) for flag in ("email_verified", "phone_verified")}
         super().save_model(request, obj, form, change)
         detail = {"fields": sorted(form.changed_data)} if change else {"created": True}
         access_record(request=request, action="change", via=self.pii_via, lead_ids=[obj.pk], detail=detail)
+        lead_verified_record(lead=obj, before=before, by=request.user.get_username(), via="admin")
 
     def delete_model(self, request, obj):
         lead_id = obj.pk

@@ -105,6 +105,24 @@ def verification_flags_init(*, dry_run: bool = False, force: bool = False) -> di
     return counts
 
 
+def lead_verified_record(*, lead: Lead, before: dict[str, bool], by: str | None, via: str) -> list[str]:
+    """Record `lead_verified` when a staff change or a merge turned the lead's `email_verified` or
+    `phone_verified` on (`before`: the flags as they were). Returns the channels that became verified."""
+    channels = [
+        channel
+        for channel in ("email", "phone")
+        if getattr(lead, f"{channel}_verified") and not before.get(f"{channel}_verified", False)
+    ]
+    if channels:
+        record_event(
+            "lead_verified",
+            lead_id=lead.pk,
+            broker_id=lead.assigned_broker_id,
+            data={"channels": channels, "by": by, "via": via},
+        )
+    return channels
+
+
 # --- Portal actions (consent: leads/consent/) ----------------------------------------------------------------------
 # Each service takes the lead (already fetched through the broker's scoped queryset), re-reads it
 # locked inside its transaction, changes it, and records one `pipeline_events` row for the timeline.

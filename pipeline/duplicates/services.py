@@ -22,6 +22,7 @@ from equity_connect.events import record_event
 from leads.columns import CODES, FLAGS, INDEXED_WITH, INGESTED, KEEP_NEWEST, KEYS
 from leads.models import ConsentToken, Lead
 from leads.scoring import leads_rescore
+from leads.services import lead_verified_record
 from pipeline.models import PossibleDuplicate, PossibleDuplicateStatus
 
 
@@ -96,6 +97,7 @@ def possible_duplicate_merge(*, pair: PossibleDuplicate, survivor_id, user=None,
         if str(survivor_id) not in (str(a.pk), str(b.pk)):
             raise DuplicateError("the lead to keep must be one of the pair")
         survivor, other = (a, b) if str(survivor_id) == str(a.pk) else (b, a)
+        verified_before = {flag: getattr(survivor, flag) for flag in ("email_verified", "phone_verified")}
         changed = _merge_values(survivor, other)
         took_contact = survivor.email == other.email and bool(other.email) and "email" in changed
         if took_contact and other.consent and not survivor.consent:
@@ -148,6 +150,7 @@ def possible_duplicate_merge(*, pair: PossibleDuplicate, survivor_id, user=None,
             broker_id=survivor.assigned_broker_id,
             data={"merged_lead": str(other.pk), "possible_duplicate": pair.pk, "fields": changed, "by": by},
         )
+        lead_verified_record(lead=survivor, before=verified_before, by=by, via="possible_duplicate_merge")
         record_event(
             "lead_merged_away",
             lead_id=other.pk,
