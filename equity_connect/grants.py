@@ -58,5 +58,10 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
                 ),
                 sql.SQL("GRANT anon, authenticated, service_role, pipeline_writer TO {}").format(role),
             ]
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = 'privacy_officer'")
+        if app_role and app_role != current_user and cursor.fetchone():
+            # Membership only (the login role is NOINHERIT): privacy_officer_context sets it for erasure and
+            # retention; the role itself may only call the audit tables' definer functions (leads 0012).
+            statements.append(sql.SQL("GRANT privacy_officer TO {}").format(sql.Identifier(app_role)))
         for statement in statements:
             cursor.execute(statement)
