@@ -22,7 +22,9 @@ FUNCTIONS = {
     "lead_access_records_erase": "SELECT lead_access_records_erase(ARRAY[%s]::uuid[], ARRAY['x'])",
     "lead_access_records_expire": "SELECT lead_access_records_expire(now() - interval '6 years' + interval '0' * %s)",
     "pipeline_events_erase": "SELECT pipeline_events_erase(ARRAY[%s]::uuid[], ARRAY['x'])",
-    "pipeline_events_expire_detail": "SELECT pipeline_events_expire_detail(now() - interval '1 year' + interval '0' * %s)",
+    "pipeline_events_expire_detail": (
+        "SELECT pipeline_events_expire_detail(now() - interval '1 year' + interval '0' * %s)"
+    ),
 }
 
 

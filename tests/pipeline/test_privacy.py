@@ -108,13 +108,10 @@ def database_text_mentions(needles) -> dict[str, list[str]]:
         port=admin["PORT"],
     ) as conn:
         relations = conn.execute(
-            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'm')"
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'm')"
         ).fetchall()
         for (relation,) in relations:
-            text = "\n".join(
-                value or ""
-                for (value,) in conn.execute(f'SELECT t::text FROM "{relation}" t')  # noqa: S608
-            ).lower()
+            text = "\n".join(value or "" for (value,) in conn.execute(f'SELECT t::text FROM "{relation}" t')).lower()
             hits = [needle for needle in needles if needle in text]
             if hits:
                 found[relation] = hits
@@ -207,3 +204,52 @@ def test_a_failed_instantly_deletion_erases_nothing(planted, fake_instantly, set
 def test_the_command_refuses_what_is_not_a_person(arguments, message):
     with pytest.raises(CommandError, match=message):
         call_command("privacy", "export", *arguments)
+
+
+URL = "/admin/privacy/"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("ops", 403), ("admin", 200), ("superuser", 200), ("anonymous", 302)],
+)
+def test_the_privacy_page_is_for_the_admin_role_only(client, role, expected):
+    from tests.factories import RoleUserFactory
+
+    if role in ("ops", "admin"):
+        client.force_login(RoleUserFactory(role=role))
+    elif role == "superuser":
+        client.force_login(StaffUserFactory())
+    assert client.get(URL).status_code == expected
+    if role == "ops":
+        assert client.post(URL, {"email": EMAIL, "action": "erase", "confirm_value": EMAIL}).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_exports_and_erases_after_a_confirmation(client, planted, fake_instantly):  # noqa: F811
+    import io
+    import zipfile
+
+    from tests.factories import RoleUserFactory
+
+    client.force_login(RoleUserFactory(role="admin"))
+    exported = client.post(URL, {"email": EMAIL, "action": "export"})
+    assert exported["Content-Type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(exported.content)).namelist()
+    assert f"consent-proof-{planted['lead'].pk}.json" in names and len(names) == 2
+
+    asked = client.post(URL, {"email": EMAIL, "action": "erase"})
+    assert b"erase-confirm-form" in asked.content
+    wrong = client.post(URL, {"email": EMAIL, "action": "erase", "confirm_value": OTHER_EMAIL})
+    assert b"does not match" in wrong.content
+    with service_context():
+        assert Lead.objects.filter(mak="PRIV1").exists()  # nothing erased before the confirmation
+
+    done = client.post(URL, {"email": EMAIL, "phone": PHONE, "action": "erase", "confirm_value": PHONE})
+    assert b'id="erased"' in done.content
+    assert fake_instantly.erased_ids() == [planted["instantly_id"]]
+    assert database_text_mentions(NEEDLES) == {}
+    with service_context():
+        record = LeadAccessRecord.objects.get(action="erase")
+        assert record.via == "privacy.erase" and record.ip_address is not None
