@@ -9,7 +9,7 @@
 | consent records | CONSENT_RECORD_RETENTION_DAYS (2557) | deleted |
 
 Access and consent records are never kept less than 1826 days (5 years): a lower setting stops the start-up, and
-their SECURITY DEFINER functions (leads migration 0012) refuse a younger cutoff. Those two and the event detail
+their SECURITY DEFINER functions (leads migration 0012) refuse fewer days. Those two and the event detail
 change only through those functions, as `privacy_officer` (equity_connect.db.privacy_officer_context).
 """
 
@@ -56,9 +56,9 @@ def retention() -> JobReport:
         cursor.execute(
             AUDIT_EXPIRE_SQL,
             {
-                "access": _before(settings.ACCESS_RECORD_RETENTION_DAYS),
-                "consent": _before(settings.CONSENT_RECORD_RETENTION_DAYS),
-                "events": _before(settings.EVENT_DETAIL_RETENTION_DAYS),
+                "access": settings.ACCESS_RECORD_RETENTION_DAYS,
+                "consent": settings.CONSENT_RECORD_RETENTION_DAYS,
+                "events": settings.EVENT_DETAIL_RETENTION_DAYS,
             },
         )
         access, consent, events = cursor.fetchone()

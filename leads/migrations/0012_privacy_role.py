@@ -8,13 +8,13 @@ fixed search_path, EXECUTE revoked from PUBLIC and granted only to `privacy_offi
 - `lead_consent_audit_erase(lead ids)`: the consent proof is kept (text, version, channels, method, time,
   campaign tags) with its personal data redacted (address, browser) and its identifiers hashed (the lead id
   becomes `privacy_pseudonym(lead id)`, the token hash is hashed again);
-- `lead_consent_audit_expire(cutoff)`: deletes records older than the cutoff;
+- `lead_consent_audit_expire(days)`: deletes records older than that many days;
 - `lead_access_records_erase(lead ids, needles)`: records about those leads keep who, when, what and through
   which page, with the lead id hashed and the reason and detail emptied; a record whose filters, detail or
   reason mention the person (an export filtered by their e-mail) has those emptied too;
-- `lead_access_records_expire(cutoff)`: deletes records older than the cutoff.
+- `lead_access_records_expire(days)`: deletes records older than that many days.
 
-Both expiries refuse (raise) a cutoff younger than 1826 days (5 years): the floor no setting goes below,
+Both expiries refuse (raise) fewer than 1826 days (5 years): the floor no setting goes below,
 enforced here as well as at start-up (equity_connect/settings/base.py).
 
 `privacy_officer` is a NOLOGIN role with no table privilege at all: it can only call these functions (and the
@@ -84,16 +84,17 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION lead_consent_audit_expire(p_before timestamptz) RETURNS integer
+CREATE OR REPLACE FUNCTION lead_consent_audit_expire(p_keep_days integer) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   removed integer;
 BEGIN
-  IF p_before IS NULL OR p_before > now() - interval '1826 days' THEN
-    RAISE EXCEPTION 'consent records are kept at least 1826 days (5 years): cutoff % is refused', p_before
+  -- Days, not a timestamp from the caller: the floor does not depend on the application server's clock.
+  IF p_keep_days IS NULL OR p_keep_days < 1826 THEN
+    RAISE EXCEPTION 'consent records are kept at least 1826 days (5 years): % days is refused', p_keep_days
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  DELETE FROM lead_consent_audit WHERE created_at < p_before;
+  DELETE FROM lead_consent_audit WHERE created_at < now() - make_interval(days => p_keep_days);
   GET DIAGNOSTICS removed = ROW_COUNT;
   RETURN removed;
 END
@@ -121,31 +122,32 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION lead_access_records_expire(p_before timestamptz) RETURNS integer
+CREATE OR REPLACE FUNCTION lead_access_records_expire(p_keep_days integer) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   removed integer;
 BEGIN
-  IF p_before IS NULL OR p_before > now() - interval '1826 days' THEN
-    RAISE EXCEPTION 'access records are kept at least 1826 days (5 years): cutoff % is refused', p_before
+  -- Days, not a timestamp from the caller: the floor does not depend on the application server's clock.
+  IF p_keep_days IS NULL OR p_keep_days < 1826 THEN
+    RAISE EXCEPTION 'access records are kept at least 1826 days (5 years): % days is refused', p_keep_days
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  DELETE FROM lead_access_records WHERE created_at < p_before;
+  DELETE FROM lead_access_records WHERE created_at < now() - make_interval(days => p_keep_days);
   GET DIAGNOSTICS removed = ROW_COUNT;
   RETURN removed;
 END
 $$;
 
-REVOKE ALL ON FUNCTION lead_consent_audit_erase(uuid[]), lead_consent_audit_expire(timestamptz),
-  lead_access_records_erase(uuid[], text[]), lead_access_records_expire(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lead_consent_audit_erase(uuid[]), lead_consent_audit_expire(timestamptz),
-  lead_access_records_erase(uuid[], text[]), lead_access_records_expire(timestamptz) TO privacy_officer;
+REVOKE ALL ON FUNCTION lead_consent_audit_erase(uuid[]), lead_consent_audit_expire(integer),
+  lead_access_records_erase(uuid[], text[]), lead_access_records_expire(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lead_consent_audit_erase(uuid[]), lead_consent_audit_expire(integer),
+  lead_access_records_erase(uuid[], text[]), lead_access_records_expire(integer) TO privacy_officer;
 """
 
 DROP_FUNCTIONS = """
-DROP FUNCTION IF EXISTS lead_access_records_expire(timestamptz);
+DROP FUNCTION IF EXISTS lead_access_records_expire(integer);
 DROP FUNCTION IF EXISTS lead_access_records_erase(uuid[], text[]);
-DROP FUNCTION IF EXISTS lead_consent_audit_expire(timestamptz);
+DROP FUNCTION IF EXISTS lead_consent_audit_expire(integer);
 DROP FUNCTION IF EXISTS lead_consent_audit_erase(uuid[]);
 DROP FUNCTION IF EXISTS privacy_mentions(text, text[]);
 DROP FUNCTION IF EXISTS privacy_pseudonym(uuid);

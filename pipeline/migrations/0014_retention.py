@@ -8,7 +8,7 @@ rewrites audit data does so in one audited way.
 - `pipeline_events_erase(lead ids, needles)`: events about those leads, or whose detail or error mentions the
   person, keep their type, status, time, broker and upload; the lead id becomes `privacy_pseudonym(lead id)`
   and the detail `{"redacted": "erasure"}`, the error message is dropped.
-- `pipeline_events_expire_detail(cutoff)`: events older than the cutoff keep their row, with the detail emptied
+- `pipeline_events_expire_detail(days)`: events older than that many days keep their row, with the detail emptied
   and the error message dropped (the row still counts in the funnel and the history).
 """
 
@@ -32,25 +32,25 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION pipeline_events_expire_detail(p_before timestamptz) RETURNS integer
+CREATE OR REPLACE FUNCTION pipeline_events_expire_detail(p_keep_days integer) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   emptied integer;
 BEGIN
   UPDATE pipeline_events SET event_data = '{}'::jsonb, error_message = NULL
-   WHERE created_at < p_before AND (event_data <> '{}'::jsonb OR error_message IS NOT NULL);
+   WHERE created_at < now() - make_interval(days => greatest(p_keep_days, 1)) AND (event_data <> '{}'::jsonb OR error_message IS NOT NULL);
   GET DIAGNOSTICS emptied = ROW_COUNT;
   RETURN emptied;
 END
 $$;
 
-REVOKE ALL ON FUNCTION pipeline_events_erase(uuid[], text[]), pipeline_events_expire_detail(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pipeline_events_erase(uuid[], text[]), pipeline_events_expire_detail(timestamptz)
+REVOKE ALL ON FUNCTION pipeline_events_erase(uuid[], text[]), pipeline_events_expire_detail(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pipeline_events_erase(uuid[], text[]), pipeline_events_expire_detail(integer)
   TO privacy_officer;
 """
 
 DROP_FUNCTIONS = """
-DROP FUNCTION IF EXISTS pipeline_events_expire_detail(timestamptz);
+DROP FUNCTION IF EXISTS pipeline_events_expire_detail(integer);
 DROP FUNCTION IF EXISTS pipeline_events_erase(uuid[], text[]);
 """
 
