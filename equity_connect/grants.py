@@ -5,7 +5,8 @@ application. The application role (DATABASE_URL's user) gets plain table privile
 of the domain tables is decided by the policies, and it has none of its own: only after
 `SET LOCAL ROLE authenticated|service_role|…` (which its membership allows) does a policy match.
 The materialized view cannot carry RLS, and `leads_staging` has none (COPY refuses RLS tables), so only
-`service_role` and `pipeline_writer` may read them.
+`service_role` and `pipeline_writer` may read them. The login role is also made a member of `privacy_officer`
+(leads migration 0012), which may only call the audit tables' redaction and retention functions.
 """
 
 from __future__ import annotations
