@@ -139,9 +139,7 @@ def test_the_cleanup_job_removes_only_old_rows_and_beats_the_scheduler_heartbeat
 
     message = cleanup_task()
 
-    assert message == (
-        "removed 1 replay guards, 1 consent tokens, 0 upload files, 1 rate-limit counters"
-    )
+    assert message == ("removed 1 replay guards, 1 consent tokens, 0 upload files, 1 rate-limit counters")
     assert throttle_hits(limit, "203.0.113.1") == 0 and throttle_hits(limit, "203.0.113.2") == 1
     with service_context():
         assert list(IngestReplayGuard.objects.values_list("pk", flat=True)) == [fresh.pk]
