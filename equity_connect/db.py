@@ -35,7 +35,8 @@ ANON = "anon"
 AUTHENTICATED = "authenticated"
 SERVICE_ROLE = "service_role"
 PIPELINE_WRITER = "pipeline_writer"
-ROLES = frozenset({ANON, AUTHENTICATED, SERVICE_ROLE, PIPELINE_WRITER})
+PRIVACY_OFFICER = "privacy_officer"
+ROLES = frozenset({ANON, AUTHENTICATED, SERVICE_ROLE, PIPELINE_WRITER, PRIVACY_OFFICER})
 BUDGETS = ("web", "job", "ingest", "mv_refresh", "import")
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled by statement_timeout
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock wait cut short by lock_timeout
@@ -181,3 +182,11 @@ def pipeline_writer_context(using: str = DEFAULT_DB_ALIAS, *, budget: str | None
     """The ingestion of partner files: `pipeline_writer`, which may stage rows, insert leads and update only
     the columns the apply writes (pipeline/ingest/privileges.py), append events and DLQ rows — no more."""
     return db_context(PIPELINE_WRITER, budget=budget, using=using)
+
+
+def privacy_officer_context(using: str = DEFAULT_DB_ALIAS, *, budget: str | None = None):
+    """Erasure and retention of audit data: `privacy_officer`, which holds no table privilege and may only call
+    the SECURITY DEFINER functions that redact or expire consent records, access records and event details
+    (leads migration 0012, pipeline 0014). Entered only by the privacy command and admin (pipeline/privacy) and
+    the retention job (pipeline/retention.py); tests/equity_connect/test_privacy_role.py checks both."""
+    return db_context(PRIVACY_OFFICER, budget=budget, using=using)

@@ -71,6 +71,8 @@ EVENT_TYPES = (
     "login_locked_out",
     "staff_2fa_enrolled",
     "staff_2fa_locked_out",
+    "person_exported",
+    "person_erased",
 )
 STATUSES = tuple(EventStatus.values)
 

@@ -28,5 +28,6 @@ urlpatterns = [
     path("api/v1/uploads", include("pipeline.intake.urls")),  # /api/v1/uploads and /api/v1/uploads/<id>
     path("api/v1/webhooks/", include("pipeline.campaigns.urls")),  # /api/v1/webhooks/instantly
     path("", include("pipeline.monitoring.urls")),  # /healthz, /metrics, /admin/dashboard/ (before the admin)
+    path("", include("pipeline.privacy.urls")),  # /admin/privacy/ (before the admin)
     path("admin/", admin.site.urls),
 ]

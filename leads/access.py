@@ -38,6 +38,14 @@ SELECT %(user_id)s, %(username)s, %(broker_id)s, %(action)s, %(via)s, lead_id, %
 """
 
 
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who acted when there is no request: an operator running a management command (`manage.py privacy`)."""
+
+    user_id: int  # 0 when the operator named no Django user
+    username: str
+
+
 class _Encoder(DjangoJSONEncoder):
     def default(self, o):
         try:
@@ -54,7 +62,8 @@ def _json(value) -> str:
 
 def access_record(
     *,
-    request,
+    request=None,
+    actor: Actor | None = None,
     action: str,
     via: str,
     lead_ids: Iterable | None = None,
@@ -65,20 +74,27 @@ def access_record(
 ) -> int:
     """Record that the request's user did `action` through `via` on each of `lead_ids` (None: one record about no
     lead, e.g. an export). `filters` is a dict or a dataclass of what an export was filtered by. Returns how many
-    records were written."""
+    records were written. Without a request, `actor` says who (no address, no browser)."""
     if action not in AccessAction.values:
         raise ValueError(f"unknown access action {action!r}")
     ids = [None] if lead_ids is None else [str(uuid.UUID(str(lead_id))) for lead_id in lead_ids]
     if not ids:
         return 0
-    user = request.user
-    broker_id = getattr(request, "broker_id", None)
+    if request is None and actor is None:
+        raise ValueError("an access record needs the request or the actor")
+    if request is not None:
+        user = request.user
+        user_id, username = user.pk, user.get_username()
+        broker_id = getattr(request, "broker_id", None)
+        ip_address, user_agent = client_ip(request), request.META.get("HTTP_USER_AGENT") or ""
+    else:
+        user_id, username, broker_id, ip_address, user_agent = actor.user_id, actor.username, None, None, ""
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT,
             {
-                "user_id": user.pk,
-                "username": user.get_username()[:254],
+                "user_id": user_id,
+                "username": username[:254],
                 "broker_id": str(broker_id) if broker_id else None,
                 "action": action,
                 "via": via[:64],
@@ -87,8 +103,8 @@ def access_record(
                 "row_count": row_count,
                 "reason": (reason or "")[:REASON_MAX],
                 "detail": _json(detail),
-                "ip_address": client_ip(request),
-                "user_agent": (request.META.get("HTTP_USER_AGENT") or "")[:USER_AGENT_MAX],
+                "ip_address": ip_address,
+                "user_agent": user_agent[:USER_AGENT_MAX],
             },
         )
     return len(ids)

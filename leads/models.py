@@ -248,6 +248,7 @@ class AccessAction(models.TextChoices):
     EXPORT = "export"
     CHANGE = "change"
     REVEAL = "reveal"
+    ERASE = "erase"  # a person's data erased on their request (pipeline/privacy)
 
 
 class LeadAccessRecord(models.Model):

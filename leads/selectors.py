@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import BooleanField, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -329,3 +329,18 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
         )
         for event in events
     ]
+
+
+def person_leads(*, email: str | None = None, phone: str | None = None) -> QuerySet:
+    """Every lead of one person (merged tombstones included): the leads with this e-mail address or this phone
+    number, both already normalised as ingestion stores them (lower-case address, E.164 number). The one place a
+    person is looked up for their rights (pipeline/privacy); when e-mail and phone move to blind indexes
+    (`security.pii.codec().blind_indexes`), only this changes. Needs a context that sees every lead."""
+    if not email and not phone:
+        raise ValueError("a person is found by e-mail or phone")
+    condition = Q()
+    if email:
+        condition |= Q(email__iexact=email)
+    if phone:
+        condition |= Q(phone=phone)
+    return Lead.objects.filter(condition).order_by("created_at", "id")

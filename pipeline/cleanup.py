@@ -12,36 +12,32 @@ from django.utils import timezone
 
 from equity_connect.throttle import throttles_prune
 from pipeline.jobs import CLEANUP, JobReport, JobResult, job_run
-from pipeline.models import Upload, UploadStatus, WebhookDelivery
+from pipeline.models import Upload, UploadStatus
 
 logger = logging.getLogger(__name__)
 
 
 def cleanup() -> JobReport:
     """The daily cleanups: replay guards > 7 days, consent tokens used/expired > 30 days (the seed's SQL
-    functions), inbound webhook dedupe records older than WEBHOOK_DELIVERY_RETENTION_DAYS, and the stored files
-    of uploads finished more than UPLOAD_FILE_RETENTION_DAYS ago (their rows, counts and DLQ items stay), and
-    rate-limit counters whose window ended more than a day ago."""
+    functions), the stored files of uploads finished more than UPLOAD_FILE_RETENTION_DAYS ago (their rows, counts
+    and DLQ items stay), and rate-limit counters whose window ended more than a day ago. Personal data's retention
+    (webhook deliveries among it) is the retention job's (pipeline/retention.py)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT cleanup_old_replay_guards()")
         replay_guards = cursor.fetchone()[0]
         cursor.execute("SELECT cleanup_old_consent_tokens()")
         consent_tokens = cursor.fetchone()[0]
-    deliveries, _ = WebhookDelivery.objects.filter(
-        received_at__lt=timezone.now() - timedelta(days=settings.WEBHOOK_DELIVERY_RETENTION_DAYS)
-    ).delete()
     upload_files = _upload_files_expire()
     throttles = throttles_prune()
     data = {
         "replay_guards": replay_guards,
         "consent_tokens": consent_tokens,
-        "webhook_deliveries": deliveries,
         "upload_files": upload_files,
         "throttles": throttles,
     }
     return JobReport(
         message=f"removed {replay_guards} replay guards, {consent_tokens} consent tokens, "
-        f"{deliveries} webhook delivery records, {upload_files} upload files, {throttles} rate-limit counters",
+        f"{upload_files} upload files, {throttles} rate-limit counters",
         data=data,
     )
 

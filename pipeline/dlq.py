@@ -9,6 +9,7 @@ upload row is the ingestion service's job (pipeline/ingest/services.py), which c
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -256,3 +257,34 @@ def dlq_discard(*, item: PipelineDLQ, note: str, user=None) -> PipelineDLQ:
             },
         )
     return item
+
+
+# A payload that was redacted: the row, its reason and line number stay; what the row held is gone.
+REDACTED_KEY = "_redacted"
+_EXPIRE_PAYLOADS_SQL = """
+UPDATE pipeline_dlq SET payload = jsonb_build_object('_redacted', 'retention')
+ WHERE created_at < %(before)s AND NOT (payload ? '_redacted')
+"""
+
+
+def dlq_payloads_expire(*, before: dt.datetime) -> int:
+    """Retention: redact the payload of every row created before `before` (set-based). Returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(_EXPIRE_PAYLOADS_SQL, {"before": before})
+        return cursor.rowcount
+
+
+def dlq_person_redact(*, ids: list[int], needles: list[str]) -> int:
+    """Erasure: the rows `ids` (a person's) lose their payload, and their reason, error and note lose every
+    mention of `needles` (a reason may quote a row's e-mail address). Returns how many rows."""
+    if not ids:
+        return 0
+    pattern = re.compile("|".join(re.escape(needle) for needle in sorted(needles, key=len, reverse=True)), re.I)
+    rows = list(PipelineDLQ.objects.filter(id__in=ids))
+    for row in rows:
+        row.payload = {REDACTED_KEY: "erasure"}
+        row.reason = pattern.sub("[erased]", row.reason) if needles else row.reason
+        row.error_detail = pattern.sub("[erased]", row.error_detail) if needles else row.error_detail
+        row.resolution_note = pattern.sub("[erased]", row.resolution_note) if needles else row.resolution_note
+    PipelineDLQ.objects.bulk_update(rows, ["payload", "reason", "error_detail", "resolution_note"])
+    return len(rows)

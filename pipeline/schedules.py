@@ -55,7 +55,13 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         name=jobs.CLEANUP,
         func="pipeline.tasks.cleanup_task",
         cron="15 3 * * *",
-        description="Cleanups: replay guards > 7 days, consent tokens > 30 days, old webhook deliveries",
+        description="Cleanups: replay guards > 7 days, consent tokens > 30 days, expired upload files, rate limits",
+    ),
+    ScheduleSpec(
+        name=jobs.RETENTION,
+        func="pipeline.tasks.retention_task",
+        cron="45 3 * * *",
+        description="Retention: DLQ payloads, staging, webhook deliveries, event detail, access and consent records",
     ),
     ScheduleSpec(
         name=jobs.DLQ_RETRY,

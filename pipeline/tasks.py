@@ -17,6 +17,7 @@ from pipeline.ingest.services import upload_ingest
 from pipeline.ingest.sweeper import uploads_sweep
 from pipeline.jobs import UPLOAD_SWEEP, JobResult, heartbeat_touch, scheduler_heartbeat
 from pipeline.monitoring.alerts import alerts_evaluate_run
+from pipeline.retention import retention_run
 
 
 class JobFailed(Exception):
@@ -67,6 +68,11 @@ def campaign_feeder_task(intended_date: str | None = None) -> str:
 def cleanup_task() -> str:
     scheduler_heartbeat()
     return _done(cleanup_run())
+
+
+def retention_task() -> str:
+    scheduler_heartbeat()
+    return _done(retention_run())
 
 
 def dlq_retry_task() -> str:

@@ -232,6 +232,27 @@ DLQ_RETRY_MAX_ATTEMPTS = env.int("DLQ_RETRY_MAX_ATTEMPTS", default=5)
 MV_REFRESH_LOCK_TIMEOUT_SECONDS = env.float("MV_REFRESH_LOCK_TIMEOUT_SECONDS", default=60.0)
 WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=90)
 UPLOAD_FILE_RETENTION_DAYS = env.int("UPLOAD_FILE_RETENTION_DAYS", default=30)  # stored CSVs of finished uploads
+# Retention (pipeline/retention.py, daily): what is kept how long. Consent and access records have a floor of
+# AUDIT_RETENTION_FLOOR_DAYS (5 years) that no setting goes below: a lower value stops the start-up here, and the
+# database functions refuse it too (leads migration 0012).
+AUDIT_RETENTION_FLOOR_DAYS = 1826
+DLQ_PAYLOAD_RETENTION_DAYS = env.int("DLQ_PAYLOAD_RETENTION_DAYS", default=90)  # payload redacted, row kept
+STAGING_RETENTION_DAYS = env.int("STAGING_RETENTION_DAYS", default=7)  # staged rows of finished uploads
+EVENT_DETAIL_RETENTION_DAYS = env.int("EVENT_DETAIL_RETENTION_DAYS", default=365)  # detail emptied, row kept
+ACCESS_RECORD_RETENTION_DAYS = env.int("ACCESS_RECORD_RETENTION_DAYS", default=AUDIT_RETENTION_FLOOR_DAYS)
+CONSENT_RECORD_RETENTION_DAYS = env.int("CONSENT_RECORD_RETENTION_DAYS", default=2557)  # 7 years
+for _name in ("ACCESS_RECORD_RETENTION_DAYS", "CONSENT_RECORD_RETENTION_DAYS"):
+    if globals()[_name] < AUDIT_RETENTION_FLOOR_DAYS:
+        raise ImproperlyConfigured(
+            f"{_name} is {globals()[_name]}: consent and access records are kept at least "
+            f"{AUDIT_RETENTION_FLOOR_DAYS} days (5 years); set it to {AUDIT_RETENTION_FLOOR_DAYS} or more"
+        )
+for _name in ("DLQ_PAYLOAD_RETENTION_DAYS", "STAGING_RETENTION_DAYS", "EVENT_DETAIL_RETENTION_DAYS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1 (days)")
+del _name
+# Where `manage.py privacy export` writes its files when no --output is given.
+PRIVACY_EXPORT_DIR = env.path("PRIVACY_EXPORT_DIR", default=BASE_DIR / "var" / "privacy")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])

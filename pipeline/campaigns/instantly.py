@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 ADD_LEADS_PATH = "/api/v2/leads/add"
 LEADS_PATH = "/api/v2/leads"  # DELETE with {campaign_id, ids}: the leads leave the campaign
+LEAD_PATH = "/api/v2/leads/{id}"  # DELETE: the lead is deleted from the workspace (a person's erasure)
 MAX_BATCH = 1000  # Instantly's limit per request
 
 # Response counters that explain why a lead is missing from `created_leads`, with a reason a person reads.
@@ -179,9 +181,18 @@ class InstantlyClient:
             raise InstantlyConfigurationError("INSTANTLY_CAMPAIGN_ID is not set: no campaign to delete the leads from")
         return self._send("DELETE", LEADS_PATH, {"campaign_id": self.campaign_id, "ids": list(instantly_ids)})
 
+    def delete_lead(self, instantly_id: str) -> Reply:
+        """Delete one lead from the Instantly workspace, every campaign and list included (`DELETE
+        /api/v2/leads/{id}`): a person's erasure. Never raises for HTTP failures; a 404 means Instantly no longer
+        has the lead, which the reply shows as `status_code` 404."""
+        if self.dry_run:
+            logger.info("instantly dry-run: INSTANTLY_API_KEY is not set; a lead not deleted")
+            return Reply(ok=True, dry_run=True)
+        return self._send("DELETE", LEAD_PATH.format(id=quote(str(instantly_id), safe="")), None)
+
     # --- one request, with retries ----------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body: dict) -> Reply:
+    def _send(self, method: str, path: str, body: dict | None) -> Reply:
         """One JSON request, retried on 429, 5xx, timeouts and connection errors (backoff with jitter,
         `Retry-After` honoured); a 4xx other than 429 or a 2xx without a JSON object is final."""
         reply = Reply(ok=False)

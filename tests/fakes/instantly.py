@@ -13,7 +13,9 @@ What it records, so that a second send is always seen:
   whether it created the lead or skipped it;
 - `fake.created`: every lead the campaign gained, in order, as (campaign, email, Instantly id);
 - `fake.deleted_ids()`: every Instantly lead id a `DELETE /api/v2/leads` asked to remove, once per request
-  (a lead taken out twice is listed twice).
+  (a lead taken out twice is listed twice);
+- `fake.erased_ids()`: every Instantly lead id a `DELETE /api/v2/leads/{id}` named (a person's erasure: the
+  lead leaves the workspace, every campaign), once per request; an unknown id is answered 404 and still listed.
 
 `POST /api/v2/leads/add` answers with the recorded response shape (counts + `created_leads: [{id, email,
 index}]`), skipping emails on the blocklist (`fake.blocklist`), invalid (no "@"), repeated in the same
@@ -101,6 +103,14 @@ class FakeInstantly(RecordingServer):
                 ids += [str(lead_id) for lead_id in body.get("ids") or []]
         return ids
 
+    def erased_ids(self) -> list[str]:
+        """Every Instantly lead id a single-lead delete named, in order, once per request."""
+        return [
+            request["path"][len(LEADS_PATH) + 1 :]
+            for request in self.requests
+            if request["method"] == "DELETE" and request["path"].startswith(LEADS_PATH + "/")
+        ]
+
     # --- serving -----------------------------------------------------------------------------------------
 
     def _delete(self, body) -> tuple:
@@ -115,6 +125,15 @@ class FakeInstantly(RecordingServer):
             ]
             return 200, {"count": before - len(self.created)}
 
+    def _erase(self, lead_id: str) -> tuple:
+        """`DELETE /api/v2/leads/{id}`: the lead goes from every campaign; 404 when the workspace has no such lead."""
+        with self._lock:
+            gone = [entry for entry in self.created if entry[2] == lead_id]
+            if not gone:
+                return 404, {"error": "Lead not found"}
+            self.created = [entry for entry in self.created if entry[2] != lead_id]
+            return 200, {"id": lead_id, "email": gone[0][1]}
+
     def _next_step(self) -> str:
         with self._lock:
             return self._script.pop(0) if self._script else "ok"
@@ -124,6 +143,8 @@ class FakeInstantly(RecordingServer):
             return 401, {"error": "Unauthorized"}
         if request["method"] == "DELETE" and request["path"] == LEADS_PATH:
             return self._delete(request["body"])
+        if request["method"] == "DELETE" and request["path"].startswith(LEADS_PATH + "/"):
+            return self._erase(request["path"][len(LEADS_PATH) + 1 :])
         if request["method"] != "POST" or request["path"] != ADD_PATH:
             return 404, {"error": "Not Found"}
         step = self._next_step()

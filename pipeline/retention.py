@@ -1,0 +1,77 @@
+"""The daily retention job (03:45 Los Angeles): what personal data is kept how long, and the counts it removed.
+
+| part | setting (default) | what happens to older data |
+| DLQ payloads | DLQ_PAYLOAD_RETENTION_DAYS (90) | the payload is redacted; the row, reason and line stay |
+| staged rows | STAGING_RETENTION_DAYS (7) | deleted (rows of uploads still being ingested are kept) |
+| webhook deliveries | WEBHOOK_DELIVERY_RETENTION_DAYS (90) | deleted |
+| event detail | EVENT_DETAIL_RETENTION_DAYS (365) | the detail and error are emptied; the event stays |
+| access records | ACCESS_RECORD_RETENTION_DAYS (1826) | deleted |
+| consent records | CONSENT_RECORD_RETENTION_DAYS (2557) | deleted |
+
+Access and consent records are never kept less than 1826 days (5 years): a lower setting stops the start-up, and
+their SECURITY DEFINER functions (leads migration 0012) refuse fewer days. Those two and the event detail
+change only through those functions, as `privacy_officer` (equity_connect.db.privacy_officer_context).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from equity_connect.db import privacy_officer_context
+from pipeline.dlq import dlq_payloads_expire
+from pipeline.jobs import RETENTION, JobReport, JobResult, job_run
+from pipeline.models import WebhookDelivery
+
+# Staged rows of uploads that are finished (or gone); an upload being ingested keeps its rows whatever their age.
+STAGING_EXPIRE_SQL = """
+DELETE FROM leads_staging s
+ WHERE s.created_at < %(before)s
+   AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.id = s.upload_id AND u.status IN ('received', 'processing'))
+"""
+
+AUDIT_EXPIRE_SQL = """
+SELECT lead_access_records_expire(%(access)s), lead_consent_audit_expire(%(consent)s),
+       pipeline_events_expire_detail(%(events)s)
+"""
+
+
+def _before(days: int):
+    return timezone.now() - timedelta(days=days)
+
+
+def retention() -> JobReport:
+    """Apply every retention period (module docstring); the event's data has the count of each part."""
+    with connection.cursor() as cursor:
+        cursor.execute(STAGING_EXPIRE_SQL, {"before": _before(settings.STAGING_RETENTION_DAYS)})
+        staging = cursor.rowcount
+    dlq = dlq_payloads_expire(before=_before(settings.DLQ_PAYLOAD_RETENTION_DAYS))
+    deliveries, _ = WebhookDelivery.objects.filter(
+        received_at__lt=_before(settings.WEBHOOK_DELIVERY_RETENTION_DAYS)
+    ).delete()
+    with privacy_officer_context(), connection.cursor() as cursor:
+        cursor.execute(
+            AUDIT_EXPIRE_SQL,
+            {
+                "access": settings.ACCESS_RECORD_RETENTION_DAYS,
+                "consent": settings.CONSENT_RECORD_RETENTION_DAYS,
+                "events": settings.EVENT_DETAIL_RETENTION_DAYS,
+            },
+        )
+        access, consent, events = cursor.fetchone()
+    data = {
+        "dlq_payloads_redacted": dlq,
+        "staging_rows_deleted": staging,
+        "webhook_deliveries_deleted": deliveries,
+        "event_details_emptied": events,
+        "access_records_deleted": access,
+        "consent_records_deleted": consent,
+    }
+    return JobReport(message="retention: " + ", ".join(f"{value} {key}" for key, value in data.items()), data=data)
+
+
+def retention_run() -> JobResult:
+    return job_run(RETENTION, retention)

@@ -1,0 +1,120 @@
+"""The daily retention job: rows of various ages, each part's count in the job's event, and the 5-year floor of
+consent and access records (refused at start-up and by the database functions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from equity_connect.db import service_context
+from equity_connect.models import PipelineEvent
+from leads.models import LeadAccessRecord, LeadConsentAudit
+from pipeline.models import LeadStaging, PipelineDLQ, WebhookDelivery
+from pipeline.tasks import retention_task
+from tests.factories import (
+    LeadAccessRecordFactory,
+    LeadFactory,
+    LeadStagingFactory,
+    PipelineDLQFactory,
+    PipelineEventFactory,
+    UploadFactory,
+    WebhookDeliveryFactory,
+)
+from tests.pipeline.ingest_helpers import ROOT
+
+pytestmark = pytest.mark.django_db
+
+
+def days_ago(days: int) -> dt.datetime:
+    return timezone.now() - dt.timedelta(days=days)
+
+
+def consent_record(lead, *, age_days: int) -> int:
+    """A consent record created `age_days` ago (INSERT may name created_at; nobody may change it later)."""
+    with service_context(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO lead_consent_audit (lead_id, consent, channels, consent_text, consent_text_version, method,"
+            " ip_address, user_agent, token_hash, utm_source, utm_medium, utm_campaign, utm_term, utm_content,"
+            " created_at) VALUES (%s, true, '{email}', 'text', 'v', 'form', '192.0.2.1', 'ua', '', '', '', '', '',"
+            " '', %s) RETURNING id",
+            [lead.pk, days_ago(age_days)],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_the_retention_job_removes_what_is_past_each_period_and_counts_it():
+    lead = LeadFactory()
+    done, running = UploadFactory(status="done"), UploadFactory(status="processing")
+    old_dlq = PipelineDLQFactory(line_number=7, payload={"email": "old@example.com"}, reason="no dedupe key")
+    new_dlq = PipelineDLQFactory(payload={"email": "new@example.com"})
+    old_staged, old_running, new_staged = (
+        LeadStagingFactory(upload=done),
+        LeadStagingFactory(upload=running),
+        LeadStagingFactory(upload=done),
+    )
+    old_delivery, new_delivery = WebhookDeliveryFactory(), WebhookDeliveryFactory()
+    old_event = PipelineEventFactory(event_type="lead_created", event_data={"email": "old@example.com"})
+    new_event = PipelineEventFactory(event_type="lead_created", event_data={"email": "new@example.com"})
+    LeadAccessRecordFactory(created_at=days_ago(1827))
+    kept_access = LeadAccessRecordFactory(created_at=days_ago(1800))
+    consent_record(lead, age_days=2560)
+    kept_consent = consent_record(lead, age_days=2000)
+    with service_context():
+        PipelineDLQ.objects.filter(pk=old_dlq.pk).update(created_at=days_ago(91))
+        LeadStaging.objects.filter(pk__in=[old_staged.pk, old_running.pk]).update(created_at=days_ago(8))
+        WebhookDelivery.objects.filter(pk=old_delivery.pk).update(received_at=days_ago(91))
+        PipelineEvent.objects.filter(pk=old_event.pk).update(created_at=days_ago(366))
+
+    message = retention_task()
+
+    assert message == (
+        "retention: 1 dlq_payloads_redacted, 1 staging_rows_deleted, 1 webhook_deliveries_deleted, "
+        "1 event_details_emptied, 1 access_records_deleted, 1 consent_records_deleted"
+    )
+    with service_context():
+        old_dlq.refresh_from_db()
+        assert (old_dlq.payload, old_dlq.reason, old_dlq.line_number) == (
+            {"_redacted": "retention"},
+            "no dedupe key",
+            7,
+        )
+        assert PipelineDLQ.objects.get(pk=new_dlq.pk).payload == {"email": "new@example.com"}
+        assert set(LeadStaging.objects.values_list("pk", flat=True)) == {old_running.pk, new_staged.pk}
+        assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [new_delivery.pk]
+        assert PipelineEvent.objects.get(pk=old_event.pk).event_data == {}
+        assert PipelineEvent.objects.get(pk=new_event.pk).event_data == {"email": "new@example.com"}
+        assert list(LeadAccessRecord.objects.values_list("pk", flat=True)) == [kept_access.pk]
+        assert list(LeadConsentAudit.objects.values_list("pk", flat=True)) == [kept_consent]
+        run = PipelineEvent.objects.filter(event_type="job_run", event_data__job="retention").get()
+        assert run.event_data["consent_records_deleted"] == 1 and run.event_data["dlq_payloads_redacted"] == 1
+
+    assert retention_task().startswith("retention: 0 dlq_payloads_redacted, 0 staging_rows_deleted")  # idempotent
+
+
+def test_a_retention_setting_below_the_floor_fails_in_the_database_too(settings):
+    lead = LeadFactory()
+    consent_record(lead, age_days=1000)
+    settings.CONSENT_RECORD_RETENTION_DAYS = 365  # past the start-up check (tests change settings at will)
+
+    with pytest.raises(Exception, match=r"retention: FAILED: .*kept at least 1826 days"):
+        retention_task()
+    with service_context():
+        assert LeadConsentAudit.objects.count() == 1
+
+
+@pytest.mark.parametrize("setting", ["ACCESS_RECORD_RETENTION_DAYS", "CONSENT_RECORD_RETENTION_DAYS"])
+def test_a_retention_setting_below_five_years_stops_the_start_up(setting):
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test", setting: "1825"},
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode != 0
+    assert f"{setting} is 1825: consent and access records are kept at least 1826 days" in started.stderr
