@@ -187,6 +187,6 @@ def pipeline_writer_context(using: str = DEFAULT_DB_ALIAS, *, budget: str | None
 def privacy_officer_context(using: str = DEFAULT_DB_ALIAS, *, budget: str | None = None):
     """Erasure and retention of audit data: `privacy_officer`, which holds no table privilege and may only call
     the SECURITY DEFINER functions that redact or expire consent records, access records and event details
-    (leads migration 0012, pipeline 0014). Entered only by the privacy command and admin (pipeline/privacy) and
+    (leads migration 0013, pipeline 0015). Entered only by the privacy command and admin (pipeline/privacy) and
     the retention job (pipeline/retention.py); tests/equity_connect/test_privacy_role.py checks both."""
     return db_context(PRIVACY_OFFICER, budget=budget, using=using)

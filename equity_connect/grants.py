@@ -6,7 +6,7 @@ of the domain tables is decided by the policies, and it has none of its own: onl
 `SET LOCAL ROLE authenticated|service_role|…` (which its membership allows) does a policy match.
 The materialized view cannot carry RLS, and `leads_staging` has none (COPY refuses RLS tables), so only
 `service_role` and `pipeline_writer` may read them. The login role is also made a member of `privacy_officer`
-(leads migration 0012), which may only call the audit tables' redaction and retention functions.
+(leads migration 0013), which may only call the audit tables' redaction and retention functions.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = 'privacy_officer'")
         if app_role and app_role != current_user and cursor.fetchone():
             # Membership only (the login role is NOINHERIT): privacy_officer_context sets it for erasure and
-            # retention; the role itself may only call the audit tables' definer functions (leads 0012).
+            # retention; the role itself may only call the audit tables' definer functions (leads 0013).
             statements.append(sql.SQL("GRANT privacy_officer TO {}").format(sql.Identifier(app_role)))
         for statement in statements:
             cursor.execute(statement)

@@ -18,7 +18,9 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from equity_connect.models import PipelineEvent
+from security.pii import EMAIL, PHONE
 
+from .contact_indexes import indexes_of
 from .models import Lead, LeadConsentAudit, VerificationCodeMap
 
 # The searched text. It must stay identical to the index of migration 0003_portal_search and the function
@@ -333,14 +335,14 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
 
 def person_leads(*, email: str | None = None, phone: str | None = None) -> QuerySet:
     """Every lead of one person (merged tombstones included): the leads with this e-mail address or this phone
-    number, both already normalised as ingestion stores them (lower-case address, E.164 number). The one place a
-    person is looked up for their rights (pipeline/privacy); when e-mail and phone move to blind indexes
-    (`security.pii.codec().blind_indexes`), only this changes. Needs a context that sees every lead."""
+    number, both already normalised as ingestion stores them (lower-case address, E.164 number), found by their
+    blind indexes under every key version (leads/contact_indexes.py). The one place a person is looked up for
+    their rights (pipeline/privacy). Needs a context that sees every lead."""
     if not email and not phone:
         raise ValueError("a person is found by e-mail or phone")
     condition = Q()
     if email:
-        condition |= Q(email__iexact=email)
+        condition |= Q(email_bidx__in=indexes_of(email, EMAIL))
     if phone:
-        condition |= Q(phone=phone)
+        condition |= Q(phone_bidx__in=indexes_of(phone, PHONE))
     return Lead.objects.filter(condition).order_by("created_at", "id")

@@ -9,7 +9,7 @@
 | consent records | CONSENT_RECORD_RETENTION_DAYS (2557) | deleted |
 
 Access and consent records are never kept less than 1826 days (5 years): a lower setting stops the start-up, and
-their SECURITY DEFINER functions (leads migration 0012) refuse fewer days. Those two and the event detail
+their SECURITY DEFINER functions (leads migration 0013) refuse fewer days. Those two and the event detail
 change only through those functions, as `privacy_officer` (equity_connect.db.privacy_officer_context).
 """
 

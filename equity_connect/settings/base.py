@@ -234,7 +234,7 @@ WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", def
 UPLOAD_FILE_RETENTION_DAYS = env.int("UPLOAD_FILE_RETENTION_DAYS", default=30)  # stored CSVs of finished uploads
 # Retention (pipeline/retention.py, daily): what is kept how long. Consent and access records have a floor of
 # AUDIT_RETENTION_FLOOR_DAYS (5 years) that no setting goes below: a lower value stops the start-up here, and the
-# database functions refuse it too (leads migration 0012).
+# database functions refuse it too (leads migration 0013).
 AUDIT_RETENTION_FLOOR_DAYS = 1826
 DLQ_PAYLOAD_RETENTION_DAYS = env.int("DLQ_PAYLOAD_RETENTION_DAYS", default=90)  # payload redacted, row kept
 STAGING_RETENTION_DAYS = env.int("STAGING_RETENTION_DAYS", default=7)  # staged rows of finished uploads

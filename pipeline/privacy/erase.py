@@ -10,7 +10,7 @@ their e-mail and phone again, never by what an earlier step removed):
    - consent records: kept as proof, address and browser removed, lead id and token hash hashed
      (`lead_consent_audit_erase`); access records about their leads: lead id hashed, reason and detail emptied
      (`lead_access_records_erase`); events about them: lead id hashed, detail redacted (`pipeline_events_erase`)
-     — the SECURITY DEFINER functions of leads 0012 and pipeline 0014, the only way to change those tables;
+     — the SECURITY DEFINER functions of leads 0013 and pipeline 0015, the only way to change those tables;
    - DLQ rows: payload redacted, every mention in the reason removed; the row, its line and status stay;
    - staged rows and inbound Instantly deliveries about them: deleted;
    - their leads: deleted (with their consent links and possible-duplicate pairs). Deleted rather than kept as

@@ -1,5 +1,5 @@
 """The audit tables stay immutable to the application: only `privacy_officer`, through the SECURITY DEFINER
-functions of leads 0012 and pipeline 0014, redacts or expires them, and only the privacy services and the
+functions of leads 0013 and pipeline 0015, redacts or expires them, and only the privacy services and the
 retention job enter that role."""
 
 import re

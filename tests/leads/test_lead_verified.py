@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 def verified_events(lead) -> list[dict]:
     with service_context():
         return list(
-            PipelineEvent.objects.filter(event_type="lead_verified", lead_id=lead.pk).order_by("id").values_list("event_data", flat=True)
+            PipelineEvent.objects.filter(event_type="lead_verified", lead_id=lead.pk)
+            .order_by("id")
+            .values_list("event_data", flat=True)
         )
 
 

@@ -1,4 +1,4 @@
-"""The event trail's part in erasure and retention, through `privacy_officer` as the audit tables' (leads 0012).
+"""The event trail's part in erasure and retention, through `privacy_officer` as the audit tables' (leads 0013).
 
 `pipeline_events` is written by staff and jobs as `service_role`, which still holds UPDATE and DELETE on it
 (tests and repairs age or fix events); the privacy command and the retention job do not use that: they change
@@ -58,9 +58,9 @@ DROP FUNCTION IF EXISTS pipeline_events_erase(uuid[], text[]);
 class Migration(migrations.Migration):
     dependencies = [
         ("equity_connect", "0002_throttle"),
-        ("leads", "0012_privacy_role"),
-        ("pipeline", "0013_staging_mailing"),
+        ("leads", "0013_privacy_role"),
+        ("pipeline", "0014_staging_blind_indexes"),
     ]
 
-    # privacy_officer and privacy_pseudonym()/privacy_mentions() come from leads 0012.
+    # privacy_officer and privacy_pseudonym()/privacy_mentions() come from leads 0013.
     operations = [migrations.RunSQL(FUNCTIONS, reverse_sql=DROP_FUNCTIONS)]

@@ -156,7 +156,7 @@ DROP FUNCTION IF EXISTS privacy_pseudonym(uuid);
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0011_contact_windows"),
+        ("leads", "0012_blind_indexes"),
     ]
 
     operations = [
