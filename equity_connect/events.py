@@ -35,6 +35,8 @@ EVENT_TYPES = (
     "upload_unverified",
     "upload_failed",
     "upload_requeued",
+    "contacts_encrypted",
+    "pii_reencrypted",
     "lead_created",
     "lead_merged",
     "lead_owner_changed",

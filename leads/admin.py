@@ -19,6 +19,7 @@ from equity_connect.spreadsheets import SpreadsheetSafeResource
 from .access import access_record
 from .columns import STAFF_EXPORT
 from .compliance.contact_windows import contact_window_delete, contact_window_save
+from .contact_indexes import search_indexes
 from .masking import MaskingResource, PiiMaskingMixin
 from .models import (
     WEEKDAYS,
@@ -30,6 +31,25 @@ from .models import (
     VerificationCodeMap,
 )
 from .services import lead_verified_record
+
+
+class ContactIndexSearchMixin:
+    """Admin search that also finds a lead by its exact e-mail, phone or last four digits, through the blind
+    indexes (the values are encrypted; security/fields.py refuses a text search on them). `contact_lead_field`
+    is the lead's id on the model searched ("pk" for leads)."""
+
+    contact_lead_field = "pk"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, distinct = super().get_search_results(request, queryset, search_term)
+        found = search_indexes(search_term)
+        if found:
+            leads = Lead.objects.filter(
+                Q(*[Q(**{f"{column}__in": indexes}) for column, indexes in found.items()], _connector=Q.OR)
+            )
+            results = results | queryset.filter(**{f"{self.contact_lead_field}__in": leads.values("pk")})
+        return results, distinct
+
 
 # --- django-import-export: the verification-code map in and out, leads out (staff only) -----------------
 
@@ -99,7 +119,7 @@ def _query_filters(request) -> dict:
 
 
 @admin.register(Lead)
-class LeadAdmin(PiiMaskingMixin, StaffOnlyExportMixin, admin.ModelAdmin):
+class LeadAdmin(ContactIndexSearchMixin, PiiMaskingMixin, StaffOnlyExportMixin, admin.ModelAdmin):
     resource_classes = [LeadResource]
     pii_fields = ("email", "phone")
     pii_via = "admin.lead"
@@ -127,7 +147,8 @@ class LeadAdmin(PiiMaskingMixin, StaffOnlyExportMixin, admin.ModelAdmin):
         "assigned_broker",
         TombstoneFilter,
     )
-    search_fields = ("first_name", "last_name", "email", "phone", "property_address", "mak", "apn")
+    # E-mail and phone are encrypted: an exact one is found by its blind index (ContactIndexSearchMixin).
+    search_fields = ("first_name", "last_name", "property_address", "mak", "apn")
     raw_id_fields = ("assigned_broker",)
     readonly_fields = ("id", "merged_into_link", "access_history", "added_to_campaign_at", "created_at", "updated_at")
     readonly_fields += ("score_breakdown",)
@@ -205,16 +226,17 @@ class LeadAdmin(PiiMaskingMixin, StaffOnlyExportMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsentToken)
-class ConsentTokenAdmin(admin.ModelAdmin):
+class ConsentTokenAdmin(ContactIndexSearchMixin, admin.ModelAdmin):
     list_display = ("lead", "broker", "created_at", "expires_at", "used_at")
     list_filter = ("used_at",)
-    search_fields = ("lead__email", "token_hash")
+    search_fields = ("token_hash",)  # and the lead's exact e-mail or phone (ContactIndexSearchMixin)
+    contact_lead_field = "lead_id"
     raw_id_fields = ("lead", "broker")
     readonly_fields = ("token_hash", "fingerprint")
 
 
 @admin.register(LeadConsentAudit)
-class LeadConsentAuditAdmin(PiiMaskingMixin, admin.ModelAdmin):
+class LeadConsentAuditAdmin(ContactIndexSearchMixin, PiiMaskingMixin, admin.ModelAdmin):
     """Read-only: a consent record is evidence. The database refuses changes too (a trigger, migration 0008)."""
 
     pii_fields = ("ip_address", "user_agent")  # the lead's own address and browser
@@ -223,7 +245,8 @@ class LeadConsentAuditAdmin(PiiMaskingMixin, admin.ModelAdmin):
     list_display = ("__str__", "lead_ref", "consent", "channels", "method", "consent_text_version", "ip_address")
     list_display += ("utm_source", "created_at")
     list_filter = ("consent", "method", "consent_text_version")
-    search_fields = ("lead__email", "ip_address", "token_hash")
+    search_fields = ("ip_address", "token_hash")  # and the lead's exact e-mail or phone (ContactIndexSearchMixin)
+    contact_lead_field = "lead_id"
     # Not the lead itself in the list: a join would drop the records of deleted leads, which must stay.
     list_select_related = ()
 

@@ -16,6 +16,9 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from security import pii
+from security.fields import EncryptedTextField
+
 from .compliance.zones import STATE_ZONES
 from .fields import PgEnumField
 from .querysets import LeadQuerySet
@@ -26,8 +29,9 @@ class Lead(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
     first_name = models.TextField(null=True, blank=True)
     last_name = models.TextField(null=True, blank=True)
-    email = models.TextField(null=True, blank=True)
-    phone = models.TextField(null=True, blank=True, help_text="E.164")
+    # Encrypted at rest (security/fields.py): exact lookups go through the blind indexes below.
+    email = EncryptedTextField(kind=pii.EMAIL, null=True, blank=True)
+    phone = EncryptedTextField(kind=pii.PHONE, null=True, blank=True, help_text="E.164")
     # Keyed blind indexes (security/pii.py) for exact lookups of the e-mail, its domain, the phone and its last
     # four digits: written where rows are normalised, by the services that change a contact, and by the sweep
     # for rows the seed's `upsert_lead()` wrote (leads/contact_indexes.py).
@@ -84,7 +88,7 @@ class Lead(models.Model):
     source = models.TextField(null=True, blank=True, help_text="Where the lead first came from")
     source_upload_id = models.UUIDField(null=True, blank=True, help_text="The upload that created the lead")
     instantly_lead_id = models.TextField(null=True, blank=True)
-    do_not_contact_reason = models.TextField(null=True, blank=True)
+    do_not_contact_reason = EncryptedTextField(kind=pii.NOTES, null=True, blank=True)
     owner2_name = models.TextField("co-owner", null=True, blank=True, help_text="Owner 2, as the partner listed them")
     # Where the owner gets their mail (PropStream's Mailing columns): an absentee owner's state there decides
     # their contact window (leads/compliance/contact_windows.py).
@@ -137,8 +141,6 @@ class Lead(models.Model):
             # No index on what a merge changes (valuations, `lead_score`, `score_breakdown`, payload,
             # `updated_at`): with the table's fillfactor (migration 0005) re-sent leads are HOT updates,
             # rewriting no index at all. The feeder ranks by score on the materialized view's own index.
-            # Inbound Instantly events find a lead by its email.
-            models.Index(fields=["email"], name="leads_email_idx", condition=models.Q(email__isnull=False)),
             # Exact lookups by e-mail or phone (suppression, webhooks, privacy requests, portal search).
             models.Index(
                 fields=["email_bidx"], name="leads_email_bidx_idx", condition=models.Q(email_bidx__isnull=False)

@@ -8,7 +8,6 @@ context (authenticated + the broker's id) is the second wall.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -20,15 +19,15 @@ from django.utils import timezone
 from equity_connect.models import PipelineEvent
 from security.pii import EMAIL, PHONE
 
-from .contact_indexes import indexes_of
+from .contact_indexes import indexes_of, search_indexes
 from .models import Lead, LeadConsentAudit, VerificationCodeMap
 
-# The searched text. It must stay identical to the index of migration 0003_portal_search and the function
-# of 0004_portal_search_function (a test checks), or the index is not used.
+# The searched text. It must stay identical to the index and the function of migration 0014_pii_encryption (a
+# test checks), or the index is not used. E-mail and phone are encrypted, so they are not in it: an exact e-mail,
+# phone or phone's last four digits is found by its blind index (`search_indexes`).
 SEARCH_EXPRESSION = (
     "(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || coalesce(property_address, '')"
-    " || ' ' || coalesce(property_city, '') || ' ' || coalesce(email, '') || ' ' || coalesce(phone, '')"
-    " || ' ' || coalesce(apn, ''))"
+    " || ' ' || coalesce(property_city, '') || ' ' || coalesce(apn, ''))"
 )
 
 SORTS = {
@@ -93,23 +92,18 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_PHONE_LIKE = re.compile(r"^[\d\s().+-]+$")
-
-
 def _search_alternatives(search: str) -> list[list[str]]:
-    """ILIKE patterns: every whitespace-separated term must match (AND); a phone-like search is also
-    tried as its last ten digits (OR), so `(415) 555-0199` finds `+14155550199`."""
-    raw = search.strip()
-    alternatives = [[f"%{_escape_like(term)}%" for term in raw.split()[:8]]]
-    if _PHONE_LIKE.match(raw) and sum(ch.isdigit() for ch in raw) >= 7:
-        digits = re.sub(r"\D", "", raw)[-10:]
-        alternatives.append([f"%{digits}%"])
-    return alternatives
+    """ILIKE patterns: every whitespace-separated term must match (AND). (A phone number is no longer in the
+    searched text: `(415) 555-0199` finds `+14155550199` through its blind index, `search_indexes`.)"""
+    return [[f"%{_escape_like(term)}%" for term in search.strip().split()[:8]]]
 
 
 def _search_document(filters: LeadFilters) -> dict:
-    """The filters as the JSON document `portal_lead_search()` reads (migration 0004)."""
+    """The filters as the JSON document `portal_lead_search()` reads (migrations 0004 and 0014)."""
     document: dict = {"pattern_groups": _search_alternatives(filters.search)}
+    contact = search_indexes(filters.search)
+    if contact:  # or the term is the lead's exact e-mail, phone or last four digits (migration 0014)
+        document["contact_indexes"] = contact
     if filters.campaign_status:
         document["statuses"] = list(filters.campaign_status)
     for name in ("email_verified", "phone_verified", "consent", "score_min", "score_max"):

@@ -136,7 +136,7 @@ class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
     )
     list_display_links = ("id", "short_reason")
     list_filter = ("status", "source", AgeFilter, "resolution")
-    search_fields = ("reason", "error_detail", "resolution_note")
+    search_fields = ("reason", "error_detail")  # the resolution note is encrypted
     list_select_related = ("upload", "resolved_by")
     list_per_page = 50
     actions = ("reprocess_selected", "discard_selected", "export_csv")

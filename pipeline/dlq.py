@@ -35,17 +35,16 @@ SELECT 'upload_row', upload_id, line_number, raw::jsonb, reject_reason, '', assi
 """
 
 # A new owner arrived on a lead the old owner asked not to contact: the lead stays do-not-contact, and a person
-# decides (`ingest_owner_changes`, pipeline/ingest/sql/write.py). Needs `%(upload)s`.
+# decides (`ingest_owner_changes`, pipeline/ingest/sql/write.py). The do-not-contact reason is encrypted on the
+# lead, so it is not copied here. Needs `%(upload)s`.
 DLQ_REVIEW_FROM_OWNER_CHANGES_SQL = """
 INSERT INTO pipeline_dlq (source, upload_id, line_number, payload, reason, error_detail, broker_id, lead_id,
                           status, attempts, max_attempts, resolution, resolution_note)
 SELECT 'review', %(upload)s, NULL,
        jsonb_build_object('lead_id', lead_id, 'old_owner', concat_ws(' ', old_first_name, old_last_name),
-                          'new_owner', concat_ws(' ', new_first_name, new_last_name),
-                          'do_not_contact_reason', do_not_contact_reason),
+                          'new_owner', concat_ws(' ', new_first_name, new_last_name)),
        'A new owner (' || concat_ws(' ', new_first_name, new_last_name) || ') arrived on a lead the previous owner ('
-         || concat_ws(' ', old_first_name, old_last_name) || ') asked not to contact'
-         || coalesce(' (' || do_not_contact_reason || ')', '')
+         || concat_ws(' ', old_first_name, old_last_name) || ') asked not to contact (the reason is on the lead)'
          || ': it stays do-not-contact until you decide whether the new owner may be contacted',
        '', assigned_broker_id, lead_id, 'open', 0, 5, '', ''
   FROM ingest_owner_changes

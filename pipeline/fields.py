@@ -2,6 +2,9 @@
 
 from django.db import models
 
+from security.fields import open_document, seal_document
+from security.pii import RAW_ROW
+
 
 class JSONTextField(models.JSONField):
     """A JSONField whose column is `json`: PostgreSQL checks that the text is JSON but keeps it as text
@@ -20,3 +23,14 @@ class JSONTextField(models.JSONField):
 
     def get_placeholder(self, value, compiler, connection):
         return "%s::json"  # the adapter sends jsonb; there is no implicit jsonb → json assignment
+
+
+class EncryptedRawRowField(JSONTextField):
+    """`leads_staging.raw`: the raw row as the normaliser seals it, `{"encrypted": "<token>"}` (kind
+    `raw_row`, security/pii.py): a partner's row holds e-mail and phone. Python sees the row again."""
+
+    def from_db_value(self, value, expression, connection):
+        return open_document(super().from_db_value(value, expression, connection), RAW_ROW)
+
+    def get_prep_value(self, value):
+        return super().get_prep_value(None if value is None else seal_document(value, RAW_ROW))

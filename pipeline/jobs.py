@@ -41,6 +41,7 @@ RETENTION = "retention"
 DLQ_RETRY = "dlq_retry"
 ALERTS = "alerts_evaluate"
 UPLOAD_SWEEP = "uploads_sweep"
+CONTACTS_ENCRYPT = "contacts_encrypt"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

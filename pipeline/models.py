@@ -14,7 +14,10 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
-from .fields import JSONTextField
+from security import pii
+from security.fields import EncryptedJSONField, EncryptedTextField
+
+from .fields import EncryptedRawRowField
 from .querysets import FeederRunQuerySet, JobHeartbeatQuerySet, ReplayGuardQuerySet, WebhookDeliveryQuerySet
 
 
@@ -102,11 +105,12 @@ class LeadStaging(models.Model):
         Upload, on_delete=models.CASCADE, related_name="staging_rows", db_index=False, db_constraint=False
     )
     line_number = models.IntegerField()
-    raw = JSONTextField()
+    raw = EncryptedRawRowField()  # the raw row, sealed by the normaliser
     first_name = models.TextField(null=True, blank=True)
     last_name = models.TextField(null=True, blank=True)
-    email = models.TextField(null=True, blank=True)
-    phone = models.TextField(null=True, blank=True)
+    # Encrypted by the normaliser (pipeline/ingest/rows.py), as the leads' columns they become.
+    email = EncryptedTextField(kind=pii.EMAIL, null=True, blank=True)
+    phone = EncryptedTextField(kind=pii.PHONE, null=True, blank=True)
     # The blind indexes of e-mail and phone (security/pii.py), computed by the normaliser.
     email_bidx = models.TextField(null=True, blank=True)
     email_domain_bidx = models.TextField(null=True, blank=True)
@@ -172,7 +176,8 @@ class PipelineDLQ(models.Model):
     source = models.CharField(max_length=32, choices=DLQSource.choices)
     upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="dlq_rows")
     line_number = models.IntegerField(null=True, blank=True)
-    payload = models.JSONField(default=dict)
+    # Encrypted at rest (security/fields.py): a raw row, a webhook delivery or a push batch holds personal data.
+    payload = EncryptedJSONField(kind=pii.RAW_ROW, default=dict)
     reason = models.TextField(help_text="What is wrong, in words a person can act on")
     error_detail = models.TextField(blank=True, default="")
     broker = models.ForeignKey("security.Broker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -186,7 +191,7 @@ class PipelineDLQ(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolution = models.CharField(max_length=32, blank=True, default="", help_text="reprocessed|discarded|retried")
-    resolution_note = models.TextField(blank=True, default="")
+    resolution_note = EncryptedTextField(kind=pii.NOTES, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
@@ -234,7 +239,7 @@ class PossibleDuplicate(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(blank=True, default="")
+    note = EncryptedTextField(kind=pii.NOTES, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     class Meta:
@@ -313,9 +318,9 @@ class WebhookDelivery(models.Model):
 
     dedupe_hash = models.CharField(max_length=64, primary_key=True)
     event_type = models.CharField(max_length=64)
-    lead_email = models.TextField(blank=True, default="")
+    lead_email = EncryptedTextField(kind=pii.EMAIL, blank=True, default="")
     lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    payload = models.JSONField(default=dict)
+    payload = EncryptedJSONField(kind=pii.RAW_ROW, default=dict)
     received_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     objects = WebhookDeliveryQuerySet.as_manager()
@@ -326,7 +331,7 @@ class WebhookDelivery(models.Model):
         ordering = ["-received_at"]
 
     def __str__(self) -> str:
-        return f"{self.event_type} for {self.lead_email}"
+        return f"{self.event_type} for lead {self.lead_id or '(none)'}"  # the address is personal data
 
 
 class AlertState(models.TextChoices):

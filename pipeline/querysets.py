@@ -4,6 +4,8 @@ business day, and the webhook deliveries' record-once insert."""
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.db import connection, models
 
@@ -90,11 +92,12 @@ class FeederRunQuerySet(models.QuerySet):
 
 class WebhookDeliveryQuerySet(models.QuerySet):
     def record(self, *, dedupe_hash: str, event_type: str, lead_email: str, payload_json: str) -> bool:
-        """Record a delivery once; False when the same delivery was recorded before."""
+        """Record a delivery once; False when the same delivery was recorded before. The address and the
+        payload are stored encrypted (the model's fields, security/fields.py)."""
         params = {
             "dedupe_hash": dedupe_hash,
             "event_type": event_type,
-            "lead_email": lead_email,
-            "payload": payload_json,
+            "lead_email": self.model._meta.get_field("lead_email").get_prep_value(lead_email),
+            "payload": json.dumps(self.model._meta.get_field("payload").get_prep_value(json.loads(payload_json))),
         }
         return _fetchone(WEBHOOK_DELIVERY_RECORD_SQL, params) is not None

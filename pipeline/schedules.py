@@ -76,6 +76,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="Queue again the uploads no worker holds (a lost task); also the scheduler's heartbeat",
     ),
     ScheduleSpec(
+        name=jobs.CONTACTS_ENCRYPT,
+        func="pipeline.tasks.contacts_encrypt_task",
+        cron="* * * * *",
+        description="Encrypt the e-mail and phone of leads the seed's upsert_lead() wrote (plaintext) and index them",
+    ),
+    ScheduleSpec(
         name=jobs.ALERTS,
         func="pipeline.tasks.alerts_evaluate_task",
         cron="*/5 * * * *",

@@ -8,6 +8,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from equity_connect.db import service_context
+from equity_connect.events import record_event
+from leads.contact_indexes import contact_indexes_fill
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.feeder import campaign_feeder_run
 from pipeline.campaigns.push_retry import dlq_retry_run
@@ -15,7 +17,7 @@ from pipeline.campaigns.pushes import instantly_sequences_stop as instantly_sequ
 from pipeline.cleanup import cleanup_run
 from pipeline.ingest.services import upload_ingest
 from pipeline.ingest.sweeper import uploads_sweep
-from pipeline.jobs import UPLOAD_SWEEP, JobResult, heartbeat_touch, scheduler_heartbeat
+from pipeline.jobs import CONTACTS_ENCRYPT, UPLOAD_SWEEP, JobResult, heartbeat_touch, job_lock_try, scheduler_heartbeat
 from pipeline.monitoring.alerts import alerts_evaluate_run
 from pipeline.retention import retention_run
 
@@ -43,6 +45,21 @@ def uploads_sweep_task() -> str:
     with service_context():
         heartbeat_touch(UPLOAD_SWEEP, status="success")
     return f"queued again: {', '.join(requeued)}" if requeued else "nothing to sweep"
+
+
+def contacts_encrypt_task() -> str:
+    """Every minute: encrypt the e-mail and phone of the leads the seed's `upsert_lead()` (the legacy path; the
+    database holds no key) wrote in plaintext, and fill their blind indexes (leads/contact_indexes.py). Records
+    `contacts_encrypted` with the count when there were any."""
+    scheduler_heartbeat()
+    with service_context():
+        if not job_lock_try(CONTACTS_ENCRYPT):
+            return "another sweep is running"
+        changed = contact_indexes_fill()
+        if changed:
+            record_event("contacts_encrypted", data={"job": CONTACTS_ENCRYPT, "leads": changed})
+        heartbeat_touch(CONTACTS_ENCRYPT, status="success")
+    return f"encrypted the contacts of {changed} leads" if changed else "nothing to encrypt"
 
 
 def instantly_sequences_stop(sequences: list[list[str]]) -> str:

@@ -39,8 +39,10 @@ from security.consent_tokens import (
     unsubscribe_token_sign,
     unsubscribe_url,
 )
+from security.pii import EMAIL, codec
 
 from ..compliance.contact_windows import NoContactWindow, local_time_text
+from ..contact_indexes import indexes_of
 from ..models import ConsentToken, Lead, LeadConsentAudit
 from ..services import LeadError, locked_lead
 from ..statuses import NEVER_CONTACT_STATUSES, CampaignStatus
@@ -73,7 +75,9 @@ class ConsentRequest:
 
 
 def _fingerprint(lead: Lead) -> str:
-    return consent_fingerprint(broker_id=lead.assigned_broker_id, email=lead.email, phone=lead.phone)
+    # The blind indexes, not the values: they change exactly when the e-mail or phone does, and reading
+    # them decrypts nothing (a rotation of BLIND_INDEX_KEY re-indexes leads, so it also ends open links).
+    return consent_fingerprint(broker_id=lead.assigned_broker_id, email=lead.email_bidx, phone=lead.phone_bidx)
 
 
 def _bound_to(token: ConsentToken, lead: Lead | None) -> bool:
@@ -81,7 +85,7 @@ def _bound_to(token: ConsentToken, lead: Lead | None) -> bool:
     if lead is None or lead.merged_into_id is not None:
         return False
     return consent_fingerprint_matches(
-        token.fingerprint, broker_id=lead.assigned_broker_id, email=lead.email, phone=lead.phone
+        token.fingerprint, broker_id=lead.assigned_broker_id, email=lead.email_bidx, phone=lead.phone_bidx
     )
 
 
@@ -92,8 +96,10 @@ def email_suppressed(address: str | None) -> bool:
     if not address:
         return False
     with service_context():
-        # Ingestion stores e-mails lower-cased, so this is the indexed equality (`leads_email_idx`).
-        return Lead.objects.filter(email=address, campaign_status__in=NEVER_CONTACT_STATUSES).exists()
+        # By the address's blind index under every key version (`leads_email_bidx_idx`).
+        return Lead.objects.filter(
+            email_bidx__in=indexes_of(address, EMAIL), campaign_status__in=NEVER_CONTACT_STATUSES
+        ).exists()
 
 
 def _unsendable(lead: Lead) -> str | None:
@@ -207,7 +213,7 @@ def consent_link_deliver(*, lead_id, broker_id, send_id, now: datetime | None = 
             broker_id=broker_id,
             data={
                 "send_id": str(send_id),
-                "to": lead.email,
+                "to": codec().encrypt(lead.email, EMAIL),  # encrypted: events are not for personal data
                 "expires_at": signed.expires_at,
                 "token_hash_prefix": signed.token_hash[:12],
             },

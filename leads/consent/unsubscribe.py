@@ -10,7 +10,10 @@ from equity_connect.db import service_context
 from equity_connect.events import record_events
 from equity_connect.models import PipelineEvent
 from security.consent_tokens import ConsentTokenInvalid, unsubscribe_token_verify
+from security.fields import decrypt_stored
+from security.pii import EMAIL
 
+from ..contact_indexes import indexes_of
 from ..models import Lead
 from ..statuses import CampaignStatus
 from .services import ConsentLinkError
@@ -46,11 +49,14 @@ def email_unsubscribe(*, token: str) -> int:
         )
         if sent is None:
             sent = Lead.objects.filter(pk=claims.lead_id).values_list("email", flat=True).first()
+        else:  # the sending recorded the address encrypted (leads/consent/services.py)
+            sent = decrypt_stored(sent, EMAIL)
         address = (sent or "").strip().lower()
         if not address:
             return 0
         now, events = timezone.now(), []
-        for lead in Lead.objects.filter(email=address).select_for_update().order_by("id"):
+        matching = Lead.objects.filter(email_bidx__in=indexes_of(address, EMAIL))
+        for lead in matching.select_for_update().order_by("id"):
             if lead.campaign_status in (CampaignStatus.UNSUBSCRIBED, CampaignStatus.DO_NOT_CONTACT):
                 continue
             Lead.objects.filter(pk=lead.pk).update(campaign_status=CampaignStatus.UNSUBSCRIBED, updated_at=now)

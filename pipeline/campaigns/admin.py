@@ -38,8 +38,8 @@ class FeederRunAdmin(_ReadOnlyAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(_ReadOnlyAdmin):
-    list_display = ("event_type", "lead_email", "lead", "received_at")
+    list_display = ("event_type", "lead", "received_at")
     list_filter = ("event_type",)
-    search_fields = ("lead_email", "dedupe_hash")
+    search_fields = ("dedupe_hash",)  # the address is encrypted: find a delivery by its lead
     raw_id_fields = ("lead",)
     date_hierarchy = "received_at"

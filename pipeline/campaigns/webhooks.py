@@ -43,9 +43,11 @@ from django.utils.dateparse import parse_datetime
 
 from equity_connect.db import service_context
 from equity_connect.events import record_events
+from leads.contact_indexes import indexes_of
 from leads.models import CampaignStatus, Lead
 from pipeline.dlq import dlq_record
 from pipeline.models import DLQSource, WebhookDelivery
+from security.pii import EMAIL
 
 logger = logging.getLogger(__name__)
 
@@ -211,8 +213,8 @@ def instantly_webhook_receive(*, secret: str | None, body: bytes) -> WebhookOutc
             row = dlq_record(
                 source=DLQSource.WEBHOOK,
                 payload=stored,
-                reason=f"Instantly sent {event_type!r} for {email or 'no email'}, but no lead has that "
-                "email address: nothing was changed.",
+                reason=f"Instantly sent {event_type!r} for {'an e-mail address' if email else 'no email'}, but no "
+                "lead has that address (it is in the payload): nothing was changed.",
             )
             return WebhookOutcome("dead_lettered", event_type, dlq_id=row.id)
         _apply(event_type, payload, leads)
@@ -223,9 +225,9 @@ def instantly_webhook_receive(*, secret: str | None, body: bytes) -> WebhookOutc
 def _leads_for(payload: dict, email: str, event_type: str) -> list[Lead]:
     if not email:
         return []
-    # Emails are stored lower-cased (ingestion normalises them), so this is the indexed equality
-    # (`leads_email_idx`); a case-insensitive scan would read every lead for each unknown address.
-    leads = list(Lead.objects.filter(email=email).select_for_update().order_by("id"))
+    # E-mails are encrypted: the lead is found by the address's blind index under every key version
+    # (`leads_email_bidx_idx`); ingestion lower-cases addresses before indexing them, as this does.
+    leads = list(Lead.objects.filter(email_bidx__in=indexes_of(email, EMAIL)).select_for_update().order_by("id"))
     if event_type in ("email_bounced", "lead_unsubscribed"):
         return leads  # the address bounced / asked to stop: true for every lead that uses it
     ours = str(payload.get("ec_lead_id") or (payload.get("custom_variables") or {}).get("ec_lead_id") or "")

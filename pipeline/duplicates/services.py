@@ -57,8 +57,10 @@ VERIFIED_WITH = {
 def _merge_values(survivor: Lead, other: Lead) -> list[str]:
     """Fill the survivor from the other lead (the safe merge). Returns the changed field names."""
     changed = []
+    # The same contact: the same blind index (the values are encrypted; both leads' indexes are current, set
+    # on every save and by `reencrypt`).
     same_contact = {
-        point: (getattr(survivor, point) or "") == (getattr(other, point) or "") or not getattr(survivor, point)
+        point: getattr(survivor, f"{point}_bidx") == getattr(other, f"{point}_bidx") or not getattr(survivor, point)
         for point in ("email", "phone")
     }
     for column in INGESTED:
@@ -99,7 +101,7 @@ def possible_duplicate_merge(*, pair: PossibleDuplicate, survivor_id, user=None,
         survivor, other = (a, b) if str(survivor_id) == str(a.pk) else (b, a)
         verified_before = {flag: getattr(survivor, flag) for flag in ("email_verified", "phone_verified")}
         changed = _merge_values(survivor, other)
-        took_contact = survivor.email == other.email and bool(other.email) and "email" in changed
+        took_contact = bool(other.email_bidx) and survivor.email_bidx == other.email_bidx and "email" in changed
         if took_contact and other.consent and not survivor.consent:
             survivor.consent, survivor.consented_at, survivor.consent_method = (
                 True,

@@ -3,9 +3,10 @@
 `StagingLayout(headers, …)` maps the file's header once; its `row(cells, line)` normalises one record (names,
 e-mail, E.164 phone, address line and unit, city, state, ZIP5, MAK, APN, the address hash, valuations,
 flags, verification codes, the broker from the upload or the territory rules, the owner's mailing address,
-the blind indexes of e-mail and phone)
-and keeps the raw record as JSON text; `write_copy_text(copy, pairs)` writes many rows as COPY text in
-blocks. No database, no Django: the normaliser child processes run this.
+the blind indexes of e-mail and phone) and encrypts what holds personal data (AES-GCM, security/pii.py): the
+e-mail, the phone, and the raw record, kept as JSON text sealed whole (`{"encrypted": "<token>"}`, kind
+`raw_row`); `write_copy_text(copy, pairs)` writes many rows as COPY text in blocks. No database, no Django: the
+normaliser child processes run this.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_string
 
-from security.pii import EMAIL, EMAIL_DOMAIN, PHONE, PHONE_LAST4, PiiCodec, email_domain, phone_last4
+from security.pii import EMAIL, EMAIL_DOMAIN, PHONE, PHONE_LAST4, RAW_ROW, PiiCodec, email_domain, phone_last4
 
 from . import normalise as n
 from .columns import map_headers
@@ -242,6 +243,7 @@ class StagingLayout:
 
         broker_for = territory.broker_for
         blind_index = codec.blind_index
+        encrypt = codec.encrypt
         domain_index = _cached(lambda domain: blind_index(domain, EMAIL_DOMAIN))  # few domains per file
 
         def normalise_row(row: list[str], line: int) -> tuple[list, str | None]:
@@ -252,7 +254,7 @@ class StagingLayout:
                 row = row[:width]
             elif len(row) < width:
                 row = row + pad[len(row) :]
-            raw = raw_json(row, extra)
+            raw = '{"encrypted":"' + encrypt(raw_json(row, extra), RAW_ROW) + '"}'
             payload = None
             if unknown:  # trimmed of spaces only (as SQL btrim), blanks dropped, nothing left → NULL
                 parts = [prefix + encode(value) for index, prefix in unknown if (value := row[index].strip(" "))]
@@ -316,8 +318,8 @@ class StagingLayout:
                 payload,
                 name(cells[i_first]),
                 name(cells[i_last]),
-                email_value,
-                phone_value,
+                encrypt(email_value, EMAIL) if email_value else email_value,
+                encrypt(phone_value, PHONE) if phone_value else phone_value,
                 email_index,
                 email_domain_index,
                 phone_index,

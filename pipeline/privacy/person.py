@@ -2,9 +2,9 @@
 
 A person is given by e-mail and/or phone, normalised exactly as ingestion normalises them
 (pipeline/ingest/normalise.py), so "Jane@Example.com " and "(212) 555-0143" find what ingestion stored. Leads are
-found by `leads.selectors.person_leads` (the one lookup that moves to blind indexes). Raw rows (a DLQ row's
-payload, a staged row's `raw`) are matched value by value: an e-mail equal to theirs ignoring case and spaces, or
-a value whose digits are their national number (with or without the country code).
+found by `leads.selectors.person_leads` and staged rows by the blind indexes of e-mail and phone. Encrypted documents
+(a DLQ row's payload, a webhook delivery) are decrypted and matched value by value: an e-mail equal to theirs
+ignoring case and spaces, or a value whose digits are their national number (with or without the country code).
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.db.models import Q
+
+from leads.contact_indexes import indexes_of
 from leads.selectors import person_leads
 from pipeline.ingest import normalise
-from pipeline.models import WebhookDelivery
+from pipeline.models import LeadStaging, PipelineDLQ, WebhookDelivery
+from security import pii
 
 
 class PrivacyError(Exception):
@@ -67,42 +71,58 @@ class Person:
         return person_leads(email=self.email, phone=self.phone)
 
 
-# A JSON document (a DLQ payload, a staged row's raw columns) holds one of the person's values at any depth.
-JSON_MATCH = """
-EXISTS (
-  SELECT 1 FROM jsonb_path_query({column}, 'strict $.** ? (@.type() == "string")') AS item(value)
-   WHERE (%(email)s <> '' AND lower(btrim(item.value #>> '{{}}')) = %(email)s)
-      OR regexp_replace(item.value #>> '{{}}', '\\D', '', 'g') = ANY(%(phones)s::text[])
-)
-"""
+# Personal data outside `leads` is encrypted at rest (security/fields.py): staged rows are found by the blind
+# indexes of their e-mail and phone, DLQ payloads and webhook deliveries by decrypting them here, chunk by chunk
+# (a privacy request is rare; those tables are bounded by their retention).
+SCAN_CHUNK = 2_000
 
-DLQ_ROWS_SQL = (
-    "SELECT id FROM pipeline_dlq WHERE lead_id = ANY(%(lead_ids)s::uuid[]) OR "
-    + JSON_MATCH.format(column="payload")
-    + " ORDER BY id"
-)
 
-STAGING_ROWS_SQL = (
-    "SELECT id FROM leads_staging WHERE (%(email)s <> '' AND lower(email) = %(email)s)"
-    " OR regexp_replace(coalesce(phone, ''), '\\D', '', 'g') = ANY(%(phones)s::text[]) OR "
-    + JSON_MATCH.format(column="raw::jsonb")
-    + " ORDER BY id"
-)
+def _text_mentions(value: str, email: str, phones: set[str]) -> bool:
+    if email and value.strip().lower() == email:
+        return True
+    return bool(phones) and re.sub(r"\D", "", value) in phones
+
+
+def document_mentions(document, person: Person) -> bool:
+    """Whether any string in a JSON document, at any depth, is the person's e-mail (ignoring case and spaces) or
+    has their phone's digits (with or without the country code)."""
+    email = person.email or ""
+    phones = set(person.params()["phones"])
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _text_mentions(item, email, phones):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def person_row_ids(cursor, person: Person, lead_ids: list[str]) -> dict[str, list[int]]:
-    """The ids of the person's DLQ rows (theirs by lead, or by a value in the payload) and staged rows."""
-    params = {**person.params(), "lead_ids": lead_ids}
-    cursor.execute(DLQ_ROWS_SQL, params)
-    dlq = [row_id for (row_id,) in cursor.fetchall()]
-    cursor.execute(STAGING_ROWS_SQL, params)
-    staging = [row_id for (row_id,) in cursor.fetchall()]
-    return {"dlq": dlq, "staging": staging}
+    """The ids of the person's DLQ rows (theirs by lead, or by a value in the payload) and staged rows (by the
+    blind index of their e-mail or phone). `cursor` is kept for the callers' transaction."""
+    dlq = set(PipelineDLQ.objects.filter(lead_id__in=lead_ids).values_list("id", flat=True))
+    for row_id, payload in PipelineDLQ.objects.exclude(id__in=dlq).values_list("id", "payload").iterator(SCAN_CHUNK):
+        if document_mentions(payload, person):
+            dlq.add(row_id)
+    staged = Q(pk__in=[])
+    if person.email:
+        staged |= Q(email_bidx__in=indexes_of(person.email, pii.EMAIL))
+    if person.phone:
+        staged |= Q(phone_bidx__in=indexes_of(person.phone, pii.PHONE))
+    staging = list(LeadStaging.objects.filter(staged).order_by("id").values_list("id", flat=True))
+    return {"dlq": sorted(dlq), "staging": staging}
 
 
 def person_deliveries(person: Person, lead_ids: list[str]):
-    """The inbound Instantly deliveries about the person: for one of their leads, or for their e-mail address."""
-    deliveries = WebhookDelivery.objects.filter(lead_id__in=lead_ids)
-    if person.email:
-        deliveries = deliveries | WebhookDelivery.objects.filter(lead_email__iexact=person.email)
-    return deliveries
+    """The inbound Instantly deliveries about the person: for one of their leads, for their e-mail address, or
+    naming them in the payload."""
+    ids = set(WebhookDelivery.objects.filter(lead_id__in=lead_ids).values_list("pk", flat=True))
+    others = WebhookDelivery.objects.exclude(pk__in=ids).values_list("pk", "lead_email", "payload")
+    for delivery_id, lead_email, payload in others.iterator(SCAN_CHUNK):
+        if (person.email and (lead_email or "").strip().lower() == person.email) or document_mentions(payload, person):
+            ids.add(delivery_id)
+    return WebhookDelivery.objects.filter(pk__in=ids)

@@ -12,9 +12,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_search_expression_matches_the_index_and_the_function():
-    for name in ("0003_portal_search", "0004_portal_search_function"):
-        migration = importlib.import_module(f"leads.migrations.{name}")
-        assert migration.SEARCH_EXPRESSION == selectors.SEARCH_EXPRESSION
+    # 0014_pii_encryption replaced the index and the function of 0003 and 0004 (e-mail and phone are encrypted)
+    migration = importlib.import_module("leads.migrations.0014_pii_encryption")
+    assert migration.SEARCH_EXPRESSION == selectors.SEARCH_EXPRESSION
+    assert migration.QUOTED_EXPRESSION in migration.SEARCH_FUNCTION
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_indexdef('leads_portal_search_trgm_idx'::regclass)")
+        definition = cursor.fetchone()[0]
+    assert "email" not in definition and "phone" not in definition and "apn" in definition
 
 
 def test_search_function_sees_only_the_calling_brokers_leads(as_broker):

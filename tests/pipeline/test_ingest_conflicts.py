@@ -4,6 +4,7 @@ inherit the old owner's contact data or consent; files we cannot read say why.""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -15,6 +16,8 @@ from equity_connect.models import PipelineEvent
 from leads.models import CampaignStatus, Lead
 from pipeline.models import PipelineDLQ, PossibleDuplicate
 from pipeline.tasks import instantly_sequences_stop
+from security.fields import decrypt_stored
+from security.pii import EMAIL
 from tests.factories import BrokerFactory, LeadFactory
 from tests.pg import connect
 from tests.pipeline import jobs_support
@@ -144,7 +147,10 @@ def test_a_new_owner_does_not_inherit_the_old_owners_contact_data_or_consent(
     assert (old.first_name, old.last_name, old.email, old.phone) == ("Nina", "New", "nina@x.com", None)
     assert (old.consent, old.consented_at, old.email_verified, old.instantly_lead_id) == (False, None, False, None)
     assert old.campaign_status == CampaignStatus.NEW and old.added_to_campaign_at is None
-    assert event.event_data["old_owner"] == "Olga Old" and event.event_data["old_email"] == "olga@x.com"
+    # the old owner's e-mail is on the timeline encrypted, as it was on the lead
+    assert event.event_data["old_owner"] == "Olga Old" and decrypt_stored(event.event_data["old_email"], EMAIL) == (
+        "olga@x.com"
+    )
     assert event.event_data["old_consent"] is True and event.event_data["new_owner"] == "Nina New"
     assert event.broker_id == broker.pk
     with service_context():
@@ -170,7 +176,9 @@ def test_a_new_owner_on_a_lead_the_old_owner_asked_not_to_contact_goes_to_review
         old.refresh_from_db()
         review = PipelineDLQ.objects.get(source="review")
     assert old.campaign_status == CampaignStatus.DO_NOT_CONTACT and old.email == "eve@x.com"
-    assert review.lead_id == old.pk and "Eve Fox" in review.reason and "asked by phone" in review.reason
+    # the do-not-contact reason is encrypted on the lead: the review points to it rather than copying it
+    assert review.lead_id == old.pk and "Eve Fox" in review.reason and "the reason is on the lead" in review.reason
+    assert "asked by phone" not in json.dumps(review.payload)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ the upload cleanly, and a re-run finishes it exactly once."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -15,6 +16,8 @@ from leads.models import Lead
 from pipeline.ingest import staging as stage
 from pipeline.ingest.services import upload_ingest
 from pipeline.models import UploadStatus
+from security.fields import decrypt_stored, open_document
+from security.pii import EMAIL, PHONE, RAW_ROW
 from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of
 
 pytestmark = pytest.mark.django_db
@@ -51,9 +54,23 @@ def rows(count: int) -> list[dict]:
 
 
 def staged(upload_id) -> list[tuple]:
+    """The staged rows, decrypted (each encryption has its own nonce: the ciphertexts of two runs differ)."""
     with service_context(), connection.cursor() as cursor:
         cursor.execute(f"SELECT {STAGED} FROM leads_staging WHERE upload_id = %s ORDER BY line_number", [upload_id])
-        return cursor.fetchall()
+        names = [column.name for column in cursor.description]
+        rows = cursor.fetchall()
+    kinds = {"email": EMAIL, "phone": PHONE}
+    return [
+        tuple(
+            open_document(json.loads(value), RAW_ROW)
+            if name == "raw"
+            else decrypt_stored(value, kinds[name])
+            if name in kinds
+            else value
+            for name, value in zip(names, row, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def test_the_process_stages_exactly_what_the_worker_stages(settings):
