@@ -71,6 +71,12 @@ EVENT_TYPES = (
     "login_locked_out",
     "staff_2fa_enrolled",
     "staff_2fa_locked_out",
+    "suppression_added",
+    "suppression_removed",
+    "suppressions_imported",
+    "lead_suppression_changed",
+    "instantly_blocked",
+    "dnc_imported",
 )
 STATUSES = tuple(EventStatus.values)
 

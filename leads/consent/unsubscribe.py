@@ -13,6 +13,8 @@ from security.consent_tokens import ConsentTokenInvalid, unsubscribe_token_verif
 
 from ..models import Lead
 from ..statuses import CampaignStatus
+from ..suppressions.rules import SuppressionInvalid, SuppressionKind, SuppressionReason
+from ..suppressions.services import suppression_add
 from .services import ConsentLinkError
 
 
@@ -30,7 +32,7 @@ def unsubscribe_token_check(*, token: str) -> None:
 
 def email_unsubscribe(*, token: str) -> int:
     """Unsubscribe the address an e-mail was sent to: every lead with it becomes `unsubscribed` (a
-    do-not-contact stays), each with an `unsubscribed` event. Returns how many leads changed (0 the second
+    do-not-contact stays), each with an `unsubscribed` event, and the address goes on the suppression list. Returns how many leads changed (0 the second
     time). The address is the one the sending recorded; the lead's own when that record is missing."""
     claims = _unsubscribe_claims(token)
     with service_context():
@@ -61,4 +63,14 @@ def email_unsubscribe(*, token: str) -> int:
             }
             events.append(("unsubscribed", {"lead_id": lead.pk, "broker_id": lead.assigned_broker_id, "data": data}))
         record_events(events)
+        # On the suppression list too: every other lead with the address, and every future upload of it.
+        try:
+            suppression_add(
+                kind=SuppressionKind.EMAIL,
+                value=address,
+                reason=SuppressionReason.UNSUBSCRIBE,
+                source="unsubscribe_link",
+            )
+        except SuppressionInvalid:
+            pass  # an address the list cannot hold; the leads' own status still stops them
     return len(events)
