@@ -39,6 +39,7 @@ CLEANUP = "cleanup"
 DLQ_RETRY = "dlq_retry"
 ALERTS = "alerts_evaluate"
 UPLOAD_SWEEP = "uploads_sweep"
+SUPPRESSION_SYNC = "suppressions_instantly_sync"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

@@ -70,6 +70,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="Queue again the uploads no worker holds (a lost task); also the scheduler's heartbeat",
     ),
     ScheduleSpec(
+        name=jobs.SUPPRESSION_SYNC,
+        func="pipeline.tasks.suppressions_instantly_sync_task",
+        cron="* * * * *",
+        description="New suppression entries to Instantly: block-list entries, running sequences stopped",
+    ),
+    ScheduleSpec(
         name=jobs.ALERTS,
         func="pipeline.tasks.alerts_evaluate_task",
         cron="*/5 * * * *",

@@ -13,7 +13,10 @@ What it records, so that a second send is always seen:
   whether it created the lead or skipped it;
 - `fake.created`: every lead the campaign gained, in order, as (campaign, email, Instantly id);
 - `fake.deleted_ids()`: every Instantly lead id a `DELETE /api/v2/leads` asked to remove, once per request
-  (a lead taken out twice is listed twice).
+  (a lead taken out twice is listed twice);
+- `fake.block_list_values()`: every value a `POST /api/v2/block-lists-entries` asked to block, once per
+  request (a value blocked twice is listed twice). A blocked e-mail (or any e-mail at a blocked domain) is
+  then skipped by later adds, as Instantly does.
 
 `POST /api/v2/leads/add` answers with the recorded response shape (counts + `created_leads: [{id, email,
 index}]`), skipping emails on the blocklist (`fake.blocklist`), invalid (no "@"), repeated in the same
@@ -40,6 +43,7 @@ from tests.fakes.http import RecordingServer
 
 ADD_PATH = "/api/v2/leads/add"
 LEADS_PATH = "/api/v2/leads"
+BLOCK_LIST_PATH = "/api/v2/block-lists-entries"
 
 
 def _email(lead) -> str:
@@ -101,6 +105,13 @@ class FakeInstantly(RecordingServer):
                 ids += [str(lead_id) for lead_id in body.get("ids") or []]
         return ids
 
+    def block_list_values(self) -> list[str]:
+        """Every value a block-list request named, in order, once per request."""
+        return [
+            str((request["body"] or {}).get("bl_value") or "") if isinstance(request["body"], dict) else ""
+            for request in self.requests_to(BLOCK_LIST_PATH, "POST")
+        ]
+
     # --- serving -----------------------------------------------------------------------------------------
 
     def _delete(self, body) -> tuple:
@@ -124,6 +135,13 @@ class FakeInstantly(RecordingServer):
             return 401, {"error": "Unauthorized"}
         if request["method"] == "DELETE" and request["path"] == LEADS_PATH:
             return self._delete(request["body"])
+        if request["method"] == "POST" and request["path"] == BLOCK_LIST_PATH:
+            value = str((request["body"] or {}).get("bl_value") or "").strip().lower()
+            if not value:
+                return 400, {"error": "bl_value is required"}
+            with self._lock:
+                self.blocklist.add(value)
+            return 200, {"id": str(uuid.uuid4()), "bl_value": value}
         if request["method"] != "POST" or request["path"] != ADD_PATH:
             return 404, {"error": "Not Found"}
         step = self._next_step()
@@ -163,7 +181,7 @@ class FakeInstantly(RecordingServer):
                     counts["incomplete_count"] += 1
                 elif "@" not in email:
                     counts["invalid_email_count"] += 1
-                elif email in self.blocklist:
+                elif email in self.blocklist or email.rsplit("@", 1)[-1] in self.blocklist:
                     counts["in_blocklist"] += 1
                 elif email in seen:
                     counts["duplicate_email_count"] += 1
