@@ -108,7 +108,7 @@ def test_an_unsubscribe_suppresses_every_lead_with_the_email_now_and_in_the_next
     # even for a lead whose mark is gone (the feeder reads the list itself at send time).
     make_feedable(broker)
     with service_context():
-        Lead.objects.filter(mak="SUP-2").update(suppressed_channels={})
+        Lead.objects.filter(mak="SUP-4").update(suppressed_channels={})  # only the list stops it now
     mv_refresh()
     fed = campaign_feeder_run(business_date=MONDAY)
     assert fed.status == "success", fed.message
