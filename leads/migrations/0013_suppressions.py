@@ -235,6 +235,13 @@ REVOKE ALL ON suppressions, dnc_registry_numbers, dnc_registry_imports FROM PUBL
 GRANT ALL ON suppressions, dnc_registry_numbers, dnc_registry_imports TO service_role;
 GRANT SELECT ON suppressions, dnc_registry_numbers TO pipeline_writer;
 
+-- The DNC import's loading table: UNLOGGED (no WAL: each import fills it and empties it again in its own
+-- transaction) and without indexes, so its COPY runs at full speed. No row-level security (COPY refuses it, as
+-- for leads_staging): only service_role holds any privilege on it, and it holds public numbers only.
+CREATE UNLOGGED TABLE dnc_registry_load (number bigint NOT NULL, phone_bidx text, deleted boolean NOT NULL);
+REVOKE ALL ON dnc_registry_load FROM PUBLIC, anon, authenticated, pipeline_writer;
+GRANT ALL ON dnc_registry_load TO service_role;
+
 -- The DNC import loads millions of numbers: building the two indexes once after the load is ~5x faster than
 -- keeping them up to date row by row. Dropping and creating an index needs the table's owner, so these two
 -- functions run as the owner (SECURITY DEFINER) and only service_role may call them; they touch nothing else.
@@ -267,6 +274,7 @@ UPDATE leads l SET owner_changed_at = e.at
 """
 
 BACKWARD = """
+DROP TABLE IF EXISTS dnc_registry_load;
 DROP FUNCTION IF EXISTS dnc_registry_indexes_create();
 DROP FUNCTION IF EXISTS dnc_registry_indexes_drop();
 REVOKE ALL ON suppressions, dnc_registry_numbers, dnc_registry_imports FROM service_role, pipeline_writer;
