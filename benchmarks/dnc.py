@@ -67,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         rng = random.Random(size)
         numbers = _numbers(size + size // 100, rng)
         registry, extra = numbers[:size], numbers[size:]
-        path, changes, deletions = WORK / f"dnc-{size}.txt", WORK / f"dnc-{size}-changes.txt", WORK / f"dnc-{size}-del.txt"
+        path, changes, deletions = (
+            WORK / f"dnc-{size}.txt",
+            WORK / f"dnc-{size}-changes.txt",
+            WORK / f"dnc-{size}-del.txt",
+        )
         started = time.monotonic()
         _write(path, registry)
         _write(changes, extra)

@@ -52,11 +52,7 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
                 # staging has no RLS (COPY needs that): only service_role and pipeline_writer may touch it
                 sql.SQL("REVOKE ALL ON leads_staging FROM {}").format(role),
                 # the DNC import's loading table has no RLS either (COPY): service_role's only
-                *(
-                    [sql.SQL("REVOKE ALL ON dnc_registry_load FROM {}").format(role)]
-                    if has_dnc_load
-                    else []
-                ),
+                *([sql.SQL("REVOKE ALL ON dnc_registry_load FROM {}").format(role)] if has_dnc_load else []),
                 *(
                     [sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON lead_access_records FROM {}").format(role)]
                     if has_access_records

@@ -81,7 +81,9 @@ def test_an_unsubscribe_suppresses_every_lead_with_the_email_now_and_in_the_next
     client, fake_instantly, unsubscribe
 ):
     broker = BrokerFactory()
-    first = ingest(csv_of([row("SUP-1", SHARED), row("SUP-2", "Martha.Keller@Example.NET"), row("SUP-3", "other@example.net")]))
+    first = ingest(
+        csv_of([row("SUP-1", SHARED), row("SUP-2", "Martha.Keller@Example.NET"), row("SUP-3", "other@example.net")])
+    )
     assert_invariant(first) and first.leads_created == 3
 
     unsubscribe(client, lead("SUP-1"))

@@ -35,7 +35,8 @@ SELECT coalesce(r.target, r.new_id) FROM ingest_resolved r
     OR r.phone_bidx IN (SELECT value_index FROM suppression_keys)
     OR r.addr_hash IN (SELECT value_index FROM suppression_keys)
 UNION
-SELECT coalesce(r.target, r.new_id) FROM ingest_resolved r JOIN dnc_registry_numbers d ON d.phone_bidx = r.phone_bidx"""
+SELECT coalesce(r.target, r.new_id) FROM ingest_resolved r
+  JOIN dnc_registry_numbers d ON d.phone_bidx = r.phone_bidx"""
 SUPPRESSION_KEYS = """CREATE TEMP TABLE suppression_keys ON COMMIT DROP AS
 SELECT DISTINCT unnest(value_indexes)::text AS value_index FROM suppressions WHERE removed_at IS NULL"""
 MARK_LEADS = marks_refresh_sql(INGEST_TARGETS)
