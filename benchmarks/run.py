@@ -7,7 +7,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("ingest", "feeder", "portal")
+BENCHMARKS = ("ingest", "feeder", "portal", "dnc")
 
 
 def main(argv: list[str]) -> int:

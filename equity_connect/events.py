@@ -75,6 +75,12 @@ EVENT_TYPES = (
     "staff_2fa_locked_out",
     "person_exported",
     "person_erased",
+    "suppression_added",
+    "suppression_removed",
+    "suppressions_imported",
+    "lead_suppression_changed",
+    "instantly_blocked",
+    "dnc_imported",
 )
 STATUSES = tuple(EventStatus.values)
 

@@ -25,11 +25,11 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
         cursor.execute(
             "SELECT current_user, array_agg(rolname), to_regnamespace('auth') IS NOT NULL,"
             " to_regclass('mv_contactable_leads') IS NOT NULL AND to_regclass('leads_staging') IS NOT NULL,"
-            " to_regclass('lead_access_records') IS NOT NULL"
+            " to_regclass('lead_access_records') IS NOT NULL, to_regclass('dnc_registry_load') IS NOT NULL"
             " FROM pg_roles WHERE rolname = ANY(%s)",
             [list(ROLES)],
         )
-        current_user, existing, has_auth_schema, has_view, has_access_records = cursor.fetchone()
+        current_user, existing, has_auth_schema, has_view, has_access_records, has_dnc_load = cursor.fetchone()
         if not existing or len(existing) < len(ROLES) or not has_auth_schema or not has_view:
             return  # the database-objects migration is not applied (e.g. after `migrate leads zero`)
         statements = [
@@ -52,6 +52,8 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
                 sql.SQL("REVOKE ALL ON mv_contactable_leads FROM {}").format(role),
                 # staging has no RLS (COPY needs that): only service_role and pipeline_writer may touch it
                 sql.SQL("REVOKE ALL ON leads_staging FROM {}").format(role),
+                # the DNC import's loading table has no RLS either (COPY): service_role's only
+                *([sql.SQL("REVOKE ALL ON dnc_registry_load FROM {}").format(role)] if has_dnc_load else []),
                 *(
                     [sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON lead_access_records FROM {}").format(role)]
                     if has_access_records

@@ -362,3 +362,6 @@ class ContactWindowAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for row in queryset:
             contact_window_delete(row=row, user=request.user)
+
+
+from .suppressions import admin as suppressions_admin  # noqa: E402, F401  (registers the suppression list)

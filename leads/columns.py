@@ -60,6 +60,8 @@ OWNER_RESET = (
     "instantly_lead_id",
     "current_sequence_step",
     "last_reply_at",
+    # Not a reset but a stamp: the lead has a new owner since then (an older address suppression no longer binds).
+    "owner_changed_at",
 )
 
 # The broker portal's CSV export (a broker's own leads).

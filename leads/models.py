@@ -89,6 +89,15 @@ class Lead(models.Model):
     source_upload_id = models.UUIDField(null=True, blank=True, help_text="The upload that created the lead")
     instantly_lead_id = models.TextField(null=True, blank=True)
     do_not_contact_reason = EncryptedTextField(kind=pii.NOTES, null=True, blank=True)
+    # The channels the suppression list binds for this lead's e-mail, phone or address, each with its reasons:
+    # {"email": ["unsubscribe"], "phone": ["dnc_registry"], …}. Kept by leads/suppressions/sql.py in sets (the
+    # ingestion, every addition or removal of an entry, the DNC import); never contacted on a channel listed here.
+    # When the ingestion last found a new owner on the lead's parcel (pipeline/ingest/sql/write.py): an address
+    # suppression made before then was about the previous owner and does not bind this one.
+    owner_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    suppressed_channels = models.JSONField(
+        default=dict, db_default=models.Value({}, models.JSONField()), blank=True, editable=False
+    )
     owner2_name = models.TextField("co-owner", null=True, blank=True, help_text="Owner 2, as the partner listed them")
     # Where the owner gets their mail (PropStream's Mailing columns): an absentee owner's state there decides
     # their contact window (leads/compliance/contact_windows.py).
@@ -369,3 +378,7 @@ class ContactWindow(models.Model):
             errors["days"] = "Choose at least one day."
         if errors:
             raise ValidationError(errors)
+
+
+# The suppression list's models live in their own module (leads/suppressions/models.py).
+from .suppressions.models import DncRegistryImport, DncRegistryNumber, Suppression  # noqa: E402, F401

@@ -29,9 +29,14 @@ class LeadQuerySet(models.QuerySet):
             .exclude(campaign_status__in=[*NEVER_CONTACT_STATUSES, "converted"])
         )
 
+    def suppressed_for(self, channel: str):
+        """Leads the suppression list binds for `channel` (their marks: leads/suppressions/sql.py)."""
+        return self.filter(suppressed_channels__has_key=channel)
+
     def feedable(self):
         """Contactable, queued, never fed, and ready for an e-mail campaign: consent to e-mail and a verified
-        e-mail (consent to text or call, or a verified phone, is no licence to e-mail)."""
+        e-mail (consent to text or call, or a verified phone, is no licence to e-mail), and not suppressed for
+        e-mail (a do-not-call entry binds phone and SMS only: it does not stop an e-mail)."""
         return (
             self.contactable()
             .filter(
@@ -42,4 +47,5 @@ class LeadQuerySet(models.QuerySet):
                 email_verified=True,
             )
             .exclude(email="")
+            .exclude(suppressed_channels__has_key="email")
         )

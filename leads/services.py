@@ -12,6 +12,8 @@ from security.models import Broker
 
 from .models import Lead
 from .statuses import NEVER_CONTACT_STATUSES, CampaignStatus
+from .suppressions.rules import SuppressionReason
+from .suppressions.services import suppression_add_for_lead
 
 # The seed's Phase 5.1 mapping, verbatim: legacy `status` text -> `campaign_status`.
 BACKFILL_CAMPAIGN_STATUS_SQL = """
@@ -188,8 +190,10 @@ def lead_queue_for_campaign(*, lead: Lead, broker) -> Lead:
     return lead
 
 
-def lead_mark_do_not_contact(*, lead: Lead, broker, reason: str) -> Lead:
-    """Set `campaign_status='do_not_contact'` with a reason (required); records `lead_do_not_contact`."""
+def lead_mark_do_not_contact(*, lead: Lead, broker, reason: str, user=None) -> Lead:
+    """Set `campaign_status='do_not_contact'` with a reason (required); records `lead_do_not_contact`. The
+    lead's e-mail and phone go on the suppression list as a customer request (every channel), so every other
+    lead with them, now and in future uploads, is never contacted either."""
     reason = (reason or "").strip()
     if not reason:
         raise LeadError("Say why the lead must not be contacted.")
@@ -203,7 +207,14 @@ def lead_mark_do_not_contact(*, lead: Lead, broker, reason: str) -> Lead:
             "lead_do_not_contact",
             lead_id=lead.pk,
             broker_id=lead.assigned_broker_id,
-            data={"from": previous, "reason": lead.do_not_contact_reason, "by": "broker"},
+            data={"from": previous, "reason": lead.do_not_contact_reason, "by": "broker" if broker else "staff"},
+        )
+        suppression_add_for_lead(
+            lead=lead,
+            reason=SuppressionReason.CUSTOMER_REQUEST,
+            source="portal_do_not_contact" if broker is not None else "admin_do_not_contact",
+            user=user,
+            by="broker" if broker is not None else "",
         )
     return lead
 

@@ -42,6 +42,7 @@ DLQ_RETRY = "dlq_retry"
 ALERTS = "alerts_evaluate"
 UPLOAD_SWEEP = "uploads_sweep"
 CONTACTS_ENCRYPT = "contacts_encrypt"
+SUPPRESSION_SYNC = "suppressions_instantly_sync"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

@@ -82,6 +82,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="Encrypt the e-mail and phone of leads the seed's upsert_lead() wrote (plaintext) and index them",
     ),
     ScheduleSpec(
+        name=jobs.SUPPRESSION_SYNC,
+        func="pipeline.tasks.suppressions_instantly_sync_task",
+        cron="* * * * *",
+        description="New suppression entries to Instantly: block-list entries, running sequences stopped",
+    ),
+    ScheduleSpec(
         name=jobs.ALERTS,
         func="pipeline.tasks.alerts_evaluate_task",
         cron="*/5 * * * *",

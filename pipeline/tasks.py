@@ -10,6 +10,7 @@ from django.conf import settings
 from equity_connect.db import service_context
 from equity_connect.events import record_event
 from leads.contact_indexes import contact_indexes_fill
+from pipeline.campaigns.blocklist import suppressions_instantly_sync_run
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.feeder import campaign_feeder_run
 from pipeline.campaigns.push_retry import dlq_retry_run
@@ -100,3 +101,9 @@ def dlq_retry_task() -> str:
 def alerts_evaluate_task() -> str:
     scheduler_heartbeat()
     return _done(alerts_evaluate_run())
+
+
+def suppressions_instantly_sync_task() -> str:
+    """Every minute: the Instantly side (block list, stopped sequences) of new suppression entries."""
+    result = suppressions_instantly_sync_run()
+    return "nothing to sync" if result is None else _done(result)

@@ -265,6 +265,10 @@ INGEST_STAGE_BATCH_ROWS = env.int("INGEST_STAGE_BATCH_ROWS", default=100_000)
 # Files this large or larger are normalised in child processes (cores of their own); -1: never.
 INGEST_SUBPROCESS_MIN_BYTES = env.int("INGEST_SUBPROCESS_MIN_BYTES", default=4_000_000)
 INGEST_NORMALISER_PROCESSES = env.int("INGEST_NORMALISER_PROCESSES", default=2)  # child processes per such file
+# The DNC registry import computes each number's phone blind index in this many child processes; the
+# `dnc_registry_stale` alert fires when the newest import is older than DNC_REGISTRY_MAX_AGE_DAYS.
+DNC_IMPORT_PROCESSES = env.int("DNC_IMPORT_PROCESSES", default=2)
+DNC_REGISTRY_MAX_AGE_DAYS = env.int("DNC_REGISTRY_MAX_AGE_DAYS", default=31)
 INGEST_LEAD_EVENTS_MAX = env.int("INGEST_LEAD_EVENTS_MAX", default=10_000)
 INGEST_LOCK_WAIT_SECONDS = env.float("INGEST_LOCK_WAIT_SECONDS", default=60.0)
 # The sweeper queues again an unfinished upload no worker holds, once it was queued this long ago (every minute),

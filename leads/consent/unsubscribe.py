@@ -4,6 +4,8 @@ e-mail was sent to, on every lead that has it. The token names the lead and the 
 
 from __future__ import annotations
 
+import contextlib
+
 from django.utils import timezone
 
 from equity_connect.db import service_context
@@ -16,6 +18,8 @@ from security.pii import EMAIL
 from ..contact_indexes import indexes_of
 from ..models import Lead
 from ..statuses import CampaignStatus
+from ..suppressions.rules import SuppressionInvalid, SuppressionKind, SuppressionReason
+from ..suppressions.services import suppression_add
 from .services import ConsentLinkError
 
 
@@ -33,8 +37,9 @@ def unsubscribe_token_check(*, token: str) -> None:
 
 def email_unsubscribe(*, token: str) -> int:
     """Unsubscribe the address an e-mail was sent to: every lead with it becomes `unsubscribed` (a
-    do-not-contact stays), each with an `unsubscribed` event. Returns how many leads changed (0 the second
-    time). The address is the one the sending recorded; the lead's own when that record is missing."""
+    do-not-contact stays), each with an `unsubscribed` event, and the address goes on the suppression list.
+    Returns how many leads changed (0 the second time). The address is the one the sending recorded; the
+    lead's own when that record is missing."""
     claims = _unsubscribe_claims(token)
     with service_context():
         sent = (
@@ -67,4 +72,13 @@ def email_unsubscribe(*, token: str) -> int:
             }
             events.append(("unsubscribed", {"lead_id": lead.pk, "broker_id": lead.assigned_broker_id, "data": data}))
         record_events(events)
+        # On the suppression list too: every other lead with the address, and every future upload of it.
+        # (An address the list cannot hold is left out: the leads' own status still stops them.)
+        with contextlib.suppress(SuppressionInvalid):
+            suppression_add(
+                kind=SuppressionKind.EMAIL,
+                value=address,
+                reason=SuppressionReason.UNSUBSCRIBE,
+                source="unsubscribe_link",
+            )
     return len(events)

@@ -8,7 +8,8 @@ One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_fee
    clusters (a concurrent insert waits for the first transaction and then finds the row);
 3. candidates come from `mv_contactable_leads` by `lead_score` (its partial index), page by page; each page
    is re-checked live against `leads` (`Lead.objects.feedable()`: consent to e-mail, a verified e-mail,
-   assigned, not DNC/unsubscribed/bounced/converted, queued, never fed; and the broker is active) and
+   assigned, not DNC/unsubscribed/bounced/converted, not suppressed for e-mail, queued, never fed; and the
+   broker is active) and against the suppression list itself (leads/suppressions/selectors.py), and
    claimed with `FOR UPDATE SKIP LOCKED`, until the limit is reached or the view runs out;
 4. the claimed leads are set `active` (the trigger stamps `added_to_campaign_at`) and pushed to Instantly
    in batches of ≤ 1000 (pipeline/campaigns/instantly.py, pipeline/campaigns/pushes.py);
@@ -36,6 +37,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from leads.models import Lead
+from leads.suppressions.selectors import leads_bound_for
 from pipeline.jobs import CAMPAIGN_FEEDER, JobReport, JobResult, JobSkipped, job_run
 from pipeline.models import FeederRun
 
@@ -138,7 +140,11 @@ def leads_claim(*, limit: int) -> list[Lead]:
                 "property_zip",
             )
         )[:need]
-        claimed.extend(live)
+        live = list(live)
+        # The suppression list itself, read at send time: an entry added since the lead was marked (or that
+        # a mark missed) still stops it.
+        bound = leads_bound_for(lead_ids=[lead.id for lead in live], channel="email")
+        claimed.extend(lead for lead in live if lead.id not in bound)
         if len(page) < page_size:
             break
     # Pages are read best-first, but a later page may hold a live score above an earlier page's (the view

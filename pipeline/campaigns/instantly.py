@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 ADD_LEADS_PATH = "/api/v2/leads/add"
 LEADS_PATH = "/api/v2/leads"  # DELETE with {campaign_id, ids}: the leads leave the campaign
 LEAD_PATH = "/api/v2/leads/{id}"  # DELETE: the lead is deleted from the workspace (a person's erasure)
+BLOCK_LIST_PATH = "/api/v2/block-lists-entries"  # POST {bl_value}: an e-mail address or a domain, blocked
 MAX_BATCH = 1000  # Instantly's limit per request
 
 # Response counters that explain why a lead is missing from `created_leads`, with a reason a person reads.
@@ -189,6 +190,14 @@ class InstantlyClient:
             logger.info("instantly dry-run: INSTANTLY_API_KEY is not set; a lead not deleted")
             return Reply(ok=True, dry_run=True)
         return self._send("DELETE", LEAD_PATH.format(id=quote(str(instantly_id), safe="")), None)
+
+    def block_list_add(self, value: str) -> Reply:
+        """Put an e-mail address or a domain on the workspace's block list (Instantly then never e-mails it,
+        in any campaign). Never raises for HTTP failures: the reply says whether it went through."""
+        if self.dry_run:
+            logger.info("instantly dry-run: INSTANTLY_API_KEY is not set; block-list entry not sent")
+            return Reply(ok=True, dry_run=True)
+        return self._send("POST", BLOCK_LIST_PATH, {"bl_value": value})
 
     # --- one request, with retries ----------------------------------------------------------------------
 

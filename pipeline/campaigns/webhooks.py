@@ -10,8 +10,10 @@ timestamp, step); `webhook_deliveries` keeps the keys, and a delivery seen befor
 Mapping (the lead is found by its email; when the payload carries our `ec_lead_id` custom variable, that
 lead is preferred):
 - reply_received      -> campaign_status `replied`, last_reply_at, step; `email_replied` event
-- email_bounced       -> `bounced`; `email_bounced` event          (every lead with that address)
-- lead_unsubscribed   -> `unsubscribed`; `unsubscribed` event      (every lead with that address)
+- email_bounced       -> `bounced`; `email_bounced` event          (every lead with that address), and
+                         the address on the suppression list (reason bounce)
+- lead_unsubscribed   -> `unsubscribed`; `unsubscribed` event      (every lead with that address), and
+                         the address on the suppression list (reason unsubscribe)
 - lead_meeting_booked -> `appointment_booked` event
 - lead_not_interested / lead_wrong_person -> the event of that name, on the timeline
 - email_sent          -> current_sequence_step
@@ -45,6 +47,8 @@ from equity_connect.db import service_context
 from equity_connect.events import record_events
 from leads.contact_indexes import indexes_of
 from leads.models import CampaignStatus, Lead
+from leads.suppressions.rules import SuppressionInvalid, SuppressionKind, SuppressionReason
+from leads.suppressions.services import suppression_add
 from pipeline.dlq import dlq_record
 from pipeline.models import DLQSource, WebhookDelivery
 from security.pii import EMAIL
@@ -218,6 +222,7 @@ def instantly_webhook_receive(*, secret: str | None, body: bytes) -> WebhookOutc
             )
             return WebhookOutcome("dead_lettered", event_type, dlq_id=row.id)
         _apply(event_type, payload, leads)
+        _suppress(event_type, email)
         _link_delivery(dedupe_hash, leads[0].pk)
         return WebhookOutcome("applied", event_type, leads=len(leads))
 
@@ -306,6 +311,22 @@ def _apply(event_type: str, payload: dict, leads: list[Lead]) -> None:
                 data["campaign_status"] = {"from": lead.campaign_status, "to": changes["campaign_status"]}
             events.append((event_name, {"lead_id": lead.pk, "broker_id": lead.assigned_broker_id, "data": data}))
     record_events(events)
+
+
+# A bounce or an unsubscribe goes on the suppression list: every lead with the address, now and in every
+# future upload, is never e-mailed again (leads/suppressions/services.py).
+SUPPRESSION_REASONS = {"email_bounced": SuppressionReason.BOUNCE, "lead_unsubscribed": SuppressionReason.UNSUBSCRIBE}
+
+
+def _suppress(event_type: str, email: str) -> None:
+    reason = SUPPRESSION_REASONS.get(event_type)
+    if reason is None:
+        return
+    try:
+        suppression_add(kind=SuppressionKind.EMAIL, value=email, reason=reason, source="instantly_webhook")
+    except SuppressionInvalid:
+        # Not an address we could list (Instantly sent something odd): the leads' own status still stops them.
+        logger.warning("instantly webhook: %s for an address the suppression list cannot hold", event_type)
 
 
 def _link_delivery(dedupe_hash: str, lead_id) -> None:

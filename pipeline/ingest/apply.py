@@ -9,12 +9,16 @@ handful of statements whatever the file's size (each in pipeline/ingest/sql/):
    they share a key and no stronger key is present on both and different; later rows merge into the first;
 3. match (`sql/match.py`): each property against `leads` by the same rule; an ambiguous or conflicting
    match makes a lead of its own, and the leads it shares a key with become possible duplicates;
+0. an erased person's rows are rejected ("erased person", nothing of the row kept: `sql/suppress.py`);
 4. write (`sql/write.py`): a new owner on a parcel met by MAK or APN replaces the old owner's contact data
    and consent (kept on the timeline); `UPDATE … FROM` for the other matches with the seed's safe merge
    (flags OR-ed, code arrays unioned, payload merged, existing contact data kept, campaign status
    untouched); `INSERT … SELECT` for the rest — all computing `lead_score` and `score_breakdown` in the
    same statement (leads/scoring.py). A merge changes no indexed column and `leads` keeps room on each
    page (leads/migrations/0005), so the UPDATE writes heap-only tuples: no index entry at all.
+
+5. suppression marks (`sql/suppress.py`): the leads created or changed whose e-mail, domain, phone or address the
+   suppression list or the DNC registry binds get their `suppressed_channels` (leads/suppressions/sql.py).
 
 No MERGE statement (≈16% slower than UPDATE + INSERT on the update-heavy path), no per-row round trips.
 """
@@ -29,7 +33,7 @@ from django.db import connection
 from pipeline.dlq import dlq_record_owner_change_reviews, dlq_record_rejected_rows
 from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 
-from .sql import DROP_TEMP_TABLES, SET_WORK_MEM, dedupe, match, write
+from .sql import DROP_TEMP_TABLES, SET_WORK_MEM, dedupe, match, suppress, write
 
 # Component propagation converges in as many passes as the longest chain of addresses; a bound anyway.
 MAX_PROPAGATION_PASSES = 50
@@ -44,6 +48,8 @@ class ApplyCounts:
     leads_merged: int = 0
     owner_changes: int = 0
     possible_duplicates: int = 0
+    rows_erased: int = 0  # rejected as an erased person's (counted in rows_rejected too)
+    leads_suppressed: int = 0  # leads whose suppression marks this apply changed
     propagation_passes: int = 0
     timings: dict[str, int] = field(default_factory=dict)
     # (lead id, Instantly lead id) of leads whose old owner's sequence must stop (after commit).
@@ -146,6 +152,21 @@ def insert_new_leads(*, upload_id: str, source: str, lead_events: bool) -> int:
     return _execute(write.insert_sql(lead_events=lead_events), {"upload": upload_id, "source": source})
 
 
+def erased_rows_reject(*, upload_id: str, lines: list[int] | None) -> int:
+    """Reject the staged rows of an erased person (suppression entries with reason `erasure`), blanking them.
+    Returns how many (no statement at all while no one is erased)."""
+    if not _scalar(suppress.ANY_ERASURE):
+        return 0
+    return _execute(suppress.ERASED_REJECT, {"upload": upload_id, "lines": lines})
+
+
+def leads_suppression_mark() -> int:
+    """Mark the leads of this apply that the suppression list or the DNC registry binds (and unmark the old
+    owner's). Returns the leads whose marks changed."""
+    _execute(suppress.SUPPRESSION_KEYS)
+    return _execute(suppress.MARK_LEADS)
+
+
 def apply_staged(
     *,
     upload_id: str,
@@ -165,10 +186,12 @@ def apply_staged(
         clock = now
 
     _execute(SET_WORK_MEM)
-    rejected = dlq_record_rejected_rows(upload_id=upload_id, lines=lines) if write_dlq else 0
+    erased = erased_rows_reject(upload_id=upload_id, lines=lines)
+    rejected = dlq_record_rejected_rows(upload_id=upload_id, lines=lines) if write_dlq or erased else 0
     lap("dlq_ms")
     counts = dedupe_in_file(upload_id=upload_id, lines=lines)
     counts.rows_rejected = rejected
+    counts.rows_erased = erased
     lap("dedupe_ms")
     properties, counts.leads_merged, shared = match_leads()
     if properties != counts.clusters:
@@ -183,6 +206,8 @@ def apply_staged(
     lap("insert_ms")
     if counts.leads_created != new_clusters:  # a broken invariant must never commit
         raise RuntimeError(f"inserted {counts.leads_created} leads for {new_clusters} new clusters")
+    counts.leads_suppressed = leads_suppression_mark()
+    lap("suppress_ms")
     counts.possible_duplicates = _execute(POSSIBLE_DUPLICATES_FROM_INGEST_SQL, {"upload": upload_id})
     _execute(DROP_TEMP_TABLES)
     counts.timings = timings

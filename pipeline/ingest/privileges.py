@@ -19,7 +19,8 @@ from psycopg import sql
 
 from leads.columns import INGESTED, OWNER_RESET
 
-LEAD_COLUMNS = (*INGESTED, *OWNER_RESET, "lead_score", "score_breakdown", "updated_at")
+# `suppressed_channels`: the apply marks the leads the suppression list binds (leads/suppressions/sql.py).
+LEAD_COLUMNS = (*INGESTED, *OWNER_RESET, "lead_score", "score_breakdown", "suppressed_channels", "updated_at")
 UPLOAD_COLUMNS = (
     "status",
     "attempts",

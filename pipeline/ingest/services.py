@@ -29,6 +29,7 @@ from django_q.tasks import async_task
 from equity_connect.db import pipeline_writer_context, service_context
 from equity_connect.events import record_event
 from leads.models import Lead
+from leads.suppressions.rules import ERASED_PERSON
 from pipeline.dlq import CLOSED_STATUSES, dlq_attempt_record, dlq_mark_resolved, dlq_record_failed_upload
 from pipeline.models import DLQSource, IngestReplayGuard, PipelineDLQ, Upload, UploadStatus
 
@@ -193,6 +194,8 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     "rows_rejected": counts.rows_rejected,
                     "possible_duplicates": counts.possible_duplicates,
                     "owner_changes": counts.owner_changes,
+                    "rows_erased": counts.rows_erased,
+                    "leads_suppressed": counts.leads_suppressed,
                     "blank_lines": result.blank_lines,
                     "encoding": result.encoding,
                     "propagation_passes": counts.propagation_passes,
@@ -339,6 +342,8 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         counts = apply.apply_staged(
             upload_id=str(upload.id), source=source, lines=[line], lead_events_max=1, write_dlq=False
         )
+        if counts.rows_erased:  # the row names an erased person: rolled back, never imported
+            raise RowStillInvalid(ERASED_PERSON)
         staging.staging_rows_delete(upload.id, [line])
         lead_id, broker_id = _lead_for_keys(keys)
         dlq_mark_resolved(

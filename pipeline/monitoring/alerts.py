@@ -11,7 +11,7 @@ The seed's seven rules and ours, thresholds from settings (ALERT_*):
   the last ALERT_REPLY_WINDOW_DAYS; duplicate upload rate (409 replays) > 10% of upload requests.
 A rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident). Then the
 dead-man's switches of pipeline/monitoring/deadman.py (a missed MV refresh or feeder run, a short feed, a feeder
-in dry-run mode, stuck uploads).
+in dry-run mode, stuck uploads, DNC registry data older than DNC_REGISTRY_MAX_AGE_DAYS).
 
 An `Alert` row is opened when a rule starts to hold and resolved when it stops; a partial unique index keeps
 at most one firing alert per rule, so a rule that keeps holding updates its open alert instead of opening
@@ -47,6 +47,7 @@ from pipeline.models import Alert, AlertState, Upload, UploadStatus
 
 from .dashboard import campaign_outcomes, dlq_depth, verification_figures
 from .deadman import (
+    check_dnc_registry_stale,
     check_feeder_dry_run,
     check_feeder_missed,
     check_feeder_short,
@@ -233,6 +234,7 @@ RULES: tuple[Rule, ...] = (
     Rule("feeder_short", WARNING, "Campaign feeder fed fewer than its limit", check_feeder_short),
     Rule("feeder_dry_run", CRITICAL, "Campaign feeder in dry-run mode", check_feeder_dry_run),
     Rule("uploads_stuck", CRITICAL, "Uploads not done", check_uploads_stuck),
+    Rule("dnc_registry_stale", CRITICAL, "DNC registry data too old", check_dnc_registry_stale),
 )
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
 

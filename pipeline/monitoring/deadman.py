@@ -50,6 +50,19 @@ def check_mv_refresh_missing(now: dt.datetime) -> Observation:
     return Observation(age > hours, round(age, 1), hours, f"MV refresh: {when} ({age:.1f} h ago; limit {hours} h)")
 
 
+def check_dnc_registry_stale(now: dt.datetime) -> Observation:
+    """The newest DNC registry import (`manage.py dnc_import`) is older than DNC_REGISTRY_MAX_AGE_DAYS (counted
+    from the database's set-up while there is none): calls and texts would go to numbers listed since."""
+    from leads.suppressions.models import DncRegistryImport
+
+    days = settings.DNC_REGISTRY_MAX_AGE_DAYS
+    last = DncRegistryImport.objects.order_by("-imported_at").values_list("imported_at", flat=True).first()
+    since = last or installed_at() or now
+    age = (now - since).total_seconds() / 86400
+    when = f"last import {last:%Y-%m-%d}" if last else "no import since the database was set up"
+    return Observation(age > days, round(age, 1), days, f"DNC registry: {when} ({age:.1f} days ago; limit {days})")
+
+
 def _deadline(day: dt.date) -> dt.datetime:
     hour, minute = (int(part) for part in settings.ALERT_FEEDER_DEADLINE.split(":"))
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zoneinfo.ZoneInfo(settings.SCHEDULE_TIME_ZONE))

@@ -17,7 +17,8 @@ their e-mail and phone again, never by what an earlier step removed):
      tombstones with PII nulled: a tombstone keeps the property address and valuations that identify the person
      as surely as their name, and nothing needs the row once the records that must stay (consent proof, access
      records, events) carry the hashed id;
-   - the suppression hook (`_erasure_suppress`), so the person is not imported again;
+   - an `erasure` suppression entry (blind indexes only), so a later row of theirs is rejected as "erased
+     person", and their other suppression entries lose their readable value;
    - an access record (`erase`, no lead: their ids are gone) and a `person_erased` event with the counts.
 4. The contactable-leads view is refreshed, so its copy of their address goes too.
 """
@@ -33,6 +34,9 @@ from equity_connect.db import privacy_officer_context, service_context
 from equity_connect.events import record_event
 from leads.access import access_record
 from leads.models import Lead
+from leads.suppressions.models import Suppression
+from leads.suppressions.rules import SuppressionKind, SuppressionReason
+from leads.suppressions.services import suppression_add
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.instantly import InstantlyClient
 from pipeline.dlq import dlq_person_redact
@@ -61,12 +65,23 @@ class ErasureResult:
         return ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in self.counts.items())
 
 
-def _erasure_suppress(email_bidx_list: list[str], phone_bidx_list: list[str]) -> None:
-    """TODO(issue 13, suppression list — another change): add one suppression entry holding only these blind
-    indexes (every version's), reason "customer request", every channel, so that ingestion rejects a later row
-    of this person with the reason "erased person". Until that table exists this hook does nothing and raises
-    nothing; `person_erase` calls it in its transaction, with the person's blind indexes."""
-    return None
+def _erasure_suppress(email_indexes: list[str], phone_indexes: list[str]) -> int:
+    """Keep the person out for good: one `erasure` suppression entry per contact kind holding only its blind
+    indexes (every key version's), binding every channel, so the ingestion rejects a later row of theirs with the
+    reason "erased person" (leads/suppressions). Their other entries (an unsubscribe, a bounce) keep binding but
+    lose the encrypted value and the label that could be read back. Returns the entries added."""
+    added = 0
+    for kind, indexes in ((SuppressionKind.EMAIL, email_indexes), (SuppressionKind.PHONE, phone_indexes)):
+        if not indexes:
+            continue
+        Suppression.objects.filter(kind=kind, value_indexes__overlap=indexes).update(
+            value_encrypted="", label="(erased person)"
+        )
+        outcome = suppression_add(
+            kind=kind, reason=SuppressionReason.ERASURE, source="privacy erase", indexes=indexes, by="privacy"
+        )
+        added += int(outcome.created)
+    return added
 
 
 def person_erase(
@@ -102,7 +117,9 @@ def person_erase(
             leads_deleted=Lead.objects.filter(id__in=lead_ids).delete()[1].get(Lead._meta.label, 0),
         )
         codec = pii.codec()
-        _erasure_suppress(codec.blind_indexes(person.email, pii.EMAIL), codec.blind_indexes(person.phone, pii.PHONE))
+        result.counts["suppression_entries_added"] = _erasure_suppress(
+            codec.blind_indexes(person.email, pii.EMAIL), codec.blind_indexes(person.phone, pii.PHONE)
+        )
         access_record(
             request=request,
             actor=actor,

@@ -158,6 +158,8 @@ def test_pipeline_writer_has_exactly_the_seeds_grants():
         "possible_duplicates": "INSERT,SELECT",
         "verification_code_map": "SELECT",
         "mv_contactable_leads": "SELECT",
+        "suppressions": "SELECT",  # the apply marks suppressed leads and rejects an erased person's rows
+        "dnc_registry_numbers": "SELECT",  # and marks leads whose phone is on the DNC registry
     }
     functions = run_sql(
         "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "

@@ -16,6 +16,9 @@ What it records, so that a second send is always seen:
   (a lead taken out twice is listed twice);
 - `fake.erased_ids()`: every Instantly lead id a `DELETE /api/v2/leads/{id}` named (a person's erasure: the
   lead leaves the workspace, every campaign), once per request; an unknown id is answered 404 and still listed.
+- `fake.block_list_values()`: every value a `POST /api/v2/block-lists-entries` asked to block, once per
+  request (a value blocked twice is listed twice). A blocked e-mail (or any e-mail at a blocked domain) is
+  then skipped by later adds, as Instantly does.
 
 `POST /api/v2/leads/add` answers with the recorded response shape (counts + `created_leads: [{id, email,
 index}]`), skipping emails on the blocklist (`fake.blocklist`), invalid (no "@"), repeated in the same
@@ -42,6 +45,7 @@ from tests.fakes.http import RecordingServer
 
 ADD_PATH = "/api/v2/leads/add"
 LEADS_PATH = "/api/v2/leads"
+BLOCK_LIST_PATH = "/api/v2/block-lists-entries"
 
 
 def _email(lead) -> str:
@@ -111,6 +115,13 @@ class FakeInstantly(RecordingServer):
             if request["method"] == "DELETE" and request["path"].startswith(LEADS_PATH + "/")
         ]
 
+    def block_list_values(self) -> list[str]:
+        """Every value a block-list request named, in order, once per request."""
+        return [
+            str((request["body"] or {}).get("bl_value") or "") if isinstance(request["body"], dict) else ""
+            for request in self.requests_to(BLOCK_LIST_PATH, "POST")
+        ]
+
     # --- serving -----------------------------------------------------------------------------------------
 
     def _delete(self, body) -> tuple:
@@ -145,6 +156,13 @@ class FakeInstantly(RecordingServer):
             return self._delete(request["body"])
         if request["method"] == "DELETE" and request["path"].startswith(LEADS_PATH + "/"):
             return self._erase(request["path"][len(LEADS_PATH) + 1 :])
+        if request["method"] == "POST" and request["path"] == BLOCK_LIST_PATH:
+            value = str((request["body"] or {}).get("bl_value") or "").strip().lower()
+            if not value:
+                return 400, {"error": "bl_value is required"}
+            with self._lock:
+                self.blocklist.add(value)
+            return 200, {"id": str(uuid.uuid4()), "bl_value": value}
         if request["method"] != "POST" or request["path"] != ADD_PATH:
             return 404, {"error": "Not Found"}
         step = self._next_step()
@@ -184,7 +202,7 @@ class FakeInstantly(RecordingServer):
                     counts["incomplete_count"] += 1
                 elif "@" not in email:
                     counts["invalid_email_count"] += 1
-                elif email in self.blocklist:
+                elif email in self.blocklist or email.rsplit("@", 1)[-1] in self.blocklist:
                     counts["in_blocklist"] += 1
                 elif email in seen:
                     counts["duplicate_email_count"] += 1

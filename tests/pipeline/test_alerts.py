@@ -159,6 +159,7 @@ def test_the_seven_rules_of_the_seed_and_the_dead_mans_switches():
         "feeder_short": "warning",
         "feeder_dry_run": "critical",
         "uploads_stuck": "critical",
+        "dnc_registry_stale": "critical",
         "hmac_failure_rate": "critical",
         "upload_unverified": "critical",
         "dlq_depth": "critical",
@@ -173,7 +174,7 @@ def test_the_seven_rules_of_the_seed_and_the_dead_mans_switches():
 
 def test_nothing_fires_on_a_quiet_system():
     summary = alerts_evaluate()
-    assert summary["evaluated"] == len(RULES) == 14 and summary["fired"] == [] and summary["firing"] == []
+    assert summary["evaluated"] == len(RULES) == 15 and summary["fired"] == [] and summary["firing"] == []
 
 
 def _alerts(rule):
@@ -392,3 +393,16 @@ def test_failed_uploads_are_one_incident_listed_by_id_and_reason(webhook_receive
         body["text"] == f"[CRITICAL] Equity Connect: Upload failed — 1 upload(s) failed in the last 24 h and were"
         f" not re-run: {first.id} (the file cannot be read)"
     )
+
+
+def test_the_dnc_registry_alert_fires_when_the_newest_import_is_too_old(settings):
+    from leads.models import DncRegistryImport
+    from pipeline.monitoring.deadman import check_dnc_registry_stale
+
+    now = timezone.now()
+    settings.DNC_REGISTRY_MAX_AGE_DAYS = 31
+    with service_context():
+        DncRegistryImport.objects.create(filename="dnc.txt", imported_at=now - dt.timedelta(days=32))
+        assert check_dnc_registry_stale(now).breached
+        DncRegistryImport.objects.create(filename="dnc.txt", imported_at=now - dt.timedelta(days=30))
+        assert not check_dnc_registry_stale(now).breached

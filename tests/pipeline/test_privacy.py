@@ -18,6 +18,8 @@ from equity_connect.db import service_context
 from equity_connect.events import record_event
 from equity_connect.models import PipelineEvent
 from leads.models import Lead, LeadAccessRecord, LeadConsentAudit
+from leads.suppressions.models import Suppression
+from leads.suppressions.services import suppression_add
 from pipeline.campaigns.instantly import InstantlyClient
 from pipeline.models import LeadStaging, PipelineDLQ
 from tests.factories import LeadAccessRecordFactory, LeadConsentAuditFactory, StaffUserFactory, WebhookDeliveryFactory
@@ -159,6 +161,10 @@ def test_export_holds_every_record_and_erase_leaves_nothing_readable(planted, tm
         assert exported.lead_id == lead.pk and exported.filters == {"by": "email"}
         assert PipelineEvent.objects.filter(event_type="person_exported").count() == 1
 
+    with service_context():  # an earlier unsubscribe keeps the address, encrypted, until the erasure
+        unsubscribed = suppression_add(kind="email", reason="unsubscribe", source="test", value=EMAIL).entry
+        assert unsubscribed.value_encrypted
+
     call_command("privacy", "erase", "--email", EMAIL, "--phone", PHONE, "--yes")
 
     assert fake_instantly.erased_ids() == [planted["instantly_id"]]
@@ -180,6 +186,21 @@ def test_export_holds_every_record_and_erase_leaves_nothing_readable(planted, tm
     upload_file = Path(settings.MEDIA_ROOT) / planted["upload"].file.name
     lines = upload_file.read_text().splitlines()
     assert len(lines) == 4 and lines[1].strip(",") == "" and lines[2].strip(",") == "" and OTHER_EMAIL in lines[3]
+    with service_context():
+        # The earlier entry still binds but can no longer be read back; the erasure entries hold indexes only.
+        unsubscribed = Suppression.objects.get(pk=unsubscribed.pk)
+        assert (unsubscribed.value_encrypted, unsubscribed.label) == ("", "(erased person)")
+        erasures = Suppression.objects.filter(reason="erasure").order_by("kind")
+        assert [(entry.kind, entry.value_encrypted) for entry in erasures] == [("email", ""), ("phone", "")]
+
+    # The person is never imported again: their row is rejected, and its DLQ row holds the line and the reason.
+    again = ingest(csv_of([row(mak="PRIV9", first_name="Planted", email=EMAIL.upper(), phone="212 555 0143")]))
+    assert (again.leads_created, again.rows_rejected) == (0, 1)
+    with service_context():
+        rejected = PipelineDLQ.objects.get(upload_id=again.pk)
+        assert (rejected.line_number, rejected.reason, rejected.payload) == (2, "erased person", {})
+        assert not Lead.objects.filter(mak="PRIV9").exists()
+    assert database_text_mentions(NEEDLES) == {}
 
 
 @pytest.mark.django_db(transaction=True)

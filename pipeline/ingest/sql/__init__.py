@@ -12,12 +12,12 @@ from __future__ import annotations
 from pipeline.dlq import DLQ_FROM_STAGING_SQL, DLQ_REVIEW_FROM_OWNER_CHANGES_SQL
 from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 
-from . import dedupe, match, write
+from . import dedupe, match, suppress, write
 
 SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
 DROP_TEMP_TABLES = (
     "DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_addresses, ingest_groups, ingest_pairs,"
-    " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes"
+    " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes, suppression_keys"
 )
 
 
@@ -28,6 +28,8 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
     `ingest_merges` and its merges when several properties meet one lead (`shared`)."""
     statements = [
         ("work memory for the sorts and hashes below", SET_WORK_MEM),
+        ("is anyone erased? (else the next statement is not run)", suppress.ANY_ERASURE),
+        ("an erased person's rows rejected, blanked (pipeline/ingest/sql/suppress.py)", suppress.ERASED_REJECT),
         ("rejected rows to the DLQ (pipeline/dlq.py)", DLQ_FROM_STAGING_SQL.strip()),
         ("the upload's valid rows", dedupe.ROWS),
         ("their statistics", dedupe.ANALYZE_ROWS),
@@ -82,6 +84,8 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
         ]
     statements += [
         ("new leads", write.insert_sql(lead_events=lead_events)),
+        ("every value the suppression list holds", suppress.SUPPRESSION_KEYS),
+        ("marks of the leads the list or the DNC registry binds", suppress.MARK_LEADS),
         ("possible duplicates (pipeline/duplicates/records.py)", POSSIBLE_DUPLICATES_FROM_INGEST_SQL),
         ("clean up", DROP_TEMP_TABLES),
     ]

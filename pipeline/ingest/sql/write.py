@@ -168,6 +168,8 @@ OWNER_RESET_TO = {
     "instantly_lead_id": "NULL",
     "current_sequence_step": "NULL",
     "last_reply_at": "NULL",
+    # The statement's time, not the transaction's: an address entry made before this statement is older.
+    "owner_changed_at": "statement_timestamp()",
 }
 if tuple(OWNER_RESET_TO) != OWNER_RESET:  # pipeline_writer may update only the listed columns
     raise RuntimeError("OWNER_RESET_TO must reset exactly leads/columns.py OWNER_RESET")

@@ -1,0 +1,107 @@
+"""The DNC registry import with small files: numbers stored as integers, leads with those phones marked for
+phone and SMS (never e-mail), deletion files applied, a re-import that replaces, the stale-data alert — and a
+DNC phone does not stop an e-mail feed (must-show 4, last sentence)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from equity_connect.db import service_context
+from leads.models import DncRegistryImport, DncRegistryNumber, Lead
+from pipeline.campaigns.feeder import campaign_feeder_run
+from pipeline.suppressions.dnc import dnc_import
+from security.pii import PHONE, codec
+from tests.factories import BrokerFactory
+from tests.pipeline import jobs_support
+from tests.pipeline.ingest_helpers import csv_of, ingest
+from tests.pipeline.jobs_support import mv_refresh
+
+pytestmark = pytest.mark.django_db
+fake_instantly = jobs_support.fake_instantly
+
+MONDAY = dt.date(2026, 1, 5)
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def row(mak: str, phone: str, email: str = "") -> dict:
+    return {"Address": f"{mak[-1]} Oak Street", "City": "Albany", "State": "NY", "Zip": "12207", "MAK": mak,
+            "First Name": "Ann", "Last Name": "Lee", "Phone": phone, "Email": email}  # fmt: skip
+
+
+def lead(mak: str) -> Lead:
+    with service_context():
+        return Lead.objects.get(mak=mak)
+
+
+def numbers() -> dict[int, str]:
+    with service_context():
+        return dict(DncRegistryNumber.objects.values_list("number", "phone_bidx"))
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["in-process", "child-processes"])
+def test_a_registry_file_marks_the_leads_with_those_phones_for_phone_and_sms_only(tmp_path, settings, processes):
+    settings.DNC_IMPORT_PROCESSES = processes
+    ingest(csv_of([row("DNC-1", "(518) 555-0142"), row("DNC-2", "518-555-0199"), row("DNC-3", "")]))
+    registry = tmp_path / "dnc.txt"
+    registry.write_text("5185550142\n518,5550100\n\nnot a number\n1-518-555-0177\n5185550142\n")
+
+    result = dnc_import(path=registry)
+
+    assert (result.numbers_in_file, result.invalid_lines, result.numbers_total) == (4, 1, 3)
+    stored = numbers()
+    assert set(stored) == {5185550142, 5185550100, 5185550177}  # integers; the duplicate stored once
+    assert stored[5185550142] == codec().blind_index("+15185550142", PHONE)
+    assert lead("DNC-1").suppressed_channels == {"phone": ["dnc_registry"], "sms": ["dnc_registry"]}
+    assert lead("DNC-2").suppressed_channels == {}
+    assert lead("DNC-3").suppressed_channels == {}
+    assert result.leads_marked == 1
+
+    # The next upload: a new lead with a registry number is marked as it is created.
+    ingest(csv_of([row("DNC-4", "+1 518 555 0177")]))
+    assert lead("DNC-4").suppressed_channels == {"phone": ["dnc_registry"], "sms": ["dnc_registry"]}
+
+
+def test_deletions_and_a_replacing_import_unmark_the_leads(tmp_path):
+    ingest(csv_of([row("DEL-1", "5185550142"), row("DEL-2", "5185550100")]))
+    first, deletions, full = tmp_path / "a.txt", tmp_path / "del.txt", tmp_path / "full.txt"
+    first.write_text("5185550142\n5185550100\n")
+    deletions.write_text("5185550100\n")
+    full.write_text("5185550100\n5185550111\n")
+
+    call_command("dnc_import", str(first))
+    assert lead("DEL-2").suppressed_channels == {"phone": ["dnc_registry"], "sms": ["dnc_registry"]}
+    dnc_import(path=first, deletions=deletions)  # a change file with its deletions
+    assert set(numbers()) == {5185550142}
+    assert lead("DEL-2").suppressed_channels == {}
+    dnc_import(path=full, replace=True)
+    assert set(numbers()) == {5185550100, 5185550111}
+    assert lead("DEL-1").suppressed_channels == {}
+    assert lead("DEL-2").suppressed_channels == {"phone": ["dnc_registry"], "sms": ["dnc_registry"]}
+    with service_context():
+        assert DncRegistryImport.objects.count() == 3
+
+
+def test_a_dnc_phone_does_not_stop_an_email_feed(tmp_path, fake_instantly):
+    broker = BrokerFactory()
+    ingest(csv_of([row("MIX-1", "5185550142", "ann.lee@example.net")]))
+    registry = tmp_path / "dnc.txt"
+    registry.write_text("5185550142\n")
+    dnc_import(path=registry)
+    with service_context():
+        Lead.objects.update(assigned_broker=broker, consent=True, consent_email=True, consented_at=timezone.now(),
+                            email_verified=True, campaign_status="queued")  # fmt: skip
+    mv_refresh()
+
+    fed = campaign_feeder_run(business_date=MONDAY)
+
+    assert lead("MIX-1").suppressed_channels == {"phone": ["dnc_registry"], "sms": ["dnc_registry"]}
+    assert fed.data["fed"] == 1
+    assert fake_instantly.lead_adds_received() == {"ann.lee@example.net": 1}
