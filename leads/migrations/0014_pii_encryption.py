@@ -231,7 +231,7 @@ def decrypt_existing(apps, schema_editor):
 
 
 def old_search_function(apps, schema_editor):
-    schema_editor.execute(_old_search_function())
+    schema_editor.execute(_old_search_function(), params=None)  # its SQL holds format() placeholders (%L)
 
 
 class Migration(migrations.Migration):
