@@ -186,6 +186,10 @@ class PgBouncer:
         with socket.socket() as probe:
             return probe.connect_ex(("127.0.0.1", self.port)) == 0
 
+    def logins(self) -> int:
+        """How many client logins PgBouncer has logged."""
+        return self.log.read_text().count("login attempt:")
+
     def url(self) -> str:
         server = connection.settings_dict
         user = urllib.parse.quote(server["USER"], safe="")

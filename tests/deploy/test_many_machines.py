@@ -37,6 +37,7 @@ from pipeline.schedules import SCHEDULES, schedules_sync
 from tests.factories import PartnerKeyFactory
 from tests.fakes.instantly import FakeInstantly
 from tests.pg import backend_pid, blocked_by
+from tests.pg import connect as second_connection
 from tests.pipeline.ingest_helpers import assert_invariant
 from tests.pipeline.jobs_support import CAMPAIGN_ID, mv_refresh, queued_leads
 from tests.waiting import wait_for
@@ -134,6 +135,17 @@ def test_four_concurrent_uploads_through_one_web_process_and_two_clusters(lane, 
         assert successes == UPLOADS
     with service_context():
         assert not Upload.objects.exclude(status="done").exists()
+    assert advisory_locks_held() == []  # no upload lock outlived its upload (e.g. on a pooled server session)
+    if lane.pgbouncer:
+        assert lane.pgbouncer.logins() > 0  # the machines did talk to the database through PgBouncer
+
+
+def advisory_locks_held() -> list[tuple]:
+    with second_connection(admin=True) as other:
+        return other.execute(
+            "SELECT l.objid, a.application_name, a.state FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND a.datname = current_database()"
+        ).fetchall()
 
 
 def worker_pids(redis_url: str) -> list[int]:
