@@ -95,7 +95,7 @@ DATABASE_ADMIN_URL = env.str("DATABASE_ADMIN_URL", default=DATABASE_URL)
 # The same login role straight to PostgreSQL, when DATABASE_URL goes through a transaction-mode pooler (PgBouncer):
 # the work that needs one session from start to finish (an upload's ingestion: its session-level advisory lock,
 # temporary tables and temp_buffers) connects here (equity_connect/db.py `direct_connection`).
-DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default=DATABASE_URL)
+DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default="") or DATABASE_URL
 DATABASES = {"default": _database(DATABASE_URL)}
 # A transaction-mode pooler hands each transaction to any server connection, and PgBouncer 1.18 does not carry
 # prepared statements across: psycopg prepares none (Django's default, said here so that no one turns it on).
