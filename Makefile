@@ -19,10 +19,11 @@ run: migrate
 	@$(VENV_PY) manage.py sync_schedules
 	@$(VENV_PY) scripts/serve.py
 
-## make test: the same bootstrap (plus Debian's chromium for browser tests), then the whole suite;
+## make test: the same bootstrap (plus Debian's chromium for browser tests, redis-server and pgbouncer for the
+## many-machines tests), then the whole suite;
 ## PYTEST_ARGS="-m 'not slow'" make test leaves out the slow tests (load, crash, migrations, browser, client)
 test:
-	@$(BOOTSTRAP) venv db browser
+	@$(BOOTSTRAP) venv db browser services
 	@$(VENV_PY) manage.py makemigrations --check --dry-run
 	@$(VENV_PY) -m ruff check .
 	@$(VENV_PY) -m pytest --reuse-db $(PYTEST_ARGS)

@@ -178,6 +178,33 @@ def admin_connection(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         connection.settings_dict.update(saved)
 
 
+@contextmanager
+def direct_connection(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Run the block on a connection straight to PostgreSQL (DATABASE_DIRECT_URL), not through the pooler.
+
+    Behind a transaction-mode pooler (PgBouncer) each transaction may land on another server session, so work
+    that needs ONE session from start to finish uses this: the ingestion's session-level advisory lock (held
+    across its staging and apply transactions), its temporary tables and `temp_buffers`. Only this thread's
+    connection changes (Django keeps one per thread), and only the address: same role, same database. Without
+    DATABASE_DIRECT_URL (no pooler) it changes nothing. Not inside a transaction: it closes the connection."""
+    connection = connections[using]
+    direct = settings.DATABASE_DIRECT
+    keys = ("USER", "PASSWORD", "HOST", "PORT")
+    saved = connection.settings_dict
+    if all(saved.get(key) == direct.get(key) for key in keys):
+        yield
+        return
+    if connection.in_atomic_block:
+        raise RuntimeError("direct_connection() cannot switch a connection inside a transaction")
+    connection.close()
+    connection.settings_dict = {**saved, **{key: direct.get(key) for key in keys}}
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict = saved
+
+
 def pipeline_writer_context(using: str = DEFAULT_DB_ALIAS, *, budget: str | None = "ingest"):
     """The ingestion of partner files: `pipeline_writer`, which may stage rows, insert leads and update only
     the columns the apply writes (pipeline/ingest/privileges.py), append events and DLQ rows — no more."""

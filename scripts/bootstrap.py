@@ -6,6 +6,7 @@ Standard library only: this runs before the virtualenv exists.
     python3 scripts/bootstrap.py venv        # .venv with requirements.txt (skipped when unchanged)
     python3 scripts/bootstrap.py db          # start (creating if needed) the embedded cluster, write .env
     python3 scripts/bootstrap.py browser     # Debian's chromium for the browser tests
+    python3 scripts/bootstrap.py services    # Debian's redis-server and pgbouncer for the many-machines tests
     python3 scripts/bootstrap.py stop        # stop the embedded cluster
     python3 scripts/bootstrap.py status      # print where the database is
 
@@ -137,6 +138,18 @@ def ensure_browser() -> None:
     apt_install("chromium", "fonts-liberation")
 
 
+def ensure_services() -> None:
+    """redis-server and pgbouncer, which the many-machines tests start themselves (deploy/compose.yaml's
+    commands); their packaged system services are not started."""
+    missing = [
+        package
+        for package, binary in (("redis-server", "redis-server"), ("pgbouncer", "pgbouncer"))
+        if not (shutil.which(binary) or Path("/usr/sbin", binary).exists() or Path("/usr/bin", binary).exists())
+    ]
+    if missing:
+        apt_install(*missing, start_services=False)
+
+
 def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     commands = argv[1:] or ["venv", "db"]
@@ -147,6 +160,8 @@ def main(argv: list[str]) -> int:
             ensure_db()
         elif command == "browser":
             ensure_browser()
+        elif command == "services":
+            ensure_services()
         elif command == "stop":
             Cluster().stop()
         elif command == "status":

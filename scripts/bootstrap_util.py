@@ -29,10 +29,26 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def apt_install(*packages: str) -> None:
+def apt_install(*packages: str, start_services: bool = True) -> None:
+    """`apt-get install` the packages (as root). `start_services=False` keeps their packaged system services
+    from starting (a daemon on its default port that nothing here uses): Debian's policy-rc.d hook, in place
+    only while apt runs, unless the machine has one of its own."""
     if not (is_root() and shutil.which("apt-get")):
         raise SystemExit(f"please install {' '.join(packages)} (apt-get install {' '.join(packages)})")
     say(f"installing {' '.join(packages)} with apt-get")
+    policy = Path("/usr/sbin/policy-rc.d")
+    if start_services or policy.exists():
+        _apt_install(packages)
+        return
+    policy.write_text("#!/bin/sh\n# written by scripts/bootstrap.py while apt-get runs: start no service\nexit 101\n")
+    policy.chmod(0o755)
+    try:
+        _apt_install(packages)
+    finally:
+        policy.unlink(missing_ok=True)
+
+
+def _apt_install(packages: tuple[str, ...]) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     stamp = Path("/var/lib/apt/periodic/update-success-stamp")
     lists = glob.glob("/var/lib/apt/lists/*_Packages")

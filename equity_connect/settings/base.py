@@ -92,8 +92,16 @@ def _database(url: str) -> dict:
 DATABASE_URL = env.str("DATABASE_URL", default="postgres://equity_app@localhost:5432/equity_connect")
 # The owner of the schema: migrations and administration run with it (see equity_connect/db.py).
 DATABASE_ADMIN_URL = env.str("DATABASE_ADMIN_URL", default=DATABASE_URL)
+# The same login role straight to PostgreSQL, when DATABASE_URL goes through a transaction-mode pooler (PgBouncer):
+# the work that needs one session from start to finish (an upload's ingestion: its session-level advisory lock,
+# temporary tables and temp_buffers) connects here (equity_connect/db.py `direct_connection`).
+DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default="") or DATABASE_URL
 DATABASES = {"default": _database(DATABASE_URL)}
+# A transaction-mode pooler hands each transaction to any server connection, and PgBouncer 1.18 does not carry
+# prepared statements across: psycopg prepares none (Django's default, said here so that no one turns it on).
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DATABASE_ADMIN = _database(DATABASE_ADMIN_URL)
+DATABASE_DIRECT = _database(DATABASE_DIRECT_URL)
 # The login role the application connects with; migrations grant it what it needs (equity_connect/grants.py).
 DATABASE_APP_ROLE = DATABASES["default"]["USER"]
 

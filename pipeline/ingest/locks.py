@@ -23,14 +23,15 @@ def upload_lock_key(upload_id) -> int:
 
 
 def upload_lock_held(upload_id) -> bool:
-    """Whether a worker holds the upload's lock right now (this session takes it for an instant if not)."""
+    """Whether a worker holds the upload's lock right now.
+
+    Asked with the transaction-scoped form (it conflicts with the worker's session-level lock on the same key),
+    so it works through a transaction-mode pooler: a session-level try-lock and its unlock could land on two
+    different server sessions, and the lock would stay with a pooled session for good."""
     key = upload_lock_key(upload_id)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        if not cursor.fetchone()[0]:
-            return True
-        cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-    return False
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+        return not cursor.fetchone()[0]
 
 
 @contextmanager

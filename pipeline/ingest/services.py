@@ -11,7 +11,9 @@
   it, the upload is `done` and a re-run returns at once;
 - so a transient database fault (a restart, a failover, a dropped connection, a deadlock) restarts the
   whole run on a fresh connection, with backoff, for up to INGEST_TRANSIENT_RETRY_SECONDS (retry.py);
-  only a permanent error fails the upload, which releases its replay guard in the same transaction.
+  only a permanent error fails the upload, which releases its replay guard in the same transaction;
+- it runs on a direct connection (DATABASE_DIRECT_URL), never through a transaction-mode pooler: its lock,
+  temporary tables and temp_buffers belong to one session.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from equity_connect.db import pipeline_writer_context, service_context
+from equity_connect.db import direct_connection, pipeline_writer_context, service_context
 from equity_connect.events import record_event
 from leads.models import Lead
 from leads.suppressions.rules import ERASED_PERSON
@@ -79,12 +81,15 @@ def upload_ingest(*, upload_id) -> Upload | None:
         except Exception:  # still unavailable: the upload stays `processing`, for a re-run to finish
             logger.exception("upload_id=%s could not record the failure", upload_id)
 
-    return retry_transient(
-        partial(_ingest_attempt, upload_id, started),
-        budget_seconds=budget,
-        what=f"upload_id={upload_id}",
-        give_up=give_up,
-    )
+    # One session from start to finish (its upload lock, temporary tables, temp_buffers): never through a
+    # transaction-mode pooler.
+    with direct_connection():
+        return retry_transient(
+            partial(_ingest_attempt, upload_id, started),
+            budget_seconds=budget,
+            what=f"upload_id={upload_id}",
+            give_up=give_up,
+        )
 
 
 def _ingest_attempt(upload_id, started: float) -> Upload | None:
