@@ -17,6 +17,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from equity_connect.models import PipelineEvent
+from security.fields import open_notes
 from security.pii import EMAIL, PHONE
 
 from .contact_indexes import indexes_of, search_indexes
@@ -320,7 +321,7 @@ def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
             event_type=event.event_type,
             status=event.status,
             created_at=event.created_at,
-            data=event.event_data or {},
+            data=open_notes(event.event_data or {}),
             error_message=event.error_message,
         )
         for event in events

@@ -8,6 +8,7 @@ from django.db import connection, models, transaction
 
 from equity_connect.db import service_context
 from equity_connect.events import lead_events_insert_sql, record_event
+from security.fields import seal_note
 from security.models import Broker
 
 from .models import Lead
@@ -207,7 +208,11 @@ def lead_mark_do_not_contact(*, lead: Lead, broker, reason: str, user=None) -> L
             "lead_do_not_contact",
             lead_id=lead.pk,
             broker_id=lead.assigned_broker_id,
-            data={"from": previous, "reason": lead.do_not_contact_reason, "by": "broker" if broker else "staff"},
+            data={
+                "from": previous,
+                "reason": seal_note(lead.do_not_contact_reason),
+                "by": "broker" if broker else "staff",
+            },
         )
         suppression_add_for_lead(
             lead=lead,
@@ -238,7 +243,7 @@ def lead_record_outcome(
         raise LeadError("Choose an outcome.")
     if outcome == Outcome.APPOINTMENT and appointment_at is None:
         raise LeadError("Give the appointment's date and time.")
-    data = {"outcome": outcome, "note": (note or "").strip()[:2000], "by": "broker"}
+    data = {"outcome": outcome, "note": seal_note((note or "").strip()[:2000]), "by": "broker"}
     if appointment_at is not None:
         data["appointment_at"] = appointment_at.isoformat()
     with transaction.atomic():

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from equity_connect.events import record_event
 from pipeline.models import DLQSource, DLQStatus, PipelineDLQ
+from security.fields import seal_note
 
 OPEN_STATUSES = (DLQStatus.OPEN, DLQStatus.RETRYING)
 CLOSED_STATUSES = (DLQStatus.RESOLVED, DLQStatus.DISCARDED)
@@ -251,7 +252,7 @@ def dlq_discard(*, item: PipelineDLQ, note: str, user=None) -> PipelineDLQ:
             data={
                 "dlq_id": item.pk,
                 "source": item.source,
-                "note": note,
+                "note": seal_note(note),
                 "by": getattr(user, "get_username", lambda: None)(),
             },
         )

@@ -22,6 +22,7 @@ import re
 from django.db import models
 from django.db.models.lookups import Exact, IsNull
 
+from . import pii
 from .pii import codec
 
 SEALED_KEY = "encrypted"
@@ -43,6 +44,30 @@ def decrypt_stored(value: str | None, kind: str) -> str | None:
     if not value or not looks_encrypted(value):
         return value
     return codec().decrypt(value, kind)
+
+
+# Event detail keys that hold a person's free text (a broker's note, a do-not-contact reason): sealed when the
+# event is recorded (`seal_note`), opened for the people who may read the timeline (`open_notes`).
+NOTE_KEYS = ("note", "reason")
+
+
+def seal_note(text: str | None) -> str | None:
+    """A free-text note as it goes into an event's detail: encrypted (kind `notes`); empty stays empty."""
+    return codec().encrypt(text, pii.NOTES) if text else text
+
+
+def open_notes(data: dict) -> dict:
+    """An event's detail with its sealed notes decrypted (a note no configured key opens reads as unreadable)."""
+    if not isinstance(data, dict) or not any(looks_encrypted(data.get(key)) for key in NOTE_KEYS):
+        return data
+    opened = dict(data)
+    for key in NOTE_KEYS:
+        if looks_encrypted(opened.get(key)):
+            try:
+                opened[key] = codec().decrypt(opened[key], pii.NOTES)
+            except pii.PiiUnavailable:
+                opened[key] = "(unreadable: encrypted under a key that is no longer configured)"
+    return opened
 
 
 def seal_document(document, kind: str) -> dict:

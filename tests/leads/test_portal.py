@@ -13,6 +13,7 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
 from leads.models import CampaignStatus, ConsentToken, Lead
+from security.fields import open_notes
 from tests.factories import LeadFactory, PipelineEventFactory, VerificationCodeMapFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("axes_clean")]
@@ -230,6 +231,10 @@ def test_do_not_contact_needs_a_reason(client_for, broker_a, lead_a):
         lead = Lead.objects.get(pk=lead_a.pk)
         assert PipelineEvent.objects.filter(lead_id=lead.pk, event_type="lead_do_not_contact").count() == 1
     assert lead.campaign_status == CampaignStatus.DO_NOT_CONTACT and lead.do_not_contact_reason == "Deceased"
+    with service_context():
+        event = PipelineEvent.objects.get(lead_id=lead.pk, event_type="lead_do_not_contact")
+    assert "Deceased" not in str(event.event_data)  # sealed in the event …
+    assert "— Deceased" in client.get(_lead_url("lead_detail", lead_a)).content.decode()  # … read on the timeline
 
 
 def test_appointment_and_outcome(client_for, broker_a, lead_a):
@@ -244,9 +249,12 @@ def test_appointment_and_outcome(client_for, broker_a, lead_a):
         booked = PipelineEvent.objects.get(lead_id=lead_a.pk, event_type="appointment_booked")
         outcome = PipelineEvent.objects.get(lead_id=lead_a.pk, event_type="lead_outcome")
         lead = Lead.objects.get(pk=lead_a.pk)
-    assert booked.broker_id == broker_a.pk and booked.event_data["note"] == "at home"
+    # The note is a person's free text: sealed in the event, opened on the lead's timeline.
+    assert booked.broker_id == broker_a.pk and "at home" not in str(booked.event_data)
+    assert open_notes(booked.event_data)["note"] == "at home"
     assert outcome.event_data["outcome"] == "converted" and lead.campaign_status == CampaignStatus.CONVERTED
-    assert "Appointment booked" in client.get(_lead_url("lead_detail", lead_a)).content.decode()
+    body = client.get(_lead_url("lead_detail", lead_a)).content.decode()
+    assert "Appointment booked" in body and ": at home" in body
 
 
 @pytest.mark.parametrize(
