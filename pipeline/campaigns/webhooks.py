@@ -4,8 +4,9 @@ Instantly does not sign deliveries; the webhook is configured with a custom head
 secret (`INSTANTLY_WEBHOOK_HEADER`, default `X-Webhook-Secret`, value `INSTANTLY_WEBHOOK_SECRET`), compared
 in constant time. With no secret configured every delivery is refused (fail closed).
 
-Idempotency: deliveries have no id, so each is keyed by sha256 of (event_type, lead_email, campaign_id,
-timestamp, step); `webhook_deliveries` keeps the keys, and a delivery seen before changes nothing.
+Idempotency: deliveries have no id, so each is keyed by an HMAC-SHA256 (keyed with SECRET_KEY: a plain hash of
+a lead's address could be reversed by guessing addresses) of (event_type, lead_email, campaign_id, timestamp,
+step); `webhook_deliveries` keeps the keys, and a delivery seen before changes nothing.
 
 Mapping (the lead is found by its email; when the payload carries our `ec_lead_id` custom variable, that
 lead is preferred):
@@ -33,7 +34,6 @@ and then the delivery was rolled back, so Instantly's retry is what we want.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import json
 import logging
@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
 from equity_connect.db import service_context
@@ -174,6 +175,9 @@ def _shape_check(value, *, depth: int) -> None:
             _shape_check(item, depth=depth + 1)
 
 
+DELIVERY_KEY_SALT = "pipeline.campaigns.webhooks.delivery"
+
+
 def delivery_hash(payload: dict) -> str:
     key = [
         str(payload.get("event_type") or ""),
@@ -182,7 +186,7 @@ def delivery_hash(payload: dict) -> str:
         str(payload.get("timestamp") or ""),
         str(payload.get("step") if payload.get("step") is not None else ""),
     ]
-    return hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
+    return salted_hmac(DELIVERY_KEY_SALT, json.dumps(key, separators=(",", ":")), algorithm="sha256").hexdigest()
 
 
 def instantly_webhook_receive(*, secret: str | None, body: bytes) -> WebhookOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import threading
 
@@ -142,7 +143,11 @@ def test_the_same_delivery_twice_changes_nothing_the_second_time(client, fed_lea
     assert lead_state(fed_lead).campaign_status == "converted"
     assert len(events("email_replied")) == 1
     with service_context():
-        assert WebhookDelivery.objects.count() == 1
+        [stored_key] = WebhookDelivery.objects.values_list("dedupe_hash", flat=True)
+    # The key is keyed (an unkeyed hash of the address and campaign could be reversed by guessing addresses).
+    plain = [payload["event_type"], fed_lead.email, CAMPAIGN_ID, payload["timestamp"], "2"]
+    assert stored_key != hashlib.sha256(json.dumps(plain, separators=(",", ":")).encode()).hexdigest()
+    assert len(stored_key) == 64
     # A later step's reply is a different delivery.
     assert post(client, {**payload, "step": 3}).json()["status"] == "applied"
 
