@@ -12,6 +12,7 @@ normaliser child processes run this.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_string
@@ -117,6 +118,23 @@ def _cached(function: Callable[[str], object]) -> Callable[[str], object]:
     return cached
 
 
+# Names that are the contact itself ("Email 2", "Owner Email", "Wireless 3", "Phone Number 2"), not one of its
+# attributes ("Phone 1 Type", "Email Status").
+_CONTACT_COLUMNS = (
+    (re.compile(r"(^|[^a-z])e[-_ ]?mail( address)?[ _#-]*\d*$"), EMAIL),
+    (re.compile(r"(^|[^a-z])(phone|mobile|cell|cellular|wireless|landline|telephone)( number)?[ _#-]*\d*$"), PHONE),
+)
+
+
+def contact_kind(key: str) -> str | None:
+    """The kind of contact an unmapped column holds, by its name (`email_2` → e-mail, `wireless_3` → phone)."""
+    lowered = key.lower()
+    for pattern, kind in _CONTACT_COLUMNS:
+        if pattern.search(lowered):
+            return kind
+    return None
+
+
 def _brace(value: str) -> str:
     return value.replace("{", "{{").replace("}", "}}")
 
@@ -181,8 +199,11 @@ class StagingLayout:
         get = fields.get
         upload_id = self.upload_id
         raw_json = self._raw_json()
-        # The unknown columns' payload as JSON text: `"key":` prefixes computed once.
+        # The unknown columns' payload as JSON text: `"key":` prefixes computed once. A column we do not map whose
+        # name says it holds a contact ("Email 2", "Wireless 3") is kept encrypted there, as the e-mail and phone
+        # are.
         unknown = [(index, encode_string(self.raw_keys[index]) + ":") for index in self.unknown]
+        sealed_unknown = {index: kind for index in self.unknown if (kind := contact_kind(self.raw_keys[index]))}
         encode = encode_string
         # A column the file lacks reads the last cell of a padded row, which is always "".
         missing = width
@@ -257,7 +278,11 @@ class StagingLayout:
             raw = '{"encrypted":"' + encrypt(raw_json(row, extra), RAW_ROW) + '"}'
             payload = None
             if unknown:  # trimmed of spaces only (as SQL btrim), blanks dropped, nothing left → NULL
-                parts = [prefix + encode(value) for index, prefix in unknown if (value := row[index].strip(" "))]
+                parts = [
+                    prefix + encode(encrypt(value, sealed_unknown[index]) if index in sealed_unknown else value)
+                    for index, prefix in unknown
+                    if (value := row[index].strip(" "))
+                ]
                 if parts:
                     payload = "{" + ",".join(parts) + "}"
             cells = [*row, ""]  # the sentinel cell that missing columns read

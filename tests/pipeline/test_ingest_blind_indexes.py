@@ -75,3 +75,17 @@ def test_the_sweep_indexes_the_rows_the_seed_function_wrote():
         assert contact_indexes_fill() == 0  # nothing left
         lead = Lead.objects.get(pk=lead_id)
     assert indexes(lead) == contact_indexes("seed@example.com", "+15185550177")
+
+
+def test_unmapped_contact_columns_are_kept_encrypted_in_the_payload():
+    from security.fields import looks_encrypted
+    from security.pii import PHONE as PHONE_KIND
+
+    extra = {"Email 2": "second@example.com", "Wireless 3": "(518) 555-0177", "County": "Albany"}
+    ingest(csv_of([{**row("BP-1", "first@example.com"), **extra}]))
+    with service_context():
+        payload = Lead.objects.get(mak="BP-1").melissa_payload
+    assert payload["County"] == "Albany"
+    assert looks_encrypted(payload["Email 2"]) and looks_encrypted(payload["Wireless 3"])
+    assert codec().decrypt(payload["Email 2"], EMAIL) == "second@example.com"
+    assert codec().decrypt(payload["Wireless 3"], PHONE_KIND) == "(518) 555-0177"
