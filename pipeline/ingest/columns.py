@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from security.pii import EMAIL, PHONE
+
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -138,3 +140,20 @@ def unrecognised_columns(headers: list[str]) -> list[str]:
     fields, raw_keys = map_headers(headers)
     known = set(fields.values())
     return [key for index, key in enumerate(raw_keys) if index not in known]
+
+
+# Names that are the contact itself ("Email 2", "Owner Email", "Wireless 3", "Phone Number 2"), not one of its
+# attributes ("Phone 1 Type", "Email Status").
+_CONTACT_COLUMNS = (
+    (re.compile(r"(^|[^a-z])e[-_ ]?mail( address)?[ _#-]*\d*$"), EMAIL),
+    (re.compile(r"(^|[^a-z])(phone|mobile|cell|cellular|wireless|landline|telephone)( number)?[ _#-]*\d*$"), PHONE),
+)
+
+
+def contact_kind(key: str) -> str | None:
+    """The kind of contact an unmapped column holds, by its name (`email_2` → e-mail, `wireless_3` → phone)."""
+    lowered = key.lower()
+    for pattern, kind in _CONTACT_COLUMNS:
+        if pattern.search(lowered):
+            return kind
+    return None

@@ -12,7 +12,6 @@ normaliser child processes run this.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_string
@@ -20,7 +19,7 @@ from json.encoder import encode_basestring as encode_string
 from security.pii import EMAIL, EMAIL_DOMAIN, PHONE, PHONE_LAST4, RAW_ROW, PiiCodec, email_domain, phone_last4
 
 from . import normalise as n
-from .columns import map_headers
+from .columns import contact_kind, map_headers
 
 # The normalised columns, in the order the row function emits them after the raw fields.
 NORMALISED = (
@@ -116,23 +115,6 @@ def _cached(function: Callable[[str], object]) -> Callable[[str], object]:
             return result
 
     return cached
-
-
-# Names that are the contact itself ("Email 2", "Owner Email", "Wireless 3", "Phone Number 2"), not one of its
-# attributes ("Phone 1 Type", "Email Status").
-_CONTACT_COLUMNS = (
-    (re.compile(r"(^|[^a-z])e[-_ ]?mail( address)?[ _#-]*\d*$"), EMAIL),
-    (re.compile(r"(^|[^a-z])(phone|mobile|cell|cellular|wireless|landline|telephone)( number)?[ _#-]*\d*$"), PHONE),
-)
-
-
-def contact_kind(key: str) -> str | None:
-    """The kind of contact an unmapped column holds, by its name (`email_2` → e-mail, `wireless_3` → phone)."""
-    lowered = key.lower()
-    for pattern, kind in _CONTACT_COLUMNS:
-        if pattern.search(lowered):
-            return kind
-    return None
 
 
 def _brace(value: str) -> str:
