@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet
@@ -21,6 +22,7 @@ from security.fields import open_notes
 from security.pii import EMAIL, PHONE
 
 from .contact_indexes import indexes_of, search_indexes
+from .display import broker_zone, event_details
 from .models import Lead, LeadConsentAudit, VerificationCodeMap
 
 # The searched text. It must stay identical to the index and the function of migration 0014_pii_encryption (a
@@ -285,6 +287,7 @@ class TimelineEntry:
     created_at: datetime
     data: dict
     error_message: str | None
+    details: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -310,22 +313,42 @@ EVENT_LABELS = {
     "lead_outcome": "Outcome recorded",
     "lead_not_interested": "Not interested",
     "lead_wrong_person": "Wrong person",
+    "lead_suppression_changed": "Suppression marks changed",
+    "lead_owner_changed": "Assigned to another broker",
+    "campaign_stopped": "Campaign stopped",
 }
 
 
-def lead_timeline(*, lead: Lead, limit: int = 200) -> list[TimelineEntry]:
-    """The lead's `pipeline_events`, newest first (RLS limits a broker to events carrying their id)."""
+def _event_detail(value) -> dict:
+    """An event's detail as a dict with its notes opened. A detail stored as a JSON string (a document encoded
+    twice) is decoded first, or every note, outcome and appointment on the timeline would read as empty."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return open_notes(value) if isinstance(value, dict) else {}
+
+
+def lead_timeline(*, lead: Lead, zone: ZoneInfo | None = None, limit: int = 200) -> list[TimelineEntry]:
+    """The lead's `pipeline_events`, newest first (RLS limits a broker to events carrying their id), each with
+    the phrases a person reads of it (`display.event_details`: times in `zone`, the broker's)."""
+    zone = zone or broker_zone(None)
     events = PipelineEvent.objects.filter(lead_id=lead.pk).order_by("-created_at", "-id")[:limit]
-    return [
-        TimelineEntry(
-            event_type=event.event_type,
-            status=event.status,
-            created_at=event.created_at,
-            data=open_notes(event.event_data or {}),
-            error_message=event.error_message,
+    entries = []
+    for event in events:
+        data = _event_detail(event.event_data)
+        entries.append(
+            TimelineEntry(
+                event_type=event.event_type,
+                status=event.status,
+                created_at=event.created_at,
+                data=data,
+                error_message=event.error_message,
+                details=tuple(event_details(event.event_type, data, zone)),
+            )
         )
-        for event in events
-    ]
+    return entries
 
 
 def person_leads(*, email: str | None = None, phone: str | None = None) -> QuerySet:

@@ -20,6 +20,19 @@ from django.db.models.functions import Now
 from .querysets import BrokerQuerySet
 
 
+# The zones a broker picks from (US time zones: the product serves US homeowners); stored by IANA name.
+DEFAULT_BROKER_TIME_ZONE = "America/Los_Angeles"
+BROKER_TIME_ZONES = [
+    ("America/New_York", "Eastern (New York)"),
+    ("America/Chicago", "Central (Chicago)"),
+    ("America/Denver", "Mountain (Denver)"),
+    ("America/Phoenix", "Mountain, no daylight saving (Phoenix)"),
+    ("America/Los_Angeles", "Pacific (Los Angeles)"),
+    ("America/Anchorage", "Alaska (Anchorage)"),
+    ("Pacific/Honolulu", "Hawaii (Honolulu)"),
+]
+
+
 class Broker(models.Model):
     """A licensed loan officer: the principal row-level security scopes by. Their login is `user`; `id` is
     what `auth.uid()` returns for them, so their requests see only their own leads."""
@@ -37,6 +50,14 @@ class Broker(models.Model):
     territory_states = ArrayField(models.CharField(max_length=2), blank=True, default=list)
     territory_zip_prefixes = ArrayField(models.CharField(max_length=5), blank=True, default=list)
     active = models.BooleanField(default=True, db_default=True)
+    # The portal shows every time (the list's, the timeline's, an appointment's) in the broker's own zone.
+    time_zone = models.CharField(
+        max_length=64,
+        choices=BROKER_TIME_ZONES,
+        default=DEFAULT_BROKER_TIME_ZONE,
+        db_default=DEFAULT_BROKER_TIME_ZONE,
+        help_text="The portal shows times in this zone.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 

@@ -27,6 +27,7 @@ from ..access import access_record
 from ..columns import PORTAL_EXPORT
 from ..compliance.contact_windows import local_time_text
 from ..consent.services import consent_link_send
+from ..display import broker_zone
 from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
 from ..models import Lead
 
@@ -51,7 +52,9 @@ def broker_required(view):
         ):
             return render(request, "portal/no_broker.html", status=403)
         request.broker = Broker.objects.get(pk=broker_id)
-        return view(request, *args, **kwargs)
+        # Every time on the portal's pages (and the created-date filters) in the broker's own zone.
+        with timezone.override(broker_zone(request.broker)):
+            return view(request, *args, **kwargs)
 
     return wrapper
 
@@ -129,7 +132,7 @@ def _detail_context(request, lead, **extra):
         "nav": "leads",
         "codes": selectors.lead_verification_codes(lead=lead),
         "consent_history": selectors.lead_consent_history(lead=lead),
-        "timeline": selectors.lead_timeline(lead=lead),
+        "timeline": selectors.lead_timeline(lead=lead, zone=broker_zone(request.broker)),
         "queue_blockers": services.lead_queue_blockers(lead=lead),
         "dnc_form": DoNotContactForm(),
         "outcome_form": OutcomeForm(),

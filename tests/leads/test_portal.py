@@ -254,7 +254,8 @@ def test_appointment_and_outcome(client_for, broker_a, lead_a):
     assert open_notes(booked.event_data)["note"] == "at home"
     assert outcome.event_data["outcome"] == "converted" and lead.campaign_status == CampaignStatus.CONVERTED
     body = client.get(_lead_url("lead_detail", lead_a)).content.decode()
-    assert "Appointment booked" in body and ": at home" in body
+    assert "Appointment booked" in body and "· at home" in body
+    assert "for Dec 1, 2026, 10:30 AM PST" in body  # the broker's zone (the default: Los Angeles)
 
 
 @pytest.mark.parametrize(
