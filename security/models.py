@@ -19,7 +19,6 @@ from django.db.models.functions import Now
 
 from .querysets import BrokerQuerySet
 
-
 # The zones a broker picks from (US time zones: the product serves US homeowners); stored by IANA name.
 DEFAULT_BROKER_TIME_ZONE = "America/Los_Angeles"
 BROKER_TIME_ZONES = [
