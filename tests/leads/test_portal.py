@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
+from leads.display import phone_national
 from leads.models import CampaignStatus, ConsentToken, Lead
 from security.fields import open_notes
 from tests.factories import LeadFactory, PipelineEventFactory, VerificationCodeMapFactory
@@ -188,7 +189,7 @@ def test_detail_shows_fields_codes_breakdown_timeline(client_for, broker_a, brok
     page = client_for(broker_a).get(_lead_url("lead_detail", lead)).content.decode()
     for text in (
         lead.email,
-        lead.phone,
+        phone_national(lead.phone),
         lead.property_address,
         lead.apn,
         "Valid mailbox",
