@@ -9,7 +9,7 @@ from equity_connect.auth import login_name
 
 from .consent.texts import CHANNELS, CONSENT_TEXTS
 from .models import CampaignStatus
-from .selectors import DEFAULT_SORT, SORT_LABELS, LeadFilters
+from .selectors import DEFAULT_SORT, PAGE_SIZE, PAGE_SIZES, SORT_LABELS, LeadFilters
 from .services import Outcome
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
@@ -32,7 +32,7 @@ class LeadFilterForm(forms.Form):
         required=False,
         choices=CampaignStatus.choices,
         label="Campaign status",
-        widget=forms.SelectMultiple(attrs={"size": 4}),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "chip-input"}),
     )
     email_verified = forms.ChoiceField(required=False, choices=YES_NO, label="Email verified")
     phone_verified = forms.ChoiceField(required=False, choices=YES_NO, label="Phone verified")
@@ -44,6 +44,14 @@ class LeadFilterForm(forms.Form):
     )
     created_to = forms.DateField(required=False, label="Created to", widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(required=False, choices=list(SORT_LABELS.items()), label="Sort")
+    per_page = forms.TypedChoiceField(
+        required=False, choices=[(size, size) for size in PAGE_SIZES], coerce=int, label="Per page", empty_value=None
+    )
+
+    def page_size(self) -> int:
+        """The page size asked for, or the default (an invalid one is ignored like every other filter)."""
+        self.is_valid()
+        return getattr(self, "cleaned_data", {}).get("per_page") or PAGE_SIZE
 
     def filters(self) -> LeadFilters:
         self.is_valid()

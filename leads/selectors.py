@@ -10,20 +10,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from equity_connect.models import PipelineEvent
-from security.fields import open_notes
 from security.pii import EMAIL, PHONE
 
 from .contact_indexes import indexes_of, search_indexes
-from .display import broker_zone, event_details
 from .models import Lead, LeadConsentAudit, VerificationCodeMap
+from .timeline import EVENT_LABELS, TimelineEntry, lead_timeline  # noqa: F401  (the timeline is read from here)
 
 # The searched text. It must stay identical to the index and the function of migration 0014_pii_encryption (a
 # test checks), or the index is not used. E-mail and phone are encrypted, so they are not in it: an exact e-mail,
@@ -40,6 +37,8 @@ SORTS = {
     "score_low": ("lead_score", "-created_at", "-id"),
     "name": ("last_name", "first_name", "id"),
     "status": ("campaign_status", "-created_at", "-id"),
+    "name_desc": ("-last_name", "-first_name", "-id"),
+    "status_desc": ("-campaign_status", "-created_at", "-id"),
 }
 SORT_LABELS = {
     "newest": "Newest first",
@@ -48,11 +47,15 @@ SORT_LABELS = {
     "score_low": "Lowest score",
     "name": "Name (A-Z)",
     "status": "Campaign status",
+    "name_desc": "Name (Z-A)",
+    "status_desc": "Campaign status (reversed)",
 }
 DEFAULT_SORT = "newest"
 PAGE_SIZE = 50
-# Counting every match of a broad filter over a large book is wasted work: count up to this many.
-COUNT_CAP = 1_000
+PAGE_SIZES = (25, 50, 100, 200)
+# The list's total is exact up to this many matches; beyond it the planner's estimate is shown as "about N"
+# (counting every match of a broad filter over a large book costs more than the page itself).
+COUNT_CAP = 10_000
 # A page number past this is read as this one (its offset stays far inside the database's integer range).
 MAX_PAGE = 100_000
 
@@ -131,7 +134,7 @@ def _search_ids(filters: LeadFilters, *, limit: int | None, offset: int = 0) -> 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, total FROM portal_lead_search(%s::jsonb, %s, %s, %s)",
-            [json.dumps(_search_document(filters)), _sort_key(filters), limit, offset],
+            [json.dumps(_search_document(filters)), sort_key(filters), limit, offset],
         )
         rows = cursor.fetchall()
     return [row[0] for row in rows], (rows[0][1] if rows else None)
@@ -142,7 +145,7 @@ def _id_in(ids: list) -> RawSQL:
     return RawSQL('"leads"."id" = ANY(%s::uuid[])', (ids,), output_field=BooleanField())
 
 
-def _sort_key(filters: LeadFilters) -> str:
+def sort_key(filters: LeadFilters) -> str:
     return filters.sort if filters.sort in SORTS else DEFAULT_SORT
 
 
@@ -185,15 +188,16 @@ def lead_list(*, broker, filters: LeadFilters) -> QuerySet:
     queryset = _filtered(broker=broker, filters=filters)
     if filters.search.strip():
         queryset = queryset.filter(_id_in(_search_ids(filters, limit=None)[0]))
-    return queryset.order_by(*SORTS[_sort_key(filters)])
+    return queryset.order_by(*SORTS[sort_key(filters)])
 
 
 def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_SIZE) -> LeadPage:
     """One page of `lead_list`, without a COUNT(*) over everything: one row more than the page is fetched
-    to know whether there is a next page; without a search the total is counted only up to COUNT_CAP."""
+    to know whether there is a next page; without a search the total is counted exactly up to COUNT_CAP and
+    estimated beyond (`count_capped`: the page says "about N"). The search function counts its matches."""
     page = min(max(1, page), MAX_PAGE)
     offset = (page - 1) * page_size
-    queryset = _filtered(broker=broker, filters=filters).order_by(*SORTS[_sort_key(filters)])
+    queryset = _filtered(broker=broker, filters=filters).order_by(*SORTS[sort_key(filters)])
     total = None
     if filters.search.strip():
         # The function's ids may include tombstones, which the query set drops: the page is this page's ids
@@ -215,11 +219,20 @@ def lead_page(*, broker, filters: LeadFilters, page: int, page_size: int = PAGE_
     elif total is not None:
         count, capped = total, False  # the search function counted every match while sorting them
     elif offset + len(rows) + 1 > COUNT_CAP:
-        count, capped = offset + len(rows), True  # already past the cap: no need to count
+        count, capped = _estimate(queryset, at_least=offset + len(rows) + 1), True  # past the cap: no count
     else:
         counted = queryset.order_by()[: COUNT_CAP + 1].count()
-        count, capped = (COUNT_CAP, True) if counted > COUNT_CAP else (counted, False)
+        count, capped = (_estimate(queryset, at_least=counted), True) if counted > COUNT_CAP else (counted, False)
     return LeadPage(leads=rows, page=page, page_size=page_size, has_next=has_next, count=count, count_capped=capped)
+
+
+def _estimate(queryset: QuerySet, *, at_least: int) -> int:
+    """The planner's estimate of how many rows the query set matches (EXPLAIN, nothing is read), never below
+    `at_least` (what was already seen), rounded up to two significant digits: it is shown as "about N"."""
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    estimate = max(int(plan[0]["Plan"]["Plan Rows"]), at_least)
+    step = 10 ** max(len(str(estimate)) - 2, 0)
+    return -(-estimate // step) * step  # rounded up: never below what was seen
 
 
 def _count(queryset: QuerySet, filters: LeadFilters) -> int:
@@ -280,77 +293,6 @@ def lead_consent_history(*, lead: Lead) -> list:
     return list(LeadConsentAudit.objects.filter(lead_id__in=family).order_by("-created_at", "-id")[:50])
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    event_type: str
-    status: str
-    created_at: datetime
-    data: dict
-    error_message: str | None
-    details: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return EVENT_LABELS.get(self.event_type, self.event_type.replace("_", " ").capitalize())
-
-
-EVENT_LABELS = {
-    "lead_created": "Lead created",
-    "lead_merged": "Merged with new data",
-    "lead_verified": "Contact verified",
-    "consent_link_created": "Consent link created (by staff)",
-    "consent_link_requested": "Consent link requested",
-    "consent_link_sent": "Consent link e-mailed to the lead",
-    "consent_given": "Consent given",
-    "consent_refused": "Lead asked not to be contacted",
-    "lead_queued": "Queued for campaign",
-    "campaign_added": "Added to email campaign",
-    "email_replied": "Replied",
-    "email_bounced": "Email bounced",
-    "unsubscribed": "Unsubscribed",
-    "appointment_booked": "Appointment booked",
-    "lead_do_not_contact": "Marked do-not-contact",
-    "lead_outcome": "Outcome recorded",
-    "lead_not_interested": "Not interested",
-    "lead_wrong_person": "Wrong person",
-    "lead_suppression_changed": "Suppression marks changed",
-    "lead_owner_changed": "Assigned to another broker",
-    "campaign_stopped": "Campaign stopped",
-}
-
-
-def _event_detail(value) -> dict:
-    """An event's detail as a dict with its notes opened. A detail stored as a JSON string (a document encoded
-    twice) is decoded first, or every note, outcome and appointment on the timeline would read as empty."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return open_notes(value) if isinstance(value, dict) else {}
-
-
-def lead_timeline(*, lead: Lead, zone: ZoneInfo | None = None, limit: int = 200) -> list[TimelineEntry]:
-    """The lead's `pipeline_events`, newest first (RLS limits a broker to events carrying their id), each with
-    the phrases a person reads of it (`display.event_details`: times in `zone`, the broker's)."""
-    zone = zone or broker_zone(None)
-    events = PipelineEvent.objects.filter(lead_id=lead.pk).order_by("-created_at", "-id")[:limit]
-    entries = []
-    for event in events:
-        data = _event_detail(event.event_data)
-        entries.append(
-            TimelineEntry(
-                event_type=event.event_type,
-                status=event.status,
-                created_at=event.created_at,
-                data=data,
-                error_message=event.error_message,
-                details=tuple(event_details(event.event_type, data, zone)),
-            )
-        )
-    return entries
-
-
 def person_leads(*, email: str | None = None, phone: str | None = None) -> QuerySet:
     """Every lead of one person (merged tombstones included): the leads with this e-mail address or this phone
     number, both already normalised as ingestion stores them (lower-case address, E.164 number), found by their
@@ -364,3 +306,40 @@ def person_leads(*, email: str | None = None, phone: str | None = None) -> Query
     if phone:
         condition |= Q(phone_bidx__in=indexes_of(phone, PHONE))
     return Lead.objects.filter(condition).order_by("created_at", "id")
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The leads before and after one lead in a list view, with the list pages they are on."""
+
+    previous_id: object = None
+    previous_page: int = 1
+    next_id: object = None
+    next_page: int = 1
+    position: int | None = None  # 1-based, in the whole list
+
+
+def lead_neighbours(*, broker, filters: LeadFilters, lead_id, page: int, page_size: int = PAGE_SIZE) -> Neighbours:
+    """The previous and next lead around `lead_id` in the list view (`filters`, search and sort included) on
+    list page `page`: one page read, and the adjacent page's only when the lead is at either end of its page.
+    Empty when the lead is not on that page (the list changed since, or the link was typed)."""
+    current = lead_page(broker=broker, filters=filters, page=page, page_size=page_size)
+    ids = [lead.pk for lead in current.leads]
+    if lead_id not in ids:
+        return Neighbours()
+    index = ids.index(lead_id)
+    previous_id, previous_page = (ids[index - 1], current.page) if index > 0 else (None, current.page)
+    if previous_id is None and current.has_previous:
+        before = lead_page(broker=broker, filters=filters, page=current.page - 1, page_size=page_size)
+        previous_id, previous_page = (before.leads[-1].pk, before.page) if before.leads else (None, current.page)
+    next_id, next_page = (ids[index + 1], current.page) if index + 1 < len(ids) else (None, current.page)
+    if next_id is None and current.has_next:
+        after = lead_page(broker=broker, filters=filters, page=current.page + 1, page_size=page_size)
+        next_id, next_page = (after.leads[0].pk, after.page) if after.leads else (None, current.page)
+    return Neighbours(
+        previous_id=previous_id,
+        previous_page=previous_page,
+        next_id=next_id,
+        next_page=next_page,
+        position=(current.page - 1) * page_size + index + 1,
+    )

@@ -51,3 +51,12 @@ def when(value, relative_first=False):
         absolute,
         relative,
     )
+
+
+@register.filter
+def number(value):
+    """`12345` -> `12,345`."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return value

@@ -27,6 +27,7 @@ from ..access import access_record
 from ..columns import PORTAL_EXPORT
 from ..compliance.contact_windows import local_time_text
 from ..consent.services import consent_link_send
+from ..contactability import channel_closed, lead_contactability
 from ..display import broker_zone
 from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
 from ..models import Lead
@@ -66,18 +67,47 @@ def _get_lead(request, lead_id) -> Lead:
         raise Http404("No such lead") from None
 
 
+def _page_number(request) -> int:
+    try:
+        return int(request.GET.get("page", "1"))
+    except ValueError:
+        return 1
+
+
+# The list's sortable columns: (column, sort when first clicked, the other direction).
+SORTABLE_COLUMNS = {
+    "name": ("name", "name_desc"),
+    "score": ("score", "score_low"),
+    "status": ("status", "status_desc"),
+    "created": ("newest", "oldest"),
+}
+
+
+def _column_sorts(query, current: str) -> dict[str, dict]:
+    """For each sortable column header: the link that sorts by it (the other direction when it is the current
+    sort) and its `aria-sort` state."""
+    headers = {}
+    for column, (first, other) in SORTABLE_COLUMNS.items():
+        target = other if current == first else first
+        state = "ascending" if current in ("name", "oldest", "score_low", "status") else "descending"
+        linked = query.copy()
+        linked["sort"] = target
+        linked.pop("page", None)
+        headers[column] = {"url": "?" + linked.urlencode(), "aria_sort": state if current in (first, other) else None}
+    return headers
+
+
 @require_GET
 @broker_required
 def lead_list(request):
     form = LeadFilterForm(request.GET or None)
     filters = form.filters()
-    try:
-        page_number = int(request.GET.get("page", "1"))
-    except ValueError:
-        page_number = 1
-    page = selectors.lead_page(broker=request.broker, filters=filters, page=page_number)
+    page_size = form.page_size()
+    page = selectors.lead_page(broker=request.broker, filters=filters, page=_page_number(request), page_size=page_size)
     query = request.GET.copy()
     query.pop("page", None)
+    detail_query = query.copy()
+    detail_query["page"] = page.page
     return render(
         request,
         "portal/lead_list.html",
@@ -85,6 +115,8 @@ def lead_list(request):
             "form": form,
             "page": page,
             "query": query.urlencode(),
+            "detail_query": detail_query.urlencode(),
+            "columns": _column_sorts(query, selectors.sort_key(filters)),
             "nav": "leads",
             "export_url": f"{reverse('portal:lead_export')}?{query.urlencode()}",
         },
@@ -134,12 +166,45 @@ def _detail_context(request, lead, **extra):
         "consent_history": selectors.lead_consent_history(lead=lead),
         "timeline": selectors.lead_timeline(lead=lead, zone=broker_zone(request.broker)),
         "queue_blockers": services.lead_queue_blockers(lead=lead),
+        "contactability": lead_contactability(lead=lead),
+        "email_closed": channel_closed(lead=lead, channel="email"),
+        "phone_closed": channel_closed(lead=lead, channel="phone"),
         "dnc_form": DoNotContactForm(),
         "outcome_form": OutcomeForm(),
         "breakdown": _breakdown(lead.score_breakdown),
+        **_list_navigation(request, lead),
     }
     context.update(extra)
     return context
+
+
+def _list_navigation(request, lead) -> dict:
+    """The way back to the list view the broker came from (its filters, search, sort, page size and page, carried
+    in the detail's query string) and the previous and next leads in it."""
+    form = LeadFilterForm(request.GET or None)
+    query = request.GET.copy()
+    neighbours = selectors.lead_neighbours(
+        broker=request.broker,
+        filters=form.filters(),
+        lead_id=lead.pk,
+        page=_page_number(request),
+        page_size=form.page_size(),
+    )
+
+    def detail_url(lead_id, page):
+        if lead_id is None:
+            return None
+        linked = query.copy()
+        linked["page"] = page
+        return f"{reverse('portal:lead_detail', kwargs={'lead_id': lead_id})}?{linked.urlencode()}"
+
+    return {
+        "list_url": f"{reverse('portal:lead_list')}?{query.urlencode()}" if query else reverse("portal:lead_list"),
+        "previous_url": detail_url(neighbours.previous_id, neighbours.previous_page),
+        "next_url": detail_url(neighbours.next_id, neighbours.next_page),
+        "position": neighbours.position,
+        "back_query": query.urlencode(),
+    }
 
 
 def _breakdown(value) -> list[tuple[str, object]]:
