@@ -164,7 +164,8 @@ def main(argv: list[str]) -> int:
         " the top-N sort reads anyway) come from `portal_lead_search()` (migration `leads/0004`: SECURITY"
         " DEFINER, limited to `auth.uid()`'s leads, ids only), and the 50 rows are then read through RLS by"
         " primary key with the broker scope and the filters applied again. Without a search, no `COUNT(*)`"
-        f" over everything: the count shown is capped at {selectors.COUNT_CAP:,}.",
+        f" over everything: the total is counted exactly up to {selectors.COUNT_CAP:,} (a `LIMIT` count) and"
+        ' beyond it shown as the planner\'s estimate (EXPLAIN, nothing read), "about N".',
         "",
         f"Load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine is"
         " shared), so the tail is noisy.",
