@@ -25,7 +25,7 @@ from django.db import connection, transaction
 
 from equity_connect.db import service_context
 from leads.contact_indexes import contact_indexes
-from security.fields import decrypt_stored, looks_encrypted, open_document, seal_document
+from security.fields import NOTE_KEYS, decrypt_stored, looks_encrypted, open_document, seal_document
 from security.pii import EMAIL, NOTES, PHONE, RAW_ROW, codec
 
 DEFAULT_BATCH = 2_000
@@ -45,7 +45,8 @@ DOCUMENT_COLUMNS = (
     ("pipeline_dlq", "id", "bigint", "payload", RAW_ROW, "jsonb"),
     ("webhook_deliveries", "dedupe_hash", "text", "payload", RAW_ROW, "jsonb"),
 )
-EVENT_KEYS = {"to": EMAIL, "old_email": EMAIL, "old_phone": PHONE}
+# The encrypted values inside events: addresses and numbers, and the sealed free-text notes.
+EVENT_KEYS = {"to": EMAIL, "old_email": EMAIL, "old_phone": PHONE, **dict.fromkeys(NOTE_KEYS, NOTES)}
 
 
 @dataclass

@@ -46,9 +46,9 @@ def decrypt_stored(value: str | None, kind: str) -> str | None:
     return codec().decrypt(value, kind)
 
 
-# Event detail keys that hold a person's free text (a broker's note, a do-not-contact reason): sealed when the
-# event is recorded (`seal_note`), opened for the people who may read the timeline (`open_notes`).
-NOTE_KEYS = ("note", "reason")
+# Event detail keys that hold a person's free text (a broker's note, a do-not-contact reason, a lead's reply): sealed
+# when the event is recorded (`seal_note`), opened for the people who may read the timeline (`open_notes`).
+NOTE_KEYS = ("note", "reason", "reply_snippet", "reply_subject")
 
 
 def seal_note(text: str | None) -> str | None:

@@ -52,6 +52,7 @@ from leads.suppressions.rules import SuppressionInvalid, SuppressionKind, Suppre
 from leads.suppressions.services import suppression_add
 from pipeline.dlq import dlq_record
 from pipeline.models import DLQSource, WebhookDelivery
+from security.fields import seal_note
 from security.pii import EMAIL
 
 logger = logging.getLogger(__name__)
@@ -309,8 +310,9 @@ def _apply(event_type: str, payload: dict, leads: list[Lead]) -> None:
         if event_name:
             data = dict(detail)
             if event_type == "reply_received":
-                data["reply_snippet"] = str(payload.get("reply_text_snippet") or "")[:500]
-                data["reply_subject"] = str(payload.get("reply_subject") or "")[:300]
+                # The lead's own words: sealed in the event, opened on the timeline (security/fields.py).
+                data["reply_snippet"] = seal_note(str(payload.get("reply_text_snippet") or "")[:500])
+                data["reply_subject"] = seal_note(str(payload.get("reply_subject") or "")[:300])
             if "campaign_status" in changes:
                 data["campaign_status"] = {"from": lead.campaign_status, "to": changes["campaign_status"]}
             events.append((event_name, {"lead_id": lead.pk, "broker_id": lead.assigned_broker_id, "data": data}))

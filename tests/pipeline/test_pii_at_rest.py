@@ -18,6 +18,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from equity_connect.db import broker_context, service_context
+from equity_connect.events import record_event
+from equity_connect.models import PipelineEvent
 from leads.consent.services import consent_link_create
 from leads.consent.texts import CURRENT_VERSION
 from leads.contact_indexes import contact_indexes_fill, indexes_of
@@ -25,7 +27,7 @@ from leads.models import Lead, LeadConsentAudit
 from leads.selectors import LeadFilters, lead_list
 from pipeline.ingest.services import dlq_row_reprocess
 from pipeline.models import PipelineDLQ, Upload, WebhookDelivery
-from security.fields import EncryptedLookupError, looks_encrypted
+from security.fields import EncryptedLookupError, looks_encrypted, open_notes, seal_note
 from security.pii import EMAIL, PHONE, codec, new_key_entry
 from tests.factories import BrokerFactory
 from tests.pg import conninfo
@@ -163,6 +165,7 @@ def test_key_rotation_reencrypts_every_row_and_everything_still_matches(settings
     with service_context(), connection.cursor() as cursor:
         cursor.execute("SELECT upsert_lead(p_mak => 'ROT-SEED', p_email => 'seed@example.org')")
         contact_indexes_fill()
+        record_event("lead_outcome", data={"outcome": "callback", "note": seal_note("call after 5")})
     before = _stored("SELECT id, email, phone, email_bidx FROM leads ORDER BY id", [])
     old_key, old_index = codec().current_key_id, codec().current_index_version
 
@@ -181,6 +184,8 @@ def test_key_rotation_reencrypts_every_row_and_everything_still_matches(settings
     )
     (payload,) = _stored("SELECT payload ->> 'encrypted' FROM pipeline_dlq", [])[0]
     assert payload.startswith("k9:")
+    (note,) = _stored("SELECT event_data ->> 'note' FROM pipeline_events WHERE event_type = 'lead_outcome'", [])[0]
+    assert note.startswith("k9:")  # a sealed note on the event trail is rotated too
     # the old key can go: everything decrypts and matches under the new ones alone
     settings.PII_ENCRYPTION_KEYS = settings.PII_ENCRYPTION_KEYS[:1]
     with service_context():
@@ -188,6 +193,8 @@ def test_key_rotation_reencrypts_every_row_and_everything_still_matches(settings
         assert Lead.objects.get(mak="ROT-SEED").email == "seed@example.org"
         assert Lead.objects.filter(phone_bidx__in=indexes_of("+15185550005", PHONE)).get().mak == "ROT-5"
         assert PipelineDLQ.objects.get().payload["Email"] == "rejected@example.org"
+        event = PipelineEvent.objects.get(event_type="lead_outcome")
+        assert open_notes(event.event_data)["note"] == "call after 5"
     out = io.StringIO()
     call_command("reencrypt", stdout=out)  # resumable: a second run finds nothing left
     assert "nothing was left under an old key" in out.getvalue()

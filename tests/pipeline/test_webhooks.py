@@ -16,6 +16,7 @@ from equity_connect.models import PipelineEvent
 from leads.models import Lead
 from pipeline.campaigns.feeder import campaign_feeder_run
 from pipeline.models import PipelineDLQ, WebhookDelivery
+from security.fields import open_notes
 from tests.factories import LeadFactory
 from tests.pg import blocked_by
 from tests.pg import connect as second_connection
@@ -124,7 +125,8 @@ def test_each_mapped_event_changes_the_lead_and_writes_its_event(
     if event_type == "reply_received":
         assert lead.last_reply_at == dt.datetime(2026, 1, 6, 17, 4, 5, tzinfo=dt.UTC)
         assert lead.current_sequence_step == 2
-        assert recorded[0].event_data["reply_snippet"] == "Yes, call me"
+        assert "Yes, call me" not in str(recorded[0].event_data)  # the lead's words are sealed in the event …
+        assert open_notes(recorded[0].event_data)["reply_snippet"] == "Yes, call me"  # … and opened to read
     with service_context():
         stored = WebhookDelivery.objects.get()
     assert stored.lead_id == fed_lead.pk and "reply_html" not in stored.payload
