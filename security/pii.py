@@ -160,21 +160,22 @@ class PiiCodec:
         return self._index(self.current_index_version, value, kind)
 
     def bulk_indexer(self, kind: str):
-        """A function: ASCII bytes → their blind index under the current version, for millions of values (the DNC
-        registry import). The same HMAC as `blind_index`, computed from the key's inner and outer SHA-256 states
-        copied per value (RFC 2104), which is ~15% faster than copying an `hmac` object in Python."""
+        """A function: ASCII bytes → the 16 bytes of their blind index under the current version (the index is
+        `<current version>:<their hex>`), for millions of values (the DNC registry import). The same HMAC as
+        `blind_index`, computed from the key's inner and outer SHA-256 states copied per value (RFC 2104), which
+        is ~15% faster than copying an `hmac` object in Python."""
         key = dict(self.keys.blind_index)[self.current_index_version]
         block = key.ljust(64, b"\x00")  # the keys are 32 bytes: under SHA-256's block size
         inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block) + kind.encode() + b"\x00")
         outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
-        prefix = self.current_index_version + ":"
+        inner_copy, outer_copy = inner.copy, outer.copy
 
-        def index(value: bytes) -> str:
-            state = inner.copy()
+        def index(value: bytes) -> bytes:
+            state = inner_copy()
             state.update(value)
-            final = outer.copy()
+            final = outer_copy()
             final.update(state.digest())
-            return prefix + final.digest()[:_INDEX_BYTES].hex()
+            return final.digest()[:_INDEX_BYTES]
 
         return index
 

@@ -42,8 +42,10 @@ def lead(mak: str) -> Lead:
 
 
 def numbers() -> dict[int, str]:
+    """The registry: number → its key as the blind-index text (`<version>:<hex>`) under the current version."""
+    version = codec().current_index_version
     with service_context():
-        return dict(DncRegistryNumber.objects.values_list("number", "phone_bidx"))
+        return {n: f"{version}:{key.hex}" for n, key in DncRegistryNumber.objects.values_list("number", "phone_key")}
 
 
 @pytest.mark.parametrize("processes", [1, 2], ids=["in-process", "child-processes"])
