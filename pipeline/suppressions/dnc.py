@@ -8,14 +8,16 @@ by DNC_IMPORT_PROCESSES child processes, each reading its own byte range of the 
 rows, and matched with `dnc_phone_key(leads.phone_bidx)` in SQL. The database never holds the key.
 
 One transaction (the registry never shows half an import):
-1. COPY (binary) every number with its key (and every number of the deletion file, keyed and flagged) into
-   `dnc_registry_load`, an UNLOGGED table without indexes (no WAL, no index upkeep);
-2. `--replace` (the file is the whole registry) or a first import: the registry's one index is dropped
-   (`dnc_registry_indexes_drop()`, an owner function), the table emptied and refilled in one `INSERT … SELECT`
-   without a sort, and the primary key built once (`dnc_registry_indexes_create()`), which also proves the keys
-   unique; a file that lists a number twice fails that build, and only then is the refill redone with
-   `DISTINCT ON (phone_key)` (a savepoint). Otherwise (a change file) the listed and deleted numbers are
-   deleted by key and the listed ones inserted, the index kept;
+1. `--replace` (the file is the whole registry) or a first import: the registry is locked, its one index
+   dropped and its row-level security switched off (`dnc_registry_indexes_drop()`, an owner function: COPY FROM
+   refuses a table with row-level security), emptied, and the file COPYed (binary, FREEZE) straight into it —
+   no load table, no refill, no sort; the primary key is then built once and row-level security switched on
+   again (`dnc_registry_indexes_create()`, before anything else can see the table). The build proves the keys
+   unique; a file that lists a number twice fails it (a savepoint), and only then are the extra rows deleted
+   and the key built again. A deletion file goes into the load table and its numbers are deleted by key;
+2. a change file: its numbers and the deletion file's, keyed and flagged, are COPYed into `dnc_registry_load`
+   (UNLOGGED, no index); the listed and deleted numbers are deleted by key and the listed ones inserted, the
+   index kept;
 3. the leads whose phone the registry now binds, or no longer binds, get their marks (phone and SMS, reason
    `dnc_registry`; never e-mail) in one statement (leads/suppressions/sql.py);
 4. a `dnc_registry_imports` row (with the blind-index version of the keys) and a `dnc_imported` event (counts
@@ -76,11 +78,13 @@ def _chunks(path: Path, deleted: bool) -> list[tuple[str, int, int, bool]]:
     return [(str(path), start, min(start + CHUNK_BYTES, size), deleted) for start in range(0, size, CHUNK_BYTES)]
 
 
-def _copy_file(cursor, path: Path, *, deleted: bool, processes: int) -> tuple[int, int]:
-    """COPY (binary) the file's numbers and keys into `dnc_registry_load`. Returns (numbers, invalid lines)."""
+def _copy_file(cursor, path: Path, *, deleted: bool | None, processes: int) -> tuple[int, int]:
+    """COPY (binary) the file's numbers and keys straight into the emptied registry (`deleted` None: a full
+    import; FREEZE, as the table was emptied in this transaction) or into `dnc_registry_load` with the flag.
+    Returns (numbers, invalid lines)."""
     jobs = _chunks(path, deleted)
     numbers = invalid = 0
-    with cursor.copy("COPY dnc_registry_load (number, phone_key, deleted) FROM STDIN (FORMAT binary)") as copy:
+    with cursor.copy(COPY_REGISTRY if deleted is None else COPY_LOAD) as copy:
         copy.write(COPY_SIGNATURE)
         if processes <= 1 or len(jobs) <= 1:
             worker_init(codec_keys().to_plain())
@@ -100,14 +104,16 @@ def _copy_file(cursor, path: Path, *, deleted: bool, processes: int) -> tuple[in
 
 # --- the import ---------------------------------------------------------------------------------------------
 
-# The refill of an emptied registry: no sort, no DISTINCT (the primary key's build proves the keys unique);
-# the anti-join only when a deletion file came with the full file.
-REFILL = "INSERT INTO dnc_registry_numbers (phone_key, number) SELECT phone_key, number FROM dnc_registry_load"
-REFILL_WITH_DELETIONS = """INSERT INTO dnc_registry_numbers (phone_key, number)
-SELECT phone_key, number FROM dnc_registry_load l
- WHERE NOT l.deleted
-   AND NOT EXISTS (SELECT 1 FROM dnc_registry_load x WHERE x.deleted AND x.phone_key = l.phone_key)"""
-# A file listing a number twice (or a change file): one row per key.
+COPY_REGISTRY = "COPY dnc_registry_numbers (number, phone_key) FROM STDIN (FORMAT binary, FREEZE)"
+COPY_LOAD = "COPY dnc_registry_load (number, phone_key, deleted) FROM STDIN (FORMAT binary)"
+# A full file that listed a number twice (the primary key's build failed): keep one row per key.
+DEDUPE = """DELETE FROM dnc_registry_numbers d
+ USING (SELECT phone_key, min(ctid) AS kept FROM dnc_registry_numbers GROUP BY phone_key HAVING count(*) > 1) twice
+ WHERE d.phone_key = twice.phone_key AND d.ctid <> twice.kept"""
+# A full file's deletion file, once the primary key is there.
+DELETE_DELETED = """DELETE FROM dnc_registry_numbers d USING dnc_registry_load l
+ WHERE l.deleted AND d.phone_key = l.phone_key"""
+# A change file: one row per key, none that the deletion file lists.
 REFILL_DISTINCT = """INSERT INTO dnc_registry_numbers (phone_key, number)
 SELECT DISTINCT ON (phone_key) phone_key, number FROM dnc_registry_load l
  WHERE NOT l.deleted
@@ -161,38 +167,41 @@ def dnc_import(
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         cursor.execute("TRUNCATE dnc_registry_load")
-        result.numbers_in_file, result.invalid_lines = _copy_file(cursor, path, deleted=False, processes=processes)
+        if rebuild:
+            # Locked, index-free, row-level security off until the index is back (this transaction only).
+            cursor.execute("SELECT dnc_registry_indexes_drop()")
+            cursor.execute("TRUNCATE dnc_registry_numbers")
+        copied, result.invalid_lines = _copy_file(
+            cursor, path, deleted=None if rebuild else False, processes=processes
+        )
+        result.numbers_in_file = copied
         if deletions:
             result.deletions_in_file, _ = _copy_file(cursor, deletions, deleted=True, processes=processes)
         if not result.numbers_in_file and not result.deletions_in_file:
             raise DncFileError(f"{path.name}: no line holds an area code and number")
         lap("copy_ms")
         if rebuild:
-            # Emptied (or empty) and index-free: one INSERT without a sort, then the one index built once.
-            cursor.execute("SELECT dnc_registry_indexes_drop()")
-            cursor.execute("TRUNCATE dnc_registry_numbers")
             try:
-                with transaction.atomic():
-                    cursor.execute(REFILL_WITH_DELETIONS if result.deletions_in_file else REFILL)
-                    lap("refill_ms")
+                with transaction.atomic():  # a savepoint: a failed build leaves the rows
                     cursor.execute("SELECT dnc_registry_indexes_create()")
-                    lap("index_ms")
             except errors.UniqueViolation:
-                # A number listed twice: back to the savepoint (the registry empty again), one row per key.
+                # A number listed twice: one row per key, then the index (and row-level security) again.
+                cursor.execute(DEDUPE)
+                copied -= cursor.rowcount
                 timings["duplicates"] = 1
-                cursor.execute(REFILL_DISTINCT)
-                lap("refill_ms")
                 cursor.execute("SELECT dnc_registry_indexes_create()")
-                lap("index_ms")
-            cursor.execute("SELECT count(*) FROM dnc_registry_numbers")
-            result.numbers_total = cursor.fetchone()[0]
+            lap("index_ms")
+            if result.deletions_in_file:
+                cursor.execute(DELETE_DELETED)
+                copied -= cursor.rowcount
+            result.numbers_total = copied
         else:
             cursor.execute(DELETE_LISTED)
             result.numbers_deleted = cursor.fetchone()[0]
             cursor.execute(REFILL_DISTINCT)
             cursor.execute("SELECT count(*) FROM dnc_registry_numbers")
             result.numbers_total = cursor.fetchone()[0]
-            lap("refill_ms")
+        lap("refill_ms")
         cursor.execute("TRUNCATE dnc_registry_load")
         result.leads_marked = len(leads_marks_refresh(targets=MARK_TARGETS, params={}))
         lap("mark_ms")

@@ -2,8 +2,9 @@
 registry file and returns the binary COPY rows of its numbers with their phone key (pipeline/suppressions/dnc.py).
 
 Binary COPY (PostgreSQL's `FORMAT binary`): each row is a field count, then per field its length and bytes —
-here `number` (int8), `phone_key` (uuid: the 16 bytes of the phone blind index) and `deleted` (bool). No hex,
-no text for the server to parse; the caller sends `COPY_SIGNATURE` before the rows and `COPY_TRAILER` after.
+`number` (int8), `phone_key` (uuid: the 16 bytes of the phone blind index) and, for the load table, `deleted`
+(bool); a full file goes straight into the registry without the flag. No hex, no text for the server to parse;
+the caller sends `COPY_SIGNATURE` before the rows and `COPY_TRAILER` after.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ _ZERO_ONE = b"01"
 
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no header extension
 COPY_TRAILER = struct.pack(">h", -1)
-# (3 fields) (8) number (16) key (1) deleted — `16s` keeps the first 16 bytes of the digest.
-_ROW = struct.Struct(">hiqi16sib")
-ROW_BYTES = _ROW.size
+# (2 or 3 fields) (8) number (16) key, then for the load table (1) deleted — `16s` keeps the first 16 bytes of
+# the digest.
+_ROW = struct.Struct(">hiqi16s")
+_DELETED = {False: struct.pack(">ib", 1, 0), True: struct.pack(">ib", 1, 1)}
 
 
 def number_of(line: bytes) -> bytes | None:
@@ -58,15 +60,15 @@ def _read_lines(path: str, start: int, end: int) -> list[bytes]:
     return data.replace(b"\r", b"").split(b"\n")
 
 
-def chunk_copy_rows(job: tuple[str, int, int, bool]) -> tuple[bytes, int, int]:
+def chunk_copy_rows(job: tuple[str, int, int, bool | None]) -> tuple[bytes, int, int]:
     """(binary COPY rows, numbers, invalid lines) of the lines that start in [start, end) of the file, each row
-    `(number, phone key, deleted)`. The hot loop: ~10M iterations per registry file, so the HMAC is inlined (the
-    `+1` already in the inner state), the methods are locals and a plain ten-digit line skips the regular
-    expression."""
+    `(number, phone key)` for the registry (`deleted` None) or `(number, phone key, deleted)` for the load table.
+    The hot loop: ~10M iterations per registry file, so the HMAC is inlined (the `+1` already in the inner
+    state), the methods are locals and a plain ten-digit line skips the regular expression."""
     path, start, end, deleted = job
     inner, outer = _states
     inner_copy, outer_copy, pack = inner.copy, outer.copy, _ROW.pack
-    flag = int(deleted)
+    fields, suffix = (2, b"") if deleted is None else (3, _DELETED[deleted])
     rows: list[bytes] = []
     append = rows.append
     invalid = 0
@@ -82,5 +84,5 @@ def chunk_copy_rows(job: tuple[str, int, int, bool]) -> tuple[bytes, int, int]:
         state.update(digits)
         final = outer_copy()
         final.update(state.digest())
-        append(pack(3, 8, int(digits), 16, final.digest(), 1, flag))
+        append(pack(fields, 8, int(digits), 16, final.digest()) + suffix)
     return b"".join(rows), len(rows), invalid

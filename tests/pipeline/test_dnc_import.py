@@ -206,3 +206,19 @@ def test_the_bulk_indexer_is_the_blind_index():
     index = codec().bulk_indexer(PHONE)
     for phone in ("+15185550142", "+12015550123"):
         assert f"{codec().current_index_version}:{index(phone.encode()).hex()}" == codec().blind_index(phone, PHONE)
+
+
+def test_row_level_security_is_back_on_the_registry_after_a_full_import_and_after_a_failed_one(tmp_path):
+    def registry_rls() -> bool:
+        with service_context(), connection.cursor() as cursor:
+            cursor.execute("SELECT relrowsecurity FROM pg_class WHERE relname = 'dnc_registry_numbers'")
+            return cursor.fetchone()[0]
+
+    full, empty = tmp_path / "full.txt", tmp_path / "empty.txt"
+    full.write_text("5185550142\n5185550142\n")  # the duplicate path too
+    empty.write_text("no number here\n")
+    dnc_import(path=full, replace=True)
+    assert registry_rls() is True
+    with pytest.raises(DncFileError):
+        dnc_import(path=empty, replace=True)  # fails after the switch was turned off: rolled back with the rest
+    assert registry_rls() is True and set(numbers()) == {5185550142}
