@@ -193,6 +193,7 @@ def dnc_import(
             lap("index_ms")
             if result.deletions_in_file:
                 cursor.execute(DELETE_DELETED)
+                result.numbers_deleted = cursor.rowcount
                 copied -= cursor.rowcount
             result.numbers_total = copied
         else:

@@ -143,7 +143,12 @@ def test_a_full_file_with_its_deletion_file_leaves_the_deleted_numbers_out(tmp_p
 
     result = dnc_import(path=full, deletions=deletions, replace=True)
 
-    assert (result.numbers_in_file, result.deletions_in_file, result.numbers_total) == (3, 2, 2)
+    assert (result.numbers_in_file, result.deletions_in_file, result.numbers_deleted, result.numbers_total) == (
+        3,
+        2,
+        1,
+        2,
+    )
     assert "duplicates" not in result.timings  # a deleted number is left out by the refill, not deduplicated
     assert set(numbers()) == {5185550142, 5185550111}
     assert lead("FD-1").suppressed_channels == {"phone": ["dnc_registry"], "sms": ["dnc_registry"]}
