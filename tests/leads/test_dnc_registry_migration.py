@@ -14,16 +14,20 @@ HEX = ("0123456789abcdef" * 2, "fedcba9876543210" * 2)
 
 @pytest.mark.slow
 def test_the_registry_keeps_its_numbers_and_keys_both_ways(scratch_database):  # noqa: F811
-    manage(scratch_database, "migrate", "leads", "0015", "--noinput")
+    manage(scratch_database, "migrate", "--noinput")
+    manage(scratch_database, "migrate", "leads", "0015", "--noinput")  # 0016's reverse on an empty registry
     owner = {**conninfo(admin=True), "dbname": scratch_database}
     with psycopg.connect(**owner, autocommit=True) as db:
         db.execute(
             "INSERT INTO dnc_registry_numbers (number, phone_bidx) VALUES (5185550142, %s), (5185550100, %s)",
             [f"7:{HEX[0]}", f"7:{HEX[1]}"],
         )
-        older = "INSERT INTO dnc_registry_imports (filename, imported_at) VALUES ('a.txt', now() - '1 day'::interval)"
-        db.execute(older)
-        db.execute("INSERT INTO dnc_registry_imports (filename) VALUES ('b.txt')")
+        for filename, age in (("a.txt", "1 day"), ("b.txt", "0 days")):
+            db.execute(
+                "INSERT INTO dnc_registry_imports (filename, imported_at, replace, numbers_in_file, numbers_deleted,"
+                " numbers_total, leads_marked, duration_ms) VALUES (%s, now() - %s::interval, true, 2, 0, 2, 0, 1)",
+                [filename, age],
+            )
 
     manage(scratch_database, "migrate", "leads", "0016", "--noinput")
     with psycopg.connect(**owner, autocommit=True) as db:
