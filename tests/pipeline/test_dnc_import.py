@@ -118,14 +118,14 @@ def dnc_event_timings() -> dict:
         return PipelineEvent.objects.filter(event_type="dnc_imported").latest("created_at", "id").event_data["timings"]
 
 
-def test_a_file_without_duplicates_is_refilled_without_a_sort_and_one_with_them_falls_back_to_distinct(tmp_path):
+def test_a_file_without_duplicates_is_stored_without_a_sort_and_one_with_them_keeps_one_row_per_number(tmp_path):
     ingest(csv_of([row("DUP-1", "5185550142")]))
     unique, twice = tmp_path / "unique.txt", tmp_path / "twice.txt"
     unique.write_text("5185550100\n5185550142\n")
     twice.write_text("5185550142\n5185550111\n518,5550142\n")
 
     first = dnc_import(path=unique, replace=True)
-    assert "duplicates" not in first.timings  # the primary key's build proved the keys unique: no DISTINCT
+    assert "duplicates" not in first.timings  # the primary key's build proved the keys unique: no dedupe
     assert set(numbers()) == {5185550100, 5185550142}
 
     again = dnc_import(path=twice, replace=True)
@@ -149,7 +149,7 @@ def test_a_full_file_with_its_deletion_file_leaves_the_deleted_numbers_out(tmp_p
         1,
         2,
     )
-    assert "duplicates" not in result.timings  # a deleted number is left out by the refill, not deduplicated
+    assert "duplicates" not in result.timings  # a deleted number is deleted by key, not deduplicated
     assert set(numbers()) == {5185550142, 5185550111}
     assert lead("FD-1").suppressed_channels == {"phone": ["dnc_registry"], "sms": ["dnc_registry"]}
     assert lead("FD-2").suppressed_channels == {}
