@@ -159,22 +159,28 @@ class PiiCodec:
             return None
         return self._index(self.current_index_version, value, kind)
 
-    def bulk_indexer(self, kind: str):
-        """A function: ASCII bytes → their blind index under the current version, for millions of values (the DNC
-        registry import). The same HMAC as `blind_index`, computed from the key's inner and outer SHA-256 states
-        copied per value (RFC 2104), which is ~15% faster than copying an `hmac` object in Python."""
+    def bulk_index_states(self, kind: str, *, prefix: bytes = b""):
+        """(inner, outer): SHA-256 states of the current blind-index key (RFC 2104: key ⊕ ipad, with the kind's
+        domain separator and `prefix` absorbed; key ⊕ opad), for millions of values (the DNC registry import).
+        The 16 bytes of `<prefix><value>`'s index are `outer.copy()` updated with `inner.copy()` updated with the
+        value's digest — the same HMAC as `blind_index`, without an `hmac` object per value (~15% faster)."""
         key = dict(self.keys.blind_index)[self.current_index_version]
         block = key.ljust(64, b"\x00")  # the keys are 32 bytes: under SHA-256's block size
-        inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block) + kind.encode() + b"\x00")
+        inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block) + kind.encode() + b"\x00" + prefix)
         outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
-        prefix = self.current_index_version + ":"
+        return inner, outer
 
-        def index(value: bytes) -> str:
+    def bulk_indexer(self, kind: str):
+        """A function: ASCII bytes → the 16 bytes of their blind index under the current version (the index is
+        `<current version>:<their hex>`); see `bulk_index_states`."""
+        inner, outer = self.bulk_index_states(kind)
+
+        def index(value: bytes) -> bytes:
             state = inner.copy()
             state.update(value)
             final = outer.copy()
             final.update(state.digest())
-            return prefix + final.digest()[:_INDEX_BYTES].hex()
+            return final.digest()[:_INDEX_BYTES]
 
         return index
 

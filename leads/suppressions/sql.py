@@ -4,7 +4,8 @@ sets: one statement recomputes the marks of a set of leads from every active ent
 A lead is bound by an active entry whose `value_indexes` hold its e-mail's, its e-mail domain's or its phone's
 blind index (any version: `@>` on the GIN index), or its address hash — except an address entry made before
 the lead's new owner arrived (`owner_changed_at`, set by the ingestion's owner change): it was about the
-previous owner. The DNC registry binds phone and SMS by the phone's blind index (current version).
+previous owner. The DNC registry binds phone and SMS by the phone's blind index: its key (`dnc_phone_key()`, the
+index's 16 bytes as a uuid) against the registry's primary key.
 Nothing here reads a plain-text e-mail or phone: leads' may be encrypted.
 """
 
@@ -29,7 +30,7 @@ SELECT t.id, s.reason, s.channels FROM target t
  WHERE t.owner_changed_at IS NULL OR s.created_at > t.owner_changed_at
 UNION ALL
 SELECT t.id, 'dnc_registry', ARRAY['phone', 'sms']::varchar[] FROM target t
-  JOIN dnc_registry_numbers d ON d.phone_bidx = t.phone_bidx"""
+  JOIN dnc_registry_numbers d ON d.phone_key = dnc_phone_key(t.phone_bidx)"""
 
 
 def marks_refresh_sql(targets: str) -> str:

@@ -36,7 +36,7 @@ SELECT coalesce(r.target, r.new_id) FROM ingest_resolved r
     OR r.addr_hash IN (SELECT value_index FROM suppression_keys)
 UNION
 SELECT coalesce(r.target, r.new_id) FROM ingest_resolved r
-  JOIN dnc_registry_numbers d ON d.phone_bidx = r.phone_bidx"""
+  JOIN dnc_registry_numbers d ON d.phone_key = dnc_phone_key(r.phone_bidx)"""
 SUPPRESSION_KEYS = """CREATE TEMP TABLE suppression_keys ON COMMIT DROP AS
 SELECT DISTINCT unnest(value_indexes)::text AS value_index FROM suppressions WHERE removed_at IS NULL"""
 MARK_LEADS = marks_refresh_sql(INGEST_TARGETS)
