@@ -14,7 +14,6 @@ STEPS = (
     "match_ms",
     "update_ms",
     "insert_ms",
-    "search_index_ms",
     "suppress_ms",
 )
 

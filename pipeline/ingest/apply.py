@@ -15,10 +15,7 @@ handful of statements whatever the file's size (each in pipeline/ingest/sql/):
    (flags OR-ed, code arrays unioned, payload merged, existing contact data kept, campaign status
    untouched); `INSERT … SELECT` for the rest — all computing `lead_score` and `score_breakdown` in the
    same statement (leads/scoring.py). A merge changes no indexed column and `leads` keeps room on each
-   page (leads/migrations/0005), so the UPDATE writes heap-only tuples: no index entry at all. The portal
-   search index's new entries wait in its GIN pending list (`gin_pending_list_limit` raised for this
-   transaction) and are merged into it in one sorted pass after the insert (`leads_search_index_flush()`,
-   leads/migrations/0017), instead of one merge every 4 MB of entries.
+   page (leads/migrations/0005), so the UPDATE writes heap-only tuples: no index entry at all.
 
 5. suppression marks (`sql/suppress.py`): the leads created or changed whose e-mail, domain, phone or address the
    suppression list or the DNC registry binds get their `suppressed_channels` (leads/suppressions/sql.py).
@@ -36,16 +33,7 @@ from django.db import connection
 from pipeline.dlq import dlq_record_owner_change_reviews, dlq_record_rejected_rows
 from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 
-from .sql import (
-    DROP_TEMP_TABLES,
-    SEARCH_INDEX_FLUSH,
-    SET_SEARCH_PENDING_LIST,
-    SET_WORK_MEM,
-    dedupe,
-    match,
-    suppress,
-    write,
-)
+from .sql import DROP_TEMP_TABLES, SET_WORK_MEM, dedupe, match, suppress, write
 
 # Component propagation converges in as many passes as the longest chain of addresses; a bound anyway.
 MAX_PROPAGATION_PASSES = 50
@@ -198,7 +186,6 @@ def apply_staged(
         clock = now
 
     _execute(SET_WORK_MEM)
-    _execute(SET_SEARCH_PENDING_LIST)
     erased = erased_rows_reject(upload_id=upload_id, lines=lines)
     rejected = dlq_record_rejected_rows(upload_id=upload_id, lines=lines) if write_dlq or erased else 0
     lap("dlq_ms")
@@ -219,8 +206,6 @@ def apply_staged(
     lap("insert_ms")
     if counts.leads_created != new_clusters:  # a broken invariant must never commit
         raise RuntimeError(f"inserted {counts.leads_created} leads for {new_clusters} new clusters")
-    _execute(SEARCH_INDEX_FLUSH)  # searchable through the index's tree, not a long pending list, once `done`
-    lap("search_index_ms")
     counts.leads_suppressed = leads_suppression_mark()
     lap("suppress_ms")
     counts.possible_duplicates = _execute(POSSIBLE_DUPLICATES_FROM_INGEST_SQL, {"upload": upload_id})

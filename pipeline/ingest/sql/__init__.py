@@ -15,11 +15,6 @@ from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 from . import dedupe, match, suppress, write
 
 SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
-# The portal search index's new entries wait in its pending list for one sorted merge after the insert
-# (SEARCH_INDEX_FLUSH, leads/migrations/0017_ingest_speed.py) instead of a merge every 4 MB (the default).
-# 2 GB holds a 1M-row upload's entries (≈ 1 GB); a bigger one merges when it gets there, as before.
-SET_SEARCH_PENDING_LIST = "SET LOCAL gin_pending_list_limit = '2GB'"
-SEARCH_INDEX_FLUSH = "SELECT leads_search_index_flush()"
 DROP_TEMP_TABLES = (
     "DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_addresses, ingest_groups, ingest_pairs,"
     " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes, suppression_keys"
@@ -33,7 +28,6 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
     `ingest_merges` and its merges when several properties meet one lead (`shared`)."""
     statements = [
         ("work memory for the sorts and hashes below", SET_WORK_MEM),
-        ("the search index's new entries wait for one merge after the insert", SET_SEARCH_PENDING_LIST),
         ("is anyone erased? (else the next statement is not run)", suppress.ANY_ERASURE),
         ("an erased person's rows rejected, blanked (pipeline/ingest/sql/suppress.py)", suppress.ERASED_REJECT),
         ("rejected rows to the DLQ (pipeline/dlq.py)", DLQ_FROM_STAGING_SQL.strip()),
@@ -90,7 +84,6 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
         ]
     statements += [
         ("new leads", write.insert_sql(lead_events=lead_events)),
-        ("the search index's pending entries merged, sorted, in one pass", SEARCH_INDEX_FLUSH),
         ("every value the suppression list holds", suppress.SUPPRESSION_KEYS),
         ("marks of the leads the list or the DNC registry binds", suppress.MARK_LEADS),
         ("possible duplicates (pipeline/duplicates/records.py)", POSSIBLE_DUPLICATES_FROM_INGEST_SQL),
