@@ -2,8 +2,8 @@
 
 The normaliser seals the raw record (AES-GCM of its JSON) only for a line it rejects, the one row the DLQ keeps
 (pipeline/dlq.py reads `raw` for `reject_reason IS NOT NULL` only); a valid line stages NULL there. Sealing and
-sending every line's ~600-byte record cost ≈ 5 µs of normaliser CPU and about 40% of the COPY text per row
-(docs/benchmarks.md). So the column becomes nullable.
+sending every line's ~600-byte record cost ≈ 7 µs of normaliser CPU per row (≈ 36 → ≈ 28 µs) and 56% of the
+COPY text (296 → 131 MB per 200k rows; docs/benchmarks.md). So the column becomes nullable.
 
 RunSQL (not AlterField) so that the reverse can first give the NULL rows an empty document: staged rows live
 only while their upload is applied, and nothing reads a valid line's raw row, so `{}` loses nothing.
