@@ -6,6 +6,17 @@ import time
 
 from benchmarks import common
 
+# The worker's steps, in the order they run (`timings` of the upload's `dedupe_success` event).
+STEPS = (
+    "staging_ms",
+    "dlq_ms",
+    "dedupe_ms",
+    "match_ms",
+    "update_ms",
+    "insert_ms",
+    "suppress_ms",
+)
+
 
 def report(
     results: list[tuple], *, load_before: tuple[float, ...], load_after: tuple[float, ...], peer_rows: int
@@ -41,9 +52,7 @@ def report(
         for label, run in (("empty", empty), ("merge", merge), ("30% shared addresses", shared)):
             steps = run.get("timings") or {}
             split = ", ".join(
-                f"{step.removesuffix('_ms')} {steps[step] / 1000:.1f} s"
-                for step in ("staging_ms", "dlq_ms", "dedupe_ms", "match_ms", "update_ms", "insert_ms")
-                if step in steps
+                f"{step.removesuffix('_ms')} {steps[step] / 1000:.1f} s" for step in STEPS if step in steps
             )
             lines.append(
                 f"- {rows:,} rows, {label}: created {run['leads_created']:,}, merged {run['leads_merged']:,}, "

@@ -105,7 +105,8 @@ class LeadStaging(models.Model):
         Upload, on_delete=models.CASCADE, related_name="staging_rows", db_index=False, db_constraint=False
     )
     line_number = models.IntegerField()
-    raw = EncryptedRawRowField()  # the raw row, sealed by the normaliser
+    # The raw row of a rejected line (what the DLQ keeps), sealed by the normaliser; NULL for a valid line.
+    raw = EncryptedRawRowField(null=True, blank=True)
     first_name = models.TextField(null=True, blank=True)
     last_name = models.TextField(null=True, blank=True)
     # Encrypted by the normaliser (pipeline/ingest/rows.py), as the leads' columns they become.

@@ -4,9 +4,9 @@
 e-mail, E.164 phone, address line and unit, city, state, ZIP5, MAK, APN, the address hash, valuations,
 flags, verification codes, the broker from the upload or the territory rules, the owner's mailing address,
 the blind indexes of e-mail and phone) and encrypts what holds personal data (AES-GCM, security/pii.py): the
-e-mail, the phone, and the raw record, kept as JSON text sealed whole (`{"encrypted": "<token>"}`, kind
-`raw_row`); `write_copy_text(copy, pairs)` writes many rows as COPY text in blocks. No database, no Django: the
-normaliser child processes run this.
+e-mail, the phone, and — for a rejected row only, the one the DLQ keeps — the raw record, as JSON text sealed
+whole (`{"encrypted": "<token>"}`, kind `raw_row`; NULL for a valid row); `write_copy_text(copy, pairs)`
+writes many rows as COPY text in blocks. No database, no Django: the normaliser child processes run this.
 """
 
 from __future__ import annotations
@@ -123,9 +123,9 @@ def _brace(value: str) -> str:
 
 class StagingLayout:
     """How one file's rows become `leads_staging` rows, as COPY text (pipeline/ingest/staging.py sends it to
-    PostgreSQL). Each COPY row carries the raw row as JSON text (`{header: cell}`, every cell as a
-    string, extra cells under `_extra_values`), the unknown columns' payload (space-trimmed, blanks
-    dropped, NULL when nothing is left), then the normalised columns."""
+    PostgreSQL). Each COPY row carries the raw row of a rejected record, sealed, as JSON text (`{header: cell}`,
+    every cell as a string, extra cells under `_extra_values`; NULL for a valid row), the unknown columns'
+    payload (space-trimmed, blanks dropped, NULL when nothing is left), then the normalised columns."""
 
     def __init__(
         self,
@@ -257,7 +257,6 @@ class StagingLayout:
                 row = row[:width]
             elif len(row) < width:
                 row = row + pad[len(row) :]
-            raw = '{"encrypted":"' + encrypt(raw_json(row, extra), RAW_ROW) + '"}'
             payload = None
             if unknown:  # trimmed of spaces only (as SQL btrim), blanks dropped, nothing left → NULL
                 parts = [
@@ -280,6 +279,9 @@ class StagingLayout:
             mak, apn = key(cells[i_mak]), key(cells[i_apn])
             hashed = addr_hash(address_line(address), city(town), state_code, zip_code) if address else None
             reason = None if (mak or apn or hashed) else REASON_NO_KEY
+            # Only a rejected row's raw record is kept (sealed): it is what the DLQ shows and a person edits. A
+            # valid row is its normalised columns; the stored upload file keeps the record for its retention.
+            raw = None if reason is None else '{"encrypted":"' + encrypt(raw_json(row, extra), RAW_ROW) + '"}'
             email_verified = phone_verified = False
             email_codes_text = phone_codes_text = None
             if cells[i_ecodes]:

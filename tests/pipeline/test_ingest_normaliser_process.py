@@ -15,7 +15,7 @@ from equity_connect.models import PipelineEvent
 from leads.models import Lead
 from pipeline.ingest import staging as stage
 from pipeline.ingest.services import upload_ingest
-from pipeline.models import UploadStatus
+from pipeline.models import PipelineDLQ, UploadStatus
 from security.fields import decrypt_stored, open_document
 from security.pii import EMAIL, PHONE, RAW_ROW
 from tests.pipeline.ingest_helpers import accept, assert_invariant, csv_of
@@ -63,7 +63,7 @@ def staged(upload_id) -> list[tuple]:
     return [
         tuple(
             open_document(json.loads(value), RAW_ROW)
-            if name == "raw"
+            if name == "raw" and value is not None  # only a rejected row keeps its raw row
             else decrypt_stored(value, kinds[name])
             if name in kinds
             else value
@@ -86,6 +86,26 @@ def test_the_process_stages_exactly_what_the_worker_stages(settings):
         assert (result.normaliser_peak_rss_kb > 0) is (mode == "process")
     assert results["worker"][:2] == (40, 3)
     assert results["process"] == results["worker"]
+
+
+def test_only_a_rejected_row_stages_its_raw_row_and_the_dlq_gets_it_whole(settings):
+    settings.INGEST_SUBPROCESS_MIN_BYTES = 0
+    records = rows(22)
+    upload = accept(csv_of(records))
+    stage.stage_file(upload_id=str(upload.id), path=upload.file.path, broker_id=None, size_bytes=upload.size_bytes)
+    reason_at = STAGED.split(", ").index("reject_reason::text")
+    raws = {row[0]: (row[1], row[reason_at]) for row in staged(upload.id)}
+    assert {line for line, (_, reason) in raws.items() if reason} == {12, 23}  # n = 11 and 22: no key
+    for line, (raw, reason) in raws.items():
+        # A valid row's raw record is not sealed nor sent; a rejected one's is, and opens to the record.
+        assert (raw is None) is (reason is None)
+        if reason:
+            record = records[line - 2]
+            assert (raw["Address"], raw["APN"], raw["Email 1"]) == ("", "", record["Email 1"])
+    upload_ingest(upload_id=upload.id)  # stages again, then applies
+    with service_context():
+        payloads = {item.line_number: item.payload for item in PipelineDLQ.objects.filter(upload=upload)}
+    assert payloads == {line: raw for line, (raw, reason) in raws.items() if reason}
 
 
 def test_a_dying_normaliser_fails_the_upload_and_a_rerun_finishes_it_once(settings, monkeypatch):
