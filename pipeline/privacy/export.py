@@ -25,6 +25,7 @@ from equity_connect.db import service_context
 from equity_connect.events import record_event
 from equity_connect.models import PipelineEvent
 from leads.access import access_record
+from leads.columns import ADDRESS, CONTACT
 from leads.models import LeadAccessRecord, LeadConsentAudit
 from pipeline.models import LeadStaging, PipelineDLQ
 
@@ -56,16 +57,7 @@ CONSENT_FIELDS = (
     "utm_term",
     "utm_content",
 )
-PROOF_LEAD_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "property_address",
-    "property_city",
-    "property_state",
-    "property_zip",
-)
+PROOF_LEAD_FIELDS = (*CONTACT, *ADDRESS)  # who and where, as the lead holds them
 PROOF_CONSENT_FIELDS = (
     "consent",
     "consent_email",
