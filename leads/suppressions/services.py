@@ -213,6 +213,16 @@ def suppression_remove(*, entry: Suppression | int, note: str, user=None, by: st
     return SuppressionOutcome(entry=entry, created=False, leads_marked=len(marked))
 
 
+def suppression_person_erase(*, kind: str, indexes: list[str], by: str = "privacy") -> SuppressionOutcome:
+    """An erased person's contact (its blind indexes under every version): their entries keep binding but lose the
+    encrypted value and the label that could be read back, and an `erasure` entry (indexes only) keeps them from
+    being imported again."""
+    Suppression.objects.filter(kind=kind, value_indexes__overlap=indexes).update(
+        value_encrypted="", label="(erased person)"
+    )
+    return suppression_add(kind=kind, reason=SuppressionReason.ERASURE, source="privacy erase", indexes=indexes, by=by)
+
+
 def suppression_add_for_lead(*, lead, reason: str, source: str, user=None, by: str = "") -> list[SuppressionOutcome]:
     """Add a lead's own e-mail (unsubscribe, bounce) or e-mail and phone (complaint, customer request) to the
     list, so that every other lead with that contact, and every future upload of it, is bound too."""

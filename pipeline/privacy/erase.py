@@ -34,9 +34,8 @@ from equity_connect.db import privacy_officer_context, service_context
 from equity_connect.events import record_event
 from leads.access import access_record
 from leads.models import Lead
-from leads.suppressions.models import Suppression
-from leads.suppressions.rules import SuppressionKind, SuppressionReason
-from leads.suppressions.services import suppression_add
+from leads.suppressions.rules import SuppressionKind
+from leads.suppressions.services import suppression_person_erase
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.instantly import InstantlyClient
 from pipeline.dlq import dlq_person_redact
@@ -72,15 +71,8 @@ def _erasure_suppress(email_indexes: list[str], phone_indexes: list[str]) -> int
     lose the encrypted value and the label that could be read back. Returns the entries added."""
     added = 0
     for kind, indexes in ((SuppressionKind.EMAIL, email_indexes), (SuppressionKind.PHONE, phone_indexes)):
-        if not indexes:
-            continue
-        Suppression.objects.filter(kind=kind, value_indexes__overlap=indexes).update(
-            value_encrypted="", label="(erased person)"
-        )
-        outcome = suppression_add(
-            kind=kind, reason=SuppressionReason.ERASURE, source="privacy erase", indexes=indexes, by="privacy"
-        )
-        added += int(outcome.created)
+        if indexes:
+            added += int(suppression_person_erase(kind=kind, indexes=indexes).created)
     return added
 
 
