@@ -207,7 +207,19 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 UPLOAD_READ_GRACE_SECONDS = env.float("UPLOAD_READ_GRACE_SECONDS", default=30.0)
 UPLOAD_READ_MIN_BYTES_PER_SECOND = env.int("UPLOAD_READ_MIN_BYTES_PER_SECOND", default=100_000)
 REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
-CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
+
+
+def _local_address() -> str:
+    """Where `make run` serves (HOST, PORT: scripts/serve.py), as a browser reaches it from this machine."""
+    host = env.str("HOST", default="127.0.0.1")
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host  # noqa: S104
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{host}:{env.int('PORT', default=8000)}"
+
+
+# Locally, consent links point where `make run` serves (`PORT=9000 make run` hands out working links); production
+# requires CONSENT_FORM_URL (`check --deploy`).
+CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="") or _local_address()
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
 CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
 # Consent links are e-mailed to the lead, never shown to the broker: each broker may send this many in 24 hours,
