@@ -17,6 +17,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DJANGO_ENV = env.str("DJANGO_ENV", default="local")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-only-key-set-SECRET_KEY-in-production")
+# Earlier SECRET_KEYs, still accepted for sessions and password-reset links while a rotation settles.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
