@@ -278,6 +278,8 @@ PRIVACY_EXPORT_DIR = env.path("PRIVACY_EXPORT_DIR", default=BASE_DIR / "var" / "
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+# Who to call, `role=address` pairs: the admin index, `manage.py support_contacts`, the end of every alert mail.
+SUPPORT_CONTACTS = env.list("SUPPORT_CONTACTS", default=[])
 SCHEDULE_TIME_ZONE = "America/Los_Angeles"
 # Ingestion: uploads spool to disk past INGEST_SPOOL_BYTES while they are verified; staging
 # commits every INGEST_STAGE_BATCH_ROWS rows (progress); per-lead timeline events only for uploads touching
