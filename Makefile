@@ -13,9 +13,10 @@ bootstrap:
 migrate: bootstrap
 	@$(VENV_PY) manage.py migrate --noinput
 
-## make run: database, migrations, demo data (first time), web server + task cluster on 127.0.0.1:$${PORT:-8000}
+## make run: database, migrations, demo data (first time), the contactable view refreshed, web server + task cluster on 127.0.0.1:$${PORT:-8000}
 run: migrate
 	@$(VENV_PY) manage.py seed_demo --once
+	@$(VENV_PY) manage.py refresh_contactable_leads
 	@$(VENV_PY) manage.py sync_schedules
 	@$(VENV_PY) scripts/serve.py
 

@@ -153,3 +153,28 @@ def superusers_log_in_with_two_factors(app_configs=None, **kwargs):
             id="equity_connect.W020",
         )
     ]
+
+
+@register(deploy=True)
+def support_contacts_are_set(app_configs=None, **kwargs):
+    from .support import SupportContactsInvalid, support_contacts
+
+    try:
+        contacts = support_contacts()
+    except SupportContactsInvalid as error:
+        return [
+            Error(
+                str(error),
+                hint="SUPPORT_CONTACTS=on-call=+1 555 0100,data=data-team@example.com",
+                id="equity_connect.E016",
+            )
+        ]
+    if not contacts:
+        return [
+            Warning(
+                "SUPPORT_CONTACTS is empty: the admin and the alert mails name nobody to call.",
+                hint="SUPPORT_CONTACTS=on-call=+1 555 0100,data=data-team@example.com",
+                id="equity_connect.W021",
+            )
+        ]
+    return []

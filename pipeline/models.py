@@ -294,7 +294,7 @@ class FeederRun(models.Model):
     """The feeder's ledger: one row per business day (Los Angeles date), so a day is fed at most once."""
 
     id = models.BigAutoField(primary_key=True)
-    business_date = models.DateField(unique=True)
+    business_date = models.DateField()
     status = models.CharField(max_length=16, default="running")
     dry_run = models.BooleanField(default=False)
     leads_claimed = models.IntegerField(default=0)
@@ -308,7 +308,13 @@ class FeederRun(models.Model):
 
     class Meta:
         db_table = "feeder_runs"
-        ordering = ["-business_date"]
+        ordering = ["-business_date", "-started_at"]
+        constraints = [
+            # One real feed per business day (the ledger); dry runs leave rows of their own beside it.
+            models.UniqueConstraint(
+                fields=["business_date"], condition=models.Q(dry_run=False), name="feeder_runs_one_feed_per_day"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"feeder {self.business_date} ({self.status})"

@@ -34,7 +34,7 @@ FEEDER_RUN_OPEN_SQL = """
 INSERT INTO feeder_runs (business_date, status, dry_run, leads_claimed, leads_pushed, leads_skipped,
                          error_message, started_at)
 VALUES (%(business_date)s, 'running', false, 0, 0, 0, '', now())
-ON CONFLICT (business_date) DO NOTHING
+ON CONFLICT (business_date) WHERE NOT dry_run DO NOTHING
 RETURNING id
 """
 

@@ -70,3 +70,39 @@ def test_a_task_cluster_that_dies_is_started_again_and_the_web_keeps_serving(tmp
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=60)
     assert not any(alive(pid) for pid in cluster_pids())  # Ctrl-C (or TERM) stops everything it started
+
+
+def test_consent_links_point_where_make_run_serves(tmp_path):
+    """`PORT=9123 make run` hands out consent links that open its own consent form (no CONSENT_FORM_URL set)."""
+    from tests.factories import LeadFactory
+
+    lead = LeadFactory()
+    env = app_env(tmp_path, PORT="9123", Q_WORKERS="1")
+    env.pop("CONSENT_FORM_URL", None)
+    env.pop("HOST", None)
+    made = subprocess.run(
+        [sys.executable, "manage.py", "consent_link", str(lead.pk)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    [link] = re.findall(r"https?://\S+/consent\?token=\S+", made.stdout)
+    assert link.startswith("http://127.0.0.1:9123/consent?token=")
+    serve = subprocess.Popen([sys.executable, "scripts/serve.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+
+        def form() -> requests.Response | None:
+            try:
+                return requests.get(link, timeout=5)
+            except requests.ConnectionError:
+                return None
+
+        page = wait_for(form, timeout=60, interval=0.2, message="the web server answers on port 9123")
+        assert page.status_code == 200
+        assert "<h1>May we contact you?</h1>" in page.text and 'id="problem"' not in page.text
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)

@@ -17,6 +17,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DJANGO_ENV = env.str("DJANGO_ENV", default="local")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-only-key-set-SECRET_KEY-in-production")
+# Earlier SECRET_KEYs, still accepted for sessions and password-reset links while a rotation settles.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -207,7 +209,19 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 UPLOAD_READ_GRACE_SECONDS = env.float("UPLOAD_READ_GRACE_SECONDS", default=30.0)
 UPLOAD_READ_MIN_BYTES_PER_SECOND = env.int("UPLOAD_READ_MIN_BYTES_PER_SECOND", default=100_000)
 REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
-CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
+
+
+def _local_address() -> str:
+    """Where `make run` serves (HOST, PORT: scripts/serve.py), as a browser reaches it from this machine."""
+    host = env.str("HOST", default="127.0.0.1")
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host  # noqa: S104
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{host}:{env.int('PORT', default=8000)}"
+
+
+# Locally, consent links point where `make run` serves (`PORT=9000 make run` hands out working links); production
+# requires CONSENT_FORM_URL (`check --deploy`).
+CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="") or _local_address()
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
 CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
 # Consent links are e-mailed to the lead, never shown to the broker: each broker may send this many in 24 hours,
@@ -264,6 +278,8 @@ PRIVACY_EXPORT_DIR = env.path("PRIVACY_EXPORT_DIR", default=BASE_DIR / "var" / "
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+# Who to call, `role=address` pairs: the admin index, `manage.py support_contacts`, the end of every alert mail.
+SUPPORT_CONTACTS = env.list("SUPPORT_CONTACTS", default=[])
 SCHEDULE_TIME_ZONE = "America/Los_Angeles"
 # Ingestion: uploads spool to disk past INGEST_SPOOL_BYTES while they are verified; staging
 # commits every INGEST_STAGE_BATCH_ROWS rows (progress); per-lead timeline events only for uploads touching

@@ -19,9 +19,11 @@ One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_fee
    the DLQ (`source='instantly_push'`, with `retry_after`) — the DLQ retry job pushes it later.
 
 A dry run (or no INSTANTLY_API_KEY) does all of it inside a savepoint that is rolled back: it reports what
-would be fed and changes nothing (no ledger row either); it is recorded as a `job_run` event with
+would be fed and changes no lead (it leaves a `feeder_runs` row marked `dry_run`, which never counts as the
+day's feed); it is recorded as a `job_run` event with
 `dry_run: true`, and a weekend or an already-fed day as `job_skipped`, so the last `feeder_run` event is
-always the last real feed (the "feeder failed" alert reads it).
+always the last real feed (the "feeder failed" alert reads it). A run or dry run that comes out short of the
+limit says why (pipeline/campaigns/shortfall.py): the view's age and the live funnel of queued leads.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pipeline.models import FeederRun
 
 from .instantly import InstantlyClient
 from .pushes import instantly_payload, push_results_apply
+from .shortfall import feed_funnel, feed_shortfall
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +190,9 @@ def campaign_feed(
         )
 
     if dry_run:
-        fed_run = FeederRun.objects.filter(business_date=business_date).values_list("id", flat=True).first()
+        fed_run = (
+            FeederRun.objects.filter(business_date=business_date, dry_run=False).values_list("id", flat=True).first()
+        )
         if fed_run:
             raise JobSkipped(
                 f"DRY RUN ({why_dry}): {business_date} was already fed (feeder run #{fed_run});"
@@ -201,39 +206,51 @@ def campaign_feed(
         except _DryRunRollback as rollback:
             outcome = rollback.outcome
         sample = [str(lead["id"]) for lead in outcome.claimed[:10]]
+        shortfall = feed_shortfall(
+            limit=limit, got=len(outcome.claimed), view_offers=_view_offers(), funnel=feed_funnel()
+        )
+        # The dry run's own ledger row (never the day's real one: feeder_runs is unique per day among real runs).
+        FeederRun.objects.create(
+            business_date=business_date,
+            status="dry_run",
+            dry_run=True,
+            leads_claimed=len(outcome.claimed),
+            error_message=shortfall.text() if shortfall else "",
+            finished_at=timezone.now(),
+        )
         return JobReport(
             message=f"DRY RUN ({why_dry}): would feed {len(outcome.claimed)} leads for {business_date}; "
-            "nothing was sent and nothing changed",
+            "nothing was sent and no lead changed" + (f". Short: {shortfall.text()}" if shortfall else ""),
             data={
                 **base,
                 "dry_run_reason": why_dry,
                 "would_feed": len(outcome.claimed),
                 "fed": 0,
                 "lead_ids_sample": sample,
+                **({"shortfall": shortfall.as_data()} if shortfall else {}),
             },
             event_type="job_run",  # not a `feeder_run`: a dry run must not hide the last real run's failure
         )
 
     run_id = FeederRun.objects.open_day(business_date)
     if run_id is None:
-        run = FeederRun.objects.get(business_date=business_date)
+        run = FeederRun.objects.get(business_date=business_date, dry_run=False)
         raise JobSkipped(
             f"{business_date} was already fed (feeder run #{run.pk}, {run.status}, {run.leads_pushed} pushed):"
             " nothing fed",
             data={**base, "fed": 0, "already_fed": True, "feeder_run_id": run.pk},
         )
 
-    with connection.cursor() as cursor:
-        cursor.execute(_MV_READY_COUNT_SQL)
-        ready = cursor.fetchone()[0]
+    ready, funnel = _view_offers(), feed_funnel()
     outcome = _feed(business_date, limit, client, ledger=True, run_id=run_id)
+    shortfall = feed_shortfall(limit=limit, got=len(outcome.claimed), view_offers=ready, funnel=funnel)
     status = "done" if not outcome.failed else ("push_failed" if not outcome.pushed else "partial")
     FeederRun.objects.filter(pk=run_id).update(
         status=status,
         leads_claimed=len(outcome.claimed),
         leads_pushed=outcome.pushed,
         leads_skipped=outcome.skipped,
-        error_message=outcome.note,
+        error_message="; ".join(filter(None, (outcome.note, shortfall and f"short: {shortfall.text()}"))),
         finished_at=timezone.now(),
     )
     data = {
@@ -245,11 +262,12 @@ def campaign_feed(
         "skipped": outcome.skipped,
         "failed": outcome.failed,
         "dlq_ids": outcome.dlq_ids,
+        **({"shortfall": shortfall.as_data()} if shortfall else {}),
     }
     message = (
         f"fed {outcome.pushed} leads for {business_date} (claimed {len(outcome.claimed)}, "
         f"skipped by Instantly {outcome.skipped}, failed {outcome.failed})"
-    )
+    ) + (f". Short: {shortfall.text()}" if shortfall else "")
     if outcome.failed:
         return JobReport(
             message=message + f"; failed batches are in the DLQ {outcome.dlq_ids}",
@@ -258,6 +276,12 @@ def campaign_feed(
             error_message=outcome.note,
         )
     return JobReport(message=message, data=data)
+
+
+def _view_offers() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_MV_READY_COUNT_SQL)
+        return cursor.fetchone()[0]
 
 
 def _feed(

@@ -35,6 +35,7 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from equity_connect.events import record_event
 from equity_connect.models import PipelineEvent
+from equity_connect.support import on_call_footer
 from leads.models import Lead
 from pipeline.intake.services import (
     DUPLICATE_REASONS,
@@ -347,7 +348,7 @@ def alert_notify(*, alert: Alert, change: str) -> dict:
         try:
             send_mail(
                 text[:200],
-                f"{text}\n\nOpened: {alert.opened_at}\nResolved: {alert.resolved_at or '-'}\n",
+                f"{text}\n\nOpened: {alert.opened_at}\nResolved: {alert.resolved_at or '-'}\n" + on_call_footer(),
                 settings.DEFAULT_FROM_EMAIL,
                 settings.ALERT_EMAILS,
             )

@@ -53,6 +53,16 @@ def test_phase_1_verification_finds_the_four_columns_the_four_tables_and_the_vie
     assert views == [("mv_contactable_leads",)]
 
 
+def test_pgcrypto_is_installed_and_uuids_default_in_the_database():
+    """The seed's migration creates pgcrypto; ids default to `gen_random_uuid()` even for rows written in SQL."""
+    with service_context():
+        assert fetch("SELECT extname FROM pg_extension WHERE extname = 'pgcrypto'") == [("pgcrypto",)]
+        [(default,)] = fetch(
+            "SELECT column_default FROM information_schema.columns WHERE table_name = 'leads' AND column_name = 'id'"
+        )
+    assert default == "gen_random_uuid()"
+
+
 def test_phase_3_mv_statistics_query_runs_verbatim():
     with service_context():
         rows = fetch(PHASE_3_MV_STATS)

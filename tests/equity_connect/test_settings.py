@@ -59,6 +59,7 @@ PRODUCTION_ENV = {
     "INSTANTLY_WEBHOOK_SECRET": secrets.token_hex(32),
     "ALERT_EMAILS": "ops@example.com",
     "ALERT_WEBHOOK_URL": "",
+    "SUPPORT_CONTACTS": "on-call=+1 415 555 0100",
     "HMAC_SECRET_KEY": "",
 }
 # The environment of this test run, without its own settings module (and .env's values stay beneath these).

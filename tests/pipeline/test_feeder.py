@@ -301,7 +301,9 @@ def test_without_an_api_key_the_feeder_is_a_dry_run_that_changes_nothing(setting
     assert "DRY RUN (INSTANTLY_API_KEY is not set): would feed 5 leads" in result.message
     assert active_ids() == set()
     with service_context():
-        assert not FeederRun.objects.exists()
+        assert not FeederRun.objects.filter(dry_run=False).exists()  # the day is still unfed
+        (dry,) = FeederRun.objects.filter(dry_run=True)
+        assert (dry.business_date, dry.status, dry.leads_claimed) == (MONDAY, "dry_run", 5)
         assert Lead.objects.filter(campaign_status="queued", added_to_campaign_at__isnull=True).count() == 5
     assert events("feeder_run") == []  # a dry run is not a run: it never hides the last real run's status
     event = events("job_run")[-1]

@@ -37,6 +37,7 @@ MANAGE = ".venv/bin/python manage.py "
 
 # Read-only or idempotent: run for real in the test (the rest are only parsed).
 RUN_FOR_REAL = {
+    "support_contacts",
     "dlq list",
     "dlq retry --due",
     "dlq discard",
@@ -73,7 +74,16 @@ MANAGE_LINES = [(book, line) for book, language, line in LINES if line.startswit
 
 def test_every_runbook_names_commands():
     books = {path.name for path in RUNBOOKS.glob("*.md")} - {"README.md"}
-    assert books == {"dlq.md", "mv-refresh.md", "failed-upload.md", "hmac-key-rotation.md", "alerts.md", "rollback.md"}
+    assert books == {
+        "dlq.md",
+        "mv-refresh.md",
+        "failed-upload.md",
+        "hmac-key-rotation.md",
+        "alerts.md",
+        "rollback.md",
+        "contacts.md",
+        "dnc-registry.md",
+    }
     assert {book for book, _ in MANAGE_LINES} == books
     # Each line is one of the kinds this test knows how to exercise.
     for book, language, line in LINES:

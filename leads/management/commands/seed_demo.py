@@ -171,6 +171,7 @@ class Command(BaseCommand):
                         f"demo|{index}|{address}|{city}|{state}|{zip5}".lower().encode()
                     ).hexdigest(),
                     consent=consent,
+                    consent_email=consent,  # the demo's consent form was for e-mail: the feeder needs it
                     consented_at=created_at + timedelta(days=1) if consent else None,
                     consent_method="form" if consent else None,
                     added_to_campaign_at=created_at + timedelta(days=2)
