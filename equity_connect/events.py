@@ -81,6 +81,8 @@ EVENT_TYPES = (
     "lead_suppression_changed",
     "instantly_blocked",
     "dnc_imported",
+    "follow_up_added",
+    "follow_up_done",
 )
 STATUSES = tuple(EventStatus.values)
 
