@@ -128,10 +128,18 @@ BULK_DONE = {
 }
 
 
+def _posted_ids(request) -> list[str]:
+    """The selected ids: the page's checked rows (`id`, repeated) and those chosen on other pages, which the
+    script sends as one comma-separated field (`ids`): a field per lead would pass Django's limit on the number
+    of fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) at a thousand leads."""
+    carried = [value.strip() for value in request.POST.get("ids", "").split(",") if value.strip()]
+    return [*request.POST.getlist("id"), *carried]
+
+
 @require_POST
 @broker_required
 def lead_bulk(request):
-    """One bulk action on the selected leads (`id`, repeated) or on every lead matching the list's query (`scope`
+    """One bulk action on the selected leads (`_posted_ids`) or on every lead matching the list's query (`scope`
     matching). Back to the list with how many changed and, for the rest, why they were skipped; `export` answers
     with the CSV instead. Any selected id that is not the broker's lead: 404, nothing changed."""
     form = BulkActionForm(request.POST)
@@ -146,7 +154,7 @@ def lead_bulk(request):
     if data.get("scope") == "matching":
         filters = LeadFilterForm(QueryDict(data.get("query") or "") or None).filters()
     try:
-        ids = bulk.bulk_selection(broker=broker, lead_ids=request.POST.getlist("id"), filters=filters)
+        ids = bulk.bulk_selection(broker=broker, lead_ids=_posted_ids(request), filters=filters)
     except bulk.BulkSelectionNotFound:
         raise Http404("No such lead") from None
     except LeadError as error:

@@ -25,6 +25,7 @@ from django.db.models.expressions import RawSQL
 from django_q.tasks import async_task
 
 from equity_connect.db import service_context
+from equity_connect.events import lead_events_insert_sql
 from security.fields import seal_note
 
 from ..models import Lead
@@ -38,6 +39,16 @@ from .services import NOTE_MAX
 # The most leads one bulk action takes (a selection of "all matching" a broad filter is refused beyond it).
 BULK_MAX = 10_000
 CONSENT_LINKS_TASK = "leads.tasks.consent_links_bulk_task"
+# One `follow_up_added` event per follow-up the bulk statement inserted (`added`), with its due date and note.
+FOLLOW_UP_EVENTS = lead_events_insert_sql(
+    "follow_up_added",
+    source="added",
+    lead_column="lead_id",
+    broker_column="broker_id",
+    data_sql="jsonb_build_object('follow_up', id, 'due_date', %s::text, 'note', %s::text, 'by', 'broker',"
+    " 'bulk', true)",
+    upload_sql="NULL",
+)
 
 
 class BulkSelectionNotFound(Exception):
@@ -137,11 +148,10 @@ WITH previous AS (
    WHERE leads.id = previous.id
   RETURNING leads.id, leads.assigned_broker_id, previous.campaign_status AS previous_status
 )
-INSERT INTO pipeline_events (event_type, lead_id, broker_id, event_data, status)
-SELECT %s, id, assigned_broker_id, {data_sql}, 'success' FROM changed
+{lead_events_insert_sql(event_type, source="changed", data_sql=data_sql, upload_sql="NULL")}
 RETURNING lead_id"""
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*select_params, *set_params, event_type, *data_params])
+        cursor.execute(statement, [*select_params, *set_params, *data_params])
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -283,11 +293,7 @@ WITH added AS (
   SELECT s.id, s.assigned_broker_id, %s, %s, now() FROM ({select_sql}) s
   RETURNING id, lead_id, broker_id
 )
-INSERT INTO pipeline_events (event_type, lead_id, broker_id, event_data, status)
-SELECT 'follow_up_added', lead_id, broker_id,
-       jsonb_build_object('follow_up', id, 'due_date', %s::text, 'note', %s::text, 'by', 'broker', 'bulk', true),
-       'success'
-  FROM added
+{FOLLOW_UP_EVENTS}
 RETURNING lead_id"""
         with connection.cursor() as cursor:
             cursor.execute(statement, [due_date, note, *select_params, due_date.isoformat(), seal_note(note)])

@@ -80,13 +80,12 @@
     }
     form.querySelectorAll("input.carried").forEach(function (input) { input.remove(); });
     if (!state.matching) {
+      // The ids chosen on other pages, in ONE field: a field per lead would pass the server's limit on fields.
       var here = new Set(boxes.map(function (box) { return box.value; }));
-      state.ids.forEach(function (id) {
-        if (here.has(id)) return;  // the row's own checkbox is submitted with the form
-        var input = document.createElement("input");
-        input.type = "hidden"; input.name = "id"; input.value = id; input.className = "carried";
-        form.appendChild(input);
-      });
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = "ids"; input.className = "carried";
+      input.value = state.ids.filter(function (id) { return !here.has(id); }).join(",");
+      form.appendChild(input);
     }
     if (action !== "export") { state = { ids: [], matching: false }; save(); }
   });

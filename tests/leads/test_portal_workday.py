@@ -242,6 +242,21 @@ def test_bulk_follow_up_and_export_of_all_matching_across_pages(client_for, brok
     assert {row["id"] for row in rows} == {str(wanted[0].pk), str(wanted[5].pk)}
 
 
+def test_a_selection_of_thousands_is_one_field_not_thousands(client_for, broker_a, broker_b):
+    mine = LeadFactory.create_batch(3, assigned_broker=broker_a)
+    many = [str(lead.pk) for lead in mine] * 700  # 2,100 values: one field per id would be refused (400)
+    client = client_for(broker_a)
+    response = client.post(
+        reverse("portal:lead_bulk"), {"action": "follow_up", "due_date": "2030-01-01", "ids": ",".join(many)}
+    )
+    assert "Added a follow-up to 3 of 3 selected leads." in _messages(response)
+    theirs = LeadFactory(assigned_broker=broker_b)
+    before = _state_sql()
+    carried = ",".join([str(mine[0].pk), str(theirs.pk)])
+    assert client.post(reverse("portal:lead_bulk"), {"action": "queue", "ids": carried}).status_code == 404
+    assert _state_sql() == before
+
+
 def test_bulk_refuses_nothing_selected_and_bad_input(client_for, broker_a):
     client = client_for(broker_a)
     response = client.post(reverse("portal:lead_bulk"), {"action": "queue"})
