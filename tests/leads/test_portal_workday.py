@@ -1,6 +1,6 @@
 """The portal's working day through the real middleware (test client): follow-ups, saved views, My day, the
 appointment state and bulk actions; and the scope table: every new endpoint and bulk action refuses another
-broker's leads (404) and changes no row, read back in SQL as the schema owner."""
+broker's leads (404) and changes no row, read back in SQL as service_role (which sees every row)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ OWN, OTHER = "own", "other"
 
 
 def _state_sql() -> dict:
-    """Every row the new endpoints could change, as the schema owner sees them (no RLS): the proof that a refused
+    """Every row the new endpoints could change, as service_role sees them (every row): the proof that a refused
     request changed nothing."""
     with connection.cursor() as cursor:
         state = {}
@@ -134,7 +134,7 @@ def test_scope_table(
         response = getattr(client, method)(url, data)
     assert response.status_code == expected, response.content[:300]
     if expected == 404:
-        assert _state_sql() == before  # nothing changed, anywhere, read as the schema owner
+        assert _state_sql() == before  # nothing changed, anywhere, read in SQL
 
 
 @pytest.mark.parametrize("name", ["my_day", "lead_bulk", "saved_view_save"])
