@@ -222,7 +222,7 @@ CITIES = [
 ]
 
 
-def build(cursor, broker_ids: list[str]) -> float:
+def build(cursor, broker_ids: list[str], total: int = TOTAL_LEADS) -> float:
     started = time.perf_counter()
     cursor.execute("SELECT setseed(0.42)")
     cursor.execute(
@@ -267,7 +267,7 @@ def build(cursor, broker_ids: list[str]) -> float:
             "last": LAST_NAMES,
             "streets": STREETS,
             "cities": CITIES,
-            "total": TOTAL_LEADS,
+            "total": total,
         },
     )
     cursor.execute("ANALYZE leads")

@@ -81,6 +81,8 @@ EVENT_TYPES = (
     "lead_suppression_changed",
     "instantly_blocked",
     "dnc_imported",
+    "follow_up_added",
+    "follow_up_done",
 )
 STATUSES = tuple(EventStatus.values)
 
@@ -144,21 +146,25 @@ def lead_events_insert_sql(
     broker_column: str = "assigned_broker_id",
     data_sql: str = "'{}'::jsonb",
     where_sql: str = "",
+    upload_sql: str = "%(upload)s",
 ) -> str:
     """One `event_type` event per row of `source` (a CTE or temporary table naming leads an upload created
     or changed), for the upload `%(upload)s`; `data_sql` is an SQL expression over `source` for the event's
-    data, `where_sql` an optional condition on its rows (both the code's own, never input)::
+    data, `where_sql` an optional condition on its rows (both the code's own, never input); `upload_sql` is
+    `NULL` for a statement with positional parameters that names no upload (the portal's bulk actions)::
 
         INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status)
         SELECT 'lead_created', id, assigned_broker_id, %(upload)s, '{}'::jsonb, 'success' FROM created
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
+    if upload_sql not in ("%(upload)s", "NULL"):
+        raise ValueError(f"not an upload expression: {upload_sql!r}")
     for name in (source, lead_column, broker_column):
         if not name.isidentifier():
             raise ValueError(f"not an identifier: {name!r}")
     return (
         "INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status)\n"
-        f"SELECT '{event_type}', {lead_column}, {broker_column}, %(upload)s, {data_sql}, 'success' FROM {source}"
+        f"SELECT '{event_type}', {lead_column}, {broker_column}, {upload_sql}, {data_sql}, 'success' FROM {source}"
         + (f" WHERE {where_sql}" if where_sql else "")
     )

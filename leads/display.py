@@ -175,6 +175,8 @@ def event_details(event_type: str, data, zone: ZoneInfo) -> list[str]:
         phrases.append(
             f"status {str(status.get('from') or 'none').replace('_', ' ')} → {status['to'].replace('_', ' ')}"
         )
+    if data.get("due_date"):
+        phrases.append(f"due {data['due_date']}")
     if data.get("reason"):
         phrases.append(str(data["reason"]))
     if data.get("note"):

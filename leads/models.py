@@ -382,3 +382,6 @@ class ContactWindow(models.Model):
 
 # The suppression list's models live in their own module (leads/suppressions/models.py).
 from .suppressions.models import DncRegistryImport, DncRegistryNumber, Suppression  # noqa: E402, F401
+
+# A broker's follow-ups and saved views (leads/workday/models.py).
+from .workday.models import FollowUp, SavedView  # noqa: E402, F401

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from django.db import connection, models, transaction
+from django_q.tasks import async_task
 
 from equity_connect.db import service_context
 from equity_connect.events import lead_events_insert_sql, record_event
@@ -132,6 +134,7 @@ def lead_verified_record(*, lead: Lead, before: dict[str, bool], by: str | None,
 # Under a broker's context the event carries that broker's id (the RLS WITH CHECK requires it).
 
 QUEUEABLE_STATUSES = (CampaignStatus.NEW, CampaignStatus.PAUSED)
+STOP_SEQUENCES_TASK = "pipeline.tasks.instantly_sequences_stop"
 
 
 class LeadError(Exception):
@@ -237,7 +240,9 @@ class Outcome(models.TextChoices):
 def lead_record_outcome(
     *, lead: Lead, broker, outcome: str, note: str = "", appointment_at: datetime | None = None
 ) -> Lead:
-    """Record a contact outcome. An appointment records `appointment_booked` (the funnel's booked step);
+    """Record a contact outcome. An appointment records `appointment_booked` (the funnel's booked step; the
+    portal then shows the lead as "Appointment booked", leads/workday/selectors.py) and, when the lead is in an
+    Instantly campaign, enqueues the task that stops its e-mail sequence once the transaction commits;
     a conversion also sets `campaign_status='converted'`; the rest record `lead_outcome`."""
     if outcome not in Outcome.values:
         raise LeadError("Choose an outcome.")
@@ -254,7 +259,17 @@ def lead_record_outcome(
             lead.save(update_fields=["campaign_status", "updated_at"])
         event_type = "appointment_booked" if outcome == Outcome.APPOINTMENT else "lead_outcome"
         record_event(event_type, lead_id=lead.pk, broker_id=lead.assigned_broker_id, data=data)
+        if outcome == Outcome.APPOINTMENT and lead.instantly_lead_id:
+            # The lead is talking to the broker now: their e-mail sequence must send nothing more.
+            sequences = [[str(lead.pk), lead.instantly_lead_id]]
+            transaction.on_commit(partial(_sequences_stop_enqueue, sequences, "appointment booked"))
     return lead
+
+
+def _sequences_stop_enqueue(sequences: list[list[str]], reason: str) -> None:
+    # By the task's dotted name (leads never imports pipeline): the pipeline's Instantly client stops the
+    # sequences in the task cluster, with its retries and a DLQ review row when Instantly cannot be reached.
+    async_task(STOP_SEQUENCES_TASK, sequences, reason, task_name="stop sequences", group="instantly")
 
 
 def login_lockout_record(*, username: str, ip_address: str | None) -> None:

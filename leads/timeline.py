@@ -51,6 +51,8 @@ EVENT_LABELS = {
     "lead_suppression_changed": "Suppression marks changed",
     "lead_owner_changed": "Assigned to another broker",
     "campaign_stopped": "Campaign stopped",
+    "follow_up_added": "Follow-up added",
+    "follow_up_done": "Follow-up done",
 }
 
 

@@ -63,11 +63,12 @@ def contacts_encrypt_task() -> str:
     return f"encrypted the contacts of {changed} leads" if changed else "nothing to encrypt"
 
 
-def instantly_sequences_stop(sequences: list[list[str]]) -> str:
-    """Stop the old owners' Instantly sequences of leads a new owner arrived on (enqueued by the ingestion)."""
+def instantly_sequences_stop(sequences: list[list[str]], reason: str = "new owner") -> str:
+    """Stop the Instantly sequences of these leads: the old owners' when a new owner arrived (enqueued by the
+    ingestion and the merge), or a lead's own once an appointment is booked (leads/services.py)."""
     with service_context():
         stopped = instantly_sequences_stop_service(
-            sequences=[(lead_id, instantly_id) for lead_id, instantly_id in sequences], reason="new owner"
+            sequences=[(lead_id, instantly_id) for lead_id, instantly_id in sequences], reason=reason[:200]
         )
     return "stopped" if stopped else "failed: a DLQ review row asks a person"
 

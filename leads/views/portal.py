@@ -31,6 +31,7 @@ from ..contactability import channel_closed, lead_contactability
 from ..display import broker_zone
 from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
 from ..models import Lead
+from . import workday_context as workday_views
 
 
 def broker_required(view):
@@ -100,11 +101,15 @@ def _column_sorts(query, current: str) -> dict[str, dict]:
 @require_GET
 @broker_required
 def lead_list(request):
-    form = LeadFilterForm(request.GET or None)
+    params, current_view = workday_views.list_parameters(request)
+    if params is None:  # landed without parameters: on to the broker's default view
+        return redirect(f"{reverse('portal:lead_list')}?view={current_view.pk}")
+    form = LeadFilterForm(params or None)
     filters = form.filters()
     page_size = form.page_size()
     page = selectors.lead_page(broker=request.broker, filters=filters, page=_page_number(request), page_size=page_size)
-    query = request.GET.copy()
+    workday_views.mark_appointments(page.leads)
+    query = params.copy()
     query.pop("page", None)
     detail_query = query.copy()
     detail_query["page"] = page.page
@@ -119,6 +124,7 @@ def lead_list(request):
             "columns": _column_sorts(query, selectors.sort_key(filters)),
             "nav": "leads",
             "export_url": f"{reverse('portal:lead_export')}?{query.urlencode()}",
+            **workday_views.list_context(request, query=query, current_view=current_view, page=page),
         },
     )
 
@@ -135,7 +141,13 @@ def lead_export(request):
     filters and the row count: it is written once the last row is read, still inside the request's database
     context (the middleware drains a streaming response within it)."""
     filters = LeadFilterForm(request.GET or None).filters()
-    queryset = selectors.lead_list(broker=request.broker, filters=filters).values_list(*PORTAL_EXPORT)
+    return export_response(request, selectors.lead_list(broker=request.broker, filters=filters), filters=filters)
+
+
+def export_response(request, leads, *, filters, via: str = "portal.lead_export") -> StreamingHttpResponse:
+    """The CSV of `leads` (a scoped queryset), streamed; its access record (`filters`: what was exported) is
+    written once the last row is read, inside the request's database context."""
+    queryset = leads.values_list(*PORTAL_EXPORT)
     writer = csv.writer(_Echo())
 
     def rows():
@@ -144,7 +156,7 @@ def lead_export(request):
         for row in queryset.iterator(chunk_size=2000):
             count += 1
             yield writer.writerow([spreadsheet_safe(value) for value in row])
-        access_record(request=request, action="export", via="portal.lead_export", filters=filters, row_count=count)
+        access_record(request=request, action="export", via=via, filters=filters, row_count=count)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
@@ -173,6 +185,7 @@ def _detail_context(request, lead, **extra):
         "outcome_form": OutcomeForm(),
         "breakdown": _breakdown(lead.score_breakdown),
         **_list_navigation(request, lead),
+        **workday_views.detail_context(request, lead),
     }
     context.update(extra)
     return context
