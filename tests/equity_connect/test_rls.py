@@ -160,6 +160,7 @@ def test_pipeline_writer_has_exactly_the_seeds_grants():
         "mv_contactable_leads": "SELECT",
         "suppressions": "SELECT",  # the apply marks suppressed leads and rejects an erased person's rows
         "dnc_registry_numbers": "SELECT",  # and marks leads whose phone is on the DNC registry
+        "lead_score_weights": "SELECT",  # upsert_lead() scores the leads it writes with the rule's weights
     }
     functions = run_sql(
         "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
