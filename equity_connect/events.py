@@ -81,6 +81,9 @@ EVENT_TYPES = (
     "lead_suppression_changed",
     "instantly_blocked",
     "dnc_imported",
+    "broker_offboarded",
+    "lead_reassigned",
+    "holiday_changed",
 )
 STATUSES = tuple(EventStatus.values)
 

@@ -175,6 +175,8 @@ def event_details(event_type: str, data, zone: ZoneInfo) -> list[str]:
         phrases.append(
             f"status {str(status.get('from') or 'none').replace('_', ' ')} → {status['to'].replace('_', ' ')}"
         )
+    if event_type == "lead_reassigned" and data.get("to_broker_name"):
+        phrases.append(f"from {data.get('from_broker_name') or 'another broker'} to {data['to_broker_name']}")
     if data.get("reason"):
         phrases.append(str(data["reason"]))
     if data.get("note"):
