@@ -1,4 +1,5 @@
-"""`mv_contactable_leads` keeps only leads of active brokers (issue 16: offboarding).
+"""`mv_contactable_leads` keeps only leads of active brokers (issue 16: offboarding); the DNC registry imports'
+name in the admin.
 
 The feeder already re-checks each candidate live (`assigned_broker__active`), so this is not the only wall; but
 with a deactivated broker's leads in the view, the feeder read them page after page only to drop them, and the
@@ -34,4 +35,11 @@ OLD_VIEW = _0014.VIEW
 class Migration(migrations.Migration):
     dependencies = [("leads", "0017_dnc_registry_speed"), ("security", "0004_broker_time_zone")]
 
-    operations = [migrations.RunSQL(VIEW, reverse_sql=OLD_VIEW)]
+    operations = [
+        migrations.RunSQL(VIEW, reverse_sql=OLD_VIEW),
+        # The admin names it as the runbooks do ("DNC registry imports", not Django's "Dnc registry imports").
+        migrations.AlterModelOptions(
+            name="dncregistryimport",
+            options={"ordering": ["-imported_at", "-id"], "verbose_name": "DNC registry import"},
+        ),
+    ]
