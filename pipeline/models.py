@@ -315,10 +315,8 @@ class FeederRun(models.Model):
 
 
 class BusinessHoliday(models.Model):
-    """A day the feeder does not feed (pipeline/campaigns/calendar.py): the US federal holidays on the weekday they
-    are observed are seeded for 2020-2040 (pipeline migration 0018); ops add, change or remove days in the admin."""
+    """A Los Angeles date the feeder does not feed (pipeline/campaigns/calendar.py; seeded by pipeline 0018)."""
 
-    id = models.BigAutoField(primary_key=True)
     day = models.DateField(unique=True, help_text="The Los Angeles date on which nothing is fed")
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
@@ -326,7 +324,6 @@ class BusinessHoliday(models.Model):
 
     class Meta:
         db_table = "business_holidays"
-        ordering = ["day"]
         verbose_name = "holiday"
 
     def __str__(self) -> str:

@@ -54,6 +54,7 @@ class BusinessHolidayAdmin(admin.ModelAdmin):
     through pipeline/campaigns/calendar.py, which records `holiday_changed`."""
 
     list_display = ("day", "weekday", "name", "updated_at")
+    ordering = ("day",)
     search_fields = ("name",)
     date_hierarchy = "day"
     fields = ("day", "name")

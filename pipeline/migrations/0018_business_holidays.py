@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="BusinessHoliday",
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("day", models.DateField(help_text="The Los Angeles date on which nothing is fed", unique=True)),
                 ("name", models.CharField(max_length=200)),
                 (
@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
                     models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now()),
                 ),
             ],
-            options={"verbose_name": "holiday", "db_table": "business_holidays", "ordering": ["day"]},
+            options={"verbose_name": "holiday", "db_table": "business_holidays"},
         ),
         migrations.RunSQL(RLS, reverse_sql=RLS_REVERSE),
         migrations.RunPython(seed, unseed),
