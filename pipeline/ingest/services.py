@@ -23,7 +23,7 @@ import time
 from functools import partial
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -82,26 +82,16 @@ def upload_ingest(*, upload_id) -> Upload | None:
         except Exception:  # still unavailable: the upload stays `processing`, for a re-run to finish
             logger.exception("could not record the upload's failure")
 
-    # Every line logged for this upload carries `upload_id` and `partner` as fields (equity_connect/logging.py).
-    # One session from start to finish (its upload lock, temporary tables, temp_buffers): never through a
-    # transaction-mode pooler.
-    with log_context(upload_id=str(upload_id), partner=_partner_name(upload_id)), direct_connection():
+    # Every line logged for this upload carries `upload_id` (and `partner`, once the upload is read) as fields
+    # (equity_connect/logging.py). One session from start to finish (its upload lock, temporary tables,
+    # temp_buffers): never through a transaction-mode pooler.
+    with log_context(upload_id=str(upload_id)), direct_connection():
         return retry_transient(
             partial(_ingest_attempt, upload_id, started),
             budget_seconds=budget,
             what="upload",
             give_up=give_up,
         )
-
-
-def _partner_name(upload_id) -> str | None:
-    """The upload's partner, for the log lines only: `pipeline_writer` may not read `partners`, so one short read
-    as the service role; a database that cannot answer now leaves it out (the run's own retries deal with that)."""
-    try:
-        with service_context():
-            return Upload.objects.filter(pk=upload_id).values_list("partner__name", flat=True).first()
-    except DatabaseError:
-        return None
 
 
 def _ingest_attempt(upload_id, started: float) -> Upload | None:
@@ -132,19 +122,21 @@ def _ingest_attempt(upload_id, started: float) -> Upload | None:
                 finished_at=None,
                 updated_at=timezone.now(),
             )
-        try:
-            return _ingest(upload, started)
-        except FileUnreadable as error:
-            _fail(upload.id, str(error), started, reason_class="unreadable_file", dlq=True)
-            with pipeline_writer_context():
-                return Upload.objects.get(pk=upload.id)
-        except Exception as error:
-            if transient_database_error(error, connection):
-                raise  # not the upload's fault: the run starts again (retry_transient)
-            logger.exception("upload ingestion failed")
-            reason = f"internal error ({type(error).__name__}); the upload can be re-run"
-            _fail(upload.id, reason, started, reason_class="internal_error", error=error)
-            raise
+        # The partner's id (pipeline_writer reads no partner names; the admin and the intake's lines have them).
+        with log_context(partner=str(upload.partner_id) if upload.partner_id else None):
+            try:
+                return _ingest(upload, started)
+            except FileUnreadable as error:
+                _fail(upload.id, str(error), started, reason_class="unreadable_file", dlq=True)
+                with pipeline_writer_context():
+                    return Upload.objects.get(pk=upload.id)
+            except Exception as error:
+                if transient_database_error(error, connection):
+                    raise  # not the upload's fault: the run starts again (retry_transient)
+                logger.exception("upload ingestion failed")
+                reason = f"internal error ({type(error).__name__}); the upload can be re-run"
+                _fail(upload.id, reason, started, reason_class="internal_error", error=error)
+                raise
 
 
 def _progress(upload_id):

@@ -88,7 +88,8 @@ def uploads(request):
         "upload accepted",
         extra={
             "upload_id": str(upload.id),
-            "partner": getattr(verified.partner, "name", None),
+            "partner": str(upload.partner_id) if upload.partner_id else None,  # as on the ingestion's lines
+            "partner_name": getattr(verified.partner, "name", None),
             "key_id": key.key_id if key else None,
         },
     )
