@@ -83,6 +83,9 @@ EVENT_TYPES = (
     "dnc_imported",
     "follow_up_added",
     "follow_up_done",
+    "broker_offboarded",
+    "lead_reassigned",
+    "holiday_changed",
 )
 STATUSES = tuple(EventStatus.values)
 

@@ -31,6 +31,7 @@ OPS_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("pipeline", "alert"): ("view", "change"),
     ("pipeline", "jobheartbeat"): ("view", "change"),  # "run now"
     ("pipeline", "feederrun"): ("view",),
+    ("pipeline", "businessholiday"): ("view", "add", "change", "delete"),  # the feeder's calendar
     ("pipeline", "webhookdelivery"): ("view",),
     ("django_q", "schedule"): ("view", "add", "change", "delete"),  # pause or move a schedule
     ("django_q", "task"): ("view",),

@@ -22,6 +22,7 @@ urlpatterns = [
         )
         for old, new in MOVED_ADMIN_PATHS.items()
     ),
+    path("", include("leads.urls_root")),  # / : staff to /admin/, brokers to /portal/, anyone else to the login
     path("accounts/", include("leads.urls_accounts")),
     path("portal/", include(portal)),
     path("", include("leads.urls_consent")),  # /consent?token=…

@@ -1,5 +1,5 @@
 """Leads, consent records, access records, the verification-code map and the contact windows in the admin
-(brokers: security/admin.py).
+(brokers, with their offboarding: leads/admin_brokers.py).
 
 Ops see leads' personal data masked (leads/masking.py); opening, changing, deleting and exporting leads writes
 access records (leads/access.py), which the lead's page links to."""
@@ -364,4 +364,5 @@ class ContactWindowAdmin(admin.ModelAdmin):
             contact_window_delete(row=row, user=request.user)
 
 
+from . import admin_brokers  # noqa: E402, F401  (registers brokers and their offboarding)
 from .suppressions import admin as suppressions_admin  # noqa: E402, F401  (registers the suppression list)

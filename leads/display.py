@@ -177,6 +177,8 @@ def event_details(event_type: str, data, zone: ZoneInfo) -> list[str]:
         )
     if data.get("due_date"):
         phrases.append(f"due {data['due_date']}")
+    if event_type == "lead_reassigned" and data.get("to_broker_name"):
+        phrases.append(f"from {data.get('from_broker_name') or 'another broker'} to {data['to_broker_name']}")
     if data.get("reason"):
         phrases.append(str(data["reason"]))
     if data.get("note"):

@@ -53,6 +53,7 @@ EVENT_LABELS = {
     "campaign_stopped": "Campaign stopped",
     "follow_up_added": "Follow-up added",
     "follow_up_done": "Follow-up done",
+    "lead_reassigned": "Reassigned to another broker",
 }
 
 

@@ -9,7 +9,9 @@
   recorded (and committed) in the outer transaction;
 - records one `pipeline_events` row with the job's status and `duration_ms` (`mv_refreshed` for the
   MV refresh, `feeder_run` for the feeder, `job_run` for the others), and upserts the job's
-  `JobHeartbeat` row (named like its schedule).
+  `JobHeartbeat` row (named like its schedule);
+- logs with the fields `job` and `job_run_id` on every line of the run (the event's data has both too), and
+  ends with one line carrying `status` and `duration_ms`.
 
 A job's `work()` returns a `JobReport` (a line for people, data for the event, a status). The jobs
 themselves live with their concern: the MV refresh in pipeline/campaigns/contactable.py, the feeder in
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +32,7 @@ from django.db import connection, transaction
 
 from equity_connect.db import service_context
 from equity_connect.events import record_event
+from equity_connect.logging import log_context
 from pipeline.models import JobHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -99,17 +103,33 @@ def job_run(
     """Run `work` as job `name` under its advisory lock; record its event and heartbeat. Never raises for
     a failure of `work` (the result says `failure`); the caller decides whether that is an error."""
     started = time.monotonic()
+    run_id = uuid.uuid4().hex
+    # Every line logged during the run carries the job and this run's id (equity_connect/logging.py); the run's
+    # event carries the id too, so a log search starts from the admin's event trail.
+    with log_context(job=name, job_run_id=run_id):
+        result = _job_run(name, work, run_id, started, event_type=event_type, budget=budget)
+        logger.info(
+            "job %s: %s",
+            name,
+            result.status,
+            extra={"status": result.status, "duration_ms": result.duration_ms},
+        )
+    return result
+
+
+def _job_run(name: str, work: Callable[[], JobReport], run_id: str, started: float, *, event_type: str, budget: str):
+    ids = {"job": name, "job_run_id": run_id}
     with service_context(budget=budget):
         if not job_lock_try(name):
             message = f"{name}: skipped, another run holds the lock"
-            record_event("job_skipped", data={"job": name, "reason": "lock_held"})
-            logger.info(message, extra={"job": name})
+            record_event("job_skipped", data={**ids, "reason": "lock_held"})
+            logger.info(message)
             return JobResult(name=name, status="skipped", message=message)
         try:
             with transaction.atomic():
                 report = work()
         except JobSkipped as skip:
-            record_event("job_skipped", data={**skip.data, "job": name, "reason": skip.reason})
+            record_event("job_skipped", data={**skip.data, **ids, "reason": skip.reason})
             heartbeat_touch(name, status="skipped", duration_ms=ms_since(started))
             return JobResult(
                 name=name,
@@ -121,10 +141,8 @@ def job_run(
         except Exception as exc:
             duration_ms = ms_since(started)
             error = f"{type(exc).__name__}: {exc}"[:2000]
-            logger.exception("job %s failed", name, extra={"job": name})
-            record_event(
-                event_type, data={"job": name}, duration_ms=duration_ms, status="failure", error_message=error
-            )
+            logger.exception("job %s failed", name, extra={"duration_ms": duration_ms})
+            record_event(event_type, data=ids, duration_ms=duration_ms, status="failure", error_message=error)
             heartbeat_touch(name, status="failure", duration_ms=duration_ms)
             return JobResult(
                 name=name,
@@ -136,7 +154,7 @@ def job_run(
         duration_ms = ms_since(started)
         record_event(
             report.event_type or event_type,
-            data={"job": name, **report.data},
+            data={**ids, **report.data},
             duration_ms=duration_ms,
             status=report.status,
             error_message=report.error_message,

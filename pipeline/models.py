@@ -320,6 +320,22 @@ class FeederRun(models.Model):
         return f"feeder {self.business_date} ({self.status})"
 
 
+class BusinessHoliday(models.Model):
+    """A Los Angeles date the feeder does not feed (pipeline/campaigns/calendar.py; seeded by pipeline 0018)."""
+
+    day = models.DateField(unique=True, help_text="The Los Angeles date on which nothing is fed")
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "business_holidays"
+        verbose_name = "holiday"
+
+    def __str__(self) -> str:
+        return f"{self.day:%a %Y-%m-%d} {self.name}"
+
+
 class WebhookDelivery(models.Model):
     """Inbound Instantly events already applied, by the hash of (event_type, email, campaign, timestamp, step)."""
 

@@ -1,49 +1,15 @@
-"""Brokers, partners and their keys in the admin. A new key's secret is shown once, on the page the saving POST
-renders (never in a message, which would travel through the session or a cookie); revocation and rotation (a
-second active key for the same partner, with the same brokers and v1 setting) are admin actions that call the
-same services as `manage.py partner_key`. A key's allowed brokers (whom its uploads may name in X-Broker-Id) and
-whether it may sign v1 are edited on its page."""
+"""Partners and their keys in the admin (brokers: leads/admin_brokers.py, since offboarding a broker moves leads). A
+new key's secret is shown once, on the page the saving POST renders (never in a message, which would travel
+through the session or a cookie); revocation and rotation (a second active key for the same partner, with the
+same brokers and v1 setting) are admin actions that call the same services as `manage.py partner_key`. A key's
+allowed brokers (whom its uploads may name in X-Broker-Id) and whether it may sign v1 are edited on its page."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
-from import_export import resources
-from import_export.admin import ImportExportModelAdmin
 
-from equity_connect.spreadsheets import SpreadsheetSafeResource
-
-from .models import Broker, Partner, PartnerKey, PartnerKeyStatus
+from .models import Partner, PartnerKey, PartnerKeyStatus
 from .services import PartnerKeyError, partner_key_create, partner_key_policy_update, partner_key_revoke
-
-
-class BrokerResource(SpreadsheetSafeResource, resources.ModelResource):
-    """Brokers by email (the natural key): an import updates a broker with that email or adds one."""
-
-    class Meta:
-        model = Broker
-        import_id_fields = ("email",)
-        fields = (
-            "name",
-            "email",
-            "phone",
-            "company",
-            "nmls_id",
-            "territory_states",
-            "territory_zip_prefixes",
-            "active",
-        )
-        export_order = fields
-        skip_unchanged = True
-        report_skipped = True
-
-
-@admin.register(Broker)
-class BrokerAdmin(ImportExportModelAdmin):
-    resource_classes = [BrokerResource]
-    list_display = ("name", "email", "company", "active", "territory_states", "created_at")
-    list_filter = ("active",)
-    search_fields = ("name", "email", "company", "nmls_id")
-    raw_id_fields = ("user",)
 
 
 @admin.register(Partner)

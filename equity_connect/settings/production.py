@@ -2,11 +2,14 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from equity_connect.logging import logging_config
+
 from .base import *  # noqa: F403
 from .base import (
     BLIND_INDEX_KEYS,
     ENCRYPTION_KEYS,
     FORM_LINK_SECRET,
+    LOG_LEVEL,
     PII_ENCRYPTION_KEYS,
     SECRET_KEY,
     STAFF_2FA_POLICIES,
@@ -38,3 +41,7 @@ SECURE_HSTS_PRELOAD = True
 STAFF_2FA_REQUIRED = env.str("STAFF_2FA_REQUIRED", default="superusers")
 if STAFF_2FA_REQUIRED not in STAFF_2FA_POLICIES:
     raise ImproperlyConfigured(f"STAFF_2FA_REQUIRED must be one of {', '.join(STAFF_2FA_POLICIES)}")
+
+# One JSON object per line for the log aggregator (LOG_FORMAT=text brings back the key=value lines).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL, q_level=env.str("Q_LOG_LEVEL", default="WARNING"))

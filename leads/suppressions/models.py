@@ -139,6 +139,7 @@ class DncRegistryImport(models.Model):
     class Meta:
         db_table = "dnc_registry_imports"
         ordering = ["-imported_at", "-id"]
+        verbose_name = "DNC registry import"  # not Django's "Dnc registry import" (the runbooks name it)
 
     def __str__(self) -> str:
         return f"DNC import {self.imported_at:%Y-%m-%d} ({self.numbers_total} numbers)"

@@ -1,4 +1,4 @@
-"""Login, logout, password change and reset (Django's own views), and the landing redirect.
+"""Login, logout, password change and reset (Django's own views), the landing redirect and the site's root.
 
 They touch only Django's auth and session tables, which the database roles of the request context have
 no rights on, so each is marked `without_db_context`.
@@ -6,6 +6,7 @@ no rights on, so each is marked `without_db_context`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
@@ -47,3 +48,12 @@ password_reset_complete = _exempt(auth_views.PasswordResetCompleteView)
 def landing(request):
     """After login: staff to the admin, everyone else to the portal (which turns away non-brokers)."""
     return redirect("/admin/" if request.user.is_staff else "/portal/")
+
+
+@without_db_context
+def root(request):
+    """`/` (also the admin's "View site"): staff to the admin, a logged-in user to the portal (which turns away
+    anyone without an active broker, with a page that says so), anyone else to the login page."""
+    if not request.user.is_authenticated:
+        return redirect(settings.LOGIN_URL)
+    return landing(request)

@@ -1,4 +1,5 @@
-"""The feeder's ledger and the inbound Instantly deliveries: read-only records (the jobs write them).
+"""The feeder's ledger and the inbound Instantly deliveries: read-only records (the jobs write them); the feeder's
+holiday calendar, edited here.
 
 The "run now" buttons (MV refresh, feeder dry run) live with the other ops actions in
 pipeline/monitoring/admin.py and call the jobs' own `*_run` functions. The schedules themselves
@@ -8,7 +9,9 @@ are django-q2's "Scheduled tasks" (declared in pipeline/schedules.py; a change t
 
 from django.contrib import admin
 
-from pipeline.models import FeederRun, WebhookDelivery
+from pipeline.models import BusinessHoliday, FeederRun, WebhookDelivery
+
+from .calendar import holiday_delete, holiday_save
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
@@ -43,3 +46,39 @@ class WebhookDeliveryAdmin(_ReadOnlyAdmin):
     search_fields = ("dedupe_hash",)  # the address is encrypted: find a delivery by its lead
     raw_id_fields = ("lead",)
     date_hierarchy = "received_at"
+
+
+@admin.register(BusinessHoliday)
+class BusinessHolidayAdmin(admin.ModelAdmin):
+    """The feeder's holiday calendar: the feeder does not feed on these Los Angeles dates. Saves and deletions go
+    through pipeline/campaigns/calendar.py, which records `holiday_changed`."""
+
+    list_display = ("day", "weekday", "name", "updated_at")
+    ordering = ("day",)
+    search_fields = ("name",)
+    date_hierarchy = "day"
+    fields = ("day", "name")
+    actions = ("delete_holidays",)
+
+    @admin.display(description="weekday")
+    def weekday(self, obj):
+        return f"{obj.day:%A}"
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # the bulk delete would skip the service and its event
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        holiday_save(holiday=obj, user=request.user)
+
+    def delete_model(self, request, obj):
+        holiday_delete(holiday=obj, user=request.user)
+
+    @admin.action(description="Remove the selected holidays (fed again on those days)", permissions=["delete"])
+    def delete_holidays(self, request, queryset):
+        count = 0
+        for holiday in queryset:
+            holiday_delete(holiday=holiday, user=request.user)
+            count += 1
+        self.message_user(request, f"Removed {count} holiday(s).")

@@ -2,7 +2,9 @@
 
 One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_feeder` advisory lock):
 1. the business date is the intended run date in Los Angeles (django-q2 passes the schedule's intended
-   instant; by hand it is today or `--date`); Saturdays and Sundays feed nothing;
+   instant; by hand it is today or `--date`); Saturdays, Sundays and the holidays of the calendar
+   (`business_holidays`, pipeline/campaigns/calendar.py: US federal holidays by default, edited in the admin)
+   feed nothing;
 2. the ledger: `INSERT INTO feeder_runs (business_date) … ON CONFLICT DO NOTHING`. If the day already has
    a row, nothing is fed — so a day is fed at most once, whether triggered twice, by hand, or by two
    clusters (a concurrent insert waits for the first transaction and then finds the row);
@@ -21,7 +23,7 @@ One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_fee
 A dry run (or no INSTANTLY_API_KEY) does all of it inside a savepoint that is rolled back: it reports what
 would be fed and changes no lead (it leaves a `feeder_runs` row marked `dry_run`, which never counts as the
 day's feed); it is recorded as a `job_run` event with
-`dry_run: true`, and a weekend or an already-fed day as `job_skipped`, so the last `feeder_run` event is
+`dry_run: true`, and a weekend, a holiday or an already-fed day as `job_skipped`, so the last `feeder_run` event is
 always the last real feed (the "feeder failed" alert reads it). A run or dry run that comes out short of the
 limit says why (pipeline/campaigns/shortfall.py): the view's age and the live funnel of queued leads.
 """
@@ -43,6 +45,7 @@ from leads.suppressions.selectors import leads_bound_for
 from pipeline.jobs import CAMPAIGN_FEEDER, JobReport, JobResult, JobSkipped, job_run
 from pipeline.models import FeederRun
 
+from .calendar import holiday_on
 from .instantly import InstantlyClient
 from .pushes import instantly_payload, push_results_apply
 from .shortfall import feed_funnel, feed_shortfall
@@ -64,10 +67,6 @@ def business_date_for(instant: dt.datetime | str | None = None) -> dt.date:
     if timezone.is_naive(instant):
         instant = timezone.make_aware(instant, dt.UTC)
     return instant.astimezone(zoneinfo.ZoneInfo(settings.SCHEDULE_TIME_ZONE)).date()
-
-
-def is_business_day(day: dt.date) -> bool:
-    return day.weekday() < 5
 
 
 @dataclass
@@ -176,7 +175,8 @@ def campaign_feed(
     Changes: a `feeder_runs` row; leads -> active (+ instantly_lead_id), or paused (skipped), or back to
     queued (failed push); DLQ rows for failed batches. Records `campaign_added` / `campaign_skipped`
     per lead; the job runner records the `feeder_run` event with this report's data (a dry run: `job_run`).
-    Raises JobSkipped on a weekend or when the day was already fed (recorded as `job_skipped`)."""
+    Raises JobSkipped on a weekend, on a holiday of the calendar, or when the day was already fed (recorded as
+    `job_skipped`)."""
     business_date = business_date or business_date_for()
     limit = settings.FEEDER_DAILY_LIMIT if limit is None else limit
     client = client or InstantlyClient()
@@ -184,9 +184,15 @@ def campaign_feed(
     why_dry = "INSTANTLY_API_KEY is not set" if client.dry_run else "--dry-run"
     base = {"business_date": business_date.isoformat(), "limit": limit, "dry_run": dry_run}
 
-    if not is_business_day(business_date):
+    if business_date.weekday() >= 5:
         raise JobSkipped(
             f"{business_date:%a %Y-%m-%d} is not a business day: nothing fed", data={**base, "fed": 0, "weekend": True}
+        )
+    holiday = holiday_on(business_date)
+    if holiday is not None:
+        raise JobSkipped(
+            f"{business_date:%a %Y-%m-%d} is a holiday ({holiday.name}): nothing fed",
+            data={**base, "fed": 0, "holiday": holiday.name},
         )
 
     if dry_run:

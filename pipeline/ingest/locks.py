@@ -69,14 +69,14 @@ def upload_lock(upload_id, *, wait_seconds: float):
         yield True
     finally:
         if connection.connection is not session:  # the session is gone, and the lock with it
-            logger.warning("upload_id=%s connection lost while holding the upload lock", upload_id)
+            logger.warning("connection lost while holding the upload lock", extra={"upload_id": str(upload_id)})
         else:
             try:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
                     cursor.execute("RESET application_name")
             except Exception:  # the connection broke just now, and the lock went with it
-                logger.warning("upload_id=%s advisory unlock failed; connection lost", upload_id)
+                logger.warning("advisory unlock failed; connection lost", extra={"upload_id": str(upload_id)})
 
 
 def apply_lock() -> None:

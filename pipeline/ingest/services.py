@@ -30,6 +30,7 @@ from django_q.tasks import async_task
 
 from equity_connect.db import direct_connection, pipeline_writer_context, service_context
 from equity_connect.events import record_event
+from equity_connect.logging import log_context
 from leads.models import Lead
 from leads.suppressions.rules import ERASED_PERSON
 from pipeline.dlq import CLOSED_STATUSES, dlq_attempt_record, dlq_mark_resolved, dlq_record_failed_upload
@@ -79,15 +80,16 @@ def upload_ingest(*, upload_id) -> Upload | None:
                 if acquired:  # else another worker has it now, and is not failing
                     _fail(upload_id, reason, started, reason_class="database_unavailable", error=error)
         except Exception:  # still unavailable: the upload stays `processing`, for a re-run to finish
-            logger.exception("upload_id=%s could not record the failure", upload_id)
+            logger.exception("could not record the upload's failure")
 
-    # One session from start to finish (its upload lock, temporary tables, temp_buffers): never through a
-    # transaction-mode pooler.
-    with direct_connection():
+    # Every line logged for this upload carries `upload_id` (and `partner`, once the upload is read) as fields
+    # (equity_connect/logging.py). One session from start to finish (its upload lock, temporary tables,
+    # temp_buffers): never through a transaction-mode pooler.
+    with log_context(upload_id=str(upload_id)), direct_connection():
         return retry_transient(
             partial(_ingest_attempt, upload_id, started),
             budget_seconds=budget,
-            what=f"upload_id={upload_id}",
+            what="upload",
             give_up=give_up,
         )
 
@@ -95,7 +97,7 @@ def upload_ingest(*, upload_id) -> Upload | None:
 def _ingest_attempt(upload_id, started: float) -> Upload | None:
     with upload_lock(upload_id, wait_seconds=settings.INGEST_LOCK_WAIT_SECONDS) as acquired:
         if not acquired:
-            logger.info("upload_id=%s busy: another worker is processing it", upload_id)
+            logger.info("upload busy: another worker is processing it")
             return None
         with pipeline_writer_context():
             upload = Upload.objects.get(pk=upload_id)
@@ -120,19 +122,21 @@ def _ingest_attempt(upload_id, started: float) -> Upload | None:
                 finished_at=None,
                 updated_at=timezone.now(),
             )
-        try:
-            return _ingest(upload, started)
-        except FileUnreadable as error:
-            _fail(upload.id, str(error), started, reason_class="unreadable_file", dlq=True)
-            with pipeline_writer_context():
-                return Upload.objects.get(pk=upload.id)
-        except Exception as error:
-            if transient_database_error(error, connection):
-                raise  # not the upload's fault: the run starts again (retry_transient)
-            logger.exception("upload_id=%s ingestion failed", upload_id)
-            reason = f"internal error ({type(error).__name__}); the upload can be re-run"
-            _fail(upload.id, reason, started, reason_class="internal_error", error=error)
-            raise
+        # The partner's id (pipeline_writer reads no partner names; the admin and the intake's lines have them).
+        with log_context(partner=str(upload.partner_id) if upload.partner_id else None):
+            try:
+                return _ingest(upload, started)
+            except FileUnreadable as error:
+                _fail(upload.id, str(error), started, reason_class="unreadable_file", dlq=True)
+                with pipeline_writer_context():
+                    return Upload.objects.get(pk=upload.id)
+            except Exception as error:
+                if transient_database_error(error, connection):
+                    raise  # not the upload's fault: the run starts again (retry_transient)
+                logger.exception("upload ingestion failed")
+                reason = f"internal error ({type(error).__name__}); the upload can be re-run"
+                _fail(upload.id, reason, started, reason_class="internal_error", error=error)
+                raise
 
 
 def _progress(upload_id):
@@ -227,17 +231,18 @@ def _ingest(upload: Upload, started: float) -> Upload:
             # run from the top (retry_transient) may go on.
             if attempt == APPLY_ATTEMPTS - 1 or sqlstate(error) not in APPLY_RACES:
                 raise
-            logger.warning("upload_id=%s apply conflict; retrying (attempt %s)", upload.id, attempt + 2)
+            logger.warning("upload apply conflict; retrying (attempt %s)", attempt + 2)
     logger.info(
-        "upload_id=%s done rows=%s created=%s merged=%s duplicates=%s rejected=%s duration_ms=%s timings=%s",
-        upload.id,
-        result.rows_total,
-        counts.leads_created,
-        counts.leads_merged,
-        counts.duplicates_in_file,
-        counts.rows_rejected,
-        duration_ms,
-        data["timings"],
+        "upload done",
+        extra={
+            "rows_total": result.rows_total,
+            "leads_created": counts.leads_created,
+            "leads_merged": counts.leads_merged,
+            "duplicates_in_file": counts.duplicates_in_file,
+            "rows_rejected": counts.rows_rejected,
+            "duration_ms": duration_ms,
+            "timings": data["timings"],
+        },
     )
     with pipeline_writer_context():
         return Upload.objects.get(pk=upload.id)
@@ -289,7 +294,7 @@ def _fail(
     except Exception as failure:
         if transient_database_error(failure, connection):
             raise  # the run starts again and fails again, with a database to record it in
-        logger.exception("upload_id=%s could not record the failure", upload_id)
+        logger.exception("could not record the upload's failure", extra={"upload_id": str(upload_id)})
 
 
 def _lead_for_keys(keys: dict[str, str | None]):

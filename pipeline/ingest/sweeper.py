@@ -62,6 +62,8 @@ def uploads_sweep(*, idle_seconds: float) -> list[str]:
                 data={"status": status, "idle_seconds": idle, "reason": "no worker held it"},
             )
             transaction.on_commit(lambda upload_id=upload_id: upload_enqueue(upload_id))
-        logger.warning("upload_id=%s %s with no worker for %ss: queued again", upload_id, status, idle)
+        logger.warning(
+            "upload %s with no worker for %ss: queued again", status, idle, extra={"upload_id": str(upload_id)}
+        )
         requeued.append(str(upload_id))
     return requeued

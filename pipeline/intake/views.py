@@ -34,7 +34,7 @@ def _reject(request, *, status: int, reason: str, message: str, key_id: str | No
             )
     except Exception:
         logger.exception("could not record upload_rejected")
-    logger.info("upload rejected reason=%s status=%s key_id=%s", reason, status, key_id)
+    logger.info("upload rejected", extra={"reason": reason, "status": status, "key_id": key_id, **extra})
     return JsonResponse({"error": message, **extra}, status=status)
 
 
@@ -84,6 +84,15 @@ def uploads(request):
         )
     finally:
         verified.close()
+    logger.info(
+        "upload accepted",
+        extra={
+            "upload_id": str(upload.id),
+            "partner": str(upload.partner_id) if upload.partner_id else None,  # as on the ingestion's lines
+            "partner_name": getattr(verified.partner, "name", None),
+            "key_id": key.key_id if key else None,
+        },
+    )
     return JsonResponse(
         {
             "upload_id": str(upload.id),

@@ -24,7 +24,8 @@ from django.conf import settings
 from django.db.migrations.recorder import MigrationRecorder
 
 from equity_connect.models import PipelineEvent
-from pipeline.campaigns.feeder import business_date_for, is_business_day
+from pipeline.campaigns.calendar import is_business_day
+from pipeline.campaigns.feeder import business_date_for
 from pipeline.jobs import CAMPAIGN_FEEDER
 from pipeline.models import Upload, UploadStatus
 

@@ -32,6 +32,36 @@ def test_login_with_email_lands_by_role(client, broker_a, staff_user, plain_user
     assert response["Location"] == landing
 
 
+@pytest.mark.parametrize(
+    ("who", "root"),
+    [
+        ("anonymous", "/accounts/login/"),
+        ("broker", "/portal/"),
+        ("staff", "/admin/"),
+        ("nobroker", "/portal/"),  # the portal's page says they have no broker
+        ("inactive broker", "/portal/"),
+    ],
+)
+def test_the_root_sends_each_visitor_where_they_belong(client, broker_a, staff_user, plain_user, who, root):
+    if who == "inactive broker":
+        with service_context():
+            type(broker_a).objects.filter(pk=broker_a.pk).update(active=False)
+    user = {"broker": broker_a.user, "staff": staff_user, "nobroker": plain_user, "inactive broker": broker_a.user}
+    if who in user:
+        client.force_login(user[who])
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == root
+    if who in ("nobroker", "inactive broker"):
+        assert client.get(root).status_code == 403  # "no active broker", not a loop back to the login
+
+
+def test_the_admins_view_site_link_leads_to_the_admin(client, staff_user):
+    client.force_login(staff_user)
+    index = client.get("/admin/").content.decode()
+    assert '<a href="/">View site</a>' in index
+    assert client.get("/", follow=True).redirect_chain == [("/admin/", 302)]
+
+
 def test_broker_logs_in_and_sees_the_portal_then_logs_out(client, broker_a, lead_a):
     assert client.get("/accounts/login/").status_code == 200
     response = _login(client, broker_a.user.email)

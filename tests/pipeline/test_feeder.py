@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
+from leads.brokers import broker_offboard
 from leads.models import Lead
 from pipeline.campaigns.feeder import business_date_for, campaign_feeder_run
 from pipeline.campaigns.push_retry import dlq_retry_run
 from pipeline.models import FeederRun, PipelineDLQ
+from security.models import Broker
 from tests.factories import BrokerFactory, LeadFactory
 from tests.pg import blocked_by
 from tests.pg import connect as second_connection
@@ -382,6 +384,36 @@ def test_leads_of_an_inactive_broker_are_not_fed(fake_instantly):
     assert result.data["fed"] == 1
     assert active_ids() == {kept[0].pk}
     assert fake_instantly.lead_adds_received() == times_each([kept[0].pk], 1)
+
+
+@pytest.mark.django_db
+def test_an_offboarded_brokers_leads_are_fed_under_the_new_broker_and_a_deactivated_brokers_never(fake_instantly):
+    leaving, taking, deactivated = BrokerFactory(), BrokerFactory(), BrokerFactory()
+    handed_over = queued_leads(2, broker=leaving, scores=[90, 89])
+    left_behind = queued_leads(2, broker=deactivated, scores=[99, 98])
+    with service_context():
+        broker_offboard(broker=leaving, to_broker=taking, reason="left the company")
+    mv_refresh()
+    # Deactivated after the morning's refresh: the view still holds its leads, the feeder's live check does not.
+    with service_context():
+        Broker.objects.filter(pk=deactivated.pk).update(active=False)
+
+    result = campaign_feeder_run(business_date=MONDAY)
+
+    assert result.data["fed"] == 2 and result.data["ready"] == 4
+    assert active_ids() == {lead.pk for lead in handed_over}
+    with service_context():
+        assert set(Lead.objects.filter(pk__in=active_ids()).values_list("assigned_broker_id", flat=True)) == {
+            taking.pk
+        }
+    # At the next refresh the view itself drops the inactive broker's leads (leads migration 0018).
+    mv_refresh()
+    with service_context(), connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM mv_contactable_leads WHERE assigned_broker_id = %s", [deactivated.pk])
+        assert cursor.fetchall() == []
+        cursor.execute("SELECT count(*) FROM mv_contactable_leads WHERE id = ANY(%s)", [[x.pk for x in handed_over]])
+        assert cursor.fetchone()[0] == 2
+    assert {lead.pk for lead in left_behind}.isdisjoint(active_ids())
 
 
 @pytest.mark.django_db

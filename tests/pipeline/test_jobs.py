@@ -46,7 +46,8 @@ def test_a_job_records_its_event_duration_and_heartbeat():
 
     assert result.status == "success" and result.message == "did it"
     event = events("job_run")[-1]
-    assert event.status == "success" and event.event_data == {"job": "probe", "n": 3}
+    run_id = event.event_data.pop("job_run_id")
+    assert event.status == "success" and event.event_data == {"job": "probe", "n": 3} and len(run_id) == 32
     assert event.duration_ms is not None and event.duration_ms >= 0
     with service_context():
         heartbeat = JobHeartbeat.objects.get(name="probe")
@@ -63,6 +64,7 @@ def test_a_job_whose_lock_is_taken_records_a_skip_and_does_nothing():
 
     assert result.status == "skipped" and ran == []
     skip = events("job_skipped")[-1]
+    assert skip.event_data.pop("job_run_id")
     assert skip.event_data == {"job": "probe", "reason": "lock_held"}
     assert events("job_run") == []
 

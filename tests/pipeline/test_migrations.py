@@ -106,3 +106,28 @@ def test_0009_seeds_allowed_brokers_and_keys_the_replay_guard_per_partner(scratc
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ingest_replay_guard_pkey'"
         ).fetchone() == ("PRIMARY KEY (content_sha256)",)
     manage(db, "migrate", "--noinput")
+
+
+@pytest.mark.slow
+def test_0019_seeds_the_holiday_calendar_and_leads_0020_keeps_active_brokers_in_the_view(scratch_database):  # noqa: F811
+    from pipeline.campaigns.calendar import us_federal_holidays
+
+    db = scratch_database
+    manage(db, "migrate", "--noinput")
+    with _connect(db) as conn:
+        rows = conn.execute("SELECT day, name FROM business_holidays ORDER BY day").fetchall()
+        assert rows == [row for year in range(2020, 2041) for row in us_federal_holidays(year)]
+        assert conn.execute("SELECT relrowsecurity FROM pg_class WHERE relname = 'business_holidays'").fetchone() == (
+            True,
+        )
+        view = conn.execute("SELECT definition FROM pg_matviews WHERE matviewname = 'mv_contactable_leads'").fetchone()
+        assert "b.active" in view[0]
+    manage(db, "migrate", "pipeline", "0018", "--noinput")
+    manage(db, "migrate", "leads", "0019", "--noinput")
+    with _connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('business_holidays')").fetchone() == (None,)
+        view = conn.execute("SELECT definition FROM pg_matviews WHERE matviewname = 'mv_contactable_leads'").fetchone()
+        assert "active" not in view[0]
+        indexes = conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'mv_contactable_leads'").fetchone()
+        assert indexes == (2,)
+    manage(db, "migrate", "--noinput")
