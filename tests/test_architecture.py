@@ -93,8 +93,8 @@ def pipeline_rank(module: str) -> int | None:
     """0 models, 1 recorders, 2 workers, 3 entry points; None outside pipeline (or for migrations)."""
     if not module.startswith("pipeline") or ".migrations" in module or module == "pipeline":
         return None
-    if module in PIPELINE_MODELS:
-        return 0
+    if module in PIPELINE_MODELS or re.fullmatch(r"pipeline\.\w+\.models", module):
+        return 0  # a room's own records (pipeline/campaigns/models.py) are models too
     if module in PIPELINE_RECORDERS:
         return 1
     if PIPELINE_ENTRY_POINTS.match(module):
