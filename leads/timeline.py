@@ -51,6 +51,7 @@ EVENT_LABELS = {
     "lead_suppression_changed": "Suppression marks changed",
     "lead_owner_changed": "Assigned to another broker",
     "campaign_stopped": "Campaign stopped",
+    "lead_contact_changed": "Contact details changed",
 }
 
 

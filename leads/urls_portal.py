@@ -4,7 +4,7 @@ and mounted in the same namespace there."""
 
 from django.urls import path
 
-from .views import portal
+from .views import portal, portal_account
 
 urlpatterns = [
     path("leads/", portal.lead_list, name="lead_list"),
@@ -14,4 +14,8 @@ urlpatterns = [
     path("leads/<uuid:lead_id>/do-not-contact", portal.lead_do_not_contact, name="lead_do_not_contact"),
     path("leads/<uuid:lead_id>/outcome", portal.lead_outcome, name="lead_outcome"),
     path("leads/<uuid:lead_id>/consent-link", portal.lead_consent_link, name="lead_consent_link"),
+    path("leads/<uuid:lead_id>/contact", portal.lead_contact_edit, name="lead_contact_edit"),
+    path("leads/columns", portal_account.list_columns, name="list_columns"),
+    path("notifications/", portal_account.notifications, name="notifications"),
+    path("settings/", portal_account.portal_settings, name="settings"),
 ]

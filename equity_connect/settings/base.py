@@ -208,6 +208,8 @@ UPLOAD_READ_GRACE_SECONDS = env.float("UPLOAD_READ_GRACE_SECONDS", default=30.0)
 UPLOAD_READ_MIN_BYTES_PER_SECOND = env.int("UPLOAD_READ_MIN_BYTES_PER_SECOND", default=100_000)
 REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
 CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="http://127.0.0.1:8000")
+# The portal's own address, for the links in the brokers' notification e-mails (leads/notifications.py).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
 CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
 # Consent links are e-mailed to the lead, never shown to the broker: each broker may send this many in 24 hours,
