@@ -81,6 +81,9 @@ EVENT_TYPES = (
     "lead_suppression_changed",
     "instantly_blocked",
     "dnc_imported",
+    "lead_contact_changed",
+    "broker_settings_changed",
+    "notifications_mailed",
 )
 STATUSES = tuple(EventStatus.values)
 
