@@ -120,7 +120,9 @@ def lead_contact_update(*, lead: Lead, broker, values: dict, user=None) -> Conta
         if "phone" in changed:
             update_fields += ["phone_bidx", "phone_last4_bidx"]
         lead.save(update_fields=update_fields)
-        note = "; ".join(f"{FIELD_WORDS[name]}: {old[name] or '(none)'} → {wanted[name] or '(none)'}" for name in changed)
+        note = "; ".join(
+            f"{FIELD_WORDS[name]}: {old[name] or '(none)'} → {wanted[name] or '(none)'}" for name in changed
+        )
         record_event(
             "lead_contact_changed",
             lead_id=lead.pk,

@@ -103,7 +103,9 @@ class ContactEditForm(forms.Form):
     """The lead's contact details as a broker types them (leads/contact_edit.py cleans and checks each value)."""
 
     email = forms.CharField(required=False, max_length=254, label="E-mail", widget=forms.EmailInput())
-    phone = forms.CharField(required=False, max_length=40, label="Phone", widget=forms.TextInput(attrs={"type": "tel"}))
+    phone = forms.CharField(
+        required=False, max_length=40, label="Phone", widget=forms.TextInput(attrs={"type": "tel"})
+    )
     mailing_address = forms.CharField(required=False, max_length=200, label="Mailing address")
     mailing_city = forms.CharField(required=False, max_length=200, label="Mailing city")
     mailing_state = forms.CharField(required=False, max_length=2, label="Mailing state (2 letters)")

@@ -91,7 +91,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         name=jobs.NOTIFICATIONS_MAIL,
         func="pipeline.tasks.broker_notifications_mail_task",
         cron="*/5 * * * *",
-        description="Brokers' notification e-mails (replies, appointments, consent): one per broker, at most every 15 min",
+        description="Brokers' notification e-mails (replies, appointments, consent): one each, at most every 15 min",
     ),
     ScheduleSpec(
         name=jobs.ALERTS,

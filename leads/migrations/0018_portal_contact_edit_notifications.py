@@ -19,7 +19,6 @@ import django.db.models.functions.datetime
 import django.utils.timezone
 from django.db import migrations, models
 
-
 _0014 = importlib.import_module("leads.migrations.0014_pii_encryption")
 VERIFIED = "   AND (email_verified OR phone_verified)\n"
 assert VERIFIED in _0014.VIEW
@@ -86,53 +85,89 @@ DROP FUNCTION IF EXISTS broker_notification_add();
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0017_dnc_registry_speed'),
-        ('security', '0004_broker_time_zone'),
+        ("leads", "0017_dnc_registry_speed"),
+        ("security", "0004_broker_time_zone"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BrokerPortalSettings',
+            name="BrokerPortalSettings",
             fields=[
-                ('broker', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='security.broker')),
-                ('notify_by_email', models.BooleanField(db_default=True, default=True)),
-                ('list_columns', django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), blank=True, db_default=models.Value([]), default=list, size=None)),
-                ('notifications_mailed_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now())),
+                (
+                    "broker",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="security.broker",
+                    ),
+                ),
+                ("notify_by_email", models.BooleanField(db_default=True, default=True)),
+                (
+                    "list_columns",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.TextField(), blank=True, db_default=models.Value([]), default=list, size=None
+                    ),
+                ),
+                ("notifications_mailed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "updated_at",
+                    models.DateTimeField(auto_now=True, db_default=django.db.models.functions.datetime.Now()),
+                ),
             ],
             options={
-                'verbose_name_plural': 'broker portal settings',
-                'db_table': 'broker_portal_settings',
+                "verbose_name_plural": "broker portal settings",
+                "db_table": "broker_portal_settings",
             },
         ),
         migrations.AddField(
-            model_name='lead',
-            name='email_unconfirmed',
+            model_name="lead",
+            name="email_unconfirmed",
             field=models.BooleanField(db_default=False, default=False, editable=False),
         ),
         migrations.AddField(
-            model_name='lead',
-            name='phone_unconfirmed',
+            model_name="lead",
+            name="phone_unconfirmed",
             field=models.BooleanField(db_default=False, default=False, editable=False),
         ),
         migrations.CreateModel(
-            name='BrokerNotification',
+            name="BrokerNotification",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('event_id', models.BigIntegerField(unique=True)),
-                ('lead_id', models.UUIDField()),
-                ('event_type', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now)),
-                ('mailed_at', models.DateTimeField(blank=True, null=True)),
-                ('seen_at', models.DateTimeField(blank=True, null=True)),
-                ('broker', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='security.broker')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("event_id", models.BigIntegerField(unique=True)),
+                ("lead_id", models.UUIDField()),
+                ("event_type", models.CharField(max_length=64)),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now
+                    ),
+                ),
+                ("mailed_at", models.DateTimeField(blank=True, null=True)),
+                ("seen_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "broker",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="security.broker",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'broker_notifications',
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['broker', '-created_at'], name='broker_notifications_idx'), models.Index(condition=models.Q(('mailed_at__isnull', True)), fields=['broker', 'created_at'], name='broker_notifications_unmailed')],
+                "db_table": "broker_notifications",
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["broker", "-created_at"], name="broker_notifications_idx"),
+                    models.Index(
+                        condition=models.Q(("mailed_at__isnull", True)),
+                        fields=["broker", "created_at"],
+                        name="broker_notifications_unmailed",
+                    ),
+                ],
             },
         ),
         migrations.RunSQL(VIEW, reverse_sql=_0014.VIEW),

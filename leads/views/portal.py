@@ -28,9 +28,9 @@ from ..access import access_record
 from ..columns import PORTAL_EXPORT
 from ..compliance.contact_windows import local_time_text
 from ..consent.services import consent_link_send
+from ..contact_edit import lead_contact_update
 from ..contactability import channel_closed, lead_contactability
 from ..display import broker_zone
-from ..contact_edit import lead_contact_update
 from ..forms import ContactEditForm, DoNotContactForm, LeadFilterForm, ListColumnsForm, OutcomeForm
 from ..models import Lead
 from ..notifications import notifications_unseen_count

@@ -21,7 +21,15 @@ from leads.columns import INGESTED, OWNER_RESET, UNCONFIRMED
 
 # `suppressed_channels`: the apply marks the leads the suppression list binds (leads/suppressions/sql.py).
 # `UNCONFIRMED`: a partner file that brings the value a broker typed confirms it.
-LEAD_COLUMNS = (*INGESTED, *OWNER_RESET, *UNCONFIRMED, "lead_score", "score_breakdown", "suppressed_channels", "updated_at")
+LEAD_COLUMNS = (
+    *INGESTED,
+    *OWNER_RESET,
+    *UNCONFIRMED,
+    "lead_score",
+    "score_breakdown",
+    "suppressed_channels",
+    "updated_at",
+)
 UPLOAD_COLUMNS = (
     "status",
     "attempts",

@@ -20,7 +20,8 @@ def axe_violations(page, live_server) -> list[str]:
             rules: Object.fromEntries(disabled.map((rule) => [rule, {enabled: false}])),
         }).then((r) => r.violations.map((v) => ({
             id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ' :: ' + (n.failureSummary || '').slice(0, 200)),
+            nodes: v.nodes.slice(0, 3).map(
+                (n) => n.target.join(' ') + ' :: ' + (n.failureSummary || '').slice(0, 200)),
         })))""",
         [TAGS, list(DISABLED_RULES)],
     )

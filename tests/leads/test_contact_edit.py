@@ -12,11 +12,11 @@ from django.urls import reverse
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
+from leads.consent.services import consent_link_send
 from leads.contact_edit import lead_contact_confirm, lead_contact_update
 from leads.contact_indexes import contact_indexes, indexes_of
 from leads.models import Lead
 from leads.services import LeadError
-from leads.consent.services import consent_link_send
 from security.fields import open_notes
 from security.pii import EMAIL, NOTES, codec
 from tests.factories import LeadFactory

@@ -167,7 +167,7 @@ OWNER_REPLACED = {
     },
     **{column: f"coalesce(m.{column}, false)" for column in FLAGS},
     **{column: f"coalesce(m.{column}, '{{}}'::text[])" for column in CODES},
-    **{column: "false" for column in UNCONFIRMED},  # the typed value is gone with the old owner
+    **dict.fromkeys(UNCONFIRMED, "false"),  # the typed value is gone with the old owner
 }
 OWNER_RESET_TO = {
     "consent": "false",
