@@ -169,3 +169,20 @@ def test_staff_can_confirm_a_typed_contact_point(broker_a):
     assert not row["phone_unconfirmed"]
     with pytest.raises(LeadError), service_context():
         lead_contact_confirm(lead=lead, channel="fax", by="staff")
+
+
+def test_a_typed_phone_alone_keeps_the_lead_out_of_the_feed(broker_a):
+    """The feed sends the phone to Instantly too: a lead whose partner e-mail is verified but whose phone a broker
+    typed is not fed (the live rule and the view) until the phone is confirmed."""
+    lead = LeadFactory(assigned_broker=broker_a, contactable=True, email="partner@example.com")
+    with service_context():
+        lead_contact_update(lead=lead, broker=broker_a, values={"phone": "(415) 555-0177"})
+        assert Lead.objects.filter(pk=lead.pk, email_verified=True, consent_email=True).exists()
+        assert not Lead.objects.feedable().filter(pk=lead.pk).exists()
+    mv_refresh()
+    assert not _in_view(lead.pk)
+    with service_context():
+        lead_contact_confirm(lead=lead, channel="phone", by="staff")
+        assert Lead.objects.feedable().filter(pk=lead.pk).exists()
+    mv_refresh()
+    assert _in_view(lead.pk)
