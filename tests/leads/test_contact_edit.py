@@ -19,7 +19,7 @@ from leads.models import Lead
 from leads.services import LeadError
 from security.fields import open_notes
 from security.pii import EMAIL, NOTES, codec
-from tests.factories import LeadFactory
+from tests.factories import LeadFactory, StaffUserFactory
 from tests.pipeline.ingest_helpers import csv_of, ingest
 from tests.pipeline.jobs_support import mv_refresh
 
@@ -186,3 +186,20 @@ def test_a_typed_phone_alone_keeps_the_lead_out_of_the_feed(broker_a):
         assert Lead.objects.feedable().filter(pk=lead.pk).exists()
     mv_refresh()
     assert _in_view(lead.pk)
+
+
+def test_staff_confirm_typed_contacts_from_the_admin(client, broker_a):
+    lead = LeadFactory(assigned_broker=broker_a, contactable=True)
+    untouched = LeadFactory(assigned_broker=broker_a, contactable=True)
+    with service_context():
+        lead_contact_update(lead=lead, broker=broker_a, values={"email": "typed@broker.example"})
+    client.force_login(StaffUserFactory())
+    response = client.post(
+        reverse("admin:leads_lead_changelist"),
+        {"action": "confirm_typed_contacts", "_selected_action": [lead.pk, untouched.pk]},
+    )
+    assert response.status_code == 302
+    assert not _row(lead.pk)["email_unconfirmed"] and _row(lead.pk)["email_verified"]
+    with service_context():
+        verified = PipelineEvent.objects.filter(event_type="lead_verified", lead_id__in=[lead.pk, untouched.pk])
+        assert [event.lead_id for event in verified] == [lead.pk]
