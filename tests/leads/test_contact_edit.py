@@ -203,3 +203,19 @@ def test_staff_confirm_typed_contacts_from_the_admin(client, broker_a):
     with service_context():
         verified = PipelineEvent.objects.filter(event_type="lead_verified", lead_id__in=[lead.pk, untouched.pk])
         assert [event.lead_id for event in verified] == [lead.pk]
+
+
+def test_a_typed_address_on_the_suppression_list_marks_the_lead_at_once(client_for, broker_a):
+    from leads.suppressions.rules import SuppressionKind, SuppressionReason
+    from leads.suppressions.services import suppression_add
+
+    lead = LeadFactory(assigned_broker=broker_a, email="partner@example.com")
+    with service_context():
+        suppression_add(
+            kind=SuppressionKind.EMAIL, value="gone@example.com", reason=SuppressionReason.UNSUBSCRIBE, source="test"
+        )
+    client_for(broker_a).post(
+        reverse("portal:lead_contact_edit", kwargs={"lead_id": lead.pk}), {"email": "gone@example.com"}
+    )
+    with service_context():
+        assert Lead.objects.get(pk=lead.pk).suppressed_channels == {"email": ["unsubscribe"]}
