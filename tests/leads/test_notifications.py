@@ -130,3 +130,22 @@ def test_rls_keeps_a_broker_to_their_own_rows(broker_a, broker_b):
         assert BrokerNotification.objects.update(seen_at=timezone.now()) == 0
     with pytest.raises(Exception, match="row-level security"), broker_context(broker_a.pk):
         BrokerPortalSettings.objects.create(broker_id=broker_b.pk, notify_by_email=False)
+
+
+def test_a_mail_server_failure_keeps_the_batch_for_the_next_run(broker_a, settings):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", closed_port, 2
+    _event("email_replied", LeadFactory(assigned_broker=broker_a, first_name="Fay", last_name="Own"))
+    with pytest.raises(Exception, match="1 failed"):
+        broker_notifications_mail_task()
+    with service_context():
+        assert BrokerNotification.objects.filter(mailed_at__isnull=True).count() == 1
+        assert not BrokerPortalSettings.objects.filter(notifications_mailed_at__isnull=False).exists()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert "1 sent" in broker_notifications_mail_task()
+    assert len(mail.outbox) == 1
