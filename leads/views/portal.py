@@ -31,7 +31,7 @@ from ..consent.services import consent_link_send
 from ..contact_edit import lead_contact_update
 from ..contactability import channel_closed, lead_contactability
 from ..display import broker_zone
-from ..forms import ContactEditForm, DoNotContactForm, LeadFilterForm, ListColumnsForm, OutcomeForm
+from ..forms import ContactEditForm, DoNotContactForm, LeadFilterForm, OutcomeForm
 from ..models import Lead
 from ..notifications import notifications_unseen_count
 from ..preferences import LIST_COLUMNS, shown_columns
@@ -127,7 +127,6 @@ def lead_list(request):
             "export_url": f"{reverse('portal:lead_export')}?{query.urlencode()}",
             # The column chooser (stored per broker: leads/preferences.py).
             "shown": set(shown_columns(broker=request.broker)),
-            "columns_form": ListColumnsForm(initial={"columns": list(shown_columns(broker=request.broker))}),
             "column_labels": LIST_COLUMNS,
         },
     )
