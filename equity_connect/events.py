@@ -86,6 +86,9 @@ EVENT_TYPES = (
     "broker_offboarded",
     "lead_reassigned",
     "holiday_changed",
+    "lead_contact_changed",
+    "broker_settings_changed",
+    "notifications_mailed",
 )
 STATUSES = tuple(EventStatus.values)
 

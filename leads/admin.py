@@ -19,6 +19,7 @@ from equity_connect.spreadsheets import SpreadsheetSafeResource
 from .access import access_record
 from .columns import STAFF_EXPORT
 from .compliance.contact_windows import contact_window_delete, contact_window_save
+from .contact_edit import lead_contact_confirm
 from .contact_indexes import search_indexes
 from .masking import MaskingResource, PiiMaskingMixin
 from .models import (
@@ -145,13 +146,16 @@ class LeadAdmin(ContactIndexSearchMixin, PiiMaskingMixin, StaffOnlyExportMixin, 
         "consent_phone",
         "property_state",
         "assigned_broker",
+        "email_unconfirmed",
+        "phone_unconfirmed",
         TombstoneFilter,
     )
+    actions = ["confirm_typed_contacts"]
     # E-mail and phone are encrypted: an exact one is found by its blind index (ContactIndexSearchMixin).
     search_fields = ("first_name", "last_name", "property_address", "mak", "apn")
     raw_id_fields = ("assigned_broker",)
     readonly_fields = ("id", "merged_into_link", "access_history", "added_to_campaign_at", "created_at", "updated_at")
-    readonly_fields += ("score_breakdown",)
+    readonly_fields += ("score_breakdown", "email_unconfirmed", "phone_unconfirmed")
     exclude = ("merged_into",)  # set only by a merge (pipeline/duplicates); shown as a link
     list_select_related = ("assigned_broker",)
     show_full_result_count = False  # COUNT(*) over a million leads on every page is wasted work
@@ -164,6 +168,16 @@ class LeadAdmin(ContactIndexSearchMixin, PiiMaskingMixin, StaffOnlyExportMixin, 
 
     def pii_lead_ids(self, obj) -> list:
         return [obj.pk]
+
+    @admin.action(description="Confirm the e-mail/phone a broker typed (after verifying it)")
+    def confirm_typed_contacts(self, request, queryset):
+        confirmed = 0
+        for lead in queryset.filter(Q(email_unconfirmed=True) | Q(phone_unconfirmed=True)):
+            for channel in ("email", "phone"):
+                if getattr(lead, f"{channel}_unconfirmed"):
+                    lead_contact_confirm(lead=lead, channel=channel, by=request.user.get_username(), user=request.user)
+                    confirmed += 1
+        self.message_user(request, f"{confirmed} typed contact point(s) confirmed.")
 
     @admin.display(description="who saw it")
     def access_history(self, obj):

@@ -43,6 +43,11 @@ FLAGS = ("email_verified", "phone_verified")
 CODES = ("email_verification_codes", "phone_verification_codes")
 PAYLOAD = ("melissa_payload",)
 
+# A contact point a broker typed (leads/contact_edit.py) stays unconfirmed until a partner file brings the same value:
+# the merge clears the flag when the file's blind index equals the lead's (pipeline/ingest/sql/write.py); a new owner's
+# data replaces the typed value and clears it too.
+UNCONFIRMED = {"email_unconfirmed": "email_bidx", "phone_unconfirmed": "phone_bidx"}
+
 # Every column an upload writes into `leads` (plus `lead_score`, `score_breakdown`, `source`).
 INGESTED = KEEP_FIRST + KEEP_NEWEST + FLAGS + CODES + PAYLOAD
 # The seed-compatible `upsert_lead()`'s parameters: the database holds no key, so its rows get their blind

@@ -60,6 +60,11 @@ def lead_contactability(*, lead: Lead) -> list[ChannelState]:
         point = lead.email if channel == "email" else lead.phone
         if not (point or "").strip():
             reasons.append("No e-mail address." if channel == "email" else "No phone number.")
+        elif getattr(lead, "email_unconfirmed" if channel == "email" else "phone_unconfirmed", False):
+            reasons.append(
+                ("The e-mail address" if channel == "email" else "The phone number")
+                + " was typed in the portal and is not confirmed yet (a partner file or a verification confirms it)."
+            )
         elif not (lead.email_verified if channel == "email" else lead.phone_verified):
             reasons.append(
                 "The e-mail address is not verified." if channel == "email" else "The phone number is not verified."

@@ -8,7 +8,9 @@ from django.contrib.auth.forms import AuthenticationForm
 from equity_connect.auth import login_name
 
 from .consent.texts import CHANNELS, CONSENT_TEXTS
+from .contact_edit import MAILING_FIELDS
 from .models import CampaignStatus
+from .preferences import LIST_COLUMNS
 from .selectors import DEFAULT_SORT, PAGE_SIZE, PAGE_SIZES, SORT_LABELS, LeadFilters
 from .services import Outcome
 
@@ -95,6 +97,41 @@ class OutcomeForm(forms.Form):
         if data.get("outcome") == Outcome.APPOINTMENT and not data.get("appointment_at"):
             self.add_error("appointment_at", "Give the appointment's date and time.")
         return data
+
+
+class ContactEditForm(forms.Form):
+    """The lead's contact details as a broker types them (leads/contact_edit.py cleans and checks each value)."""
+
+    email = forms.CharField(required=False, max_length=254, label="E-mail", widget=forms.EmailInput())
+    phone = forms.CharField(
+        required=False, max_length=40, label="Phone", widget=forms.TextInput(attrs={"type": "tel"})
+    )
+    mailing_address = forms.CharField(required=False, max_length=200, label="Mailing address")
+    mailing_city = forms.CharField(required=False, max_length=200, label="Mailing city")
+    mailing_state = forms.CharField(required=False, max_length=2, label="Mailing state (2 letters)")
+    mailing_zip = forms.CharField(required=False, max_length=10, label="Mailing ZIP")
+
+    @classmethod
+    def for_lead(cls, lead):
+        return cls(
+            initial={
+                "email": lead.email or "",
+                "phone": lead.phone or "",
+                **{name: getattr(lead, name) or "" for name in MAILING_FIELDS},
+            }
+        )
+
+
+class PortalSettingsForm(forms.Form):
+    notify_by_email = forms.BooleanField(
+        required=False, label="E-mail me when a lead replies, books an appointment or gives consent"
+    )
+
+
+class ListColumnsForm(forms.Form):
+    columns = forms.MultipleChoiceField(
+        required=False, choices=list(LIST_COLUMNS.items()), widget=forms.CheckboxSelectMultiple, label="Columns"
+    )
 
 
 class ConsentForm(forms.Form):

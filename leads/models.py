@@ -64,6 +64,11 @@ class Lead(models.Model):
     )
     email_verified = models.BooleanField(default=False, db_default=False)
     phone_verified = models.BooleanField(default=False, db_default=False)
+    # A contact point a broker typed in the portal (leads/contact_edit.py): unverified, so no consent link goes to
+    # it and the lead is not fed, until a partner file brings the same value (the ingestion's merge) or a
+    # verification confirms it. Otherwise a broker could route consent to an address of their own.
+    email_unconfirmed = models.BooleanField(default=False, db_default=False, editable=False)
+    phone_unconfirmed = models.BooleanField(default=False, db_default=False, editable=False)
     email_verification_codes = ArrayField(models.TextField(), default=list, db_default=models.Value([]), blank=True)
     phone_verification_codes = ArrayField(models.TextField(), default=list, db_default=models.Value([]), blank=True)
     added_to_campaign_at = models.DateTimeField(null=True, blank=True)
@@ -381,6 +386,9 @@ class ContactWindow(models.Model):
 
 
 # The suppression list's models live in their own module (leads/suppressions/models.py).
+# The broker's portal settings and notifications (issue 15) live in their own module; imported here so Django
+# and every `from leads.models import …` find them.
+from .portal_models import BrokerNotification, BrokerPortalSettings  # noqa: E402, F401
 from .suppressions.models import DncRegistryImport, DncRegistryNumber, Suppression  # noqa: E402, F401
 
 # A broker's follow-ups and saved views (leads/workday/models.py).

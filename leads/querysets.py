@@ -22,9 +22,10 @@ class LeadQuerySet(models.QuerySet):
         return self.filter(assigned_broker_id=getattr(broker, "pk", broker))
 
     def contactable(self):
-        """The live form of the `mv_contactable_leads` rule (consented, verified, reachable, assigned)."""
+        """The live form of the `mv_contactable_leads` rule (consented, verified, reachable, assigned, and no
+        contact point a broker typed that nothing has confirmed yet: migration 0018)."""
         return (
-            self.filter(consent=True, assigned_broker__isnull=False)
+            self.filter(consent=True, assigned_broker__isnull=False, email_unconfirmed=False, phone_unconfirmed=False)
             .filter(models.Q(email_verified=True) | models.Q(phone_verified=True))
             .exclude(campaign_status__in=[*NEVER_CONTACT_STATUSES, "converted"])
         )

@@ -54,6 +54,7 @@ EVENT_LABELS = {
     "follow_up_added": "Follow-up added",
     "follow_up_done": "Follow-up done",
     "lead_reassigned": "Reassigned to another broker",
+    "lead_contact_changed": "Contact details changed",
 }
 
 

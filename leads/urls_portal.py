@@ -4,7 +4,7 @@ and mounted in the same namespace there."""
 
 from django.urls import path
 
-from .views import portal, portal_workday
+from .views import portal, portal_account, portal_workday
 
 urlpatterns = [
     path("leads/", portal.lead_list, name="lead_list"),
@@ -22,4 +22,8 @@ urlpatterns = [
     path("views/<int:view_id>/default", portal_workday.saved_view_default, name="saved_view_default"),
     path("views/<int:view_id>/delete", portal_workday.saved_view_delete, name="saved_view_delete"),
     path("my-day/", portal_workday.my_day, name="my_day"),
+    path("leads/<uuid:lead_id>/contact", portal.lead_contact_edit, name="lead_contact_edit"),
+    path("leads/columns", portal_account.list_columns, name="list_columns"),
+    path("notifications/", portal_account.notifications, name="notifications"),
+    path("settings/", portal_account.portal_settings, name="settings"),
 ]

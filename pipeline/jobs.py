@@ -47,6 +47,7 @@ ALERTS = "alerts_evaluate"
 UPLOAD_SWEEP = "uploads_sweep"
 CONTACTS_ENCRYPT = "contacts_encrypt"
 SUPPRESSION_SYNC = "suppressions_instantly_sync"
+NOTIFICATIONS_MAIL = "broker_notifications_mail"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

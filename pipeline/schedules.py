@@ -88,6 +88,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="New suppression entries to Instantly: block-list entries, running sequences stopped",
     ),
     ScheduleSpec(
+        name=jobs.NOTIFICATIONS_MAIL,
+        func="pipeline.tasks.broker_notifications_mail_task",
+        cron="*/5 * * * *",
+        description="Brokers' notification e-mails (replies, appointments, consent): one each, at most every 15 min",
+    ),
+    ScheduleSpec(
         name=jobs.ALERTS,
         func="pipeline.tasks.alerts_evaluate_task",
         cron="*/5 * * * *",

@@ -20,6 +20,7 @@ from pipeline.ingest.services import upload_ingest
 from pipeline.ingest.sweeper import uploads_sweep
 from pipeline.jobs import CONTACTS_ENCRYPT, UPLOAD_SWEEP, JobResult, heartbeat_touch, job_lock_try, scheduler_heartbeat
 from pipeline.monitoring.alerts import alerts_evaluate_run
+from pipeline.notifications import notifications_mail_run
 from pipeline.retention import retention_run
 
 
@@ -108,3 +109,9 @@ def suppressions_instantly_sync_task() -> str:
     """Every minute: the Instantly side (block list, stopped sequences) of new suppression entries."""
     result = suppressions_instantly_sync_run()
     return "nothing to sync" if result is None else _done(result)
+
+
+def broker_notifications_mail_task() -> str:
+    """Every 5 minutes: each broker's new notifications in one e-mail (at most one every 15 minutes)."""
+    scheduler_heartbeat()
+    return _done(notifications_mail_run())

@@ -226,6 +226,8 @@ def _local_address() -> str:
 # Locally, consent links point where `make run` serves (`PORT=9000 make run` hands out working links); production
 # requires CONSENT_FORM_URL (`check --deploy`).
 CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="") or _local_address()
+# The portal's own address, for the links in the brokers' notification e-mails (leads/notifications.py).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="") or _local_address()
 FORM_LINK_SECRET = env.str("FORM_LINK_SECRET", default="")
 CONSENT_TOKEN_TTL_DAYS = env.int("CONSENT_TOKEN_TTL_DAYS", default=7)
 # Consent links are e-mailed to the lead, never shown to the broker: each broker may send this many in 24 hours,

@@ -106,6 +106,12 @@ def _unsendable(lead: Lead) -> str | None:
     """Why a consent e-mail must not go to the lead (None: it may)."""
     if not (lead.email or "").strip():
         return "The lead has no e-mail address to send a consent link to."
+    if lead.email_unconfirmed:
+        # Typed in the portal (leads/contact_edit.py): a broker must not be able to route a link to their own address.
+        return (
+            "The lead's e-mail address was typed in the portal and is not confirmed yet: a consent link goes only to"
+            " an address a partner file or a verification confirmed."
+        )
     if lead.campaign_status in NEVER_CONTACT_STATUSES or email_suppressed(lead.email):
         return "The lead's e-mail address is unsubscribed, bounced or marked do-not-contact: no consent link was sent."
     if not settings.SENDER_POSTAL_ADDRESS.strip():

@@ -16,6 +16,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_POST
 
 from equity_connect.db import AUTHENTICATED, current_context
@@ -27,10 +28,13 @@ from ..access import access_record
 from ..columns import PORTAL_EXPORT
 from ..compliance.contact_windows import local_time_text
 from ..consent.services import consent_link_send
+from ..contact_edit import lead_contact_update
 from ..contactability import channel_closed, lead_contactability
 from ..display import broker_zone
-from ..forms import DoNotContactForm, LeadFilterForm, OutcomeForm
+from ..forms import ContactEditForm, DoNotContactForm, LeadFilterForm, OutcomeForm
 from ..models import Lead
+from ..notifications import notifications_unseen_count
+from ..preferences import LIST_COLUMNS, shown_columns
 from . import workday_context as workday_views
 
 
@@ -54,6 +58,8 @@ def broker_required(view):
         ):
             return render(request, "portal/no_broker.html", status=403)
         request.broker = Broker.objects.get(pk=broker_id)
+        # The header's badge (base.html): counted only when a page shows it.
+        request.notification_count = SimpleLazyObject(lambda: notifications_unseen_count(broker=request.broker))
         # Every time on the portal's pages (and the created-date filters) in the broker's own zone.
         with timezone.override(broker_zone(request.broker)):
             return view(request, *args, **kwargs)
@@ -125,6 +131,9 @@ def lead_list(request):
             "nav": "leads",
             "export_url": f"{reverse('portal:lead_export')}?{query.urlencode()}",
             **workday_views.list_context(request, query=query, current_view=current_view, page=page),
+            # The column chooser (stored per broker: leads/preferences.py).
+            "shown": set(shown_columns(broker=request.broker)),
+            "column_labels": LIST_COLUMNS,
         },
     )
 
@@ -183,6 +192,7 @@ def _detail_context(request, lead, **extra):
         "phone_closed": channel_closed(lead=lead, channel="phone"),
         "dnc_form": DoNotContactForm(),
         "outcome_form": OutcomeForm(),
+        "contact_form": ContactEditForm.for_lead(lead),
         "breakdown": _breakdown(lead.score_breakdown),
         **_list_navigation(request, lead),
         **workday_views.detail_context(request, lead),
@@ -329,3 +339,30 @@ def lead_consent_link(request, lead_id):
             else "A consent link was e-mailed to the lead, at the address the partner supplied."
         ),
     )
+
+
+@require_POST
+@broker_required
+def lead_contact_edit(request, lead_id):
+    """Change the lead's e-mail, phone and mailing address (leads/contact_edit.py): a typed e-mail or phone is
+    unconfirmed, so it gets no consent link and is not fed until a partner file or a verification confirms it."""
+    lead = _get_lead(request, lead_id)
+    form = ContactEditForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, lead, status=400, contact_form=form, contact_open=True)
+    try:
+        change = lead_contact_update(lead=lead, broker=request.broker, values=form.cleaned_data, user=request.user)
+    except services.LeadError as error:
+        form.add_error(None, str(error))
+        return _render_detail(request, lead, status=400, contact_form=form, contact_open=True)
+    if not change.fields:
+        messages.info(request, "Nothing changed.")
+    elif {"email", "phone"} & set(change.fields):
+        messages.success(
+            request,
+            "Contact details saved. A new e-mail or phone you typed is unconfirmed: no consent link goes to it and"
+            " the lead is not fed until a partner file or a verification confirms it.",
+        )
+    else:
+        messages.success(request, "Contact details saved.")
+    return redirect("portal:lead_detail", lead_id=lead.pk)

@@ -17,10 +17,19 @@ from __future__ import annotations
 from django.db import connections
 from psycopg import sql
 
-from leads.columns import INGESTED, OWNER_RESET
+from leads.columns import INGESTED, OWNER_RESET, UNCONFIRMED
 
 # `suppressed_channels`: the apply marks the leads the suppression list binds (leads/suppressions/sql.py).
-LEAD_COLUMNS = (*INGESTED, *OWNER_RESET, "lead_score", "score_breakdown", "suppressed_channels", "updated_at")
+# `UNCONFIRMED`: a partner file that brings the value a broker typed confirms it.
+LEAD_COLUMNS = (
+    *INGESTED,
+    *OWNER_RESET,
+    *UNCONFIRMED,
+    "lead_score",
+    "score_breakdown",
+    "suppressed_channels",
+    "updated_at",
+)
 UPLOAD_COLUMNS = (
     "status",
     "attempts",

@@ -7,13 +7,14 @@ import io
 import uuid
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
 from leads.display import phone_national
-from leads.models import CampaignStatus, ConsentToken, Lead
+from leads.models import BrokerPortalSettings, CampaignStatus, ConsentToken, Lead
 from leads.selectors import SORTS
 from security.fields import open_notes
 from tests.factories import LeadFactory, PipelineEventFactory, VerificationCodeMapFactory
@@ -59,12 +60,44 @@ ACCESS = [
     # actions are POST only
     ("lead_queue", "get", "broker", OWN, 405),
     ("lead_consent_link", "get", "broker", OWN, 405),
+    # the contact edit, notifications, settings and the column chooser (issue 15)
+    ("lead_contact_edit", "post", "anon", OWN, 302),
+    ("notifications", "get", "anon", None, 302),
+    ("settings", "get", "anon", None, 302),
+    ("list_columns", "post", "anon", None, 302),
+    ("lead_contact_edit", "post", "nobroker", OWN, 403),
+    ("notifications", "get", "nobroker", None, 403),
+    ("settings", "post", "nobroker", None, 403),
+    ("list_columns", "post", "nobroker", None, 403),
+    ("lead_contact_edit", "post", "broker", OWN, 302),
+    ("notifications", "get", "broker", None, 200),
+    ("settings", "get", "broker", None, 200),
+    ("settings", "post", "broker", None, 302),
+    ("list_columns", "post", "broker", None, 302),
+    ("lead_contact_edit", "post", "broker", OTHER, 404),
+    ("lead_contact_edit", "get", "broker", OWN, 405),
+    ("list_columns", "get", "broker", None, 405),
 ]
 
 POST_DATA = {
     "lead_outcome": {"outcome": "no_answer", "note": "voicemail"},
     "lead_do_not_contact": {"reason": "asked by phone"},
+    "lead_contact_edit": {"email": "typed@broker.example", "phone": "(415) 555-0100", "mailing_state": "CA"},
+    "settings": {"notify_by_email": "on"},
+    "list_columns": {"columns": ["score", "status"]},
 }
+
+_LEAD_ROW_SQL = (
+    "SELECT email, email_bidx, phone_bidx, email_unconfirmed, phone_unconfirmed, mailing_state, updated_at"
+    " FROM leads WHERE id = %s"
+)
+
+
+def _lead_row(lead_id) -> tuple:
+    """The lead's row as SQL reads it (the proof that a refused action changed nothing)."""
+    with service_context(), connection.cursor() as cursor:
+        cursor.execute(_LEAD_ROW_SQL, [lead_id])
+        return cursor.fetchone()
 
 
 @pytest.mark.parametrize(("name", "method", "who", "whose", "expected"), ACCESS)
@@ -75,6 +108,7 @@ def test_access_table(
     client = client_for(user)
     lead = {OWN: lead_a, OTHER: lead_b, None: None}[whose]
     url = _lead_url(name, lead) if lead else reverse(f"portal:{name}")
+    other_before = _lead_row(lead_b.pk)
     response = getattr(client, method)(url, POST_DATA.get(name, {}))
     assert response.status_code == expected, response.content[:300]
     if who == "anon":
@@ -87,6 +121,12 @@ def test_access_table(
             assert not ConsentToken.objects.filter(lead=lead_b).exists()
             assert not PipelineEvent.objects.filter(lead_id=lead_b.pk).exists()
         assert untouched.campaign_status == CampaignStatus.NEW
+    if who != "broker" or whose == OTHER or name in ("notifications", "settings", "list_columns"):
+        assert _lead_row(lead_b.pk) == other_before  # the other broker's lead, byte for byte
+    if who != "broker" or whose == OTHER:
+        with service_context():
+            assert not BrokerPortalSettings.objects.exists()
+            assert not PipelineEvent.objects.filter(event_type="broker_settings_changed").exists()
 
 
 def test_other_brokers_lead_never_appears_in_list_search_or_export(client_for, broker_a, lead_a, lead_b):

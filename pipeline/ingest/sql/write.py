@@ -18,6 +18,7 @@ from leads.columns import (
     KEYS,
     MAILING,
     OWNER_RESET,
+    UNCONFIRMED,
 )
 from leads.scoring import breakdown_from_columns_sql, score_columns_sql, score_sql
 
@@ -38,6 +39,15 @@ MERGED = {
     **{column: f"coalesce(l.{column}, m.{column})" for column in ("property_type", "age", "owner_occupied")},
     **{column: f"coalesce(l.{column}, m.{fill})" for column, fill in zip(KEYS, KEY_FILLS, strict=True)},
     **{column: f"l.{column} OR coalesce(m.{column}, false)" for column in FLAGS},
+    # A broker-typed contact point: the file's verification is about the file's value, so it verifies the lead's
+    # only when the values are the same (their blind indexes) …
+    **{
+        f"{point}_verified": f"l.{point}_verified OR (coalesce(m.{point}_verified, false)"
+        f" AND (NOT l.{point}_unconfirmed OR l.{index} = m.{index}))"
+        for point, index in (("email", "email_bidx"), ("phone", "phone_bidx"))
+    },
+    # … and the same value in a partner's file confirms it.
+    **{column: f"l.{column} AND l.{index} IS DISTINCT FROM m.{index}" for column, index in UNCONFIRMED.items()},
     # `<@` first: the union (a set-returning SQL function) only when there is something new to add.
     **{
         column: f"CASE WHEN m.{column} IS NULL OR m.{column} <@ l.{column} THEN l.{column}"
@@ -157,6 +167,7 @@ OWNER_REPLACED = {
     },
     **{column: f"coalesce(m.{column}, false)" for column in FLAGS},
     **{column: f"coalesce(m.{column}, '{{}}'::text[])" for column in CODES},
+    **dict.fromkeys(UNCONFIRMED, "false"),  # the typed value is gone with the old owner
 }
 OWNER_RESET_TO = {
     "consent": "false",
