@@ -27,7 +27,7 @@ UPDATE leads_staging s SET reject_reason = '{ERASED_PERSON}', raw = '{{}}', meli
 # The leads of this apply whose marks may change: those whose file values meet an active entry or a registry
 # number (hash lookups over the list's values, a join with the registry), and those a new owner arrived on
 # (the old owner's marks go).
-INGEST_TARGETS = """SELECT coalesce(r.target, r.new_id) FROM ingest_resolved r WHERE r.owner_changed
+INGEST_TARGETS = """SELECT coalesce(r.target, r.new_id) AS id FROM ingest_resolved r WHERE r.owner_changed
 UNION
 SELECT coalesce(r.target, r.new_id) FROM ingest_resolved r
  WHERE r.email_bidx IN (SELECT value_index FROM suppression_keys)
@@ -39,4 +39,11 @@ SELECT coalesce(r.target, r.new_id) FROM ingest_resolved r
   JOIN dnc_registry_numbers d ON d.phone_key = dnc_phone_key(r.phone_bidx)"""
 SUPPRESSION_KEYS = """CREATE TEMP TABLE suppression_keys ON COMMIT DROP AS
 SELECT DISTINCT unnest(value_indexes)::text AS value_index FROM suppressions WHERE removed_at IS NULL"""
-MARK_LEADS = marks_refresh_sql(INGEST_TARGETS)
+# The targets are collected first, into a table of their own: almost always none (an empty or small list
+# binds few leads of a file), and then the marks statement below is not run at all. Handed straight to
+# `marks_refresh_sql()` as a subquery, they made the planner read the whole of `leads` twice (a hash of every
+# lead for the `target` CTE, a primary-key scan for the UPDATE's join) to mark nothing: ≈ 2 s per 200k rows
+# with empty lists (docs/benchmarks.md).
+TARGETS = f"CREATE TEMP TABLE ingest_suppression_targets ON COMMIT DROP AS\n{INGEST_TARGETS}"
+ANALYZE_TARGETS = "ANALYZE ingest_suppression_targets"  # a handful of ids: index lookups into `leads`
+MARK_LEADS = marks_refresh_sql("SELECT t.id FROM ingest_suppression_targets t")
