@@ -165,7 +165,8 @@ def leads_suppression_mark() -> int:
     """Mark the leads of this apply that the suppression list or the DNC registry binds (and unmark the old
     owner's). Returns the leads whose marks changed."""
     _execute(suppress.SUPPRESSION_KEYS)
-    if not _execute(suppress.TARGETS):
+    list_values, registry_numbers = _fetchall(suppress.SOURCES)[0]
+    if not _execute(suppress.targets_sql(list_values=list_values, registry_numbers=registry_numbers)):
         return 0
     _execute(suppress.ANALYZE_TARGETS)
     return _execute(suppress.MARK_LEADS)

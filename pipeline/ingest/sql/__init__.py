@@ -86,7 +86,12 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
     statements += [
         ("new leads", write.insert_sql(lead_events=lead_events)),
         ("every value the suppression list holds", suppress.SUPPRESSION_KEYS),
-        ("leads of the file the list or the DNC registry may bind (else the next two are not run)", suppress.TARGETS),
+        ("does the list hold any value, the DNC registry any number?", suppress.SOURCES),
+        (
+            "leads a new owner arrived on, or that the list or the registry binds (an arm per non-empty source;"
+            " with none, the next two are not run)",
+            suppress.targets_sql(),
+        ),
         ("their statistics", suppress.ANALYZE_TARGETS),
         ("marks of the leads the list or the DNC registry binds", suppress.MARK_LEADS),
         ("possible duplicates (pipeline/duplicates/records.py)", POSSIBLE_DUPLICATES_FROM_INGEST_SQL),
