@@ -28,7 +28,7 @@ SUPPRESSION_KEYS = """CREATE TEMP TABLE suppression_keys ON COMMIT DROP AS
 SELECT DISTINCT unnest(value_indexes)::text AS value_index FROM suppressions WHERE removed_at IS NULL"""
 # Whether the list holds any value, and the DNC registry any number: an arm of the targets below runs only when
 # its source is not empty (one-time filters inside the statement were not enough: an arm that reads nothing
-# still cost 0.3-1.5 s per 200k rows here).
+# still cost 0.3-2.4 s per 200k rows here).
 SOURCES = """SELECT EXISTS (SELECT 1 FROM suppression_keys), EXISTS (SELECT 1 FROM dnc_registry_numbers)"""
 
 # The leads of this apply whose marks may change: those a new owner arrived on (the old owner's marks go;
