@@ -16,6 +16,9 @@ duplicate keys) it measures, in one run:
 
     python -m benchmarks.ingest [--rows 100000 1000000] [--peer-rows N] [--no-write]
 
+`BENCH_INGEST_DATABASE` names the scratch database (default `equity_connect_bench_ingest`), so two checkouts
+can be measured side by side.
+
 The synthetic files are written by `benchmarks/ingest_files.py`, the floors, our run and the peer are
 measured by `benchmarks/ingest_measure.py`, and `benchmarks/ingest_report.py` turns the figures into the
 markdown of docs/benchmarks.md.
@@ -41,7 +44,7 @@ from benchmarks.ingest_measure import (
 )
 from benchmarks.ingest_report import report
 
-DB_NAME = "equity_connect_bench_ingest"
+DB_NAME = os.environ.get("BENCH_INGEST_DATABASE", "equity_connect_bench_ingest")
 WORK = common.ROOT / "var" / "bench" / "ingest"
 
 

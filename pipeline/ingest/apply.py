@@ -18,7 +18,8 @@ handful of statements whatever the file's size (each in pipeline/ingest/sql/):
    page (leads/migrations/0005), so the UPDATE writes heap-only tuples: no index entry at all.
 
 5. suppression marks (`sql/suppress.py`): the leads created or changed whose e-mail, domain, phone or address the
-   suppression list or the DNC registry binds get their `suppressed_channels` (leads/suppressions/sql.py).
+   suppression list or the DNC registry binds get their `suppressed_channels` (leads/suppressions/sql.py); those
+   leads are collected first, and when there are none (the usual case) `leads` is not read again.
 
 No MERGE statement (≈16% slower than UPDATE + INSERT on the update-heavy path), no per-row round trips.
 """
@@ -164,6 +165,10 @@ def leads_suppression_mark() -> int:
     """Mark the leads of this apply that the suppression list or the DNC registry binds (and unmark the old
     owner's). Returns the leads whose marks changed."""
     _execute(suppress.SUPPRESSION_KEYS)
+    list_values, registry_numbers = _fetchall(suppress.SOURCES)[0]
+    if not _execute(suppress.targets_sql(list_values=list_values, registry_numbers=registry_numbers)):
+        return 0
+    _execute(suppress.ANALYZE_TARGETS)
     return _execute(suppress.MARK_LEADS)
 
 

@@ -107,6 +107,22 @@ def test_an_address_entry_never_binds_the_new_owner():
     assert new_owner.suppressed_channels == {}
 
 
+def test_a_new_owner_loses_the_marks_of_the_old_owners_email():
+    ingest(csv_of([row("NO-1", "old.owner@example.net", first="Ruth")]))
+    with service_context():
+        suppression_add(
+            kind="email", indexes=indexes_of("old.owner@example.net", EMAIL), reason="unsubscribe", source="test"
+        )
+    assert lead("NO-1").suppressed_channels == {"email": ["unsubscribe"]}
+
+    # The new owner's values meet no entry: only the owner change makes the ingestion look at the lead again.
+    ingest(csv_of([{**row("NO-1", "new.owner@example.net", first="Oscar"), "Last Name": "Diaz"}]))
+
+    new_owner = lead("NO-1")
+    assert new_owner.email == "new.owner@example.net" and new_owner.owner_changed_at is not None
+    assert new_owner.suppressed_channels == {}
+
+
 def test_the_command_adds_lists_imports_and_removes(tmp_path, capsys):
     ingest(csv_of([row("CM-1", "a@example.net"), row("CM-2", phone="(518) 555-0142"), row("CM-3", "x@spam.example")]))
     call_command("suppression", "add", "--kind", "email", "--value", " A@Example.NET ", "--reason", "complaint")

@@ -17,7 +17,8 @@ from . import dedupe, match, suppress, write
 SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
 DROP_TEMP_TABLES = (
     "DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_addresses, ingest_groups, ingest_pairs,"
-    " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes, suppression_keys"
+    " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes, suppression_keys,"
+    " ingest_suppression_targets"
 )
 
 
@@ -85,6 +86,13 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
     statements += [
         ("new leads", write.insert_sql(lead_events=lead_events)),
         ("every value the suppression list holds", suppress.SUPPRESSION_KEYS),
+        ("does the list hold any value, the DNC registry any number?", suppress.SOURCES),
+        (
+            "leads a new owner arrived on, or that the list or the registry binds (an arm per non-empty source;"
+            " with none, the next two are not run)",
+            suppress.targets_sql(),
+        ),
+        ("their statistics", suppress.ANALYZE_TARGETS),
         ("marks of the leads the list or the DNC registry binds", suppress.MARK_LEADS),
         ("possible duplicates (pipeline/duplicates/records.py)", POSSIBLE_DUPLICATES_FROM_INGEST_SQL),
         ("clean up", DROP_TEMP_TABLES),
