@@ -44,7 +44,7 @@ from pipeline.ingest import admin as ingest_admin  # noqa: F401
 from pipeline.ingest.services import IngestError, RowStillInvalid, dlq_row_reprocess
 from pipeline.ingest.triage import EXTRA, editable, payload_set_field, row_preview
 from pipeline.intake import admin as intake_admin  # noqa: F401
-from pipeline.intake.admin import upload_links
+from pipeline.intake.admin import partner_uploads_url, upload_links
 from pipeline.models import DLQSource, PipelineDLQ
 from pipeline.monitoring import admin as monitoring_admin  # noqa: F401
 
@@ -180,8 +180,8 @@ class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
         if obj.upload_id is None or obj.upload.partner_id is None:
             return "—"
         return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:security_partner_change", args=[obj.upload.partner_id]),
+            '<a href="{}" title="this partner\'s uploads">{}</a>',
+            partner_uploads_url(obj.upload.partner_id),
             obj.upload.partner.name,
         )
 

@@ -54,6 +54,11 @@ def upload_links(upload_id) -> dict[str, str]:
     }
 
 
+def partner_uploads_url(partner_id) -> str:
+    """A partner's uploads (ops may not open the partner itself: keys live there)."""
+    return f"{reverse('admin:pipeline_upload_changelist')}?partner__id__exact={partner_id}"
+
+
 def upload_status_json(upload: Upload) -> dict:
     """What the progress bar shows (the admin's `<id>/status/`)."""
     return {
@@ -263,7 +268,9 @@ class UploadAdmin(admin.ModelAdmin):
 
     @admin.display(description="partner")
     def partner_link(self, obj):
-        return self._admin_link("security_partner", obj.partner_id, obj.partner) if obj.partner_id else "—"
+        if not obj.partner_id:
+            return "—"
+        return format_html('<a href="{}">{}</a> (its uploads)', partner_uploads_url(obj.partner_id), obj.partner)
 
     @admin.display(description="partner key")
     def partner_key_link(self, obj):

@@ -11,26 +11,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipeline', '0017_ingest_speed'),
+        ("pipeline", "0017_ingest_speed"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='upload',
-            name='cancelled_at',
-            field=models.DateTimeField(blank=True, help_text='Cancelled by a person (status failed)', null=True),
+            model_name="upload",
+            name="cancelled_at",
+            field=models.DateTimeField(blank=True, help_text="Cancelled by a person (status failed)", null=True),
         ),
         migrations.AddField(
-            model_name='upload',
-            name='cancelled_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="upload",
+            name="cancelled_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='upload',
-            name='rows_recovered',
-            field=models.IntegerField(default=0, help_text='Rejected rows fixed in the DLQ and reprocessed since (moved from rows_rejected to created/merged)'),
+            model_name="upload",
+            name="rows_recovered",
+            field=models.IntegerField(
+                default=0,
+                help_text="Rejected rows fixed in the DLQ and reprocessed since (moved from rows_rejected to created/merged)",
+            ),
         ),
     ]

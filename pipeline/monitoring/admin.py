@@ -110,12 +110,16 @@ class AlertAdmin(_RunNowMixin, admin.ModelAdmin):
     )
     change_list_template = "admin/pipeline/run_now_change_list.html"
     run_now = (("alerts", "Evaluate alert rules now"),)
+    date_hierarchy = "opened_at"
 
     def has_add_permission(self, request):
         return False  # alerts are opened and resolved by their rules
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # an incident's record stays (no "Delete selected")
 
     @admin.display(description="message")
     def short_message(self, obj):
@@ -137,6 +141,9 @@ class JobHeartbeatAdmin(_RunNowMixin, admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     @admin.display(description="age")

@@ -140,7 +140,7 @@ def test_change_page_shows_the_row_as_a_form(client, staff, rejected_row):
     assert ("mak", "mak", False) in rows and ("apn", "apn", False) in rows
     assert "not in the file" in body and "Owner 1 First Name" in body
     # What is wrong is next to the field that causes it.
-    [(field, row, problem)] = [entry for entry in response.context["field_rows"] if entry[2]]
+    [(_field, row, problem)] = [entry for entry in response.context["field_rows"] if entry[2]]
     assert row.field == "property_address" and "street address" in problem
     assert 'class="field-property_address has-problem"' in body
     # The raw row, read-only, and no JSON to edit.
