@@ -42,7 +42,7 @@ from pipeline.dlq_forms import DiscardForm, DLQRowForm, OpenFilter, ReasonFilter
 from pipeline.duplicates import admin as duplicates_admin  # noqa: F401
 from pipeline.ingest import admin as ingest_admin  # noqa: F401
 from pipeline.ingest.services import IngestError, RowStillInvalid, dlq_row_reprocess
-from pipeline.ingest.triage import EXTRA, editable, payload_set_field, row_preview
+from pipeline.ingest.triage import editable, payload_set_field, row_preview
 from pipeline.intake import admin as intake_admin  # noqa: F401
 from pipeline.intake.admin import partner_uploads_url, upload_links
 from pipeline.models import DLQSource, PipelineDLQ
@@ -266,10 +266,8 @@ class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
             "discard_form": discard,
             "reason": item.reason if visible else mask_text(item.reason),
             "error_detail": item.error_detail if visible else mask_text(item.error_detail),
-            "payload_json": json.dumps(item.payload, indent=2, ensure_ascii=False, sort_keys=True)
-            if visible
-            else None,
-            "extra_values": (item.payload or {}).get(EXTRA) if visible and isinstance(item.payload, dict) else None,
+            # The raw row in the file's column order (cells past the header last, under `_extra_values`).
+            "payload_json": json.dumps(item.payload, indent=2, ensure_ascii=False) if visible else None,
             "reveal_url": None if visible else self.pii_reveal_url(item),
             "masked_labels": ", ".join(self.pii_labels()),
             "can_change": self.has_change_permission(request, item),
