@@ -22,23 +22,13 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from equity_connect.humanise import duration_ms, number, percent
-from equity_connect.models import PipelineEvent
 from pipeline.ingest.control import UNFINISHED, UploadControlError, upload_cancel, upload_rerun
 from pipeline.models import IngestReplayGuard, Upload, UploadStatus
 from security.models import Broker
 from security.request_body import BodyTooLarge, body_spool
 
+from .selectors import upload_progress_status, upload_steps
 from .services import UploadRejected, upload_accept
-
-# The apply's steps (pipeline/ingest/apply.py timings), in the order they run.
-APPLY_STEPS = (
-    ("dlq_ms", "Rejected rows to the DLQ"),
-    ("dedupe_ms", "Duplicates inside the file"),
-    ("match_ms", "Match against existing leads"),
-    ("update_ms", "Merge into existing leads"),
-    ("insert_ms", "Insert new leads"),
-    ("suppress_ms", "Suppression list"),
-)
 
 
 def upload_links(upload_id) -> dict[str, str]:
@@ -57,73 +47,6 @@ def upload_links(upload_id) -> dict[str, str]:
 def partner_uploads_url(partner_id) -> str:
     """A partner's uploads (ops may not open the partner itself: keys live there)."""
     return f"{reverse('admin:pipeline_upload_changelist')}?partner__id__exact={partner_id}"
-
-
-def upload_status_json(upload: Upload) -> dict:
-    """What the progress bar shows (the admin's `<id>/status/`)."""
-    return {
-        "status": upload.status,
-        "running": upload.status in UNFINISHED,
-        "progress": upload.progress,
-        "percent": round(upload.progress * 100, 1),
-        "label": f"{upload.status} · {percent(upload.progress)}",
-        "counts": {
-            name: number(getattr(upload, name))
-            for name in (
-                "rows_total",
-                "leads_created",
-                "leads_merged",
-                "duplicates_in_file",
-                "rows_rejected",
-                "rows_recovered",
-                "possible_duplicates",
-            )
-        },
-        "error": upload.error_message,
-        "duration": duration_ms(_elapsed_ms(upload)),
-    }
-
-
-def _elapsed_ms(upload: Upload) -> int | None:
-    if upload.started_at is None:
-        return None
-    end = upload.finished_at or timezone.now()
-    return int((end - upload.started_at).total_seconds() * 1000)
-
-
-def upload_steps(upload: Upload) -> list[dict]:
-    """The steps of the upload's last run with their durations (from its events; a running step says so)."""
-    steps = []
-    created = upload.created_at
-    if upload.started_at:
-        waited = int((upload.started_at - created).total_seconds() * 1000)
-        steps.append({"name": "Waiting for a worker", "duration": duration_ms(max(waited, 0)), "state": "done"})
-    else:
-        steps.append({"name": "Waiting for a worker", "duration": "—", "state": "running"})
-        return steps
-    done = (
-        PipelineEvent.objects.filter(
-            upload_id=upload.pk, event_type="dedupe_success", created_at__gte=upload.started_at
-        )
-        .order_by("-created_at")
-        .values_list("event_data", "duration_ms")
-        .first()
-    )
-    if done is None:
-        state = "running" if upload.status in UNFINISHED else "stopped"
-        steps.append(
-            {"name": "Read, normalise and stage the file", "duration": percent(upload.progress), "state": state}
-        )
-        steps.append({"name": "Apply (dedupe, merge, insert)", "duration": "—", "state": "waiting"})
-        return steps
-    data, total = done
-    timings = (data or {}).get("timings") or {}
-    steps.append({"name": "Read, normalise and stage the file", "duration": duration_ms(timings.get("staging_ms"))})
-    for key, name in APPLY_STEPS:
-        if key in timings:
-            steps.append({"name": name, "duration": duration_ms(timings[key])})
-    steps.append({"name": "Total", "duration": duration_ms(total), "total": True})
-    return steps
 
 
 class StaffUploadForm(forms.Form):
@@ -306,7 +229,7 @@ class UploadAdmin(admin.ModelAdmin):
             extra.update(
                 {
                     "upload": upload,
-                    "status": upload_status_json(upload),
+                    "status": upload_progress_status(upload),
                     "status_url": reverse("admin:pipeline_upload_status", args=[upload.pk]),
                     "links": upload_links(upload.pk),
                     "steps": upload_steps(upload),
@@ -336,7 +259,7 @@ class UploadAdmin(admin.ModelAdmin):
         upload = Upload.objects.filter(pk=upload_id).first()
         if upload is None:
             raise Http404
-        response = JsonResponse(upload_status_json(upload))
+        response = JsonResponse(upload_progress_status(upload))
         response["Cache-Control"] = "no-store"
         return response
 

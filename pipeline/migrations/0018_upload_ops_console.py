@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
             name="rows_recovered",
             field=models.IntegerField(
                 default=0,
-                help_text="Rejected rows fixed in the DLQ and reprocessed since (moved from rows_rejected to created/merged)",
+                help_text="Rejected rows fixed in the DLQ and reprocessed since",
             ),
         ),
     ]
