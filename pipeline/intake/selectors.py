@@ -40,6 +40,7 @@ def upload_status_payload(upload: Upload, request=None) -> dict:
         "leads_merged": upload.leads_merged,
         "duplicates_in_file": upload.duplicates_in_file,
         "rows_rejected": upload.rows_rejected,
+        "rows_recovered": upload.rows_recovered,
         "possible_duplicates": upload.possible_duplicates,
         "blank_lines": upload.blank_lines,
         "unrecognised_columns": upload.unrecognised_columns,
