@@ -34,8 +34,8 @@ from .services import UploadRejected, upload_accept
 def upload_links(upload_id) -> dict[str, str]:
     """Where an upload's rows went: its DLQ rows, possible duplicates, events and created leads."""
     return {
-        "dlq": f"{reverse('admin:pipeline_pipelinedlq_changelist')}?upload__id__exact={upload_id}&status=all",
-        "open_dlq": f"{reverse('admin:pipeline_pipelinedlq_changelist')}?upload__id__exact={upload_id}",
+        "dlq": f"{reverse('admin:pipeline_pipelinedlq_changelist')}?upload__exact={upload_id}&state=all",
+        "open_dlq": f"{reverse('admin:pipeline_pipelinedlq_changelist')}?upload__exact={upload_id}",
         "duplicates": (
             f"{reverse('admin:pipeline_possibleduplicate_changelist')}?upload__id__exact={upload_id}&status=all"
         ),
@@ -354,10 +354,24 @@ class IngestReplayGuardAdmin(admin.ModelAdmin):
     """Which content each partner sent in the last REPLAY_GUARD_DAYS: written by the intake, released by a failure
     or a cancel; read-only here."""
 
-    list_display = ("content_sha256", "upload", "partner", "created_at")
+    list_display = ("content_sha256", "upload_link", "partner_link", "created_at")
     search_fields = ("content_sha256",)
     list_select_related = ("upload__partner", "partner")
-    readonly_fields = ("content_sha256", "upload", "partner", "created_at")
+    readonly_fields = ("content_sha256", "upload_link", "partner_link", "created_at")
+    fields = readonly_fields
+
+    @admin.display(description="upload", ordering="upload")
+    def upload_link(self, obj):
+        if obj.upload_id is None:
+            return "—"
+        url = reverse("admin:pipeline_upload_change", args=[obj.upload_id])
+        return format_html('<a href="{}">{}</a>', url, obj.upload.display_name)
+
+    @admin.display(description="partner", ordering="partner__name")
+    def partner_link(self, obj):
+        if obj.partner_id is None:
+            return "—"
+        return format_html('<a href="{}">{}</a>', partner_uploads_url(obj.partner_id), obj.partner)
 
     def has_add_permission(self, request):
         return False

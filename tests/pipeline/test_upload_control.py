@@ -210,3 +210,33 @@ def test_bulk_rerun_and_cancel_actions_and_thousands_separators(client):
     )
     assert any("Queued 2 upload(s) again" in str(message) for message in response.context["messages"])
     assert {fresh(first.id).status, fresh(second.id).status} == {"received"}
+
+
+@pytest.mark.django_db
+def test_every_link_on_the_upload_page_lands_on_that_uploads_rows(client):
+    client.force_login(RoleUserFactory(role="ops"))
+    body = csv_of(
+        [
+            {"mak": "L1", "property_address": "1 Link St", "property_zip": "92101"},
+            {"mak": "", "property_address": "", "property_zip": "92101"},  # rejected: no key
+        ]
+    )
+    upload = upload_ingest(upload_id=accept(body, partner=PartnerFactory()).id)
+    other = upload_ingest(
+        upload_id=accept(csv_of([{"mak": "X", "first_name": "A"}, {"mak": "", "first_name": "B"}])).id
+    )
+    assert other.rows_rejected == 1
+    page = client.get(reverse("admin:pipeline_upload_change", args=[upload.id]))
+    links = page.context["links"]
+    dlq = client.get(links["dlq"])
+    assert dlq.status_code == 200 and [item.upload_id for item in dlq.context["cl"].result_list] == [upload.id]
+    events = client.get(links["events"])
+    assert events.status_code == 200
+    assert {event.upload_id for event in events.context["cl"].result_list} == {upload.id}
+    leads = client.get(links["leads"])
+    assert leads.status_code == 200
+    assert [lead.mak for lead in leads.context["cl"].result_list] == ["L1"]
+    assert client.get(links["duplicates"]).status_code == 200
+    listing = client.get(reverse("admin:pipeline_upload_changelist"))
+    assert links["open_dlq"] in listing.content.decode()  # the rejected count links to them
+    assert client.get(links["open_dlq"]).status_code == 200
