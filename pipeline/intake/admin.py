@@ -59,6 +59,10 @@ class StaffUploadForm(forms.Form):
     source = forms.CharField(required=False, max_length=200, initial="admin-upload")
 
 
+RUN_FIELDS = ("status", "attempts", "error_message", "cancelled", "created_at", "started_at", "finished_at")
+RUN_FIELDS += ("enqueued_at",)
+
+
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
     list_display = (
@@ -84,8 +88,7 @@ class UploadAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("id", "partner_link", "partner_key_link", "uploaded_by_link", "broker_link", "source")}),
         ("File", {"fields": ("filename", "size", "content_sha256", "encoding", "columns", "unrecognised_columns")}),
-        ("Run", {"fields": ("status", "attempts", "error_message", "cancelled", "created_at", "started_at")}),
-        ("", {"fields": ("finished_at", "enqueued_at")}),
+        ("Run", {"fields": RUN_FIELDS}),
     )
     readonly_fields = (
         "id",

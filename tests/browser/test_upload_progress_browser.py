@@ -49,7 +49,7 @@ def test_the_progress_bar_moves_during_a_200k_row_upload(live_server, browser, s
     page.fill("input[name=password]", "correct-horse-battery")
     page.click("input[type=submit]")
     page.wait_for_selector("#upload-progress[data-running='1']")
-    assert "PropStream Exports · big-march.csv" in page.inner_text("#upload-summary h2")
+    assert "PropStream Exports · big-march.csv" in page.inner_text("#content")
     page.evaluate("window.__samePage = 'yes'")  # gone if the page reloads
 
     worker = worker_process(upload.id, tmp_path, INGEST_STAGE_BATCH_ROWS="10000")
