@@ -65,7 +65,7 @@ class Upload(models.Model):
     leads_merged = models.IntegerField(default=0)
     duplicates_in_file = models.IntegerField(default=0)
     rows_rejected = models.IntegerField(default=0)
-    rows_recovered = models.IntegerField(default=0, help_text="Rejected rows fixed in the DLQ and reprocessed since")
+    rows_recovered = models.IntegerField(default=0, db_default=0, help_text="Rejected rows fixed in the DLQ since")
     possible_duplicates = models.IntegerField(default=0, help_text="Pairs of leads this upload put up for review")
     blank_lines = models.IntegerField(default=0, help_text="Blank lines in the file (not part of rows_total)")
     unrecognised_columns = ArrayField(

@@ -1,5 +1,6 @@
-"""The ops console (issue 16): an upload counts the rejected rows recovered from the DLQ since (`rows_recovered`),
-and remembers who cancelled it and when (a cancelled upload is `failed`: the status set is a partner contract).
+"""The ops console (issue 16): an upload counts the rejected rows recovered from the DLQ since (`rows_recovered`,
+with a database default so that a writer that does not know the column yet still inserts), and remembers who
+cancelled it and when (a cancelled upload is `failed`: the status set is a partner contract).
 
 Plain columns on `uploads`: its row-level security policies cover them, and `pipeline_writer`'s column grants are
 re-applied after every migrate from pipeline/ingest/privileges.py (which lists `rows_recovered`).
@@ -36,9 +37,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="upload",
             name="rows_recovered",
-            field=models.IntegerField(
-                default=0,
-                help_text="Rejected rows fixed in the DLQ and reprocessed since",
-            ),
+            field=models.IntegerField(db_default=0, default=0, help_text="Rejected rows fixed in the DLQ since"),
         ),
     ]
