@@ -7,8 +7,10 @@ import uuid
 
 from django.contrib import admin
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.html import format_html
 
+from .humanise import duration_ms
 from .models import PipelineEvent
 
 
@@ -18,10 +20,10 @@ class PipelineEventAdmin(admin.ModelAdmin):
         "created_at",
         "event_type",
         "status",
-        "lead_id",
-        "broker_id",
-        "upload_id",
-        "duration_ms",
+        "lead_link",
+        "broker_link",
+        "upload_link",
+        "duration",
         "short_error",
     )
     list_filter = ("event_type", "status")
@@ -31,14 +33,15 @@ class PipelineEventAdmin(admin.ModelAdmin):
     readonly_fields = (
         "event_type",
         "status",
-        "lead_id",
-        "broker_id",
-        "upload_id",
+        "lead_link",
+        "broker_link",
+        "upload_link",
         "event_data_pretty",
-        "duration_ms",
+        "duration",
         "error_message",
         "created_at",
     )
+    fields = readonly_fields
     exclude = ("event_data",)
 
     def get_search_results(self, request, queryset, search_term):
@@ -58,6 +61,28 @@ class PipelineEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # Every id is a link: to the lead, the broker, the upload (ids the database keeps even when the row is gone).
+    def _link(self, url_name: str, value):
+        if value is None:
+            return "—"
+        return format_html('<a href="{}" title="{}">{}</a>', reverse(url_name, args=[value]), value, str(value)[:8])
+
+    @admin.display(description="lead", ordering="lead_id")
+    def lead_link(self, obj):
+        return self._link("admin:leads_lead_change", obj.lead_id)
+
+    @admin.display(description="broker", ordering="broker_id")
+    def broker_link(self, obj):
+        return self._link("admin:security_broker_change", obj.broker_id)
+
+    @admin.display(description="upload", ordering="upload_id")
+    def upload_link(self, obj):
+        return self._link("admin:pipeline_upload_change", obj.upload_id)
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj):
+        return duration_ms(obj.duration_ms) if obj.duration_ms is not None else "—"
 
     @admin.display(description="error")
     def short_error(self, obj):

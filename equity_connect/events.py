@@ -35,6 +35,8 @@ EVENT_TYPES = (
     "upload_unverified",
     "upload_failed",
     "upload_requeued",
+    "upload_cancelled",
+    "upload_rerun",
     "contacts_encrypted",
     "pii_reencrypted",
     "lead_created",

@@ -288,7 +288,7 @@ class LeadAccessRecordAdmin(admin.ModelAdmin):
     """Who saw what, read-only: the database refuses changes too (a trigger, migration 0009). A lead's history is
     `?lead_id=<id>` (linked from the lead's page), a user's `?user_id=<id>` (linked from each record)."""
 
-    list_display = ("created_at", "action", "via", "lead_ref", "user_ref", "broker_id", "row_count", "short_reason")
+    list_display = ("created_at", "action", "via", "lead_ref", "user_ref", "broker_ref", "row_count", "short_reason")
     list_display += ("ip_address",)
     list_filter = ("action", "via")
     search_fields = ("username", "reason")
@@ -317,6 +317,13 @@ class LeadAccessRecordAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">{}</a>', access_history_url(user_id=obj.user_id), obj.username or f"user {obj.user_id}"
         )
+
+    @admin.display(description="broker", ordering="broker_id")
+    def broker_ref(self, obj):
+        if obj.broker_id is None:
+            return "—"
+        url = reverse("admin:security_broker_change", args=[obj.broker_id])
+        return format_html('<a href="{}">{}</a>', url, str(obj.broker_id)[:8])
 
     @admin.display(description="reason")
     def short_reason(self, obj):

@@ -5,49 +5,51 @@ A DLQ row's payload is a raw row of a partner's file: personal data. Ops are ask
 it (leads/masking.py, recorded as an access record); until then payloads are hidden and e-mail addresses and
 phone numbers in reasons are masked, on every screen and in the export.
 
+A rejected file row is fixed as a form (pipeline/dlq_forms.py): its cells under the lead fields they map to, the
+partner's header beside each, what is wrong next to the field that causes it; "Save and reprocess", "Save and next
+open item", discard with a note. The list opens on the open items, with a one-line preview of each row and the
+upload's partner, grouped by reason with counts; one field can be set across many rows before a bulk reprocess.
+
 A thin caller: reprocessing goes through the ingestion service (the same code path as an upload),
 discarding and payload corrections through pipeline/dlq.py.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import uuid
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.http import HttpResponse, HttpResponseRedirect
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from equity_connect.spreadsheets import spreadsheet_safe
-from leads.access import access_record
 from leads.masking import PiiMaskingMixin, mask_text
 from pipeline.campaigns import admin as campaigns_admin  # noqa: F401  (registers its models)
-from pipeline.dlq import CLOSED_STATUSES, DLQError, dlq_discard, dlq_update_payload
+from pipeline.dlq import CLOSED_STATUSES, OPEN_STATUSES, DLQError, dlq_discard, dlq_update_payload
+from pipeline.dlq_actions import DOMAIN_ERRORS, DLQBulkActions, describe
+from pipeline.dlq_forms import DiscardForm, DLQRowForm, OpenFilter, ReasonFilter
 from pipeline.duplicates import admin as duplicates_admin  # noqa: F401
 from pipeline.ingest import admin as ingest_admin  # noqa: F401
-from pipeline.ingest.services import IngestError, dlq_row_reprocess
+from pipeline.ingest.services import RowStillInvalid, dlq_row_reprocess
+from pipeline.ingest.triage import editable, row_preview
 from pipeline.intake import admin as intake_admin  # noqa: F401
-from pipeline.models import PipelineDLQ
+from pipeline.intake.admin import partner_uploads_url, upload_links
+from pipeline.models import DLQSource, PipelineDLQ
 from pipeline.monitoring import admin as monitoring_admin  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
-# Errors whose message is meant for the person (shown, not logged as a crash).
-DOMAIN_ERRORS = (DLQError, IngestError)
-
 
 def upload_dlq_url(upload_id) -> str:
     """The DLQ rows of one upload (drill-down from the uploads admin)."""
-    return f"{reverse('admin:pipeline_pipelinedlq_changelist')}?upload__exact={upload_id}"
+    return f"{reverse('admin:pipeline_pipelinedlq_changelist')}?upload__exact={upload_id}&state=all"
 
 
 def upload_events_url(upload_id) -> str:
@@ -55,47 +57,7 @@ def upload_events_url(upload_id) -> str:
     return f"{reverse('admin:equity_connect_pipelineevent_changelist')}?upload_id__exact={upload_id}"
 
 
-def _describe(result) -> str:
-    """The ingestion service returns the lead's id, or None when the item was already closed."""
-    if result is None:
-        return "it was already closed: nothing changed"
-    return f"lead {result}"
-
-
-# --- DLQ ------------------------------------------------------------------------------------------------
-
-
-class PrettyJSONField(forms.JSONField):
-    def prepare_value(self, value):
-        if isinstance(value, str):
-            return value
-        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-
-
-class DLQItemForm(forms.ModelForm):
-    payload = PrettyJSONField(
-        widget=forms.Textarea(attrs={"rows": 18, "cols": 90, "style": "font-family: monospace;"}),
-        help_text="Correct the row (e.g. the phone or the address), then “Save and reprocess”.",
-    )
-
-    class Meta:
-        model = PipelineDLQ
-        fields = ("payload",)
-
-    def clean_payload(self):
-        payload = self.cleaned_data["payload"]
-        if not isinstance(payload, dict):
-            raise forms.ValidationError("The payload must be a JSON object.")
-        return payload
-
-
-class DiscardForm(forms.Form):
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        required=True,
-        strip=True,
-        help_text="Why these items are being discarded (kept with each item).",
-    )
+# --- DLQ ---------------------------------------------------------------------------------------------------------
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -116,80 +78,52 @@ class AgeFilter(admin.SimpleListFilter):
         return queryset
 
 
+def next_open_item(after: PipelineDLQ) -> PipelineDLQ | None:
+    """The next open item to triage after `after` (by id, wrapping round to the first); None when it was the last."""
+    open_items = PipelineDLQ.objects.filter(status__in=OPEN_STATUSES).exclude(pk=after.pk).order_by("pk")
+    return open_items.filter(pk__gt=after.pk).first() or open_items.first()
+
+
 @admin.register(PipelineDLQ)
-class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
+class PipelineDLQAdmin(DLQBulkActions, PiiMaskingMixin, admin.ModelAdmin):
     pii_fields = ("payload", "reason", "error_detail")
-    pii_swaps = {"short_reason": "masked_short_reason", "payload_pretty": None}
+    pii_swaps = {"short_reason": "masked_short_reason", "preview": "masked_preview"}
     pii_reveal_scope = "session"
     pii_via = "admin.dlq"
-    form = DLQItemForm
     list_display = (
         "id",
-        "source",
+        "preview",
         "short_reason",
         "status",
         "age",
-        "attempts",
+        "partner",
         "upload_link",
         "line_number",
+        "attempts",
         "resolution_summary",
     )
-    list_display_links = ("id", "short_reason")
-    list_filter = ("status", "source", AgeFilter, "resolution")
-    search_fields = ("reason", "error_detail")  # the resolution note is encrypted
-    list_select_related = ("upload", "resolved_by")
-    list_per_page = 50
-    actions = ("reprocess_selected", "discard_selected", "export_csv")
-    change_form_template = "admin/pipeline/pipelinedlq/change_form.html"
-    fieldsets = (
-        (
-            None,
-            {"fields": ("source", "status", "reason", "error_detail", "upload_link", "line_number", "lead", "broker")},
-        ),
-        ("Payload", {"fields": ("payload_pretty", "payload")}),
-        ("Retries", {"fields": ("attempts", "max_attempts", "retry_after")}),
-        ("Resolution", {"fields": ("resolution", "resolution_note", "resolved_by", "resolved_at")}),
-        ("Times", {"fields": ("created_at", "updated_at")}),
-    )
-    readonly_fields = (
+    list_display_links = ("id",)
+    list_filter = (
+        OpenFilter,
+        ReasonFilter,
         "source",
-        "status",
-        "reason",
-        "error_detail",
-        "upload_link",
-        "line_number",
-        "lead",
-        "broker",
-        "payload_pretty",
-        "attempts",
-        "max_attempts",
-        "retry_after",
+        AgeFilter,
+        ("upload__partner", admin.RelatedOnlyFieldListFilter),
         "resolution",
-        "resolution_note",
-        "resolved_by",
-        "resolved_at",
-        "created_at",
-        "updated_at",
     )
+    search_fields = ("reason", "error_detail")  # the resolution note is encrypted
+    list_select_related = ("upload__partner", "resolved_by")
+    list_per_page = 50
+    date_hierarchy = "created_at"
+    actions = ("reprocess_selected", "set_field_selected", "discard_selected", "export_csv")
+    triage_template = "admin/pipeline/pipelinedlq/triage.html"
 
-    # Rows are written by the pipeline; people reprocess or discard them, never add or delete.
+    # Rows are written by the pipeline; people fix, reprocess or discard them, never add or delete.
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None and obj.status in CLOSED_STATUSES:
-            return [(name, {**o, "fields": [f for f in o["fields"] if f != "payload"]}) for name, o in fieldsets]
-        return fieldsets
-
-    def get_readonly_fields(self, request, obj=None):
-        readonly = super().get_readonly_fields(request, obj)
-        if obj is not None and obj.status in CLOSED_STATUSES:
-            return (*readonly, "payload")
-        return readonly
 
     def pii_mask(self, name, value):
         if name == "payload":
@@ -202,12 +136,22 @@ class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
-        if term.isdigit():
-            return queryset.filter(pk=int(term)), False
+        if term.lstrip("#").isdigit():
+            return queryset.filter(pk=int(term.lstrip("#"))), False
         try:
             return queryset.filter(upload_id=uuid.UUID(term)), False
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
+
+    # --- the list --------------------------------------------------------------------------------------------------
+
+    @admin.display(description="row")
+    def preview(self, obj):
+        return row_preview(obj.payload, masked=False) if obj.source == DLQSource.UPLOAD_ROW else "—"
+
+    @admin.display(description="row")
+    def masked_preview(self, obj):
+        return row_preview(obj.payload, masked=True) if obj.source == DLQSource.UPLOAD_ROW else "—"
 
     @admin.display(description="reason")
     def short_reason(self, obj):
@@ -217,13 +161,24 @@ class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
     def age(self, obj):
         return timesince(obj.created_at, timezone.now()).split(",")[0]
 
+    @admin.display(description="partner", ordering="upload__partner__name")
+    def partner(self, obj):
+        if obj.upload_id is None or obj.upload.partner_id is None:
+            return "—"
+        return format_html(
+            '<a href="{}" title="this partner\'s uploads">{}</a>',
+            partner_uploads_url(obj.upload.partner_id),
+            obj.upload.partner.name,
+        )
+
     @admin.display(description="upload", ordering="upload")
     def upload_link(self, obj):
         if obj.upload_id is None:
             return "—"
         return format_html(
-            '<a href="{}">{}</a> (<a href="{}">its DLQ rows</a> · <a href="{}">events</a>)',
+            '<a href="{}" title="{}">{}</a> (<a href="{}">its DLQ rows</a> · <a href="{}">events</a>)',
             reverse("admin:pipeline_upload_change", args=[obj.upload_id]),
+            obj.upload.display_name,
             str(obj.upload_id)[:8],
             upload_dlq_url(obj.upload_id),
             upload_events_url(obj.upload_id),
@@ -236,23 +191,113 @@ class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
         who = obj.resolved_by.get_username() if obj.resolved_by else "pipeline"
         return f"{obj.resolution or obj.status} by {who}, {obj.resolved_at:%Y-%m-%d %H:%M}"
 
-    @admin.display(description="payload (read-only view)")
-    def payload_pretty(self, obj):
-        return format_html(
-            '<pre style="white-space: pre-wrap; margin: 0;">{}</pre>',
-            json.dumps(obj.payload, indent=2, ensure_ascii=False, sort_keys=True),
-        )
+    # --- the triage page: the row as a form ----------------------------------------------------------------------
 
-    def save_model(self, request, obj, form, change):
-        # One write path: the payload correction goes through the DLQ module.
-        if "payload" in form.cleaned_data and obj.status not in CLOSED_STATUSES:
-            dlq_update_payload(item=obj, payload=form.cleaned_data["payload"])
+    def get_object(self, request, object_id, from_field=None):
+        try:
+            return PipelineDLQ.objects.select_related("upload__partner", "resolved_by", "lead", "broker").get(
+                pk=int(object_id)
+            )
+        except (ValueError, PipelineDLQ.DoesNotExist):
+            return None
 
-    def response_change(self, request, obj):
-        if "_reprocess" in request.POST:
-            self._reprocess_one(request, obj)
-            return HttpResponseRedirect(reverse("admin:pipeline_pipelinedlq_change", args=[obj.pk]))
-        return super().response_change(request, obj)
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        item = self.get_object(request, unquote(object_id))
+        if item is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, item):
+            raise PermissionDenied
+        visible = self.pii_visible(request)
+        fixable = item.source == DLQSource.UPLOAD_ROW and item.status not in CLOSED_STATUSES
+        rows = item.source == DLQSource.UPLOAD_ROW and editable(item.payload)
+        form = DLQRowForm(payload=item.payload, prefix="row") if rows else None
+        discard = DiscardForm(prefix="discard")
+        problems = form.problems() if form is not None and fixable else {}
+        if request.method == "POST":
+            if not self.has_change_permission(request, item):
+                raise PermissionDenied
+            if "_discard" in request.POST:
+                discard = DiscardForm(request.POST, prefix="discard")
+                if discard.is_valid():
+                    try:
+                        dlq_discard(item=item, note=discard.cleaned_data["note"], user=request.user)
+                    except DLQError as error:
+                        self.message_user(request, str(error), messages.ERROR)
+                    else:
+                        self.message_user(request, f"DLQ item #{item.pk}: discarded.", messages.SUCCESS)
+                        return self._after(request, item, go_next=True)
+            elif fixable and not visible and "_reprocess" in request.POST:
+                # Reprocess as stored: nothing personal is shown or typed.
+                self._reprocess_one(request, item)
+                return self._after(request, item, go_next="_next" in request.POST)
+            elif fixable and visible and form is not None:
+                form = DLQRowForm(request.POST, payload=item.payload, prefix="row")
+                problems = {}
+                if form.is_valid():
+                    response = self._save_row(request, item, form)
+                    if response is not None:
+                        return response
+        context = {
+            **self.admin_site.each_context(request),
+            **(extra_context or {}),
+            "title": f"DLQ item #{item.pk}",
+            "subtitle": None,
+            "opts": self.opts,
+            "original": item,
+            "item": item,
+            "visible": visible,
+            "fixable": fixable,
+            "form": form,
+            "field_rows": form.field_rows(problems=problems) if form is not None else [],
+            "discard_form": discard,
+            "reason": item.reason if visible else mask_text(item.reason),
+            "error_detail": item.error_detail if visible else mask_text(item.error_detail),
+            # The raw row in the file's column order (cells past the header last, under `_extra_values`).
+            "payload_json": json.dumps(item.payload, indent=2, ensure_ascii=False) if visible else None,
+            "reveal_url": None if visible else self.pii_reveal_url(item),
+            "masked_labels": ", ".join(self.pii_labels()),
+            "can_change": self.has_change_permission(request, item),
+            "next_item": next_open_item(item),
+            "upload_links": upload_links(item.upload_id) if item.upload_id else None,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, self.triage_template, context)
+
+    def _save_row(self, request, item, form):
+        """Save the corrected row; with `_reprocess`, send it through the ingestion (and with `_next`, open the next
+        open item). Returns the redirect, or None to show the form again with the reason next to its field."""
+        payload = form.new_payload
+        if "_reprocess" not in request.POST and "_next" not in request.POST:
+            try:
+                dlq_update_payload(item=item, payload=payload)
+            except DLQError as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return None
+            self.message_user(request, f"DLQ item #{item.pk}: saved (not reprocessed yet).", messages.SUCCESS)
+            return self._after(request, item, go_next=False)
+        try:
+            result = dlq_row_reprocess(item, payload=payload, user=request.user)
+        except RowStillInvalid as error:
+            form.add_reason(str(error))
+            self.message_user(request, f"DLQ item #{item.pk}: not reprocessed: {error}", messages.ERROR)
+            return None
+        except Exception as error:
+            if not isinstance(error, DOMAIN_ERRORS):
+                logger.exception("DLQ reprocess failed", extra={"dlq_id": item.pk})
+            self.message_user(request, f"DLQ item #{item.pk}: not reprocessed: {error}", messages.ERROR)
+            return None
+        level = messages.SUCCESS if result is not None else messages.INFO
+        self.message_user(request, f"DLQ item #{item.pk}: reprocessed ({describe(result)})", level)
+        return self._after(request, item, go_next="_next" in request.POST)
+
+    def _after(self, request, item, *, go_next: bool):
+        if go_next:
+            following = next_open_item(item)
+            if following is not None:
+                return HttpResponseRedirect(reverse("admin:pipeline_pipelinedlq_change", args=[following.pk]))
+            self.message_user(request, "No open item is left.", messages.INFO)
+            return HttpResponseRedirect(reverse("admin:pipeline_pipelinedlq_changelist"))
+        return HttpResponseRedirect(reverse("admin:pipeline_pipelinedlq_change", args=[item.pk]))
 
     def _reprocess_one(self, request, obj) -> bool:
         try:
@@ -263,116 +308,5 @@ class PipelineDLQAdmin(PiiMaskingMixin, admin.ModelAdmin):
             self.message_user(request, f"DLQ item #{obj.pk}: not reprocessed: {exc}", messages.ERROR)
             return False
         level = messages.SUCCESS if result is not None else messages.INFO
-        self.message_user(request, f"DLQ item #{obj.pk}: reprocessed ({_describe(result)})", level)
+        self.message_user(request, f"DLQ item #{obj.pk}: reprocessed ({describe(result)})", level)
         return True
-
-    @admin.action(description="Reprocess selected items through the ingestion")
-    def reprocess_selected(self, request, queryset):
-        done = failed = skipped = 0
-        for item in queryset.order_by("pk"):
-            if item.status in CLOSED_STATUSES:
-                skipped += 1
-                continue
-            try:
-                result = dlq_row_reprocess(item, user=request.user)
-            except Exception as exc:
-                if not isinstance(exc, DOMAIN_ERRORS):
-                    logger.exception("DLQ reprocess failed", extra={"dlq_id": item.pk})
-                failed += 1
-                self.message_user(request, f"DLQ item #{item.pk}: not reprocessed: {exc}", messages.ERROR)
-                continue
-            if result is None:
-                skipped += 1
-            else:
-                done += 1
-        self.message_user(
-            request,
-            f"Reprocessed {done} item(s); {failed} failed; {skipped} already closed.",
-            messages.SUCCESS if not failed else messages.WARNING,
-        )
-
-    @admin.action(description="Discard selected items (a note is required)…")
-    def discard_selected(self, request, queryset):
-        form = DiscardForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            discarded = 0
-            for item in queryset.order_by("pk"):
-                try:
-                    dlq_discard(item=item, note=form.cleaned_data["note"], user=request.user)
-                    discarded += 1
-                except DLQError as exc:
-                    self.message_user(request, str(exc), messages.WARNING)
-            self.message_user(request, f"Discarded {discarded} item(s).", messages.SUCCESS)
-            return None
-        items = list(queryset.order_by("pk"))
-        visible = self.pii_visible(request)
-        for item in items:
-            item.shown_reason = item.reason if visible else mask_text(item.reason)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Discard DLQ items",
-            "opts": self.model._meta,
-            "items": items,
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "select_across": request.POST.get("select_across", "0"),
-        }
-        return TemplateResponse(request, "admin/pipeline/pipelinedlq/discard.html", context)
-
-    @admin.action(description="Export selected items as CSV")
-    def export_csv(self, request, queryset):
-        visible = self.pii_visible(request)
-        shown = (lambda name, value: value) if visible else self.pii_mask
-        rows = 0
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(
-            [
-                "id",
-                "source",
-                "status",
-                "reason",
-                "upload_id",
-                "line_number",
-                "attempts",
-                "created_at",
-                "resolution",
-                "resolved_by",
-                "resolved_at",
-                "resolution_note",
-                "payload",
-            ]
-        )
-        for item in queryset.select_related("resolved_by").order_by("pk"):
-            writer.writerow(
-                [
-                    spreadsheet_safe(value)
-                    for value in (
-                        item.pk,
-                        item.source,
-                        item.status,
-                        shown("reason", item.reason),
-                        item.upload_id,
-                        item.line_number,
-                        item.attempts,
-                        item.created_at.isoformat(),
-                        item.resolution,
-                        item.resolved_by.get_username() if item.resolved_by else "",
-                        item.resolved_at.isoformat() if item.resolved_at else "",
-                        item.resolution_note,
-                        shown("payload", json.dumps(item.payload, ensure_ascii=False, sort_keys=True)),
-                    )
-                ]
-            )
-            rows += 1
-        access_record(
-            request=request,
-            action="export",
-            via="admin.dlq_export",
-            filters={**{name: request.GET.get(name) for name in request.GET}, "selected": rows},
-            row_count=rows,
-            detail={} if visible else {"masked": self.pii_labels()},
-        )
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="dlq-{timezone.now():%Y%m%d-%H%M%S}.csv"'
-        return response

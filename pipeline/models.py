@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from security import pii
 from security.fields import EncryptedJSONField, EncryptedTextField
@@ -31,7 +32,8 @@ class UploadStatus(models.TextChoices):
 
 class Upload(models.Model):
     """One received file. Invariant when done:
-    rows_total = leads_created + leads_merged + duplicates_in_file + rows_rejected."""
+    rows_total = leads_created + leads_merged + duplicates_in_file + rows_rejected, and
+    rows_recovered <= leads_created + leads_merged (a recovered row moved from rejected to created or merged)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     partner = models.ForeignKey("security.Partner", null=True, blank=True, on_delete=models.SET_NULL)
@@ -64,6 +66,7 @@ class Upload(models.Model):
     leads_merged = models.IntegerField(default=0)
     duplicates_in_file = models.IntegerField(default=0)
     rows_rejected = models.IntegerField(default=0)
+    rows_recovered = models.IntegerField(default=0, db_default=0, help_text="Rejected rows fixed in the DLQ since")
     possible_duplicates = models.IntegerField(default=0, help_text="Pairs of leads this upload put up for review")
     blank_lines = models.IntegerField(default=0, help_text="Blank lines in the file (not part of rows_total)")
     unrecognised_columns = ArrayField(
@@ -75,6 +78,10 @@ class Upload(models.Model):
     error_message = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True, help_text="Cancelled by a person (status failed)")
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     enqueued_at = models.DateTimeField(
         db_default=Now(), editable=False, help_text="When its ingestion task was last queued (the sweeper re-queues)"
     )
@@ -87,7 +94,14 @@ class Upload(models.Model):
         indexes = [models.Index(fields=["status", "created_at"], name="uploads_status_created_idx")]
 
     def __str__(self) -> str:
-        return f"upload {self.id} ({self.status})"
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """`PropStream · leads.csv · 2026-11-30 14:05`: who sent which file when (the id is on the page)."""
+        sender = self.partner.name if self.partner_id else (self.source or "staff upload")
+        when = f"{timezone.localtime(self.created_at):%Y-%m-%d %H:%M}" if self.created_at else "not saved"
+        return f"{sender} · {self.filename or 'upload.csv'} · {when}"
 
     @property
     def duration_ms(self) -> int | None:

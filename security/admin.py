@@ -52,6 +52,9 @@ class PartnerKeyAdmin(admin.ModelAdmin):
     readonly_fields = ("key_id", "status", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke_keys", "rotate_keys")
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a key is revoked, never deleted: its uploads and events keep naming it
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = PartnerKeyCreateForm

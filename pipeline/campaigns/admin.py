@@ -8,6 +8,8 @@ are django-q2's "Scheduled tasks" (declared in pipeline/schedules.py; a change t
 """
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from pipeline.models import BusinessHoliday, FeederRun, WebhookDelivery
 
@@ -15,10 +17,15 @@ from .calendar import holiday_delete, holiday_save
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
+    """A record the jobs write: viewed here, never added, edited or deleted (no "Delete selected")."""
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -41,10 +48,18 @@ class FeederRunAdmin(_ReadOnlyAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(_ReadOnlyAdmin):
-    list_display = ("event_type", "lead", "received_at")
+    list_display = ("event_type", "lead_link", "received_at")
     list_filter = ("event_type",)
     search_fields = ("dedupe_hash",)  # the address is encrypted: find a delivery by its lead
     raw_id_fields = ("lead",)
+    list_select_related = ("lead",)
+
+    @admin.display(description="lead", ordering="lead")
+    def lead_link(self, obj):
+        if obj.lead_id is None:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:leads_lead_change", args=[obj.lead_id]), obj.lead)
+
     date_hierarchy = "received_at"
 
 

@@ -36,6 +36,7 @@ UPLOAD_COLUMNS = (
     "progress",
     "rows_total",
     "rows_rejected",
+    "rows_recovered",
     "leads_created",
     "leads_merged",
     "duplicates_in_file",

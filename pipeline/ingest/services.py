@@ -60,6 +60,10 @@ class RowStillInvalid(IngestError):
     """A reprocessed DLQ row is still unusable; the message is the reason."""
 
 
+class UploadCancelled(Exception):
+    """A person cancelled the upload while this worker ran it (pipeline/ingest/control.py): stop, apply nothing."""
+
+
 def upload_ingest(*, upload_id) -> Upload | None:
     """Stage, normalise, validate, dedupe, merge/insert, score and count one upload.
 
@@ -101,15 +105,17 @@ def _ingest_attempt(upload_id, started: float) -> Upload | None:
             return None
         with pipeline_writer_context():
             upload = Upload.objects.get(pk=upload_id)
-            if upload.status == UploadStatus.DONE:
-                return upload
+            if upload.status == UploadStatus.DONE or upload.cancelled_at is not None:
+                return upload  # done once; or cancelled, until a person re-runs it (control.upload_rerun)
             staging.staging_rows_delete(upload.id)  # what a crashed run staged
-            Upload.objects.filter(pk=upload.id).update(
+            # Conditional: a cancel that committed since the read above wins.
+            started_run = Upload.objects.filter(pk=upload.id, cancelled_at__isnull=True).update(
                 status=UploadStatus.PROCESSING,
                 attempts=upload.attempts + 1,
                 progress=0.0,
                 rows_total=0,
                 rows_rejected=0,
+                rows_recovered=0,
                 leads_created=0,
                 leads_merged=0,
                 duplicates_in_file=0,
@@ -122,10 +128,17 @@ def _ingest_attempt(upload_id, started: float) -> Upload | None:
                 finished_at=None,
                 updated_at=timezone.now(),
             )
+            if not started_run:
+                return Upload.objects.get(pk=upload.id)
         # The partner's id (pipeline_writer reads no partner names; the admin and the intake's lines have them).
         with log_context(partner=str(upload.partner_id) if upload.partner_id else None):
             try:
                 return _ingest(upload, started)
+            except UploadCancelled:
+                logger.info("upload cancelled while processing: stopped, nothing applied")
+                with pipeline_writer_context():
+                    staging.staging_rows_delete(upload.id)
+                    return Upload.objects.get(pk=upload.id)
             except FileUnreadable as error:
                 _fail(upload.id, str(error), started, reason_class="unreadable_file", dlq=True)
                 with pipeline_writer_context():
@@ -141,7 +154,8 @@ def _ingest_attempt(upload_id, started: float) -> Upload | None:
 
 def _progress(upload_id):
     def report(result: staging.StageResult, fraction: float) -> None:
-        Upload.objects.filter(pk=upload_id).update(
+        # Each staged batch asks, by this update, whether the upload was cancelled since the last one.
+        reported = Upload.objects.filter(pk=upload_id, cancelled_at__isnull=True).update(
             progress=round(fraction * STAGE_PROGRESS_SHARE, 4),
             rows_total=result.rows_total,
             rows_rejected=result.rows_rejected,
@@ -151,6 +165,8 @@ def _progress(upload_id):
             encoding=result.encoding,
             updated_at=timezone.now(),
         )
+        if not reported:
+            raise UploadCancelled(upload_id)
 
     return report
 
@@ -170,6 +186,11 @@ def _ingest(upload: Upload, started: float) -> Upload:
         try:
             with pipeline_writer_context():
                 apply_lock()
+                # The upload's row, locked until this commits: a cancel either committed before (and wins) or
+                # waits for this transaction and finds the upload done (control.upload_cancel).
+                locked = Upload.objects.select_for_update().filter(pk=upload.id, cancelled_at__isnull=True)
+                if not list(locked.values_list("pk", flat=True)):
+                    raise UploadCancelled(upload.id)
                 counts = apply.apply_staged(
                     upload_id=str(upload.id),
                     source=source,
@@ -262,8 +283,8 @@ def _fail(
     try:
         with pipeline_writer_context():
             upload = Upload.objects.get(pk=upload_id)
-            if upload.status == UploadStatus.DONE:
-                return  # its apply committed before the database went away
+            if upload.status == UploadStatus.DONE or upload.cancelled_at is not None:
+                return  # its apply committed before the database went away; or a person cancelled it
             staging.staging_rows_delete(upload.id)
             Upload.objects.filter(pk=upload.id).update(
                 status=UploadStatus.FAILED,
@@ -313,7 +334,8 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
 
     On success: the lead is created or merged, the DLQ row is `resolved` (resolution `reprocessed`,
     `resolved_by`/`resolved_at`, the lead), the upload's counts move the row from rejected to created or
-    merged, and `dlq_reprocessed` is recorded. Returns the lead id. Idempotent: a row already resolved
+    merged and count it in `rows_recovered` (the invariant holds), and `dlq_reprocessed` is recorded.
+    Returns the lead id. Idempotent: a row already resolved
     returns None and changes nothing. Raises RowStillInvalid (the DLQ row keeps the edit and the new
     reason) or IngestError."""
     dlq_id = getattr(dlq_item, "pk", dlq_item)
@@ -371,6 +393,7 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         )
         Upload.objects.filter(pk=upload.id, rows_rejected__gt=0).update(
             rows_rejected=F("rows_rejected") - 1,
+            rows_recovered=F("rows_recovered") + 1,
             leads_created=F("leads_created") + counts.leads_created,
             leads_merged=F("leads_merged") + counts.leads_merged,
             updated_at=timezone.now(),

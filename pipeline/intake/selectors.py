@@ -1,4 +1,5 @@
-"""Reads of the upload API: an upload's status and its rejected rows as partners see them (docs/api.md)."""
+"""Reads of an upload: its status and rejected rows as partners see them (docs/api.md), and what the uploads admin
+shows of a run (the progress bar's status, the steps with their durations)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,23 @@ import tempfile
 from typing import BinaryIO
 
 from django.conf import settings
+from django.utils import timezone
 
+from equity_connect.humanise import duration_ms, number, percent
+from equity_connect.models import PipelineEvent
 from equity_connect.spreadsheets import spreadsheet_safe
-from pipeline.models import DLQSource, DLQStatus, Upload
+from pipeline.models import DLQSource, DLQStatus, Upload, UploadStatus
+
+UNFINISHED = (UploadStatus.RECEIVED, UploadStatus.PROCESSING)
+# The apply's steps (pipeline/ingest/apply.py timings), in the order they run.
+APPLY_STEPS = (
+    ("dlq_ms", "Rejected rows to the DLQ"),
+    ("dedupe_ms", "Duplicates inside the file"),
+    ("match_ms", "Match against existing leads"),
+    ("update_ms", "Merge into existing leads"),
+    ("insert_ms", "Insert new leads"),
+    ("suppress_ms", "Suppression list"),
+)
 
 
 def upload_status_payload(upload: Upload, request=None) -> dict:
@@ -25,6 +40,7 @@ def upload_status_payload(upload: Upload, request=None) -> dict:
         "leads_merged": upload.leads_merged,
         "duplicates_in_file": upload.duplicates_in_file,
         "rows_rejected": upload.rows_rejected,
+        "rows_recovered": upload.rows_recovered,
         "possible_duplicates": upload.possible_duplicates,
         "blank_lines": upload.blank_lines,
         "unrecognised_columns": upload.unrecognised_columns,
@@ -72,3 +88,73 @@ def upload_rejections_csv(upload: Upload) -> BinaryIO:
     text.detach()
     spool.seek(0)
     return spool
+
+
+# --- the uploads admin ---------------------------------------------------------------------------------------------
+
+
+def upload_progress_status(upload: Upload) -> dict:
+    """What the progress bar shows (the admin's `<id>/status/`)."""
+    return {
+        "status": upload.status,
+        "running": upload.status in UNFINISHED,
+        "progress": upload.progress,
+        "percent": round(upload.progress * 100, 1),
+        "label": f"{upload.status} · {percent(upload.progress)}",
+        "counts": {
+            name: number(getattr(upload, name))
+            for name in (
+                "rows_total",
+                "leads_created",
+                "leads_merged",
+                "duplicates_in_file",
+                "rows_rejected",
+                "rows_recovered",
+                "possible_duplicates",
+            )
+        },
+        "error": upload.error_message,
+        "duration": duration_ms(_elapsed_ms(upload)),
+    }
+
+
+def _elapsed_ms(upload: Upload) -> int | None:
+    if upload.started_at is None:
+        return None
+    end = upload.finished_at or timezone.now()
+    return int((end - upload.started_at).total_seconds() * 1000)
+
+
+def upload_steps(upload: Upload) -> list[dict]:
+    """The steps of the upload's last run with their durations (from its events; a running step says so)."""
+    steps = []
+    created = upload.created_at
+    if upload.started_at:
+        waited = int((upload.started_at - created).total_seconds() * 1000)
+        steps.append({"name": "Waiting for a worker", "duration": duration_ms(max(waited, 0)), "state": "done"})
+    else:
+        steps.append({"name": "Waiting for a worker", "duration": "—", "state": "running"})
+        return steps
+    done = (
+        PipelineEvent.objects.filter(
+            upload_id=upload.pk, event_type="dedupe_success", created_at__gte=upload.started_at
+        )
+        .order_by("-created_at")
+        .values_list("event_data", "duration_ms")
+        .first()
+    )
+    if done is None:
+        state = "running" if upload.status in UNFINISHED else "stopped"
+        steps.append(
+            {"name": "Read, normalise and stage the file", "duration": percent(upload.progress), "state": state}
+        )
+        steps.append({"name": "Apply (dedupe, merge, insert)", "duration": "—", "state": "waiting"})
+        return steps
+    data, total = done
+    timings = (data or {}).get("timings") or {}
+    steps.append({"name": "Read, normalise and stage the file", "duration": duration_ms(timings.get("staging_ms"))})
+    for key, name in APPLY_STEPS:
+        if key in timings:
+            steps.append({"name": name, "duration": duration_ms(timings[key])})
+    steps.append({"name": "Total", "duration": duration_ms(total), "total": True})
+    return steps

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
+from equity_connect.humanise import duration_ms
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.feeder import campaign_feeder_run
 from pipeline.models import Alert, JobHeartbeat
@@ -110,12 +111,16 @@ class AlertAdmin(_RunNowMixin, admin.ModelAdmin):
     )
     change_list_template = "admin/pipeline/run_now_change_list.html"
     run_now = (("alerts", "Evaluate alert rules now"),)
+    date_hierarchy = "opened_at"
 
     def has_add_permission(self, request):
         return False  # alerts are opened and resolved by their rules
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # an incident's record stays (no "Delete selected")
 
     @admin.display(description="message")
     def short_message(self, obj):
@@ -124,7 +129,7 @@ class AlertAdmin(_RunNowMixin, admin.ModelAdmin):
 
 @admin.register(JobHeartbeat)
 class JobHeartbeatAdmin(_RunNowMixin, admin.ModelAdmin):
-    list_display = ("name", "last_seen_at", "age", "last_status", "last_duration_ms")
+    list_display = ("name", "last_seen_at", "age", "last_status", "last_duration")
     readonly_fields = ("name", "last_seen_at", "last_status", "last_duration_ms")
     change_list_template = "admin/pipeline/run_now_change_list.html"
     run_now = (
@@ -139,6 +144,13 @@ class JobHeartbeatAdmin(_RunNowMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     @admin.display(description="age")
     def age(self, obj):
         return timesince(obj.last_seen_at, timezone.now())
+
+    @admin.display(description="last duration", ordering="last_duration_ms")
+    def last_duration(self, obj):
+        return duration_ms(obj.last_duration_ms)

@@ -5,7 +5,6 @@ creates a partner key (its secret shown once) and revokes it. Screenshots go to 
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from django.utils import timezone
@@ -106,13 +105,13 @@ def test_ops_dashboard_dlq_reprocess_and_partner_keys(live_server, browser):
     assert page.inner_text("#card-dlq-depth .ec-value").strip() == "2"
     page.screenshot(path=str(ARTIFACTS / "ops-dashboard.png"), full_page=True)
 
-    # DLQ triage: open the row, fix the address and phone, save and reprocess.
-    page.goto(f"{live_server.url}/admin/pipeline/pipelinedlq/?status__in=open,retrying")
+    # DLQ triage: open the row, fix the address and phone in its form, save and reprocess.
+    page.goto(f"{live_server.url}/admin/pipeline/pipelinedlq/")
     page.click(f"#result_list a[href*='/pipelinedlq/{item.pk}/change/'] >> nth=0")
-    page.wait_for_selector("textarea[name=payload]")
-    assert "Grace" in page.inner_text(".field-payload_pretty pre")
-    fixed = {**BROKEN_ROW, "property_address": "1906 Compiler Court", "phone": "619-555-0177"}
-    page.fill("textarea[name=payload]", json.dumps(fixed, indent=2))
+    page.wait_for_selector("#dlq-row-form")
+    assert "Grace" in page.inner_text("#dlq-raw")
+    page.fill("tr.field-property_address input", "1906 Compiler Court")
+    page.fill("tr.field-phone input", "619-555-0177")
     page.screenshot(path=str(ARTIFACTS / "ops-dlq-edit.png"), full_page=True)
     page.click("#reprocess-button")
     page.wait_for_selector("ul.messagelist li")

@@ -39,6 +39,8 @@ def assert_invariant(upload: Upload) -> None:
     assert upload.rows_total == (
         upload.leads_created + upload.leads_merged + upload.duplicates_in_file + upload.rows_rejected
     ), upload.__dict__
+    # Rows fixed in the DLQ since moved from rejected to created or merged (pipeline/ingest/services.py).
+    assert 0 <= upload.rows_recovered <= upload.leads_created + upload.leads_merged, upload.__dict__
 
 
 def csv_of(rows: list[dict]) -> bytes:

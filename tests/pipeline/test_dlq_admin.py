@@ -102,80 +102,216 @@ def test_changelist_columns_filters_search_and_drilldown(client, staff, rejected
     assert listed(f"?q={rejected_row.upload_id}") == {rejected_row.pk}
     assert listed(f"?q={webhook.pk}") == {webhook.pk}
     assert listed("?q=unknown+lead") == {webhook.pk}
-    assert len(listed("?age=1d")) == 3
+    assert len(listed("?age=1d")) == 2  # the list opens on the open items
+    assert len(listed("?age=1d&state=all")) == 3
     assert listed("?age=7d") == set()
 
 
-def test_change_page_shows_the_payload_readably(client, staff, rejected_row):
+def row_form_data(response, changes: dict, button: str = "_reprocess") -> dict:
+    """The triage form as shown, with `changes` ({header or field: value}) typed in and `button` pressed."""
+    form = response.context["form"]
+    data = {}
+    for name, row in zip(form.fields, form.rows, strict=True):
+        data[f"row-{name}"] = changes.get(row.key, row.value)
+    data[button] = "1"
+    return data
+
+
+def fix_row(client, item, changes: dict, button: str = "_reprocess", *, follow=True):
+    url = reverse("admin:pipeline_pipelinedlq_change", args=[item.pk])
+    return client.post(url, row_form_data(client.get(url), changes, button), follow=follow)
+
+
+def test_change_page_shows_the_row_as_a_form(client, staff, rejected_row):
+    rejected_row.payload = {"Owner 1 First Name": "Ada", "Address": "", "City": "San Diego", "Zip": "92101"}
+    with service_context():
+        rejected_row.save()
     response = client.get(reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk]))
     assert response.status_code == 200
     body = response.content.decode()
-    assert "<pre" in body and "&quot;property_city&quot;: &quot;San Diego&quot;" in body
-    assert 'name="_reprocess"' in body
-    # The editable payload is pretty-printed JSON, too.
-    assert json.loads(response.context["adminform"].form["payload"].value()) == BROKEN_ROW
+    # Canonical names with the partner's header beside each; key fields the file lacked are offered.
+    rows = [(row.label, row.key, row.in_file) for row in response.context["form"].rows]
+    assert rows[:4] == [
+        ("first_name", "Owner 1 First Name", True),
+        ("property_address", "Address", True),
+        ("property_city", "City", True),
+        ("property_zip", "Zip", True),
+    ]
+    assert ("mak", "mak", False) in rows and ("apn", "apn", False) in rows
+    assert "not in the file" in body and "Owner 1 First Name" in body
+    # What is wrong is next to the field that causes it.
+    [(_field, row, problem)] = [entry for entry in response.context["field_rows"] if entry[2]]
+    assert row.field == "property_address" and "street address" in problem
+    assert 'class="field-property_address has-problem"' in body
+    # The raw row, read-only, and no JSON to edit.
+    assert "&quot;City&quot;: &quot;San Diego&quot;" in body and "<textarea" not in body.split("dlq-discard-form")[0]
+    for button in ('name="_reprocess"', 'name="_next"', 'name="_save"', 'name="_discard"'):
+        assert button in body
 
 
 def test_edit_and_reprocess_creates_the_lead_and_resolves_the_row(client, staff, rejected_row):
     leads_before = count(Lead)
-    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
-    response = client.post(url, {"payload": json.dumps(FIXED_ROW), "_reprocess": "1"}, follow=True)
+    response = fix_row(
+        client, rejected_row, {"phone": FIXED_ROW["phone"], "property_address": FIXED_ROW["property_address"]}
+    )
     assert response.status_code == 200
     assert any("reprocessed (lead" in message for message in messages_of(response)), messages_of(response)
 
     item = reload(rejected_row)
     assert item.status == "resolved" and item.resolution == "reprocessed"
     assert item.resolved_by_id == staff.pk and item.resolved_at is not None
-    assert item.payload["property_address"] == FIXED_ROW["property_address"]
+    assert item.payload == FIXED_ROW  # the file's columns, in its order; no key fields added empty
     assert count(Lead) == leads_before + 1
     with service_context():
         lead = Lead.objects.get(pk=item.lead_id)
     assert lead.phone == "+16195550142" and lead.first_name == "Ada"
     with service_context():
         upload = Upload.objects.get(pk=item.upload_id)
-    assert (upload.rows_rejected, upload.leads_created) == (0, 3)
+    # Moved from rejected to created, and counted as recovered: the invariant holds.
+    assert (upload.rows_rejected, upload.leads_created, upload.rows_recovered) == (0, 3, 1)
+    assert (
+        upload.rows_total
+        == upload.leads_created + upload.leads_merged + upload.duplicates_in_file + upload.rows_rejected
+    )
     assert count(PipelineEvent, event_type="dlq_reprocessed") == 1
 
-    # Again (the bulk action, and the change form): nothing changes.
-    response = post_action(client, "reprocess_selected", [item], follow=True)
+    # Again (the bulk action, and the page): nothing changes.
+    post_action(client, "reprocess_selected", [item], follow=True)
     assert count(Lead) == leads_before + 1
     assert count(PipelineEvent, event_type="dlq_reprocessed") == 1
     assert reload(item).resolved_at == item.resolved_at
-    response = client.post(url, {"payload": json.dumps({"tampered": True}), "_reprocess": "1"}, follow=True)
+    url = reverse("admin:pipeline_pipelinedlq_change", args=[item.pk])
+    data = {f"row-cell_{index}": "tampered" for index in range(10)}
+    response = client.post(url, {**data, "_reprocess": "1"}, follow=True)
     assert response.status_code == 200
-    assert reload(item).payload == item.payload  # a closed row's payload is read-only
+    assert reload(item).payload == item.payload  # a closed row is read-only
     assert count(Lead) == leads_before + 1
+    with service_context():
+        assert Upload.objects.get(pk=item.upload_id).rows_recovered == 1
 
 
 def test_reprocess_merges_into_an_existing_lead(client, staff, rejected_row):
     existing = LeadFactory(mak="MAK-ADA-1815", phone=None, email=None)
     leads_before = count(Lead)
-    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
-    client.post(
-        url, {"payload": json.dumps({**BROKEN_ROW, "mak": "MAK-ADA-1815", "phone": "6195550199"}), "_reprocess": "1"}
-    )
+    fix_row(client, rejected_row, {"mak": "MAK-ADA-1815", "phone": "6195550199"})
     item = reload(rejected_row)
     assert item.status == "resolved" and item.lead_id == existing.pk
+    assert item.payload["mak"] == "MAK-ADA-1815"  # a key field the file lacked, added under its name
     assert count(Lead) == leads_before
     assert reload(existing).phone == "+16195550199"  # the merge fills what the lead lacked
+    with service_context():
+        upload = Upload.objects.get(pk=item.upload_id)
+    assert (upload.rows_rejected, upload.leads_merged, upload.rows_recovered) == (0, 1, 1)
 
 
-def test_a_row_still_invalid_keeps_the_edit_and_says_why(client, staff, rejected_row):
-    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
-    edited = {**BROKEN_ROW, "first_name": "Augusta"}
-    response = client.post(url, {"payload": json.dumps(edited), "_reprocess": "1"}, follow=True)
-    assert any("not reprocessed" in message for message in messages_of(response))
+def test_a_row_still_without_a_key_says_so_next_to_the_field(client, staff, rejected_row):
+    response = fix_row(client, rejected_row, {"first_name": "Augusta"})
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert "street address" in " ".join(form.errors[form.name_of("property_address")])
     item = reload(rejected_row)
-    assert item.status == "open" and item.payload["first_name"] == "Augusta" and item.attempts == 1
+    assert item.status == "open" and item.payload == BROKEN_ROW and item.attempts == 0  # nothing sent
 
 
-def test_invalid_json_is_a_form_error(client, staff, rejected_row):
-    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
-    response = client.post(url, {"payload": "{not json", "_reprocess": "1"})
-    assert response.status_code == 200 and response.context["adminform"].form.errors
-    response = client.post(url, {"payload": "[1, 2]", "_reprocess": "1"})
-    assert "must be a JSON object" in response.content.decode()
+def test_a_bad_state_or_zip_is_an_error_next_to_its_field(client, staff, rejected_row):
+    response = fix_row(
+        client, rejected_row, {"property_address": "1 Main St", "property_state": "Narnia", "property_zip": "921"}
+    )
+    form = response.context["form"]
+    assert "not a US state" in " ".join(form.errors[form.name_of("property_state")])
+    assert "not a ZIP code" in " ".join(form.errors[form.name_of("property_zip")])
     assert reload(rejected_row).payload == BROKEN_ROW
+
+
+def test_save_only_keeps_the_edit_open(client, staff, rejected_row):
+    fix_row(client, rejected_row, {"property_address": "1 Main St"}, "_save")
+    item = reload(rejected_row)
+    assert item.status == "open" and item.payload["property_address"] == "1 Main St" and item.attempts == 0
+
+
+def test_save_and_next_open_item(client, staff, rejected_row):
+    closed = PipelineDLQFactory(
+        upload=rejected_row.upload, line_number=5, payload=dict(BROKEN_ROW), status="discarded"
+    )
+    following = PipelineDLQFactory(upload=rejected_row.upload, line_number=6, payload=dict(BROKEN_ROW))
+    response = fix_row(client, rejected_row, {"property_address": "1 Main St"}, "_next", follow=False)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:pipeline_pipelinedlq_change", args=[following.pk])
+    assert reload(rejected_row).status == "resolved" and reload(closed).status == "discarded"
+    # The last open item: back to the list.
+    response = fix_row(client, following, {"property_address": "2 Main St"}, "_next", follow=False)
+    assert response["Location"] == reverse("admin:pipeline_pipelinedlq_changelist")
+
+
+def test_discard_from_the_page_needs_a_note_and_opens_the_next(client, staff, rejected_row):
+    following = PipelineDLQFactory(upload=rejected_row.upload, line_number=6)
+    url = reverse("admin:pipeline_pipelinedlq_change", args=[rejected_row.pk])
+    response = client.post(url, {"discard-note": " ", "_discard": "1"})
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert reload(rejected_row).status == "open"
+    response = client.post(url, {"discard-note": "vendor test row", "_discard": "1"})
+    assert response["Location"] == reverse("admin:pipeline_pipelinedlq_change", args=[following.pk])
+    item = reload(rejected_row)
+    assert (item.status, item.resolution_note, item.resolved_by_id) == ("discarded", "vendor test row", staff.pk)
+
+
+def test_bulk_set_a_field_then_reprocess(client, staff, rejected_row):
+    upload = rejected_row.upload
+    with service_context():  # the upload rejected these rows too
+        Upload.objects.filter(pk=upload.pk).update(rows_total=8, rows_rejected=6)
+    no_state = {"Address": "", "City": "Sacramento", "State": "", "Owner 1 First Name": "Pat"}
+    items = [
+        PipelineDLQFactory(upload=upload, line_number=10 + n, payload={**no_state, "Address": f"{n} Capitol Mall"})
+        for n in range(1, 4)
+    ]
+    webhook = PipelineDLQFactory(upload=None, source="webhook", payload={"event": "x"})
+    response = post_action(client, "set_field_selected", [*items, webhook])
+    assert response.status_code == 200 and 'id="set-field-form"' in response.content.decode()
+    response = post_action(
+        client, "set_field_selected", [*items, webhook], apply="1", field="property_state", value="CA", follow=True
+    )
+    assert any("Set property_state on 3 row(s); skipped 1" in message for message in messages_of(response)), (
+        messages_of(response)
+    )
+    for item in items:
+        payload = reload(item).payload
+        assert payload["State"] == "CA" and "property_state" not in payload  # under the partner's header
+    assert reload(webhook).payload == {"event": "x"}
+    leads_before = count(Lead)
+    post_action(client, "reprocess_selected", items, follow=True)
+    assert {reload(item).status for item in items} == {"resolved"}
+    assert count(Lead) == leads_before + 3
+    # In one go: set and reprocess.
+    more = [
+        PipelineDLQFactory(upload=upload, line_number=20 + n, payload={**no_state, "Address": f"{n} K St"})
+        for n in range(2)
+    ]
+    response = post_action(
+        client, "set_field_selected", more, apply="1", field="property_state", value="CA", _reprocess="1", follow=True
+    )
+    assert any("Reprocessed 2 item(s); 0 failed" in message for message in messages_of(response)), messages_of(
+        response
+    )
+    with service_context():
+        assert Upload.objects.get(pk=upload.pk).rows_recovered == 5
+
+
+def test_the_list_opens_on_open_items_with_a_preview_the_partner_and_reasons(client, staff, rejected_row):
+    PipelineDLQFactory(upload=rejected_row.upload, status="resolved", reason="no dedupe key: old")
+    PipelineDLQFactory(upload=None, source="webhook", reason="unknown lead for reply_received")
+    PipelineDLQFactory(upload=None, source="webhook", reason="unknown lead for reply_received")
+    response = client.get(CHANGELIST)
+    listed = {item.pk for item in response.context["cl"].result_list}
+    assert rejected_row.pk in listed and len(listed) == 3  # open items only
+    body = response.content.decode()
+    assert "Ada Lovelace · San Diego CA 92101 · no MAK/APN" in body
+    assert rejected_row.upload.partner.name in body
+    reasons = dict(response.context["cl"].filter_specs[1].lookup_choices)
+    assert "2 · unknown lead for reply_received" in reasons.values()
+    key = next(key for key, label in reasons.items() if "unknown lead" in label)
+    assert len(client.get(CHANGELIST + f"?reason={key}").context["cl"].result_list) == 2
+    assert len(client.get(CHANGELIST + "?state=all").context["cl"].result_list) == 4
+    assert len(client.get(CHANGELIST + "?state=resolved").context["cl"].result_list) == 1
 
 
 def test_bulk_reprocess(client, staff, rejected_row):
