@@ -12,8 +12,7 @@
 - so a transient database fault (a restart, a failover, a dropped connection, a deadlock) restarts the
   whole run on a fresh connection, with backoff, for up to INGEST_TRANSIENT_RETRY_SECONDS (retry.py);
   only a permanent error fails the upload, which releases its replay guard in the same transaction;
-- it runs on a direct connection (DATABASE_DIRECT_URL), never through a transaction-mode pooler: its lock,
-  temporary tables and temp_buffers belong to one session.
+- it runs on a direct connection (DATABASE_DIRECT_URL), never through a transaction-mode pooler.
 """
 
 from __future__ import annotations
@@ -86,9 +85,8 @@ def upload_ingest(*, upload_id) -> Upload | None:
         except Exception:  # still unavailable: the upload stays `processing`, for a re-run to finish
             logger.exception("could not record the upload's failure")
 
-    # Every line logged for this upload carries `upload_id` (and `partner`, once the upload is read) as fields
-    # (equity_connect/logging.py). One session from start to finish (its upload lock, temporary tables,
-    # temp_buffers): never through a transaction-mode pooler.
+    # Every line logged for this upload carries `upload_id` (and `partner`, once read) as fields. One session
+    # from start to finish (its upload lock, temporary tables, temp_buffers): never a transaction-mode pooler.
     with log_context(upload_id=str(upload_id)), direct_connection():
         return retry_transient(
             partial(_ingest_attempt, upload_id, started),
