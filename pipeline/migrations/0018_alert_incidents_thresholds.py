@@ -11,7 +11,6 @@ import django.db.models.functions.datetime
 from django.conf import settings
 from django.db import migrations, models
 
-
 # Staff-only, like the other pipeline tables: without a service context no row is visible.
 RLS = """
 ALTER TABLE alert_thresholds ENABLE ROW LEVEL SECURITY;

@@ -12,9 +12,9 @@ saved another value in the admin (pipeline/monitoring/thresholds.py), which wins
   ALERT_VERIFICATION_MIN_LEADS of them (so one small upload never fires it: only a low rate sustained over
   the window's uploads does); reply rate < 5% of the leads fed in the last ALERT_REPLY_WINDOW_DAYS; duplicate
   upload rate (409 replays) > 10% of upload requests.
-A request or reply rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident). Then the
-dead-man's switches of pipeline/monitoring/deadman.py (a missed MV refresh or feeder run, a short feed, a feeder
-in dry-run mode, stuck uploads, DNC registry data older than DNC_REGISTRY_MAX_AGE_DAYS).
+A request or reply rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident).
+Then the dead-man's switches of pipeline/monitoring/deadman.py (a missed MV refresh or feeder run, a short feed,
+a feeder in dry-run mode, stuck uploads, DNC registry data older than DNC_REGISTRY_MAX_AGE_DAYS).
 
 An `Alert` row is one incident: opened when a rule starts to hold and resolved by itself at the first
 evaluation that finds the condition cleared; a partial unique index keeps at most one firing alert per rule, so
@@ -31,7 +31,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -174,9 +173,7 @@ def check_verification_rate(now: dt.datetime) -> Observation:
         rate,
         limit,
         f"Verification rate {_percent(rate)} of {figures['total']} leads created in the last {hours} h"
-        f" (threshold {_percent(limit)}"
-        + ("" if enough else f"; not judged below {minimum} leads")
-        + ")",
+        f" (threshold {_percent(limit)}" + ("" if enough else f"; not judged below {minimum} leads") + ")",
     )
 
 
@@ -328,9 +325,8 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> dict:
             }
             if outcome in ("fired", "resolved"):
                 summary[outcome].append(rule.name)
-            if outcome in ("fired", "resolved", "reminder"):
-                if rule_snoozed_until(rule.name, now) is None:
-                    changed.append((outcome, alert))
+            if outcome in ("fired", "resolved", "reminder") and rule_snoozed_until(rule.name, now) is None:
+                changed.append((outcome, alert))
             if outcome in ("fired", "firing", "reminder"):
                 summary["firing"].append(rule.name)
     for outcome, alert in changed:
