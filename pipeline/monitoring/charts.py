@@ -11,8 +11,11 @@ variables so dark mode works.
 
 from __future__ import annotations
 
+import math
+
 from django.utils.html import escape, format_html, mark_safe
 
+MIN_SLOT = 16  # px per bar: a number of up to two digits fits above it; longer ones are written upwards
 BAR = "var(--primary, #79aec8)"
 ACCENT = "var(--secondary, #417690)"
 TEXT = "var(--body-fg, #333)"
@@ -35,9 +38,11 @@ def percent(value: float | None) -> str:
 def _frame(chart_id: str, title: str, desc: str, width: int, height: int, body: str) -> str:
     return format_html(
         '<svg id="{id}" class="ec-svg-chart" role="img" aria-labelledby="{id}-title {id}-desc" viewBox="0 0 {w} {h}"'
-        ' width="100%" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
+        ' width="100%" style="min-width: {min_width}px" preserveAspectRatio="xMinYMin meet"'
+        ' xmlns="http://www.w3.org/2000/svg">'
         '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>{body}</svg>',
         id=chart_id,
+        min_width=width if width > 960 else 0,
         w=width,
         h=height,
         title=title,
@@ -55,14 +60,20 @@ def bar_chart(
     width: int = 460,
     height: int = 220,
     color: str = BAR,
+    maximum: float | None = None,
 ) -> str:
-    """Vertical bars on an axis of their own (0 to the largest value), each labelled with its value."""
-    top, bottom, left = 22, 34, 8
+    """Vertical bars on an axis of their own (0 to `maximum`, or to the largest value), each labelled with its
+    value (a long series labels every few bars with a smaller number, so the numbers never overlap)."""
+    # A long series gets wider (the page scrolls it sideways) rather than numbers too small to read.
+    width = max(width, MIN_SLOT * len(points) + 16)
+    longest = max((len(formatter(value)) for _, value in points), default=1)
+    top, bottom, left = (22 if longest * 6 < MIN_SLOT else 8 + longest * 6), 34, 8
     plot = height - top - bottom
-    largest = max((value or 0 for _, value in points), default=0) or 1
+    largest = maximum or max((value or 0 for _, value in points), default=0) or 1
     slot = (width - left * 2) / max(len(points), 1)
     bar_width = max(slot * 0.7, 2)
-    label_every = max(1, round(len(points) / 12))  # at most ~12 date labels under the bars
+    label_every = max(1, math.ceil(len(points) * 40 / width))  # a date label every 40 px at most
+    upright = longest * 6 >= slot  # a number wider than its bar is written upwards
     parts = [
         f'<line x1="{left}" y1="{top + plot}" x2="{width - left}" y2="{top + plot}"'
         f' stroke="{QUIET}" stroke-width="1"/>'
@@ -75,9 +86,14 @@ def bar_chart(
             f'<rect class="ec-bar" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{size:.1f}" fill="{color}">'
             f"<title>{escape(label)}: {escape(formatter(value))}</title></rect>"
         )
+        cx = x + bar_width / 2
+        placement = (
+            f'x="{cx + 3:.1f}" y="{y - 4:.1f}" transform="rotate(-90 {cx + 3:.1f} {y - 4:.1f})"'
+            if upright
+            else f'x="{cx:.1f}" y="{y - 4:.1f}" text-anchor="middle"'
+        )
         parts.append(
-            f'<text class="ec-bar-value" x="{x + bar_width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle"'
-            f' font-size="10" fill="{TEXT}">{escape(formatter(value))}</text>'
+            f'<text class="ec-bar-value" {placement} font-size="10" fill="{TEXT}">{escape(formatter(value))}</text>'
         )
         if index % label_every == 0:
             parts.append(

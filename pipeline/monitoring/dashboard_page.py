@@ -275,12 +275,16 @@ def _charts(figures: dict, tables: dict) -> dict:
             "chart-daily-uploads",
             "Uploads per day",
             list(zip(short, [p["count"] for p in figures["daily_uploads"]], strict=True)),
+            width=960,
+            height=240,
         ),
         "leads": charts.bar_chart(
             "chart-daily-leads",
             "New leads per day",
             list(zip(short, [p["count"] for p in figures["daily_leads"]], strict=True)),
             color=charts.ACCENT,
+            width=960,
+            height=240,
         ),
         "funnel": charts.hbar_chart("chart-funnel", "Funnel: uploaded rows to booked", funnel_rows),
         "campaign_status": charts.hbar_chart(
@@ -294,6 +298,7 @@ def _charts(figures: dict, tables: dict) -> dict:
             [("e-mail", v["email_rate"]), ("phone", v["phone_rate"]), ("either", v["rate"])],
             formatter=percent,
             height=180,
+            maximum=1,
         ),
     }
 
@@ -343,11 +348,11 @@ def dashboard_page(*, start: dt.date, end: dt.date) -> dict:
         "contactable_chart": contactable_chart,
         "tables": tables,
         "chart_blocks": [
-            ("uploads", chart_svgs["uploads"], tables["daily"]),
-            ("leads", chart_svgs["leads"], tables["daily"]),
-            ("funnel", chart_svgs["funnel"], tables["funnel"]),
-            ("campaign-status", chart_svgs["campaign_status"], tables["campaign_status"]),
-            ("verification", chart_svgs["verification"], tables["verification"]),
+            ("uploads", "Uploads per day", chart_svgs["uploads"], tables["daily"]),
+            ("leads", "New leads per day (an axis of its own)", chart_svgs["leads"], tables["daily"]),
+            ("funnel", "Funnel: uploaded rows → booked", chart_svgs["funnel"], tables["funnel"]),
+            ("campaign-status", "Campaign status (now)", chart_svgs["campaign_status"], tables["campaign_status"]),
+            ("verification", "Verified share of the new leads", chart_svgs["verification"], tables["verification"]),
         ],
         "alert_rows": list(zip(alerts, tables["alerts"].rows, strict=True)),
         "feeder_rows": list(zip(tables["feeder"].rows, tables["feeder"].links, strict=True)),
