@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -125,21 +126,34 @@ def campaign_status_distribution(broker=None) -> dict[str, int]:
     return counts
 
 
+# Fed leads are the distinct leads of the window's `campaign_added` events (`pipeline_events_type_idx`); each one's
+# reply and booking is an EXISTS probe on `pipeline_events_lead_idx`, so the cost follows the leads fed, not the
+# table. (An `IN (SELECT DISTINCT …)` form let the planner scan every reply event of all time for each fed lead.)
+_OUTCOMES_SQL = """
+WITH fed AS (
+  SELECT DISTINCT lead_id FROM pipeline_events
+   WHERE event_type = 'campaign_added' AND created_at >= %(since)s AND created_at < %(until)s
+     AND lead_id IS NOT NULL AND (%(broker)s::uuid IS NULL OR broker_id = %(broker)s::uuid)
+)
+SELECT count(*),
+       count(*) FILTER (WHERE EXISTS (
+         SELECT 1 FROM pipeline_events e WHERE e.lead_id = fed.lead_id AND e.event_type = 'email_replied'
+            AND (%(broker)s::uuid IS NULL OR e.broker_id = %(broker)s::uuid))),
+       count(*) FILTER (WHERE EXISTS (
+         SELECT 1 FROM pipeline_events e WHERE e.lead_id = fed.lead_id AND e.event_type = 'appointment_booked'
+            AND (%(broker)s::uuid IS NULL OR e.broker_id = %(broker)s::uuid)))
+  FROM fed
+"""
+
+
 def campaign_outcomes(*, since: dt.datetime, until: dt.datetime | None = None, broker=None) -> dict:
-    """Leads fed in [since, until) (a `campaign_added` event) and how many of them replied / booked."""
-    events = event_scope(broker).filter(lead_id__isnull=False)
-    fed = events.filter(event_type="campaign_added", created_at__gte=since)
-    if until is not None:
-        fed = fed.filter(created_at__lt=until)
-    fed_ids = fed.values("lead_id").distinct()
-    outcome_events = events.filter(lead_id__in=fed_ids)
-
-    def with_event(event_type: str) -> int:
-        return outcome_events.filter(event_type=event_type).values("lead_id").distinct().count()
-
-    fed = fed_ids.count()
-    replied = with_event("email_replied")
-    booked = with_event("appointment_booked")
+    """Leads fed in [since, until) (a `campaign_added` event) and how many of them replied / booked (an
+    `email_replied` / `appointment_booked` event at any time)."""
+    broker_id = None if broker is None else str(getattr(broker, "pk", broker))
+    params = {"since": since, "until": until or dt.datetime.max.replace(tzinfo=dt.UTC), "broker": broker_id}
+    with connection.cursor() as cursor:
+        cursor.execute(_OUTCOMES_SQL, params)
+        fed, replied, booked = cursor.fetchone()
     return {
         "fed": fed,
         "replied": replied,
