@@ -22,7 +22,7 @@ one of `pipeline_events`' indexes however large the table grows):
 - funnel (`funnel`, ordered): rows uploaded → rows deduped into a lead (created or merged) → leads
   verified (created in the window, either channel) → fed (distinct leads with a `campaign_added` event in
   the window) → replied / booked (those fed leads that have an `email_replied` / `appointment_booked`
-  event). For a broker the first two stages are their leads created in the window.
+  event since the window's start). For a broker the first two stages are their leads created in the window.
 - `reply_rate` = replied / fed and `booking_rate` = booked / fed (None when nothing was fed).
 - `dlq_depth`: DLQ items open or retrying, now.
 """
@@ -126,29 +126,32 @@ def campaign_status_distribution(broker=None) -> dict[str, int]:
     return counts
 
 
-# Fed leads are the distinct leads of the window's `campaign_added` events (`pipeline_events_type_idx`); each one's
-# reply and booking is an EXISTS probe on `pipeline_events_lead_idx`, so the cost follows the leads fed, not the
-# table. (An `IN (SELECT DISTINCT …)` form let the planner scan every reply event of all time for each fed lead.)
+# Fed leads are the distinct leads of the window's `campaign_added` events; their replies and bookings are the
+# `email_replied` / `appointment_booked` events since the window's start. Both are ranges of
+# `pipeline_events_type_idx` (event_type, created_at), joined by hash: the cost follows the window's events, not
+# the table. (A per-lead probe let the planner AND a scan of every reply ever with the lead index, once per lead.)
 _OUTCOMES_SQL = """
 WITH fed AS (
   SELECT DISTINCT lead_id FROM pipeline_events
    WHERE event_type = 'campaign_added' AND created_at >= %(since)s AND created_at < %(until)s
      AND lead_id IS NOT NULL AND (%(broker)s::uuid IS NULL OR broker_id = %(broker)s::uuid)
+), outcome AS (
+  SELECT lead_id,
+         bool_or(event_type = 'email_replied') AS replied,
+         bool_or(event_type = 'appointment_booked') AS booked
+    FROM pipeline_events
+   WHERE event_type IN ('email_replied', 'appointment_booked') AND created_at >= %(since)s
+     AND lead_id IS NOT NULL AND (%(broker)s::uuid IS NULL OR broker_id = %(broker)s::uuid)
+   GROUP BY lead_id
 )
-SELECT count(*),
-       count(*) FILTER (WHERE EXISTS (
-         SELECT 1 FROM pipeline_events e WHERE e.lead_id = fed.lead_id AND e.event_type = 'email_replied'
-            AND (%(broker)s::uuid IS NULL OR e.broker_id = %(broker)s::uuid))),
-       count(*) FILTER (WHERE EXISTS (
-         SELECT 1 FROM pipeline_events e WHERE e.lead_id = fed.lead_id AND e.event_type = 'appointment_booked'
-            AND (%(broker)s::uuid IS NULL OR e.broker_id = %(broker)s::uuid)))
-  FROM fed
+SELECT count(*), count(*) FILTER (WHERE outcome.replied), count(*) FILTER (WHERE outcome.booked)
+  FROM fed LEFT JOIN outcome USING (lead_id)
 """
 
 
 def campaign_outcomes(*, since: dt.datetime, until: dt.datetime | None = None, broker=None) -> dict:
     """Leads fed in [since, until) (a `campaign_added` event) and how many of them replied / booked (an
-    `email_replied` / `appointment_booked` event at any time)."""
+    `email_replied` / `appointment_booked` event since `since`)."""
     broker_id = None if broker is None else str(getattr(broker, "pk", broker))
     params = {"since": since, "until": until or dt.datetime.max.replace(tzinfo=dt.UTC), "broker": broker_id}
     with connection.cursor() as cursor:
