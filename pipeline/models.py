@@ -18,6 +18,7 @@ from django.utils import timezone
 from security import pii
 from security.fields import EncryptedJSONField, EncryptedTextField
 
+from .alert_models import Alert, AlertState, AlertThreshold, AlertThresholdChange  # noqa: F401 - models of this app
 from .campaigns.models import BusinessHoliday, FeederRun, WebhookDelivery  # noqa: F401  (the campaigns' records)
 from .fields import EncryptedRawRowField
 from .querysets import JobHeartbeatQuerySet, ReplayGuardQuerySet
@@ -303,38 +304,6 @@ class IngestReplayGuard(models.Model):
 
     def __str__(self) -> str:
         return self.content_sha256
-
-
-class AlertState(models.TextChoices):
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-class Alert(models.Model):
-    """An alert rule's firing; at most one open (firing) alert per rule."""
-
-    id = models.BigAutoField(primary_key=True)
-    rule = models.CharField(max_length=64)
-    severity = models.CharField(max_length=16)
-    state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.FIRING)
-    value = models.FloatField(null=True, blank=True)
-    threshold = models.FloatField(null=True, blank=True)
-    message = models.TextField()
-    opened_at = models.DateTimeField(auto_now_add=True, db_default=Now())
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    last_notified_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        db_table = "alerts"
-        ordering = ["-opened_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["rule"], condition=models.Q(state="firing"), name="alerts_one_open_per_rule"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.severity} {self.rule} ({self.state})"
 
 
 class JobHeartbeat(models.Model):

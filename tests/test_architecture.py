@@ -18,7 +18,7 @@ APPS = ("equity_connect", "security", "leads", "pipeline")  # bottom to top
 MAX_LINES = 400
 
 # Inside pipeline: models ← recorders ← workers ← entry points.
-PIPELINE_MODELS = {"pipeline.models", "pipeline.fields", "pipeline.querysets"}
+PIPELINE_MODELS = {"pipeline.models", "pipeline.alert_models", "pipeline.fields", "pipeline.querysets"}
 PIPELINE_RECORDERS = {"pipeline.dlq", "pipeline.jobs"}
 PIPELINE_ENTRY_POINTS = re.compile(
     r"^pipeline\.(admin|apps|tasks|schedules|management\..*|(\w+\.)?(admin|views|urls|urls_\w+))$"

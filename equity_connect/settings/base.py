@@ -324,6 +324,8 @@ ALERT_DUPLICATE_UPLOAD_RATE = env.float("ALERT_DUPLICATE_UPLOAD_RATE", default=0
 ALERT_WINDOW_HOURS = env.int("ALERT_WINDOW_HOURS", default=24)  # trailing window of the rate rules
 ALERT_REPLY_WINDOW_DAYS = env.int("ALERT_REPLY_WINDOW_DAYS", default=14)  # replies take days to arrive
 ALERT_MIN_SAMPLE = env.int("ALERT_MIN_SAMPLE", default=20)  # a rate over fewer events never fires
+# The verification rate fires only over this many leads created in the window: one small upload never does.
+ALERT_VERIFICATION_MIN_LEADS = env.int("ALERT_VERIFICATION_MIN_LEADS", default=200)
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Dead-man's switches: the daily MV refresh is missing after this many hours; a business day's feeder run by then.
 ALERT_MV_REFRESH_MAX_AGE_HOURS = env.int("ALERT_MV_REFRESH_MAX_AGE_HOURS", default=26)

@@ -1,9 +1,12 @@
-"""Monitoring in the admin: alerts, job heartbeats, and the "run now" buttons on their lists."""
+"""Monitoring in the admin: alerts (acknowledge, snooze, thresholds), job heartbeats, and the "run now" buttons."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import admin, messages
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -12,9 +15,11 @@ from django.views.decorators.http import require_POST
 from equity_connect.humanise import duration_ms
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.feeder import campaign_feeder_run
-from pipeline.models import Alert, JobHeartbeat
+from pipeline.models import Alert, AlertState, AlertThresholdChange, JobHeartbeat
 
 from .alerts import alerts_evaluate_run
+from .incidents import AlertActionError, alert_acknowledge, alert_snooze
+from .thresholds import THRESHOLDS, ThresholdError, alert_thresholds_save, thresholds_overview
 
 
 class _RunNowMixin:
@@ -83,6 +88,9 @@ def run_job_now(job: str) -> tuple[int, str]:
     return run()
 
 
+SNOOZE_CHOICES = (("1", "1 hour"), ("4", "4 hours"), ("24", "24 hours"), ("72", "3 days"), ("0", "End the snooze"))
+
+
 @admin.register(Alert)
 class AlertAdmin(_RunNowMixin, admin.ModelAdmin):
     list_display = (
@@ -94,10 +102,13 @@ class AlertAdmin(_RunNowMixin, admin.ModelAdmin):
         "short_message",
         "opened_at",
         "resolved_at",
+        "acknowledged",
+        "snoozed_until",
         "last_notified_at",
     )
-    list_filter = ("state", "severity", "rule")
-    search_fields = ("rule", "message")
+    list_filter = ("state", "severity", "rule", ("acknowledged_at", admin.EmptyFieldListFilter))
+    search_fields = ("rule", "message", "acknowledge_note")
+    date_hierarchy = "opened_at"
     readonly_fields = (
         "rule",
         "severity",
@@ -108,23 +119,147 @@ class AlertAdmin(_RunNowMixin, admin.ModelAdmin):
         "opened_at",
         "resolved_at",
         "last_notified_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "acknowledge_note",
+        "snoozed_until",
+        "snoozed_by",
     )
-    change_list_template = "admin/pipeline/run_now_change_list.html"
+    change_list_template = "admin/pipeline/alert/change_list.html"
+    change_form_template = "admin/pipeline/alert/change_form.html"
     run_now = (("alerts", "Evaluate alert rules now"),)
     date_hierarchy = "opened_at"
+    actions = ("acknowledge_selected",)
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:alert_id>/acknowledge/",
+                self.admin_site.admin_view(require_POST(self.acknowledge_view)),
+                name="pipeline_alert_acknowledge",
+            ),
+            path(
+                "<int:alert_id>/snooze/",
+                self.admin_site.admin_view(require_POST(self.snooze_view)),
+                name="pipeline_alert_snooze",
+            ),
+            path(
+                "thresholds/",
+                self.admin_site.admin_view(self.thresholds_view),
+                name="pipeline_alert_thresholds",
+            ),
+        ]
+        return urls + super().get_urls()
 
     def has_add_permission(self, request):
         return False  # alerts are opened and resolved by their rules
 
     def has_change_permission(self, request, obj=None):
-        return False
+        return False  # a person acknowledges or snoozes (the buttons below), never edits an alert
 
     def has_delete_permission(self, request, obj=None):
-        return False  # an incident's record stays (no "Delete selected")
+        return False  # the incident history stays
+
+    def _may_act(self, request) -> bool:
+        return request.user.is_staff and self.has_view_permission(request)
 
     @admin.display(description="message")
     def short_message(self, obj):
         return obj.message[:100]
+
+    @admin.display(description="acknowledged", ordering="acknowledged_at")
+    def acknowledged(self, obj):
+        if not obj.acknowledged_at:
+            return "—"
+        who = obj.acknowledged_by.get_username() if obj.acknowledged_by else "?"
+        return f"{who}, {timezone.localtime(obj.acknowledged_at):%Y-%m-%d %H:%M}"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "snooze_choices": SNOOZE_CHOICES,
+            "may_act": self._may_act(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "thresholds_url": reverse("admin:pipeline_alert_thresholds")}
+        return super().changelist_view(request, extra_context)
+
+    def _back(self, alert_id):
+        return HttpResponseRedirect(reverse("admin:pipeline_alert_change", args=[alert_id]))
+
+    def acknowledge_view(self, request, alert_id):
+        if not self._may_act(request):
+            return HttpResponse(status=403)
+        alert = Alert.objects.filter(pk=alert_id).first()
+        if alert is None:
+            raise Http404("No such alert.")
+        try:
+            alert_acknowledge(alert=alert, user=request.user, note=request.POST.get("note", ""))
+        except AlertActionError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(request, f"Alert #{alert.pk} ({alert.rule}) acknowledged.", messages.SUCCESS)
+        return self._back(alert_id)
+
+    def snooze_view(self, request, alert_id):
+        if not self._may_act(request):
+            return HttpResponse(status=403)
+        alert = Alert.objects.filter(pk=alert_id).first()
+        if alert is None:
+            raise Http404("No such alert.")
+        hours = request.POST.get("hours", "")
+        if hours not in dict(SNOOZE_CHOICES):
+            self.message_user(request, "Choose how long to snooze.", messages.ERROR)
+            return self._back(alert_id)
+        until = timezone.now() + dt.timedelta(hours=int(hours)) if hours != "0" else None
+        try:
+            alert_snooze(alert=alert, user=request.user, until=until)
+        except AlertActionError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            done = f"snoozed until {timezone.localtime(until):%Y-%m-%d %H:%M}" if until else "no longer snoozed"
+            self.message_user(request, f"Rule {alert.rule}: {done}.", messages.SUCCESS)
+        return self._back(alert_id)
+
+    @admin.action(description="Acknowledge the selected firing alerts")
+    def acknowledge_selected(self, request, queryset):
+        done = 0
+        for alert in queryset.filter(state=AlertState.FIRING, acknowledged_at__isnull=True):
+            alert_acknowledge(alert=alert, user=request.user, note="")
+            done += 1
+        self.message_user(request, f"Acknowledged {done} alert(s).", messages.SUCCESS)
+
+    def thresholds_view(self, request):
+        """Every threshold with the environment's default beside the saved value; saving records each change."""
+        if not self._may_act(request):
+            return HttpResponse(status=403)
+        error = None
+        submitted: dict[str, str] = {}
+        if request.method == "POST":
+            submitted = {spec.name: request.POST.get(spec.name, "") for spec in THRESHOLDS}
+            try:
+                changes = alert_thresholds_save(values=submitted, user=request.user)
+            except ThresholdError as exc:
+                error = str(exc)
+            else:
+                names = ", ".join(change.name for change in changes) or "nothing changed"
+                self.message_user(request, f"Thresholds saved: {names}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:pipeline_alert_thresholds"))
+        rows = thresholds_overview()
+        for row in rows:
+            name = row["spec"].name
+            row["input"] = submitted[name] if name in submitted else ("" if row["saved"] is None else row["saved"])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Alert thresholds",
+            "opts": self.model._meta,
+            "rows": rows,
+            "error": error,
+            "history": AlertThresholdChange.objects.select_related("changed_by")[:50],
+        }
+        return TemplateResponse(request, "admin/pipeline/alert/thresholds.html", context, status=400 if error else 200)
 
 
 @admin.register(JobHeartbeat)

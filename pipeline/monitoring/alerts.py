@@ -2,21 +2,27 @@
 
     alerts_evaluate()  ->  {"fired": [...], "resolved": [...], "firing": [...], "observations": {...}}
 
-The seed's seven rules and ours, thresholds from settings (ALERT_*):
+The seed's seven rules and ours; thresholds are the environment's defaults (settings ALERT_*) unless an operator
+saved another value in the admin (pipeline/monitoring/thresholds.py), which wins:
 - critical: HMAC verification failure rate > 5% of upload requests in the trailing window; any request let
   through without a valid signature (the rollback escape hatch) in the window; DLQ depth > 100; the last MV
   refresh failed; the last campaign feeder run failed; an upload failed in the trailing window and was not
   re-run (one incident however many fail: its message lists them, by id and reason).
-- warning: verification rate < 80% of the leads created in the window; reply rate < 5% of the leads fed in
-  the last ALERT_REPLY_WINDOW_DAYS; duplicate upload rate (409 replays) > 10% of upload requests.
-A rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident). Then the
-dead-man's switches of pipeline/monitoring/deadman.py (a missed MV refresh or feeder run, a short feed, a feeder
-in dry-run mode, stuck uploads, DNC registry data older than DNC_REGISTRY_MAX_AGE_DAYS).
+- warning: verification rate < 80% of the leads created in the window, over at least
+  ALERT_VERIFICATION_MIN_LEADS of them (so one small upload never fires it: only a low rate sustained over
+  the window's uploads does); reply rate < 5% of the leads fed in the last ALERT_REPLY_WINDOW_DAYS; duplicate
+  upload rate (409 replays) > 10% of upload requests.
+A request or reply rate over fewer than ALERT_MIN_SAMPLE events never fires (a quiet night is not an incident).
+Then the dead-man's switches of pipeline/monitoring/deadman.py (a missed MV refresh or feeder run, a short feed,
+a feeder in dry-run mode, stuck uploads, DNC registry data older than DNC_REGISTRY_MAX_AGE_DAYS).
 
-An `Alert` row is opened when a rule starts to hold and resolved when it stops; a partial unique index keeps
-at most one firing alert per rule, so a rule that keeps holding updates its open alert instead of opening
-another. Opening and resolving record `alert_fired` / `alert_resolved` events and notify: an email to
-ALERT_EMAILS and, when ALERT_WEBHOOK_URL is set, a JSON POST with a Slack-compatible `text` field.
+An `Alert` row is one incident: opened when a rule starts to hold and resolved by itself at the first
+evaluation that finds the condition cleared; a partial unique index keeps at most one firing alert per rule, so
+a rule that keeps holding updates its open alert instead of opening another. Opening and resolving record
+`alert_fired` / `alert_resolved` events and notify once each (never per evaluation), routed by severity:
+critical to ALERT_EMAILS and ALERT_WEBHOOK_URL; warning to the webhook, or by e-mail while no webhook is set.
+A snoozed rule (pipeline/monitoring/incidents.py) notifies nothing until its snooze ends; then an alert still
+firing and not acknowledged sends one reminder.
 """
 
 from __future__ import annotations
@@ -25,9 +31,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-import requests
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -35,7 +38,6 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from equity_connect.events import record_event
 from equity_connect.models import PipelineEvent
-from equity_connect.support import on_call_footer
 from leads.models import Lead
 from pipeline.intake.services import (
     DUPLICATE_REASONS,
@@ -55,6 +57,9 @@ from .deadman import (
     check_mv_refresh_missing,
     check_uploads_stuck,
 )
+from .incidents import rule_snoozed_until
+from .notify import alert_notify
+from .thresholds import threshold
 from .types import CRITICAL, WARNING, Observation, Rule
 
 logger = logging.getLogger(__name__)
@@ -82,32 +87,33 @@ def upload_request_counts(*, since: dt.datetime) -> dict:
 
 
 def _window(now: dt.datetime) -> dt.datetime:
-    return now - dt.timedelta(hours=settings.ALERT_WINDOW_HOURS)
+    return now - dt.timedelta(hours=threshold("ALERT_WINDOW_HOURS"))
 
 
-def _rate_above(value_key: str, label: str, threshold: float) -> Callable[[dt.datetime], Observation]:
+def _rate_above(value_key: str, label: str, threshold_name: str) -> Callable[[dt.datetime], Observation]:
     def check(now: dt.datetime) -> Observation:
+        limit = threshold(threshold_name)
         counts = upload_request_counts(since=_window(now))
         attempts = counts["attempts"]
         rate = counts[value_key] / attempts if attempts else None
-        breached = attempts >= settings.ALERT_MIN_SAMPLE and rate is not None and rate > threshold
+        breached = attempts >= threshold("ALERT_MIN_SAMPLE") and rate is not None and rate > limit
         return Observation(
             breached,
             rate,
-            threshold,
-            f"{label} {_percent(rate)} of {attempts} upload requests in the last {settings.ALERT_WINDOW_HOURS} h"
-            f" (threshold {_percent(threshold)})",
+            limit,
+            f"{label} {_percent(rate)} of {attempts} upload requests in the last {threshold('ALERT_WINDOW_HOURS')} h"
+            f" (threshold {_percent(limit)})",
         )
 
     return check
 
 
 def check_hmac_failure_rate(now: dt.datetime) -> Observation:
-    return _rate_above("signature_failures", "HMAC verification failure rate", settings.ALERT_HMAC_FAILURE_RATE)(now)
+    return _rate_above("signature_failures", "HMAC verification failure rate", "ALERT_HMAC_FAILURE_RATE")(now)
 
 
 def check_duplicate_upload_rate(now: dt.datetime) -> Observation:
-    return _rate_above("duplicates", "Duplicate upload rate", settings.ALERT_DUPLICATE_UPLOAD_RATE)(now)
+    return _rate_above("duplicates", "Duplicate upload rate", "ALERT_DUPLICATE_UPLOAD_RATE")(now)
 
 
 def check_unverified_uploads(now: dt.datetime) -> Observation:
@@ -120,15 +126,15 @@ def check_unverified_uploads(now: dt.datetime) -> Observation:
         count > 0,
         count,
         0,
-        f"{count} request(s) accepted without a valid signature in the last {settings.ALERT_WINDOW_HOURS} h"
+        f"{count} request(s) accepted without a valid signature in the last {threshold('ALERT_WINDOW_HOURS')} h"
         f" (signature enforcement disabled); keys: {', '.join(keys) or '-'}",
     )
 
 
 def check_dlq_depth(now: dt.datetime) -> Observation:
     depth = dlq_depth()
-    threshold = settings.ALERT_DLQ_DEPTH
-    return Observation(depth > threshold, depth, threshold, f"DLQ depth {depth} (threshold {threshold})")
+    limit = threshold("ALERT_DLQ_DEPTH")
+    return Observation(depth > limit, depth, limit, f"DLQ depth {depth} (threshold {limit})")
 
 
 def _last_run_failed(event_type: str, what: str) -> Callable[[dt.datetime], Observation]:
@@ -153,31 +159,36 @@ def _last_run_failed(event_type: str, what: str) -> Callable[[dt.datetime], Obse
 
 
 def check_verification_rate(now: dt.datetime) -> Observation:
-    figures = verification_figures(Lead.objects.filter(created_at__gte=_window(now)))
-    threshold = settings.ALERT_VERIFICATION_RATE
+    """Over every lead created in the trailing window, and only once there are ALERT_VERIFICATION_MIN_LEADS of
+    them: one small upload with a poor skip-trace is not an incident; a low rate sustained over the window is."""
+    hours = threshold("ALERT_WINDOW_HOURS")
+    figures = verification_figures(Lead.objects.filter(created_at__gte=_window(now), created_at__lte=now))
+    limit = threshold("ALERT_VERIFICATION_RATE")
+    minimum = threshold("ALERT_VERIFICATION_MIN_LEADS")
     rate = figures["rate"]
-    breached = figures["total"] >= settings.ALERT_MIN_SAMPLE and rate is not None and rate < threshold
+    enough = figures["total"] >= minimum
+    breached = enough and rate is not None and rate < limit
     return Observation(
         breached,
         rate,
-        threshold,
-        f"Verification rate {_percent(rate)} of {figures['total']} leads created in the last"
-        f" {settings.ALERT_WINDOW_HOURS} h (threshold {_percent(threshold)})",
+        limit,
+        f"Verification rate {_percent(rate)} of {figures['total']} leads created in the last {hours} h"
+        f" (threshold {_percent(limit)}" + ("" if enough else f"; not judged below {minimum} leads") + ")",
     )
 
 
 def check_reply_rate(now: dt.datetime) -> Observation:
-    days = settings.ALERT_REPLY_WINDOW_DAYS
+    days = threshold("ALERT_REPLY_WINDOW_DAYS")
     outcomes = campaign_outcomes(since=now - dt.timedelta(days=days))
-    threshold = settings.ALERT_REPLY_RATE
+    limit = threshold("ALERT_REPLY_RATE")
     rate = outcomes["reply_rate"]
-    breached = outcomes["fed"] >= settings.ALERT_MIN_SAMPLE and rate is not None and rate < threshold
+    breached = outcomes["fed"] >= threshold("ALERT_MIN_SAMPLE") and rate is not None and rate < limit
     return Observation(
         breached,
         rate,
-        threshold,
+        limit,
         f"Reply rate {_percent(rate)} of {outcomes['fed']} leads fed in the last {days} days"
-        f" (threshold {_percent(threshold)})",
+        f" (threshold {_percent(limit)})",
     )
 
 
@@ -209,7 +220,7 @@ def check_upload_failed(now: dt.datetime) -> Observation:
         detail = f", {data['error_class']}" if data.get("error_class") else ""
         listed.append(f"{upload_id} ({reason}{detail})")
     more = len(failures) - len(listed)
-    hours = settings.ALERT_WINDOW_HOURS
+    hours = threshold("ALERT_WINDOW_HOURS")
     message = (
         f"{len(failures)} upload(s) failed in the last {hours} h and were not re-run: {'; '.join(listed)}"
         + (f"; and {more} more" if more > 0 else "")
@@ -245,6 +256,8 @@ def _apply(rule: Rule, observation: Observation, now: dt.datetime) -> tuple[str,
     with transaction.atomic():
         alert = Alert.objects.select_for_update().filter(rule=rule.name, state=AlertState.FIRING).first()
         if observation.breached and alert is None:
+            snoozed = Alert.objects.filter(rule=rule.name).order_by("-opened_at", "-id").first()
+            inherit = snoozed is not None and snoozed.snoozed_until is not None and snoozed.snoozed_until > now
             try:
                 with transaction.atomic():
                     alert = Alert.objects.create(
@@ -253,15 +266,25 @@ def _apply(rule: Rule, observation: Observation, now: dt.datetime) -> tuple[str,
                         value=observation.value,
                         threshold=observation.threshold,
                         message=observation.message,
+                        # a snooze is on the rule: a new incident opened during it stays quiet too
+                        snoozed_until=snoozed.snoozed_until if inherit else None,
+                        snoozed_by_id=snoozed.snoozed_by_id if inherit else None,
                     )
             except IntegrityError:
                 return "firing", None  # another evaluator opened it a moment ago: one open alert per rule
             record_event("alert_fired", status="failure", data=_event_data(rule, observation, alert))
             return "fired", alert
         if observation.breached:
-            alert.value, alert.message = observation.value, observation.message
-            alert.save(update_fields=["value", "message"])
-            return "firing", alert
+            alert.value, alert.threshold, alert.message = observation.value, observation.threshold, observation.message
+            fields = ["value", "threshold", "message"]
+            change = "firing"
+            if alert.snoozed_until is not None and alert.snoozed_until <= now:
+                # The snooze is over and the incident is still on: one reminder unless someone acknowledged it.
+                alert.snoozed_until, alert.snoozed_by = None, None
+                fields += ["snoozed_until", "snoozed_by"]
+                change = "firing" if alert.acknowledged_at else "reminder"
+            alert.save(update_fields=fields)
+            return change, alert
         if alert is not None:
             alert.state, alert.resolved_at = AlertState.RESOLVED, now
             alert.value, alert.message = observation.value, observation.message
@@ -285,9 +308,10 @@ def _event_data(rule: Rule, observation: Observation, alert: Alert) -> dict:
 def alerts_evaluate(*, now: dt.datetime | None = None) -> dict:
     """Evaluate every rule once: open, update or resolve alerts, then notify about the changes.
 
-    Changes `alerts`; records `alert_fired` / `alert_resolved`; sends email/webhook notifications."""
+    Changes `alerts`; records `alert_fired` / `alert_resolved`; sends one notification per change (an incident
+    opened, resolved, or still on when its snooze ended), routed by severity, none while the rule is snoozed."""
     now = now or timezone.now()
-    summary: dict = {"evaluated": 0, "fired": [], "resolved": [], "firing": [], "observations": {}}
+    summary: dict = {"evaluated": 0, "fired": [], "resolved": [], "firing": [], "observations": {}, "notified": []}
     changed: list[tuple[str, Alert]] = []
     with service_context():
         for rule in RULES:
@@ -301,11 +325,13 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> dict:
             }
             if outcome in ("fired", "resolved"):
                 summary[outcome].append(rule.name)
+            if outcome in ("fired", "resolved", "reminder") and rule_snoozed_until(rule.name, now) is None:
                 changed.append((outcome, alert))
-            if outcome in ("fired", "firing"):
+            if outcome in ("fired", "firing", "reminder"):
                 summary["firing"].append(rule.name)
     for outcome, alert in changed:
-        alert_notify(alert=alert, change=outcome)
+        alert_notify(alert=alert, change=outcome, title=RULES_BY_NAME[alert.rule].title)
+        summary["notified"].append(alert.rule)
     if changed:
         with service_context():
             Alert.objects.filter(pk__in=[alert.pk for _, alert in changed]).update(last_notified_at=timezone.now())
@@ -314,61 +340,6 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> dict:
         extra={"fired": summary["fired"], "resolved": summary["resolved"], "firing": summary["firing"]},
     )
     return summary
-
-
-def alert_text(alert: Alert, change: str) -> str:
-    rule = RULES_BY_NAME.get(alert.rule)
-    title = rule.title if rule else alert.rule
-    marker = "RESOLVED" if change == "resolved" else alert.severity.upper()
-    return f"[{marker}] Equity Connect: {title} — {alert.message}"
-
-
-def alert_payload(alert: Alert, change: str) -> dict:
-    """The webhook body: Slack-compatible (`text`) plus the alert's fields for other receivers."""
-    return {
-        "text": alert_text(alert, change),
-        "alert_id": alert.pk,
-        "rule": alert.rule,
-        "severity": alert.severity,
-        "state": alert.state,
-        "change": change,
-        "value": alert.value,
-        "threshold": alert.threshold,
-        "message": alert.message,
-        "opened_at": alert.opened_at.isoformat() if alert.opened_at else None,
-        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
-    }
-
-
-def alert_notify(*, alert: Alert, change: str) -> dict:
-    """Send the email and the webhook for one change. A failing channel is logged, never raised."""
-    sent = {"email": False, "webhook": False}
-    text = alert_text(alert, change)
-    if settings.ALERT_EMAILS:
-        try:
-            send_mail(
-                text[:200],
-                f"{text}\n\nOpened: {alert.opened_at}\nResolved: {alert.resolved_at or '-'}\n" + on_call_footer(),
-                settings.DEFAULT_FROM_EMAIL,
-                settings.ALERT_EMAILS,
-            )
-            sent["email"] = True
-        except Exception:
-            logger.exception("alert email failed", extra={"alert_id": alert.pk, "rule": alert.rule})
-    url = settings.ALERT_WEBHOOK_URL
-    if url:
-        try:
-            response = requests.post(
-                url, json=alert_payload(alert, change), timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
-            )
-            response.raise_for_status()
-            sent["webhook"] = True
-        except requests.RequestException as exc:
-            logger.error(
-                "alert webhook failed",
-                extra={"alert_id": alert.pk, "rule": alert.rule, "error": exc.__class__.__name__},
-            )
-    return sent
 
 
 def alerts_evaluate_run() -> JobResult:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
     path("admin/dashboard/", views.dashboard, name="ops-dashboard"),
+    path("admin/dashboard/export/<slug:table>.csv", views.dashboard_export, name="ops-dashboard-export"),
 ]

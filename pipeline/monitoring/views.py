@@ -3,23 +3,24 @@ dashboard at /portal/. Thin: each calls one module."""
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 
 from django.contrib import admin
-from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from equity_connect.spreadsheets import spreadsheet_safe
 from leads.views.portal import broker_required
-from pipeline.models import Alert, AlertState
 from security.client_ip import client_ip
 from security.middleware import without_db_context
 
 from .dashboard import dashboard_figures
+from .dashboard_page import dashboard_page, dashboard_range
 from .health import health_check
 from .metrics import metrics_access_allowed, metrics_registry
 
@@ -45,40 +46,38 @@ def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
-def _chart_data(figures: dict) -> dict:
-    return {
-        "daily_uploads": figures["daily_uploads"],
-        "daily_leads": figures["daily_leads"],
-        "campaign_status": figures["campaign_status"],
-        "funnel": figures["funnel"],
-        "verification": {
-            "email": figures["verification"]["email_rate"],
-            "phone": figures["verification"]["phone_rate"],
-            "either": figures["verification"]["rate"],
-        },
-    }
-
-
 def _dashboard(request: HttpRequest) -> TemplateResponse:
     """The staff dashboard: the request runs as `service_role`, so the figures cover everyone."""
-    try:
-        days = max(1, min(int(request.GET.get("days", 14)), 90))
-    except ValueError:
-        days = 14
-    figures = dashboard_figures(days=days)
+    start, end, error = dashboard_range(request.GET)
     context = {
         **admin.site.each_context(request),
         "title": "Pipeline dashboard",
-        "figures": figures,
-        "days": days,
-        "chart_data": json.loads(json.dumps(_chart_data(figures), cls=DjangoJSONEncoder)),
-        "open_alerts": list(Alert.objects.filter(state=AlertState.FIRING).order_by("severity", "-opened_at")),
-        "recent_alerts": list(Alert.objects.filter(state=AlertState.RESOLVED).order_by("-resolved_at")[:5]),
+        "range_error": error,
+        **dashboard_page(start=start, end=end),
     }
-    return TemplateResponse(request, "admin/dashboard.html", context)
+    return TemplateResponse(request, "admin/dashboard.html", context, status=400 if error else 200)
 
 
-dashboard = admin.site.admin_view(_dashboard)
+def _dashboard_export(request: HttpRequest, table: str) -> HttpResponse:
+    """One of the dashboard's tables as CSV, for the same date range (`?from=&to=` or `?days=`)."""
+    start, end, error = dashboard_range(request.GET)
+    if error:
+        return HttpResponse(error + "\n", status=400, content_type="text/plain; charset=utf-8")
+    tables = dashboard_page(start=start, end=end)["tables"]
+    if table not in tables:
+        raise Http404("No such table.")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(tables[table].columns)
+    for row in tables[table].raw:
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="dashboard-{table}-{start}-{end}.csv"'
+    return response
+
+
+dashboard = admin.site.admin_view(require_GET(_dashboard))
+dashboard_export = admin.site.admin_view(require_GET(_dashboard_export))
 
 
 @require_GET

@@ -38,6 +38,7 @@ OPS_SCREENS = [
     "admin:pipeline_upload_csv",
     "admin:pipeline_possibleduplicate_changelist",
     "admin:pipeline_alert_changelist",
+    "admin:pipeline_alert_thresholds",
     "admin:pipeline_jobheartbeat_changelist",
     "admin:django_q_schedule_changelist",
     "admin:django_q_schedule_add",

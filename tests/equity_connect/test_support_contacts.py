@@ -62,13 +62,13 @@ def test_the_admin_index_shows_them(admin_client, settings):
 def test_every_alert_mail_ends_with_the_on_call_contact(settings):
     from equity_connect.db import service_context
     from pipeline.models import Alert
-    from pipeline.monitoring.alerts import alert_notify
+    from pipeline.monitoring.notify import alert_notify
 
     settings.ALERT_EMAILS = ["ops@example.com"]
     settings.ALERT_WEBHOOK_URL = ""
     settings.SUPPORT_CONTACTS = CONTACTS
     with service_context():
         alert = Alert.objects.create(rule="dlq_depth", severity="critical", state="firing", message="DLQ depth 150")
-        assert alert_notify(alert=alert, change="opened")["email"] is True
+        assert alert_notify(alert=alert, change="opened", title="DLQ depth")["email"] is True
     (message,) = mail.outbox
     assert message.body.endswith("\n-- \nOn call: on-call: +1 415 555 0100\n")

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def thresholds(settings):
     settings.ALERT_MIN_SAMPLE = 4
+    settings.ALERT_VERIFICATION_MIN_LEADS = 4
     settings.ALERT_DLQ_DEPTH = 3
     settings.ALERT_WEBHOOK_URL = ""
     settings.ALERT_EMAILS = []
@@ -232,6 +233,7 @@ def test_an_open_alert_blocks_a_second_one():
 
 def test_small_samples_do_not_fire(settings):
     settings.ALERT_MIN_SAMPLE = 50
+    settings.ALERT_VERIFICATION_MIN_LEADS = 50
     hmac_breach()
     verification_breach()
     assert alerts_evaluate()["fired"] == []
