@@ -18,7 +18,12 @@ class EventStatus(models.TextChoices):
 
 
 class PipelineEvent(models.Model):
-    """The audit trail and the funnel's source. Written only through equity_connect/events.py (append-only)."""
+    """The audit trail and the funnel's source. Written only through equity_connect/events.py (append-only).
+
+    The table is partitioned by month on `created_at` (pipeline migration 0018): in the database its primary key
+    is (id, created_at), as PostgreSQL requires of a partitioned table; `id` comes from one identity sequence and
+    is unique on its own, so Django keeps it as the model's primary key. Filter on `created_at` where you can:
+    the planner then reads only the months asked for."""
 
     id = models.BigAutoField(primary_key=True)
     event_type = models.CharField(max_length=64)
