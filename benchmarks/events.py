@@ -47,7 +47,7 @@ SELECT CASE WHEN k < 400 THEN 'lead_created' WHEN k < 600 THEN 'lead_merged' WHE
        CASE WHEN k %% 97 = 0 THEN 'failure' ELSE 'success' END,
        CASE WHEN k >= 950 THEN (g %% 5000) END,
        %(start)s::timestamptz + (g - 0.5) / %(rows)s * (%(end)s::timestamptz - %(start)s::timestamptz)
-  FROM (SELECT g, (g * 7919) %% 1000 AS k FROM generate_series(1, %(rows)s) AS g) AS rows
+  FROM (SELECT g, (g * 7919) %% 1000 AS k FROM generate_series(1::bigint, %(rows)s) AS g) AS rows
   JOIN bench_leads p ON p.n = 1 + (g * 104729 + %(month)s * 15485863) %% %(leads)s
 """
 
