@@ -27,6 +27,8 @@ import statistics
 import sys
 import time
 
+from psycopg import sql
+
 from benchmarks import common
 
 DB_NAME = "equity_connect_bench_events"
@@ -34,8 +36,9 @@ REPEATS = 50
 
 # One event per generated row: its type by the row number modulo 1000 (so the mix is exact), about a lead.
 EVENTS_SQL = """
-INSERT INTO pipeline_events (event_type, lead_id, broker_id, upload_id, event_data, status, duration_ms, created_at)
-SELECT CASE WHEN k < 400 THEN 'lead_created' WHEN k < 600 THEN 'lead_merged' WHEN k < 700 THEN 'lead_verified'
+INSERT INTO {table} (id, event_type, lead_id, broker_id, upload_id, event_data, status, duration_ms, created_at)
+SELECT nextval('pipeline_events_id_seq'),
+       CASE WHEN k < 400 THEN 'lead_created' WHEN k < 600 THEN 'lead_merged' WHEN k < 700 THEN 'lead_verified'
             WHEN k < 720 THEN 'campaign_added' WHEN k < 723 THEN 'email_replied'
             WHEN k < 724 THEN 'appointment_booked' WHEN k < 800 THEN 'lead_queued'
             WHEN k < 850 THEN 'consent_link_sent' WHEN k < 900 THEN 'consent_given'
@@ -43,7 +46,7 @@ SELECT CASE WHEN k < 400 THEN 'lead_created' WHEN k < 600 THEN 'lead_merged' WHE
        CASE WHEN k < 950 THEN p.id END,
        CASE WHEN k < 950 THEN p.broker_id END,
        CASE WHEN k < 700 OR (k >= 900 AND k < 950) THEN md5('upload' || %(month)s || (g / 5000))::uuid END,
-       CASE WHEN k < 700 THEN '{}'::jsonb ELSE jsonb_build_object('n', g %% 997) END,
+       CASE WHEN k < 700 THEN '{{}}'::jsonb ELSE jsonb_build_object('n', g %% 997) END,
        CASE WHEN k %% 97 = 0 THEN 'failure' ELSE 'success' END,
        CASE WHEN k >= 950 THEN (g %% 5000) END,
        %(start)s::timestamptz + (g - 0.5) / %(rows)s * (%(end)s::timestamptz - %(start)s::timestamptz)
@@ -74,9 +77,6 @@ def build_events(*, total: int, months: int) -> float:
     starts = _month_starts(months, now)
     span = (now - starts[0]).total_seconds()
     with common.psycopg_admin() as conn:
-        conn.execute("SELECT pipeline_events_partition_create(%s::date)", [starts[0].date()])
-        for start in starts[1:]:
-            conn.execute("SELECT pipeline_events_partition_create(%s::date)", [start.date()])
         conn.execute("SELECT pipeline_events_partitions_ensure(3)")
         conn.execute("DROP TABLE IF EXISTS bench_leads")
         conn.execute(
@@ -90,9 +90,23 @@ def build_events(*, total: int, months: int) -> float:
             end = starts[index + 1] if index + 1 < len(starts) else now
             rows = total - done if index + 1 == len(starts) else round(total * (end - start).total_seconds() / span)
             step = time.perf_counter()
+            # Each month is filled as a table of its own and then attached, which builds its indexes in one
+            # sorted pass each: ~4x faster here than inserting through the parent (the measurement is the same).
+            table = sql.Identifier(f"pipeline_events_{start:%Y_%m}")
+            upper = (
+                starts[index + 1] if index + 1 < len(starts) else _month_starts(1, start + dt.timedelta(days=40))[0]
+            )
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE pipeline_events INCLUDING DEFAULTS)").format(table))
+            conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table))
             conn.execute(
-                EVENTS_SQL,
+                sql.SQL(EVENTS_SQL).format(table=table),
                 {"month": index, "start": start, "end": end, "rows": max(rows, 1), "leads": leads},
+            )
+            conn.execute(
+                sql.SQL("ALTER TABLE pipeline_events ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                    table, sql.Literal(start.isoformat()), sql.Literal(upper.isoformat())
+                )
             )
             done += max(rows, 1)
             print(f"  {start:%Y-%m}: {rows:,} events in {time.perf_counter() - step:.0f} s", flush=True)
