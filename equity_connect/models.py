@@ -57,6 +57,16 @@ class PipelineEvent(models.Model):
                 fields=["upload_id"], name="pipeline_events_upload_idx", condition=models.Q(upload_id__isnull=False)
             ),
             models.Index(fields=["created_at"], name="pipeline_events_created_idx"),
+            # The funnel's "fed, then replied / booked" (pipeline/monitoring/dashboard.py) from the index alone in
+            # every monthly partition: only these three event types (created by pipeline migration 0018).
+            models.Index(
+                fields=["event_type", "lead_id"],
+                include=["broker_id", "created_at"],
+                condition=models.Q(
+                    event_type__in=["campaign_added", "email_replied", "appointment_booked"], lead_id__isnull=False
+                ),
+                name="pipeline_events_outcome_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 """The audit tables stay immutable to the application: only `privacy_officer`, through the SECURITY DEFINER
-functions of leads 0013 and pipeline 0015 (and 0018: old months of events), redacts or expires them, and only the privacy services and the
-retention job enter that role."""
+functions of leads 0013 and pipeline 0015 (and 0018: old months of events), redacts or expires them, and only the
+privacy services and the retention job enter that role."""
 
 import re
 import subprocess

@@ -70,6 +70,7 @@ def test_the_table_is_partitioned_by_month_with_a_default_partition_and_the_mont
             "pipeline_events_broker_idx",
             "pipeline_events_created_idx",
             "pipeline_events_lead_idx",
+            "pipeline_events_outcome_idx",
             "pipeline_events_pkey",
             "pipeline_events_type_idx",
             "pipeline_events_upload_idx",
