@@ -233,6 +233,7 @@ def main(argv: list[str]) -> int:
         )
         query = (
             PipelineEvent.objects.filter(lead_id__isnull=False, lead_id__in=fed_ids, event_type="email_replied")
+            .order_by()  # as `.count()` runs it: no ordering
             .values("lead_id")
             .distinct()
             .query

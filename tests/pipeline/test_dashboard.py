@@ -212,3 +212,15 @@ def test_dashboard_is_staff_only(db, client):
     client.force_login(broker.user)
     response = client.get("/admin/dashboard/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_lead_fed_and_replying_twice_counts_once(db, now):
+    lead = LeadFactory(assigned_broker=BrokerFactory())
+    for days_ago in (1, 3):
+        _event(now, "campaign_added", lead=lead, days_ago=days_ago)
+        _event(now, "email_replied", lead=lead, days_ago=days_ago)
+
+    with service_context():
+        funnel = {stage["stage"]: stage["count"] for stage in dashboard_figures(days=DAYS, now=now)["funnel"]}
+
+    assert (funnel["fed"], funnel["replied"], funnel["booked"]) == (1, 1, 0)
