@@ -7,7 +7,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("ingest", "feeder", "portal", "portal_bulk", "dnc")
+BENCHMARKS = ("ingest", "feeder", "portal", "portal_bulk", "dnc", "events")
 
 
 def main(argv: list[str]) -> int:

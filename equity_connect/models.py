@@ -18,7 +18,12 @@ class EventStatus(models.TextChoices):
 
 
 class PipelineEvent(models.Model):
-    """The audit trail and the funnel's source. Written only through equity_connect/events.py (append-only)."""
+    """The audit trail and the funnel's source. Written only through equity_connect/events.py (append-only).
+
+    The table is partitioned by month on `created_at` (pipeline migration 0018): in the database its primary key
+    is (id, created_at), as PostgreSQL requires of a partitioned table; `id` comes from one identity sequence and
+    is unique on its own, so Django keeps it as the model's primary key. Filter on `created_at` where you can:
+    the planner then reads only the months asked for."""
 
     id = models.BigAutoField(primary_key=True)
     event_type = models.CharField(max_length=64)
@@ -52,6 +57,16 @@ class PipelineEvent(models.Model):
                 fields=["upload_id"], name="pipeline_events_upload_idx", condition=models.Q(upload_id__isnull=False)
             ),
             models.Index(fields=["created_at"], name="pipeline_events_created_idx"),
+            # The funnel's "fed, then replied / booked" (pipeline/monitoring/dashboard.py) from the index alone in
+            # every monthly partition: only these three event types (created by pipeline migration 0018).
+            models.Index(
+                fields=["event_type", "lead_id"],
+                include=["broker_id", "created_at"],
+                condition=models.Q(
+                    event_type__in=["campaign_added", "email_replied", "appointment_booked"], lead_id__isnull=False
+                ),
+                name="pipeline_events_outcome_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,8 +16,8 @@
 A job's `work()` returns a `JobReport` (a line for people, data for the event, a status). The jobs
 themselves live with their concern: the MV refresh in pipeline/campaigns/contactable.py, the feeder in
 pipeline/campaigns/feeder.py, the push retry in pipeline/campaigns/push_retry.py, the alerts in
-pipeline/monitoring/alerts.py, the cleanups in pipeline/cleanup.py, retention in pipeline/retention.py;
-pipeline/tasks.py runs them.
+pipeline/monitoring/alerts.py, the cleanups in pipeline/cleanup.py, retention in pipeline/retention.py, the
+event partitions in pipeline/partitions.py; pipeline/tasks.py runs them.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ MV_REFRESH = "refresh_contactable_leads"
 CAMPAIGN_FEEDER = "campaign_feeder"
 CLEANUP = "cleanup"
 RETENTION = "retention"
+EVENT_PARTITIONS = "event_partitions"
 DLQ_RETRY = "dlq_retry"
 ALERTS = "alerts_evaluate"
 UPLOAD_SWEEP = "uploads_sweep"

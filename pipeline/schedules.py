@@ -61,7 +61,13 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         name=jobs.RETENTION,
         func="pipeline.tasks.retention_task",
         cron="45 3 * * *",
-        description="Retention: DLQ payloads, staging, webhook deliveries, event detail, access and consent records",
+        description="Retention: DLQ payloads, staging, webhook deliveries, events (detail, months), access, consent",
+    ),
+    ScheduleSpec(
+        name=jobs.EVENT_PARTITIONS,
+        func="pipeline.tasks.event_partitions_task",
+        cron="5 4 * * *",
+        description="pipeline_events: this month's partition and the next EVENT_PARTITION_MONTHS_AHEAD months'",
     ),
     ScheduleSpec(
         name=jobs.DLQ_RETRY,

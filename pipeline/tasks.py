@@ -21,6 +21,7 @@ from pipeline.ingest.sweeper import uploads_sweep
 from pipeline.jobs import CONTACTS_ENCRYPT, UPLOAD_SWEEP, JobResult, heartbeat_touch, job_lock_try, scheduler_heartbeat
 from pipeline.monitoring.alerts import alerts_evaluate_run
 from pipeline.notifications import notifications_mail_run
+from pipeline.partitions import event_partitions_run
 from pipeline.retention import retention_run
 
 
@@ -93,6 +94,11 @@ def cleanup_task() -> str:
 def retention_task() -> str:
     scheduler_heartbeat()
     return _done(retention_run())
+
+
+def event_partitions_task() -> str:
+    scheduler_heartbeat()
+    return _done(event_partitions_run())
 
 
 def dlq_retry_task() -> str:

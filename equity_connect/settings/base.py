@@ -267,6 +267,11 @@ AUDIT_RETENTION_FLOOR_DAYS = 1826
 DLQ_PAYLOAD_RETENTION_DAYS = env.int("DLQ_PAYLOAD_RETENTION_DAYS", default=90)  # payload redacted, row kept
 STAGING_RETENTION_DAYS = env.int("STAGING_RETENTION_DAYS", default=7)  # staged rows of finished uploads
 EVENT_DETAIL_RETENTION_DAYS = env.int("EVENT_DETAIL_RETENTION_DAYS", default=365)  # detail emptied, row kept
+# Whole events: a month's partition of pipeline_events is dropped once all of it is older than this (no archive).
+# Never below EVENT_DETAIL_RETENTION_DAYS: the detail is emptied first, the row goes later.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=730)
+# The daily event_partitions job keeps this many months of pipeline_events partitions ready beyond the current one.
+EVENT_PARTITION_MONTHS_AHEAD = env.int("EVENT_PARTITION_MONTHS_AHEAD", default=3)
 ACCESS_RECORD_RETENTION_DAYS = env.int("ACCESS_RECORD_RETENTION_DAYS", default=AUDIT_RETENTION_FLOOR_DAYS)
 CONSENT_RECORD_RETENTION_DAYS = env.int("CONSENT_RECORD_RETENTION_DAYS", default=2557)  # 7 years
 for _name in ("ACCESS_RECORD_RETENTION_DAYS", "CONSENT_RECORD_RETENTION_DAYS"):
@@ -278,6 +283,14 @@ for _name in ("ACCESS_RECORD_RETENTION_DAYS", "CONSENT_RECORD_RETENTION_DAYS"):
 for _name in ("DLQ_PAYLOAD_RETENTION_DAYS", "STAGING_RETENTION_DAYS", "EVENT_DETAIL_RETENTION_DAYS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1 (days)")
+if EVENT_RETENTION_DAYS < EVENT_DETAIL_RETENTION_DAYS:
+    raise ImproperlyConfigured(
+        f"EVENT_RETENTION_DAYS is {EVENT_RETENTION_DAYS}: events are kept at least as long as their detail"
+        f" (EVENT_DETAIL_RETENTION_DAYS, {EVENT_DETAIL_RETENTION_DAYS}); set it to"
+        f" {EVENT_DETAIL_RETENTION_DAYS} or more"
+    )
+if not 0 <= EVENT_PARTITION_MONTHS_AHEAD <= 24:
+    raise ImproperlyConfigured("EVENT_PARTITION_MONTHS_AHEAD must be between 0 and 24 (months)")
 del _name
 # Where `manage.py privacy export` writes its files when no --output is given.
 PRIVACY_EXPORT_DIR = env.path("PRIVACY_EXPORT_DIR", default=BASE_DIR / "var" / "privacy")

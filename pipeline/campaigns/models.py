@@ -43,7 +43,7 @@ class FeederRun(models.Model):
 
 
 class BusinessHoliday(models.Model):
-    """A Los Angeles date the feeder does not feed (pipeline/campaigns/calendar.py; seeded by pipeline 0018)."""
+    """A Los Angeles date the feeder does not feed (pipeline/campaigns/calendar.py; seeded by pipeline 0019)."""
 
     day = models.DateField(unique=True, help_text="The Los Angeles date on which nothing is fed")
     name = models.CharField(max_length=200)

@@ -46,7 +46,7 @@ def test_us_federal_holidays_are_on_their_observed_weekday():
 
 
 def _seeded(day: dt.date, name: str) -> BusinessHoliday:
-    """A row pipeline 0018 seeds; transactional tests empty the tables, so it is put back when missing."""
+    """A row pipeline 0019 seeds; transactional tests empty the tables, so it is put back when missing."""
     with service_context():
         return BusinessHoliday.objects.get_or_create(day=day, defaults={"name": name})[0]
 

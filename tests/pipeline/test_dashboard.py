@@ -387,3 +387,15 @@ def test_any_table_exports_as_csv(dataset, now, staff_client):
     assert "'=HYPERLINK(1)" in partners  # a formula is quoted for spreadsheets
     assert staff_client.get("/admin/dashboard/export/nothing.csv").status_code == 404
     assert staff_client.get("/admin/dashboard/export/daily.csv?from=bad").status_code == 400
+
+
+def test_a_lead_fed_and_replying_twice_counts_once(db, now):
+    lead = LeadFactory(assigned_broker=BrokerFactory())
+    for days_ago in (1, 3):
+        _event(now, "campaign_added", lead=lead, days_ago=days_ago)
+        _event(now, "email_replied", lead=lead, days_ago=days_ago)
+
+    with service_context():
+        funnel = {stage["stage"]: stage["count"] for stage in dashboard_figures(days=DAYS, now=now)["funnel"]}
+
+    assert (funnel["fed"], funnel["replied"], funnel["booked"]) == (1, 1, 0)

@@ -131,3 +131,57 @@ def test_0019_seeds_the_holiday_calendar_and_leads_0020_keeps_active_brokers_in_
         indexes = conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'mv_contactable_leads'").fetchone()
         assert indexes == (2,)
     manage(db, "migrate", "--noinput")
+
+
+EVENT_COLUMNS = (
+    "id, event_type, lead_id, broker_id, upload_id, event_data, duration_ms, status, error_message, created_at"
+)
+
+
+def _events(conn) -> list[tuple]:
+    return conn.execute(f"SELECT {EVENT_COLUMNS} FROM pipeline_events ORDER BY id").fetchall()
+
+
+@pytest.mark.slow
+def test_0022_partitions_the_events_by_month_keeping_every_row_both_ways(scratch_database):  # noqa: F811
+    db = scratch_database
+    manage(db, "migrate", "--noinput")
+    manage(db, "migrate", "pipeline", "0021", "--noinput")
+    with _connect(db) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'pipeline_events'").fetchone() == ("r",)
+        conn.execute(
+            "INSERT INTO pipeline_events (event_type, lead_id, broker_id, event_data, status, error_message,"
+            " created_at) SELECT 'lead_created', gen_random_uuid(), gen_random_uuid(), jsonb_build_object('n', g),"
+            " 'success', CASE WHEN g % 3 = 0 THEN 'oops' END, now() - g * interval '9 days'"
+            " FROM generate_series(1, 60) AS g"
+        )
+        conn.execute(
+            "INSERT INTO pipeline_events (event_type, created_at) VALUES ('job_run', now() + interval '2 years')"
+        )
+        before = _events(conn)
+
+    manage(db, "migrate", "--noinput")
+
+    with _connect(db) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'pipeline_events'").fetchone() == ("p",)
+        assert _events(conn) == before
+        placed = dict(
+            conn.execute("SELECT tableoid::regclass::text, count(*) FROM pipeline_events GROUP BY 1").fetchall()
+        )
+        assert placed.pop("pipeline_events_default") == 1  # two years ahead: no month for it yet
+        assert all(name.startswith("pipeline_events_20") for name in placed) and sum(placed.values()) == 60
+        assert len(placed) >= 17  # 60 events 9 days apart: every month from the oldest has its partition
+        (next_id,) = conn.execute(
+            "INSERT INTO pipeline_events (event_type) VALUES ('job_run') RETURNING id"
+        ).fetchone()
+        assert next_id > max(row[0] for row in before)
+        after = _events(conn)
+
+    manage(db, "migrate", "pipeline", "0021", "--noinput")
+
+    with _connect(db) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'pipeline_events'").fetchone() == ("r",)
+        assert _events(conn) == after
+        assert conn.execute(
+            "SELECT count(*) FROM pg_policy WHERE polrelid = 'pipeline_events'::regclass"
+        ).fetchone() == (4,)

@@ -16,6 +16,7 @@ from equity_connect.models import PipelineEvent
 from leads.models import LeadAccessRecord, LeadConsentAudit
 from pipeline.models import LeadStaging, PipelineDLQ, WebhookDelivery
 from pipeline.tasks import retention_task
+from tests import pg
 from tests.factories import (
     LeadAccessRecordFactory,
     LeadFactory,
@@ -74,7 +75,8 @@ def test_the_retention_job_removes_what_is_past_each_period_and_counts_it():
 
     assert message == (
         "retention: 1 dlq_payloads_redacted, 1 staging_rows_deleted, 1 webhook_deliveries_deleted, "
-        "1 event_details_emptied, 1 access_records_deleted, 1 consent_records_deleted"
+        "1 event_details_emptied, 0 event_partitions_dropped, 0 events_deleted, 1 access_records_deleted, "
+        "1 consent_records_deleted"
     )
     with service_context():
         old_dlq.refresh_from_db()
@@ -118,3 +120,81 @@ def test_a_retention_setting_below_five_years_stops_the_start_up(setting):
     )
     assert started.returncode != 0
     assert f"{setting} is 1825: consent and access records are kept at least 1826 days" in started.stderr
+
+
+def month_start(months_from_now: int) -> dt.date:
+    today = timezone.now().astimezone(dt.UTC).date()
+    year, month = divmod(today.year * 12 + today.month - 1 + months_from_now, 12)
+    return dt.date(year, month + 1, 1)
+
+
+@pytest.fixture
+def old_months():
+    """Partitions for the months 20 and 12 months ago (created by the owner, as the migration made the first
+    ones); whatever of them is left is dropped afterwards (a transactional test commits them)."""
+    names = [f"pipeline_events_{month_start(offset):%Y_%m}" for offset in (-20, -12)]
+    with pg.connect(admin=True) as owner:
+        for offset in (-20, -12):
+            owner.execute("SELECT pipeline_events_partition_create(%s)", [month_start(offset)])
+    yield names
+    with pg.connect(admin=True) as owner:
+        for name in names:
+            owner.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def event_at(when: dt.datetime) -> int:
+    event = PipelineEventFactory(event_type="lead_created")
+    with service_context():
+        PipelineEvent.objects.filter(pk=event.pk).update(created_at=when)
+    return event.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_retention_job_drops_the_months_older_than_the_event_retention(old_months, settings):
+    settings.EVENT_RETENTION_DAYS = 400
+    dropped, kept = old_months
+    in_dropped = [
+        event_at(timezone.make_aware(dt.datetime.combine(month_start(-20), dt.time(hour)), dt.UTC)) for hour in (1, 2)
+    ]
+    in_kept = event_at(timezone.make_aware(dt.datetime.combine(month_start(-12), dt.time(3)), dt.UTC))
+    old_in_default = event_at(days_ago(500))  # no month partition for it: in the DEFAULT partition
+    recent_in_default = event_at(days_ago(300))
+    recent = event_at(timezone.now())
+
+    message = retention_task()
+
+    assert "1 event_partitions_dropped, 3 events_deleted" in message
+    with service_context():
+        remaining = set(PipelineEvent.objects.filter(event_type="lead_created").values_list("pk", flat=True))
+        run = PipelineEvent.objects.get(event_type="job_run", event_data__job="retention")
+    assert remaining == {in_kept, recent_in_default, recent}
+    assert not set(in_dropped) & remaining and old_in_default not in remaining
+    assert (run.event_data["event_partitions_dropped"], run.event_data["events_deleted"]) == (1, 3)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s), to_regclass(%s)::text", [dropped, kept])
+        assert cursor.fetchone() == (None, kept)
+    assert "0 event_partitions_dropped, 0 events_deleted" in retention_task()
+
+
+def test_the_event_partitions_drop_refuses_to_keep_less_than_a_day(settings):
+    settings.EVENT_RETENTION_DAYS = 0  # past the start-up check (tests change settings at will)
+
+    with pytest.raises(Exception, match=r"retention: FAILED: .*keep at least 1 day"):
+        retention_task()
+
+
+def test_an_event_retention_below_the_detail_retention_stops_the_start_up():
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={
+            **__import__("os").environ,
+            "DJANGO_SETTINGS_MODULE": "equity_connect.settings.test",
+            "EVENT_DETAIL_RETENTION_DAYS": "400",
+            "EVENT_RETENTION_DAYS": "399",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode != 0
+    assert "EVENT_RETENTION_DAYS is 399: events are kept at least as long as their detail" in started.stderr
