@@ -217,14 +217,12 @@ REPLAY_GUARD_DAYS = env.int("REPLAY_GUARD_DAYS", default=7)
 
 def _local_address() -> str:
     """Where `make run` serves (HOST, PORT: scripts/serve.py), as a browser reaches it from this machine."""
-    host = env.str("HOST", default="127.0.0.1")
-    host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host  # noqa: S104
-    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{host}:{env.int('PORT', default=8000)}"
+    host = env.str("HOST", default="")
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+    return f"http://{f'[{host}]' if ':' in host else host}:{env.int('PORT', default=8000)}"
 
 
-# Locally, consent links point where `make run` serves (`PORT=9000 make run` hands out working links); production
-# requires CONSENT_FORM_URL (`check --deploy`).
+# Locally, consent links point where `make run` serves (`PORT=9000 make run`); production requires CONSENT_FORM_URL.
 CONSENT_FORM_URL = env.str("CONSENT_FORM_URL", default="") or _local_address()
 # The portal's own address, for the links in the brokers' notification e-mails (leads/notifications.py).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="") or _local_address()

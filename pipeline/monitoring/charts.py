@@ -3,6 +3,7 @@
     bar_chart(chart_id, title, points)        # vertical bars, each with its number above it; its own axis
     hbar_chart(chart_id, title, rows)         # horizontal bars (a funnel, a distribution), number beside each
     sparkline(values, label)                  # a small line for a table cell; gaps where a value is missing
+    trend_chart(chart_id, title, points)      # weekly values as a line, the first week as a dashed baseline
 
 Every chart is `role="img"` with a <title> and a <desc> that says what it shows in words (its text alternative);
 the template puts the same figures in a table beside it. Values are escaped; colours come from the admin's CSS
@@ -169,3 +170,60 @@ def sparkline(values: list[float | None], label: str, *, width: int = 100, heigh
         h=height,
         body=mark_safe(body),  # noqa: S308 - numbers only
     )
+
+
+def trend_chart(
+    chart_id: str,
+    title: str,
+    points: list[tuple[str, float | None]],
+    *,
+    formatter=number,
+    width: int = 460,
+    height: int = 200,
+    color: str = BAR,
+) -> str:
+    """A line through the weekly values with each value written at its point, and a dashed line at the first
+    week's value: the trend against the first week. Missing weeks leave a gap."""
+    top, bottom, left = 22, 34, 12
+    plot = height - top - bottom
+    values = [value for _, value in points if value is not None]
+    largest = max(values, default=0) or 1
+    step = (width - left * 2) / max(len(points) - 1, 1)
+
+    def y_of(value: float) -> float:
+        return top + plot - value / largest * plot
+
+    parts = [f'<line x1="{left}" y1="{top + plot}" x2="{width - left}" y2="{top + plot}" stroke="{QUIET}"/>']
+    first = points[0][1] if points else None
+    if first is not None:
+        parts.append(
+            f'<line class="ec-baseline" x1="{left}" y1="{y_of(first):.1f}" x2="{width - left}" y2="{y_of(first):.1f}"'
+            f' stroke="{QUIET}" stroke-dasharray="4 3"/>'
+        )
+    segment: list[str] = []
+    for index, (label, value) in enumerate(points):
+        x = left + index * step
+        if value is None:
+            if len(segment) > 1:
+                parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(segment)}"/>')
+            segment = []
+        else:
+            y = y_of(value)
+            segment.append(f"{x:.1f},{y:.1f}")
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>')
+            parts.append(
+                f'<text class="ec-point-value" x="{x:.1f}" y="{y - 6:.1f}" text-anchor="middle" font-size="10"'
+                f' fill="{TEXT}">{escape(formatter(value))}</text>'
+            )
+        parts.append(
+            f'<text x="{x:.1f}" y="{top + plot + 14}" text-anchor="middle" font-size="10" fill="{QUIET}">'
+            f"{escape(label)}</text>"
+        )
+    if len(segment) > 1:
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(segment)}"/>')
+    desc = (
+        f"{title}: "
+        + "; ".join(f"{label} {formatter(value)}" for label, value in points)
+        + (f". The dashed line is the first week's value, {formatter(first)}." if first is not None else ".")
+    )
+    return _frame(chart_id, title, desc, width, height, "".join(parts))

@@ -20,6 +20,7 @@ from pipeline.models import Alert, AlertState, PossibleDuplicate
 from . import charts
 from .charts import number, percent
 from .dashboard import dashboard_figures, dlq_depth, feeder_days, partner_quality
+from .launch import launch_figures
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 366
@@ -303,6 +304,24 @@ def _charts(figures: dict, tables: dict) -> dict:
     }
 
 
+def _launch_charts(weeks: list[dict]) -> dict:
+    points = [(f"{row['week']:%m-%d}", row) for row in weeks]
+    return {
+        "reply": charts.trend_chart(
+            "chart-launch-reply",
+            "Reply rate per week (replies per lead fed), against the first week",
+            [(label, row["reply_rate"]) for label, row in points],
+            formatter=charts.percent,
+        ),
+        "processing": charts.trend_chart(
+            "chart-launch-processing",
+            "Processing time per week (median ms per upload), against the first week",
+            [(label, row["processing_ms"]) for label, row in points],
+            color=charts.ACCENT,
+        ),
+    }
+
+
 def dashboard_page(*, start: dt.date, end: dt.date) -> dict:
     """Everything the dashboard template needs for the local dates `start`..`end` (inside a service context)."""
     figures = dashboard_figures(start=start, end=end)
@@ -336,7 +355,10 @@ def dashboard_page(*, start: dt.date, end: dt.date) -> dict:
         height=180,
         color=charts.ACCENT,
     )
+    launch = launch_figures()
     return {
+        "launch": launch,
+        "launch_charts": _launch_charts(launch["weeks"]),
         "figures": figures,
         "start": start,
         "end": end,
