@@ -81,6 +81,8 @@ EVENT_TYPES = (
     "lead_suppression_changed",
     "instantly_blocked",
     "dnc_imported",
+    "score_model_activated",
+    "rule_score_activated",
 )
 STATUSES = tuple(EventStatus.values)
 

@@ -156,12 +156,16 @@ def test_leads_that_stopped_being_eligible_after_the_refresh_are_not_fed(fake_in
 
     fed = active_ids()
     assert result.data["fed"] == 250 and len(fed) == 250
-    assert not fed & ineligible
+    assert not fed & ineligible  # the exploration draw's live checks too
+    # 225 by score, 25 (FEEDER_EXPLORATION_SHARE) at random: the ranked ones are the highest-scored eligible leads.
+    explored = {event.lead_id for event in events("campaign_added") if event.event_data["exploration"]}
+    assert result.data["explored"] == len(explored) == 25
+    ranked = fed - explored
     with service_context():
-        eligible = Lead.objects.exclude(pk__in=ineligible)
-        lowest_fed = min(eligible.filter(pk__in=fed).values_list("lead_score", flat=True))
-        highest_not_fed = max(eligible.exclude(pk__in=fed).values_list("lead_score", flat=True))
-    assert lowest_fed >= highest_not_fed  # the 250 fed are the highest-scored eligible leads
+        eligible = Lead.objects.exclude(pk__in=ineligible | explored)
+        lowest_fed = min(eligible.filter(pk__in=ranked).values_list("lead_score", flat=True))
+        highest_not_fed = max(eligible.exclude(pk__in=ranked).values_list("lead_score", flat=True))
+    assert lowest_fed >= highest_not_fed
     assert fake_instantly.lead_adds_received() == times_each(fed, 1)
 
 
