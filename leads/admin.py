@@ -365,3 +365,5 @@ class ContactWindowAdmin(admin.ModelAdmin):
 
 
 from .suppressions import admin as suppressions_admin  # noqa: E402, F401  (registers the suppression list)
+
+from .learned import admin as learned_admin  # noqa: E402, F401  (registers the score model versions)
