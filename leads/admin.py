@@ -364,6 +364,5 @@ class ContactWindowAdmin(admin.ModelAdmin):
             contact_window_delete(row=row, user=request.user)
 
 
-from .suppressions import admin as suppressions_admin  # noqa: E402, F401  (registers the suppression list)
-
 from .learned import admin as learned_admin  # noqa: E402, F401  (registers the score model versions)
+from .suppressions import admin as suppressions_admin  # noqa: E402, F401  (registers the suppression list)

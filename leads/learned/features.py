@@ -148,7 +148,9 @@ class Featurizer:
             return f"age {row[AGE]}" if row[AGE] is not None else "age unknown"
         if group in ("equity", "value"):
             index, median, noun = (
-                (EQUITY, self.equity_median, "equity") if group == "equity" else (VALUE, self.value_median, "home value")
+                (EQUITY, self.equity_median, "equity")
+                if group == "equity"
+                else (VALUE, self.value_median, "home value")
             )
             if row[index] is None:
                 return f"{noun} unknown"

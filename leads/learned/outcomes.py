@@ -50,25 +50,29 @@ def _rule_score_sql() -> str:
 
 
 def outcomes_sql() -> str:
+    # One pass over the leads' relevant events (the window gives each its lead's last feed), then one row per lead:
+    # no join of events to events, whatever the planner thinks of the sizes.
     return f"""
-WITH fed AS (
-  SELECT DISTINCT ON (lead_id) lead_id, created_at AS fed_at,
-         coalesce((event_data ->> 'exploration')::boolean, false) AS exploration
+WITH relevant AS (
+  SELECT lead_id, event_type, created_at, event_data,
+         max(created_at) FILTER (WHERE event_type = 'campaign_added') OVER (PARTITION BY lead_id) AS fed_at
     FROM pipeline_events
-   WHERE event_type = 'campaign_added' AND lead_id IS NOT NULL
-   ORDER BY lead_id, created_at DESC
-), answered AS (
-  SELECT e.lead_id, bool_or(e.event_type = ANY(%(positive)s)) AS positive
-    FROM pipeline_events e JOIN fed f ON f.lead_id = e.lead_id AND e.created_at >= f.fed_at
-   WHERE e.event_type = ANY(%(answers)s) AND e.lead_id IS NOT NULL
-   GROUP BY e.lead_id
+   WHERE lead_id IS NOT NULL AND event_type = ANY(%(relevant)s)
+), outcome AS (
+  SELECT lead_id, max(fed_at) AS fed_at,
+         coalesce(bool_or((event_data ->> 'exploration')::boolean)
+                  FILTER (WHERE event_type = 'campaign_added' AND created_at = fed_at), false) AS exploration,
+         coalesce(bool_or(event_type = ANY(%(positive)s)) FILTER (WHERE created_at >= fed_at), false) AS positive,
+         coalesce(bool_or(event_type = ANY(%(answers)s)) FILTER (WHERE created_at >= fed_at), false) AS answered
+    FROM relevant
+   WHERE fed_at IS NOT NULL
+   GROUP BY lead_id
 )
-SELECT {FEATURES_SELECT}, coalesce(a.positive, false) AS positive, f.exploration, {_rule_score_sql()} AS rule_score
-  FROM fed f
-  JOIN {FEATURES_FROM} ON l.id = f.lead_id
-  LEFT JOIN answered a ON a.lead_id = f.lead_id
- WHERE a.lead_id IS NOT NULL OR f.fed_at < %(unanswered_before)s
- ORDER BY f.fed_at, f.lead_id
+SELECT {FEATURES_SELECT}, o.positive, o.exploration, {_rule_score_sql()} AS rule_score
+  FROM outcome o
+  JOIN {FEATURES_FROM} ON l.id = o.lead_id
+ WHERE o.answered OR o.fed_at < %(unanswered_before)s
+ ORDER BY o.fed_at, o.lead_id
 """
 
 
@@ -89,6 +93,7 @@ def outcomes_load(*, now: dt.datetime, sequence_days: int) -> Outcomes:
         cursor.execute(
             outcomes_sql(),
             {
+                "relevant": ["campaign_added", *POSITIVE_EVENTS, *NEGATIVE_EVENTS],
                 "positive": list(POSITIVE_EVENTS),
                 "answers": [*POSITIVE_EVENTS, *NEGATIVE_EVENTS],
                 "unanswered_before": now - dt.timedelta(days=sequence_days),

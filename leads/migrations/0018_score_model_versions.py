@@ -6,32 +6,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0017_dnc_registry_speed'),
+        ("leads", "0017_dnc_registry_speed"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ScoreModelVersion',
+            name="ScoreModelVersion",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('logistic_regression', 'logistic regression'), ('hist_gradient_boosting', 'histogram gradient boosting')], max_length=32)),
-                ('trained_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now)),
-                ('n_outcomes', models.IntegerField(help_text='Fed leads with a known outcome, train and holdout', verbose_name='outcomes')),
-                ('n_train', models.IntegerField(default=0)),
-                ('n_holdout', models.IntegerField(default=0)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('promoted', models.BooleanField(default=False, help_text='It beat the rule score on the holdout when trained')),
-                ('decision', models.TextField(blank=True, default='', help_text='Why it was or was not promoted')),
-                ('active', models.BooleanField(default=False, help_text='It ranks the leads now')),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('model_bytes', models.BinaryField()),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("logistic_regression", "logistic regression"),
+                            ("hist_gradient_boosting", "histogram gradient boosting"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "trained_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now
+                    ),
+                ),
+                (
+                    "n_outcomes",
+                    models.IntegerField(
+                        help_text="Fed leads with a known outcome, train and holdout", verbose_name="outcomes"
+                    ),
+                ),
+                ("n_train", models.IntegerField(default=0)),
+                ("n_holdout", models.IntegerField(default=0)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                (
+                    "promoted",
+                    models.BooleanField(default=False, help_text="It beat the rule score on the holdout when trained"),
+                ),
+                ("decision", models.TextField(blank=True, default="", help_text="Why it was or was not promoted")),
+                ("active", models.BooleanField(default=False, help_text="It ranks the leads now")),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ("model_bytes", models.BinaryField()),
             ],
             options={
-                'db_table': 'score_model_versions',
-                'ordering': ['-trained_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('active', True)), fields=('active',), name='score_model_versions_one_active')],
+                "db_table": "score_model_versions",
+                "ordering": ["-trained_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("active", True)),
+                        fields=("active",),
+                        name="score_model_versions_one_active",
+                    )
+                ],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipeline', '0017_ingest_speed'),
+        ("pipeline", "0017_ingest_speed"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='feederrun',
-            name='leads_explored',
+            model_name="feederrun",
+            name="leads_explored",
             field=models.IntegerField(db_default=0, default=0),
         ),
     ]
