@@ -14,9 +14,8 @@
 A job's `work()` returns a `JobReport` (a line for people, data for the event, a status). The jobs
 themselves live with their concern: the MV refresh in pipeline/campaigns/contactable.py, the feeder in
 pipeline/campaigns/feeder.py, the push retry in pipeline/campaigns/push_retry.py, the alerts in
-pipeline/monitoring/alerts.py, the cleanups in pipeline/cleanup.py, retention in pipeline/retention.py, the score model's training in
-pipeline/campaigns/learning.py;
-pipeline/tasks.py runs them.
+pipeline/monitoring/alerts.py, the cleanups in pipeline/cleanup.py, retention in pipeline/retention.py, the
+learned score's training in pipeline/campaigns/learning.py; pipeline/tasks.py runs them.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ BOOTSTRAP_MAX_ROWS = 50_000
 
 
 def auc_gain_lower_bound(model_scores: np.ndarray, rule_scores: np.ndarray, labels: np.ndarray) -> float | None:
-    """The 5th percentile of (model AUC − max(rule AUC, 0.5)) over paired bootstrap resamples of the holdout.
+    """The 5th percentile of (model AUC - max(rule AUC, 0.5)) over paired bootstrap resamples of the holdout.
 
     On a holdout of a thousand leads, noise alone moves AUC by a few hundredths: without this, a model of pure noise
     clears the 0.02 bar about half the time. The gain must be there in 95% of the resamples, over the rule score and
@@ -142,10 +142,10 @@ class ScoreModel:
 
 
 def explanation_text(contributions: list[dict]) -> str:
-    """ "High equity (+), owner occupied (+), in TX (−)": the contributions in words, largest first."""
+    """ "High equity (+), owner occupied (+), in TX (-)": the contributions in words, largest first."""
     if not contributions:
         return "No single feature stands out."
-    text = ", ".join(f"{item['words']} ({'+' if item['effect'] > 0 else '−'})" for item in contributions)
+    text = ", ".join(f"{item['words']} ({'+' if item['effect'] > 0 else '-'})" for item in contributions)
     return text[:1].upper() + text[1:]
 
 

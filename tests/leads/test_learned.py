@@ -114,7 +114,7 @@ def test_a_planted_signal_is_found_and_the_model_is_promoted_and_scores_the_cand
     assert partner_lead.lead_score > other_lead.lead_score
     assert partner_lead.score_breakdown["probability"] > 0.3 > other_lead.score_breakdown["probability"]
     assert partner_lead.score_breakdown["explanation"].startswith(f"From {PARTNER} (+)")
-    assert "from other source (−)" in other_lead.score_breakdown["explanation"].lower()
+    assert "from other source (-)" in other_lead.score_breakdown["explanation"].lower()
     # The job's event says what happened.
     with service_context():
         event = PipelineEvent.objects.filter(event_type="job_run", event_data__job="score_model_train").get()
@@ -209,7 +209,7 @@ def test_the_explanation_in_words():
         {"feature": "owner_occupied", "words": "owner occupied", "effect": 0.3},
         {"feature": "state", "words": "in TX", "effect": -0.2},
     ]
-    assert explanation_text(contributions) == "High equity (+), owner occupied (+), in TX (−)"
+    assert explanation_text(contributions) == "High equity (+), owner occupied (+), in TX (-)"
     assert explanation_text([]) == "No single feature stands out."
 
 

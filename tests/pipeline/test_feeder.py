@@ -444,3 +444,40 @@ def test_the_ledger_alone_keeps_two_concurrent_feeds_to_one(fake_instantly, sett
     with service_context():
         Lead.objects.all().delete()
     mv_refresh()
+
+
+@pytest.mark.django_db
+def test_a_share_of_the_feed_is_drawn_at_random_and_recorded_as_exploration(fake_instantly, settings):
+    settings.FEEDER_DAILY_LIMIT = 100
+    settings.FEEDER_EXPLORATION_SHARE = 0.2
+    leads = queued_leads(600, scores=[(i * 37) % 101 for i in range(600)])
+    mv_refresh()
+
+    result = campaign_feeder_run(business_date=MONDAY)
+
+    fed = active_ids()
+    assert result.data["fed"] == 100 and result.data["explored"] == 20
+    added = events("campaign_added")
+    assert len(added) == 100 and all("exploration" in event.event_data for event in added)
+    explored = {event.lead_id for event in added if event.event_data["exploration"]}
+    assert len(explored) == 20 and explored <= fed
+    with service_context():
+        assert FeederRun.objects.get(business_date=MONDAY).leads_explored == 20
+    # The other 80 are the best scores; the 20 are drawn from all the candidates, not from the best.
+    scores = {lead.pk: lead.lead_score for lead in leads}
+    ranked = fed - explored
+    assert min(scores[i] for i in ranked) >= max(scores[i] for i in set(scores) - fed)
+    assert min(scores[i] for i in explored) < min(scores[i] for i in ranked)
+
+
+@pytest.mark.django_db
+def test_no_exploration_when_the_share_is_zero(fake_instantly, settings):
+    settings.FEEDER_DAILY_LIMIT = 50
+    settings.FEEDER_EXPLORATION_SHARE = 0
+    queued_leads(120)
+    mv_refresh()
+
+    result = campaign_feeder_run(business_date=MONDAY)
+
+    assert result.data["fed"] == 50 and result.data["explored"] == 0
+    assert not any(event.event_data["exploration"] for event in events("campaign_added"))
