@@ -7,7 +7,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("ingest", "feeder", "portal", "dnc")
+BENCHMARKS = ("ingest", "feeder", "portal", "dnc", "learning")
 
 
 def main(argv: list[str]) -> int:

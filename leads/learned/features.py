@@ -16,7 +16,7 @@ import numpy as np
 
 # Property types as the rule score classes them (leads/scoring.py), so both speak of the same groups.
 FEATURES_SELECT = """
-l.age, l.estimated_equity, l.property_value, l.owner_occupied,
+l.age, l.estimated_equity::float8, l.property_value::float8, l.owner_occupied,
 CASE WHEN l.property_type IS NULL OR l.property_type = '' THEN 'unknown'
      WHEN l.property_type ~* 'single|sfr' THEN 'single_family'
      WHEN l.property_type ~* 'condo|town' THEN 'condo_townhouse'
