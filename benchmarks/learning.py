@@ -14,7 +14,6 @@ Measures (each once: the training is deterministic and long):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 import time
@@ -135,7 +134,7 @@ def main(argv: list[str]) -> int:
         "",
         f"Data: {len(outcomes):,} fed leads with a known outcome ({int(outcomes.labels.sum()):,} replied;"
         f" {outcomes.explored:,} from the exploration draw), {scored:,} queued candidates to score."
-        + (f" Generating them with `INSERT … SELECT generate_series` took {build_seconds:.0f} s." if build_seconds else ""),
+        + (f" Generating them with `INSERT … SELECT` took {build_seconds:.0f} s." if build_seconds else ""),
         "",
         "| what | time |",
         "|---|---:|",
@@ -143,7 +142,8 @@ def main(argv: list[str]) -> int:
         "| fit logistic regression and `HistGradientBoostingClassifier`, judge both and the rule score on the"
         f" time-based holdout, bootstrap guard (`candidates_train`) | {train_seconds:.1f} s |",
         f"| **training in all** (read + fit + judge) | **{load_seconds + train_seconds:.1f} s** |",
-        f"| score {scored:,} candidates (batch predict, explanations, `UPDATE … FROM unnest`) | {score_seconds:.1f} s |",
+        f"| score {scored:,} candidates (batch predict, explanations, `UPDATE … FROM unnest`) |"
+        f" {score_seconds:.1f} s |",
         "",
         f"Winner: {trained.model.kind}, AUC {metrics['model']['auc']} vs the rule score's {metrics['rule']['auc']},"
         f" precision at {metrics['limit']} {metrics['model']['precision_at_limit']} vs"
