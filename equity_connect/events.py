@@ -94,6 +94,8 @@ EVENT_TYPES = (
     "lead_contact_changed",
     "broker_settings_changed",
     "notifications_mailed",
+    "score_model_activated",
+    "rule_score_activated",
 )
 STATUSES = tuple(EventStatus.values)
 

@@ -43,6 +43,7 @@ OPS_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("leads", "consenttoken"): ("view",),
     ("leads", "verificationcodemap"): ("view",),
     ("leads", "leadaccessrecord"): ("view",),
+    ("leads", "scoremodelversion"): ("view",),  # switching the score in use is for admins
     ("equity_connect", "pipelineevent"): ("view",),
     ("security", "broker"): ("view",),
 }

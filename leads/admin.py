@@ -386,4 +386,5 @@ class ContactWindowAdmin(admin.ModelAdmin):
 
 
 from . import admin_brokers  # noqa: E402, F401  (registers brokers and their offboarding)
+from .learned import admin as learned_admin  # noqa: E402, F401  (registers the score model versions)
 from .suppressions import admin as suppressions_admin  # noqa: E402, F401  (registers the suppression list)

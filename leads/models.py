@@ -388,6 +388,7 @@ class ContactWindow(models.Model):
 # The suppression list's models live in their own module (leads/suppressions/models.py).
 # The broker's portal settings and notifications (issue 15) live in their own module; imported here so Django
 # and every `from leads.models import …` find them.
+from .learned.models import ScoreModelKind, ScoreModelVersion  # noqa: E402, F401  (the learned score's versions)
 from .portal_models import BrokerNotification, BrokerPortalSettings  # noqa: E402, F401
 from .suppressions.models import DncRegistryImport, DncRegistryNumber, Suppression  # noqa: E402, F401
 

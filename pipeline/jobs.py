@@ -17,7 +17,8 @@ A job's `work()` returns a `JobReport` (a line for people, data for the event, a
 themselves live with their concern: the MV refresh in pipeline/campaigns/contactable.py, the feeder in
 pipeline/campaigns/feeder.py, the push retry in pipeline/campaigns/push_retry.py, the alerts in
 pipeline/monitoring/alerts.py, the cleanups in pipeline/cleanup.py, retention in pipeline/retention.py, the
-event partitions in pipeline/partitions.py; pipeline/tasks.py runs them.
+event partitions in pipeline/partitions.py, the learned score's training in pipeline/campaigns/learning.py;
+pipeline/tasks.py runs them.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ UPLOAD_SWEEP = "uploads_sweep"
 CONTACTS_ENCRYPT = "contacts_encrypt"
 SUPPRESSION_SYNC = "suppressions_instantly_sync"
 NOTIFICATIONS_MAIL = "broker_notifications_mail"
+SCORE_MODEL_TRAIN = "score_model_train"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

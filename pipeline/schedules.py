@@ -70,6 +70,13 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="pipeline_events: this month's partition and the next EVENT_PARTITION_MONTHS_AHEAD months'",
     ),
     ScheduleSpec(
+        # Before the 05:30 refresh of mv_contactable_leads, so the morning's feed ranks on tonight's scores.
+        name=jobs.SCORE_MODEL_TRAIN,
+        func="pipeline.tasks.score_model_train_task",
+        cron="15 4 * * *",
+        description="Train the learned score on the recorded outcomes; promote it only if it beats the rule score",
+    ),
+    ScheduleSpec(
         name=jobs.DLQ_RETRY,
         func="pipeline.tasks.dlq_retry_task",
         cron="*/15 * * * *",

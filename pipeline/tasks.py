@@ -13,6 +13,7 @@ from leads.contact_indexes import contact_indexes_fill
 from pipeline.campaigns.blocklist import suppressions_instantly_sync_run
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.feeder import campaign_feeder_run
+from pipeline.campaigns.learning import score_model_training_run
 from pipeline.campaigns.push_retry import dlq_retry_run
 from pipeline.campaigns.pushes import instantly_sequences_stop as instantly_sequences_stop_service
 from pipeline.cleanup import cleanup_run
@@ -84,6 +85,11 @@ def campaign_feeder_task(intended_date: str | None = None) -> str:
     """`intended_date`: django-q2's intended run instant (Schedule.intended_date_kwarg), the day's key."""
     scheduler_heartbeat()
     return _done(campaign_feeder_run(intended_date=intended_date))
+
+
+def score_model_train_task() -> str:
+    scheduler_heartbeat()
+    return _done(score_model_training_run())
 
 
 def cleanup_task() -> str:

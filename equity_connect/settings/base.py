@@ -325,6 +325,16 @@ INGEST_TEMP_BUFFERS = env.str("INGEST_TEMP_BUFFERS", default="256MB")  # the app
 INGEST_TRANSIENT_RETRY_SECONDS = env.float("INGEST_TRANSIENT_RETRY_SECONDS", default=600.0)
 # Scoring weights (leads/scoring.py WEIGHTS), e.g. LEAD_SCORE_WEIGHTS='{"age_75": 20}'.
 LEAD_SCORE_WEIGHTS = env.json("LEAD_SCORE_WEIGHTS", default={})
+# The learned score (leads/learned/): promoted only past these bars on the time-based holdout.
+SCORE_MODEL_MIN_OUTCOMES = env.int("SCORE_MODEL_MIN_OUTCOMES", default=2000)
+SCORE_MODEL_MIN_AUC_GAIN = env.float("SCORE_MODEL_MIN_AUC_GAIN", default=0.02)
+SCORE_MODEL_HOLDOUT_SHARE = env.float("SCORE_MODEL_HOLDOUT_SHARE", default=0.2)
+# A fed lead with no reply, booking, bounce or unsubscribe this many days after it was fed counts as "no answer".
+SCORE_MODEL_SEQUENCE_DAYS = env.int("SCORE_MODEL_SEQUENCE_DAYS", default=30)
+# The share of each day's feed drawn at random from all contactable leads (exploration), 0 to 1.
+FEEDER_EXPLORATION_SHARE = env.float("FEEDER_EXPLORATION_SHARE", default=0.10)
+if not 0 <= FEEDER_EXPLORATION_SHARE <= 1:
+    raise ImproperlyConfigured("FEEDER_EXPLORATION_SHARE must be between 0 and 1")
 
 # Ops: alert thresholds, health, metrics access, the rollback escape hatch.
 ALERT_HMAC_FAILURE_RATE = env.float("ALERT_HMAC_FAILURE_RATE", default=0.05)  # critical above

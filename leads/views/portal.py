@@ -194,6 +194,7 @@ def _detail_context(request, lead, **extra):
         "outcome_form": OutcomeForm(),
         "contact_form": ContactEditForm.for_lead(lead),
         "breakdown": _breakdown(lead.score_breakdown),
+        "score_model": _score_model(lead.score_breakdown),
         **_list_navigation(request, lead),
         **workday_views.detail_context(request, lead),
     }
@@ -227,6 +228,18 @@ def _list_navigation(request, lead) -> dict:
         "next_url": detail_url(neighbours.next_id, neighbours.next_page),
         "position": neighbours.position,
         "back_query": query.urlencode(),
+    }
+
+
+def _score_model(value) -> dict | None:
+    """When the learned score ranked the lead (leads/learned/scoring.py): its version and what weighed most."""
+    if not isinstance(value, dict) or "model_version" not in value:
+        return None
+    probability = value.get("probability")
+    return {
+        "version": value["model_version"],
+        "explanation": str(value.get("explanation") or ""),
+        "percent": None if not isinstance(probability, int | float) else f"{probability:.1%}",
     }
 
 

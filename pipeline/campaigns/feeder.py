@@ -13,6 +13,10 @@ One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_fee
    assigned, not DNC/unsubscribed/bounced/converted, not suppressed for e-mail, queued, never fed; and the
    broker is active) and against the suppression list itself (leads/suppressions/selectors.py), and
    claimed with `FOR UPDATE SKIP LOCKED`, until the limit is reached or the view runs out;
+   a share of the day's leads (FEEDER_EXPLORATION_SHARE, default 10%) is first drawn at random from all the
+   view's candidates, whatever their score, with the same live checks: outcomes exist only for leads that were
+   fed, so the learned score (leads/learned/) needs some leads the score did not choose. Their `campaign_added`
+   events say `exploration: true` and the ledger row counts them (`leads_explored`);
 4. the claimed leads are set `active` (the trigger stamps `added_to_campaign_at`) and pushed to Instantly
    in batches of ≤ 1000 (pipeline/campaigns/instantly.py, pipeline/campaigns/pushes.py);
 5. created leads keep their Instantly id and get a `campaign_added` event; leads Instantly skipped get a
@@ -74,6 +78,7 @@ class FeedOutcome:
     business_date: dt.date
     dry_run: bool = False
     claimed: list[dict] = field(default_factory=list)
+    explored: int = 0
     pushed: int = 0
     skipped: int = 0
     failed: int = 0
@@ -96,6 +101,14 @@ _MV_READY_COUNT_SQL = """
 SELECT count(*) FROM mv_contactable_leads
  WHERE campaign_status = 'queued' AND added_to_campaign_at IS NULL AND lead_score IS NOT NULL
 """
+# Exploration: candidates in random order, whatever their score.
+_MV_RANDOM_PAGE_SQL = """
+SELECT id FROM mv_contactable_leads
+ WHERE campaign_status = 'queued' AND added_to_campaign_at IS NULL AND lead_score IS NOT NULL
+ ORDER BY random()
+ LIMIT %(page)s
+"""
+EXPLORATION_ATTEMPTS = 3
 _MV_NEXT_PAGE_SQL = """
 SELECT id, lead_score FROM mv_contactable_leads
  WHERE campaign_status = 'queued' AND added_to_campaign_at IS NULL AND lead_score IS NOT NULL
@@ -105,10 +118,65 @@ SELECT id, lead_score FROM mv_contactable_leads
 """
 
 
-def leads_claim(*, limit: int) -> list[Lead]:
+def _live_claim(ids: list, need: int, exclude: set) -> list[Lead]:
+    """Of `ids`, up to `need` leads still feedable now (live re-check), locked; by live score."""
+    live = (
+        Lead.objects.feedable()
+        .filter(id__in=[i for i in ids if i not in exclude], assigned_broker__active=True)
+        .order_by("-lead_score", "id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .only(
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "lead_score",
+            "assigned_broker_id",
+            "property_address",
+            "property_city",
+            "property_state",
+            "property_zip",
+        )
+    )[:need]
+    live = list(live)
+    # The suppression list itself, read at send time: an entry added since the lead was marked (or that
+    # a mark missed) still stops it.
+    bound = leads_bound_for(lead_ids=[lead.id for lead in live], channel="email")
+    return [lead for lead in live if lead.id not in bound]
+
+
+def leads_claim_exploration(*, limit: int) -> list[Lead]:
+    """Claim up to `limit` leads drawn at random from all the view's candidates (whatever their score), with the
+    same live checks and locks as `leads_claim`."""
+    claimed: list[Lead] = []
+    tried: set = set()
+    for _ in range(EXPLORATION_ATTEMPTS):
+        need = limit - len(claimed)
+        if need <= 0:
+            break
+        page_size = max(need * CANDIDATE_PAGE_FACTOR, 100)
+        with connection.cursor() as cursor:
+            cursor.execute(_MV_RANDOM_PAGE_SQL, {"page": page_size})
+            page = [row[0] for row in cursor.fetchall()]
+        fresh = [i for i in page if i not in tried]
+        tried.update(fresh)
+        if fresh:
+            # `_live_claim` orders by score: shuffle back into the random draw's order before taking `need`.
+            order = {lead_id: position for position, lead_id in enumerate(fresh)}
+            live = sorted(_live_claim(fresh, len(fresh), set()), key=lambda lead: order[lead.id])
+            claimed.extend(live[:need])
+        if len(page) < page_size:
+            break
+    return claimed
+
+
+def leads_claim(*, limit: int, exclude: set | None = None) -> list[Lead]:
     """Claim up to `limit` leads to feed, best score first, locking them (`FOR UPDATE SKIP LOCKED`).
 
-    Reads candidates from the materialized view and keeps only those that are still feedable now."""
+    Reads candidates from the materialized view and keeps only those that are still feedable now; `exclude`
+    holds leads this feed already claimed (the exploration draw)."""
+    exclude = exclude or set()
     claimed: list[Lead] = []
     after = None
     while len(claimed) < limit:
@@ -123,30 +191,7 @@ def leads_claim(*, limit: int) -> list[Lead]:
         if not page:
             break
         after = page[-1]
-        live = (
-            Lead.objects.feedable()
-            .filter(id__in=[row[0] for row in page], assigned_broker__active=True)
-            .order_by("-lead_score", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-            .only(
-                "id",
-                "email",
-                "first_name",
-                "last_name",
-                "phone",
-                "lead_score",
-                "assigned_broker_id",
-                "property_address",
-                "property_city",
-                "property_state",
-                "property_zip",
-            )
-        )[:need]
-        live = list(live)
-        # The suppression list itself, read at send time: an entry added since the lead was marked (or that
-        # a mark missed) still stops it.
-        bound = leads_bound_for(lead_ids=[lead.id for lead in live], channel="email")
-        claimed.extend(lead for lead in live if lead.id not in bound)
+        claimed.extend(_live_claim([row[0] for row in page], need, exclude))
         if len(page) < page_size:
             break
     # Pages are read best-first, but a later page may hold a live score above an earlier page's (the view
@@ -256,6 +301,7 @@ def campaign_feed(
         leads_claimed=len(outcome.claimed),
         leads_pushed=outcome.pushed,
         leads_skipped=outcome.skipped,
+        leads_explored=outcome.explored,
         error_message="; ".join(filter(None, (outcome.note, shortfall and f"short: {shortfall.text()}"))),
         finished_at=timezone.now(),
     )
@@ -264,6 +310,7 @@ def campaign_feed(
         "feeder_run_id": run_id,
         "ready": ready,
         "claimed": len(outcome.claimed),
+        "explored": outcome.explored,
         "fed": outcome.pushed,
         "skipped": outcome.skipped,
         "failed": outcome.failed,
@@ -294,8 +341,11 @@ def _feed(
     business_date: dt.date, limit: int, client: InstantlyClient, *, ledger: bool, run_id: int | None = None
 ) -> FeedOutcome:
     outcome = FeedOutcome(business_date=business_date, dry_run=not ledger)
-    leads = leads_claim(limit=limit)
-    outcome.claimed = [{"id": lead.id} for lead in leads]
+    explored = leads_claim_exploration(limit=round(limit * settings.FEEDER_EXPLORATION_SHARE)) if limit else []
+    explored_ids = {lead.id for lead in explored}
+    leads = leads_claim(limit=limit - len(explored), exclude=explored_ids) + explored
+    outcome.explored = len(explored)
+    outcome.claimed = [{"id": lead.id, "exploration": lead.id in explored_ids} for lead in leads]
     if not leads:
         outcome.note = "no feedable leads in mv_contactable_leads"
         return outcome
@@ -309,6 +359,7 @@ def _feed(
         result=result,
         campaign_id=client.campaign_id,
         context=context,
+        explored_ids=explored_ids,
     )
     outcome.pushed, outcome.skipped, outcome.failed, outcome.dlq_ids = pushed, skipped, failed, dlq_ids
     if failed:

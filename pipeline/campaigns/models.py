@@ -22,6 +22,8 @@ class FeederRun(models.Model):
     leads_claimed = models.IntegerField(default=0)
     leads_pushed = models.IntegerField(default=0)
     leads_skipped = models.IntegerField(default=0)
+    # Of the leads claimed, how many were drawn at random from all contactable leads (FEEDER_EXPLORATION_SHARE).
+    leads_explored = models.IntegerField(default=0, db_default=0)
     error_message = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -54,10 +54,13 @@ def push_results_apply(
     campaign_id: str,
     context: dict,
     dlq_row: PipelineDLQ | None = None,
+    explored_ids: set | None = None,
 ) -> tuple[int, int, int, list[int]]:
     """Write what Instantly did to `leads` (in the order they were pushed). Returns
     (created, skipped, failed, new DLQ row ids). Failed batches go back to the queue and, unless this is
-    a retry of `dlq_row` (which the caller updates), to a new DLQ row."""
+    a retry of `dlq_row` (which the caller updates), to a new DLQ row. `explored_ids`: the leads the feeder drew
+    at random (their `campaign_added` event says `exploration: true`; the learned score's training reads it)."""
+    explored_ids = explored_ids or set()
     created = result.created
     skipped = result.skipped
     events = []
@@ -77,7 +80,12 @@ def push_results_apply(
                     {
                         "lead_id": lead.id,
                         "broker_id": lead.assigned_broker_id,
-                        "data": {**context, "instantly_lead_id": instantly_id, "campaign_id": campaign_id},
+                        "data": {
+                            **context,
+                            "instantly_lead_id": instantly_id,
+                            "campaign_id": campaign_id,
+                            "exploration": lead.id in explored_ids,
+                        },
                     },
                 )
             )

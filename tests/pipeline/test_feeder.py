@@ -158,12 +158,16 @@ def test_leads_that_stopped_being_eligible_after_the_refresh_are_not_fed(fake_in
 
     fed = active_ids()
     assert result.data["fed"] == 250 and len(fed) == 250
-    assert not fed & ineligible
+    assert not fed & ineligible  # the exploration draw's live checks too
+    # 225 by score, 25 (FEEDER_EXPLORATION_SHARE) at random: the ranked ones are the highest-scored eligible leads.
+    explored = {event.lead_id for event in events("campaign_added") if event.event_data["exploration"]}
+    assert result.data["explored"] == len(explored) == 25
+    ranked = fed - explored
     with service_context():
-        eligible = Lead.objects.exclude(pk__in=ineligible)
-        lowest_fed = min(eligible.filter(pk__in=fed).values_list("lead_score", flat=True))
-        highest_not_fed = max(eligible.exclude(pk__in=fed).values_list("lead_score", flat=True))
-    assert lowest_fed >= highest_not_fed  # the 250 fed are the highest-scored eligible leads
+        eligible = Lead.objects.exclude(pk__in=ineligible | explored)
+        lowest_fed = min(eligible.filter(pk__in=ranked).values_list("lead_score", flat=True))
+        highest_not_fed = max(eligible.exclude(pk__in=ranked).values_list("lead_score", flat=True))
+    assert lowest_fed >= highest_not_fed
     assert fake_instantly.lead_adds_received() == times_each(fed, 1)
 
 
@@ -474,3 +478,40 @@ def test_the_ledger_alone_keeps_two_concurrent_feeds_to_one(fake_instantly, sett
     with service_context():
         Lead.objects.all().delete()
     mv_refresh()
+
+
+@pytest.mark.django_db
+def test_a_share_of_the_feed_is_drawn_at_random_and_recorded_as_exploration(fake_instantly, settings):
+    settings.FEEDER_DAILY_LIMIT = 100
+    settings.FEEDER_EXPLORATION_SHARE = 0.2
+    leads = queued_leads(600, scores=[(i * 37) % 101 for i in range(600)])
+    mv_refresh()
+
+    result = campaign_feeder_run(business_date=MONDAY)
+
+    fed = active_ids()
+    assert result.data["fed"] == 100 and result.data["explored"] == 20
+    added = events("campaign_added")
+    assert len(added) == 100 and all("exploration" in event.event_data for event in added)
+    explored = {event.lead_id for event in added if event.event_data["exploration"]}
+    assert len(explored) == 20 and explored <= fed
+    with service_context():
+        assert FeederRun.objects.get(business_date=MONDAY).leads_explored == 20
+    # The other 80 are the best scores; the 20 are drawn from all the candidates, not from the best.
+    scores = {lead.pk: lead.lead_score for lead in leads}
+    ranked = fed - explored
+    assert min(scores[i] for i in ranked) >= max(scores[i] for i in set(scores) - fed)
+    assert min(scores[i] for i in explored) < min(scores[i] for i in ranked)
+
+
+@pytest.mark.django_db
+def test_no_exploration_when_the_share_is_zero(fake_instantly, settings):
+    settings.FEEDER_DAILY_LIMIT = 50
+    settings.FEEDER_EXPLORATION_SHARE = 0
+    queued_leads(120)
+    mv_refresh()
+
+    result = campaign_feeder_run(business_date=MONDAY)
+
+    assert result.data["fed"] == 50 and result.data["explored"] == 0
+    assert not any(event.event_data["exploration"] for event in events("campaign_added"))
