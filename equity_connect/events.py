@@ -81,6 +81,15 @@ EVENT_TYPES = (
     "lead_suppression_changed",
     "instantly_blocked",
     "dnc_imported",
+    "sms_sent",
+    "sms_replied",
+    "sms_opted_out",
+    "sms_opted_in",
+    "sms_possible_opt_out",
+    "sms_review_closed",
+    "sms_undelivered",
+    "experiment_started",
+    "experiment_stopped",
 )
 STATUSES = tuple(EventStatus.values)
 

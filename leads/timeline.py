@@ -51,6 +51,12 @@ EVENT_LABELS = {
     "lead_suppression_changed": "Suppression marks changed",
     "lead_owner_changed": "Assigned to another broker",
     "campaign_stopped": "Campaign stopped",
+    "sms_sent": "Texted (first message)",
+    "sms_replied": "Replied by text",
+    "sms_opted_out": "Opted out of texts (STOP)",
+    "sms_opted_in": "Opted back in to texts (START)",
+    "sms_possible_opt_out": "Text reply may be an opt-out: in review",
+    "sms_undelivered": "Text not delivered",
 }
 
 

@@ -38,6 +38,7 @@ from pipeline.ingest.services import IngestError, dlq_row_reprocess
 from pipeline.intake import admin as intake_admin  # noqa: F401
 from pipeline.models import PipelineDLQ
 from pipeline.monitoring import admin as monitoring_admin  # noqa: F401
+from pipeline.sms import admin as sms_admin  # noqa: F401
 
 logger = logging.getLogger(__name__)
 

@@ -43,6 +43,7 @@ ALERTS = "alerts_evaluate"
 UPLOAD_SWEEP = "uploads_sweep"
 CONTACTS_ENCRYPT = "contacts_encrypt"
 SUPPRESSION_SYNC = "suppressions_instantly_sync"
+SMS_FEEDER = "sms_feeder"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

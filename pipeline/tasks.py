@@ -21,6 +21,7 @@ from pipeline.ingest.sweeper import uploads_sweep
 from pipeline.jobs import CONTACTS_ENCRYPT, UPLOAD_SWEEP, JobResult, heartbeat_touch, job_lock_try, scheduler_heartbeat
 from pipeline.monitoring.alerts import alerts_evaluate_run
 from pipeline.retention import retention_run
+from pipeline.sms.feed import sms_feeder_run
 
 
 class JobFailed(Exception):
@@ -107,3 +108,8 @@ def suppressions_instantly_sync_task() -> str:
     """Every minute: the Instantly side (block list, stopped sequences) of new suppression entries."""
     result = suppressions_instantly_sync_run()
     return "nothing to sync" if result is None else _done(result)
+
+
+def sms_feeder_task() -> str:
+    scheduler_heartbeat()
+    return _done(sms_feeder_run())

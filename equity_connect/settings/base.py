@@ -235,6 +235,27 @@ INSTANTLY_READ_TIMEOUT_SECONDS = env.float("INSTANTLY_READ_TIMEOUT_SECONDS", def
 INSTANTLY_MAX_ATTEMPTS = env.int("INSTANTLY_MAX_ATTEMPTS", default=3)  # per batch, then the DLQ
 INSTANTLY_BACKOFF_SECONDS = env.float("INSTANTLY_BACKOFF_SECONDS", default=2.0)  # first retry's ceiling
 INSTANTLY_BACKOFF_MAX_SECONDS = env.float("INSTANTLY_BACKOFF_MAX_SECONDS", default=60.0)
+# SMS (pipeline/sms): Twilio's Messaging API. No account SID or auth token: dry-run mode (nothing is sent).
+TWILIO_API_URL = env.str("TWILIO_API_URL", default="https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+# The public https origin Twilio posts to (behind a TLS proxy the request's own URL is not what Twilio signed).
+TWILIO_WEBHOOK_BASE_URL = env.str("TWILIO_WEBHOOK_BASE_URL", default="")
+TWILIO_CONNECT_TIMEOUT_SECONDS = env.float("TWILIO_CONNECT_TIMEOUT_SECONDS", default=5.0)
+TWILIO_READ_TIMEOUT_SECONDS = env.float("TWILIO_READ_TIMEOUT_SECONDS", default=15.0)
+TWILIO_MAX_ATTEMPTS = env.int("TWILIO_MAX_ATTEMPTS", default=3)
+SMS_DAILY_CAP = env.int("SMS_DAILY_CAP", default=100)  # first texts per Los Angeles day, whatever the limit
+# Empty: SMS shares FEEDER_DAILY_LIMIT with e-mail (leads fed by either count); a number: SMS has its own limit.
+FEEDER_SMS_DAILY_LIMIT = env.str("FEEDER_SMS_DAILY_LIMIT", default="").strip()
+if FEEDER_SMS_DAILY_LIMIT and not FEEDER_SMS_DAILY_LIMIT.isdigit():
+    raise ImproperlyConfigured("FEEDER_SMS_DAILY_LIMIT must be empty (shared with e-mail) or a whole number")
+FEEDER_SMS_DAILY_LIMIT = int(FEEDER_SMS_DAILY_LIMIT) if FEEDER_SMS_DAILY_LIMIT else None
+SMS_FIRST_MESSAGE_TEMPLATE = env.str("SMS_FIRST_MESSAGE_TEMPLATE", default="") or (
+    "Hi {first_name}, this is {broker_name} about your home on {property_street}. "
+    "Could we talk about your options? Reply STOP to opt out."
+)
 DLQ_RETRY_BACKOFF_MINUTES = env.int("DLQ_RETRY_BACKOFF_MINUTES", default=15)  # doubled per failed retry
 DLQ_RETRY_MAX_ATTEMPTS = env.int("DLQ_RETRY_MAX_ATTEMPTS", default=5)
 MV_REFRESH_LOCK_TIMEOUT_SECONDS = env.float("MV_REFRESH_LOCK_TIMEOUT_SECONDS", default=60.0)

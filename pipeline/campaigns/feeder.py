@@ -42,6 +42,7 @@ from pipeline.jobs import CAMPAIGN_FEEDER, JobReport, JobResult, JobSkipped, job
 from pipeline.models import FeederRun
 
 from .instantly import InstantlyClient
+from .limits import feed_limit_remaining
 from .pushes import instantly_payload, push_results_apply
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,8 @@ def campaign_feed(
     per lead; the job runner records the `feeder_run` event with this report's data (a dry run: `job_run`).
     Raises JobSkipped on a weekend or when the day was already fed (recorded as `job_skipped`)."""
     business_date = business_date or business_date_for()
-    limit = settings.FEEDER_DAILY_LIMIT if limit is None else limit
+    # FEEDER_DAILY_LIMIT less what the SMS feed texted today, when SMS shares the limit (limits.py).
+    limit = feed_limit_remaining("email", business_date) if limit is None else limit
     client = client or InstantlyClient()
     dry_run = dry_run or client.dry_run
     why_dry = "INSTANTLY_API_KEY is not set" if client.dry_run else "--dry-run"
