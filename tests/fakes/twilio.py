@@ -32,7 +32,7 @@ _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
 class FakeTwilio(RecordingServer):
-    def __init__(self, account_sid: str = "AC" + "1" * 32, auth_token: str = "test-twilio-token") -> None:
+    def __init__(self, account_sid: str = "AC" + "1" * 32, auth_token: str = "test-twilio-token") -> None:  # noqa: S107 (a test fake)
         super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token

@@ -47,7 +47,10 @@ def sms_lead(**fields):
     return LeadFactory(**values)
 
 
-def twilio_post(client, params: dict | list, *, token: str = "test-twilio-token", signature: str | None = "sign"):
+TOKEN = "test-twilio-token"
+
+
+def twilio_post(client, params: dict | list, *, token: str = TOKEN, signature: str | None = "sign"):
     """POST `params` form-encoded to the webhook as Twilio does, signed with `token` (signature=None: unsigned)."""
     pairs = list(params.items()) if isinstance(params, dict) else list(params)
     headers = {}
@@ -55,7 +58,8 @@ def twilio_post(client, params: dict | list, *, token: str = "test-twilio-token"
         headers["X-Twilio-Signature"] = twilio_signature(auth_token=token, url=BASE_URL + WEBHOOK, params=pairs)
     elif signature is not None:
         headers["X-Twilio-Signature"] = signature
-    return client.post(WEBHOOK, data=urlencode(pairs), content_type="application/x-www-form-urlencoded", headers=headers)
+    form = "application/x-www-form-urlencoded"
+    return client.post(WEBHOOK, data=urlencode(pairs), content_type=form, headers=headers)
 
 
 def inbound(phone: str, body: str, sid: str) -> dict:

@@ -39,7 +39,7 @@ def test_only_leads_with_sms_consent_and_a_verified_mobile_not_suppressed_are_te
     broker = BrokerFactory(name="Dana Broker")
     ok = sms_lead(assigned_broker=broker, phone="+14155550101", first_name="Ada", property_address="12 Oak St")
     sms_lead(assigned_broker=broker, phone="+14155550102", consent_sms=False, consent_phone=True)  # no SMS consent
-    sms_lead(assigned_broker=broker, phone="+14155550103", phone_verified=False, email_verified=True, consent_email=False)
+    sms_lead(assigned_broker=broker, phone="+14155550103", phone_verified=False, email_verified=True)  # unverified
     sms_lead(assigned_broker=broker, phone="+14155550104", melissa_payload={"line_type": "Landline"})
     dnc = sms_lead(assigned_broker=broker, phone="+14155550105")
     # E-mail can reach this one: the e-mail feed's, not texted.
