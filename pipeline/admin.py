@@ -33,6 +33,7 @@ from leads.masking import PiiMaskingMixin, mask_text
 from pipeline.campaigns import admin as campaigns_admin  # noqa: F401  (registers its models)
 from pipeline.dlq import CLOSED_STATUSES, DLQError, dlq_discard, dlq_update_payload
 from pipeline.duplicates import admin as duplicates_admin  # noqa: F401
+from pipeline.experiments import admin as experiments_admin  # noqa: F401
 from pipeline.ingest import admin as ingest_admin  # noqa: F401
 from pipeline.ingest.services import IngestError, dlq_row_reprocess
 from pipeline.intake import admin as intake_admin  # noqa: F401

@@ -38,6 +38,7 @@ from django.utils.dateparse import parse_datetime
 
 from leads.models import Lead
 from leads.suppressions.selectors import leads_bound_for
+from pipeline.experiments.routing import feed_routes
 from pipeline.jobs import CAMPAIGN_FEEDER, JobReport, JobResult, JobSkipped, job_run
 from pipeline.models import FeederRun
 
@@ -274,17 +275,24 @@ def _feed(
     Lead.objects.filter(id__in=[lead.id for lead in leads]).update(campaign_status="active", updated_at=timezone.now())
     if not ledger:
         return outcome
-    result = client.add_leads(instantly_payload(leads))
     context = {"business_date": business_date.isoformat(), "feeder_run_id": run_id}
-    pushed, skipped, failed, dlq_ids = push_results_apply(
-        leads=leads,
-        result=result,
-        campaign_id=client.campaign_id,
-        context=context,
-    )
-    outcome.pushed, outcome.skipped, outcome.failed, outcome.dlq_ids = pushed, skipped, failed, dlq_ids
-    if failed:
-        outcome.note = "; ".join(sorted({batch.error for batch in result.failed_batches}))
+    errors: set[str] = set()
+    # An experiment splits the day's leads across its variants' campaigns (pipeline/experiments/routing.py).
+    for route in feed_routes(leads=leads, default_campaign_id=client.campaign_id):
+        result = client.for_campaign(route.campaign_id).add_leads(instantly_payload(route.leads))
+        pushed, skipped, failed, dlq_ids = push_results_apply(
+            leads=route.leads,
+            result=result,
+            campaign_id=route.campaign_id,
+            context={**context, "variant_id": route.variant_id} if route.variant_id else context,
+        )
+        outcome.pushed += pushed
+        outcome.skipped += skipped
+        outcome.failed += failed
+        outcome.dlq_ids += dlq_ids
+        errors |= {batch.error for batch in result.failed_batches}
+    if outcome.failed:
+        outcome.note = "; ".join(sorted(errors))
     return outcome
 
 

@@ -11,6 +11,7 @@ class ExperimentStatus(models.TextChoices):
     DRAFT = "draft"
     RUNNING = "running"
     STOPPED = "stopped"
+    ARCHIVED = "archived"  # stopped, and no longer routing: new leads go to INSTANTLY_CAMPAIGN_ID again
 
 
 class Experiment(models.Model):
@@ -20,7 +21,7 @@ class Experiment(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     name = models.CharField(max_length=200, unique=True)
-    status = models.CharField(max_length=8, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT)
+    status = models.CharField(max_length=10, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT)
     channel = models.CharField(max_length=8, default="email", editable=False)
     sample_size = models.PositiveIntegerField(help_text="Leads per variant before the difference is judged")
     note = models.TextField(blank=True, default="", help_text="What is being tried, and why")
