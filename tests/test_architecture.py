@@ -18,7 +18,14 @@ APPS = ("equity_connect", "security", "leads", "pipeline")  # bottom to top
 MAX_LINES = 400
 
 # Inside pipeline: models ← recorders ← workers ← entry points.
-PIPELINE_MODELS = {"pipeline.models", "pipeline.fields", "pipeline.querysets"}
+# A package's own models module (sms, experiments) is imported by pipeline/models.py: it is a model module too.
+PIPELINE_MODELS = {
+    "pipeline.models",
+    "pipeline.fields",
+    "pipeline.querysets",
+    "pipeline.sms.models",
+    "pipeline.experiments.models",
+}
 PIPELINE_RECORDERS = {"pipeline.dlq", "pipeline.jobs"}
 PIPELINE_ENTRY_POINTS = re.compile(
     r"^pipeline\.(admin|apps|tasks|schedules|management\..*|(\w+\.)?(admin|views|urls|urls_\w+))$"

@@ -1,4 +1,5 @@
-"""The campaign feeder: each weekday, the best FEEDER_DAILY_LIMIT queued leads go to Instantly.
+"""The campaign feeder: each weekday, the best FEEDER_DAILY_LIMIT queued leads go to Instantly (less the leads the
+SMS feed texted that day when the limit is shared: pipeline/campaigns/limits.py).
 
 One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_feeder` advisory lock):
 1. the business date is the intended run date in Los Angeles (django-q2 passes the schedule's intended
@@ -12,7 +13,8 @@ One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_fee
    broker is active) and against the suppression list itself (leads/suppressions/selectors.py), and
    claimed with `FOR UPDATE SKIP LOCKED`, until the limit is reached or the view runs out;
 4. the claimed leads are set `active` (the trigger stamps `added_to_campaign_at`) and pushed to Instantly
-   in batches of ≤ 1000 (pipeline/campaigns/instantly.py, pipeline/campaigns/pushes.py);
+   in batches of ≤ 1000 (pipeline/campaigns/instantly.py, pipeline/campaigns/pushes.py), to the campaign of
+   each lead's variant when an experiment runs (pipeline/experiments/routing.py, which records the assignment);
 5. created leads keep their Instantly id and get a `campaign_added` event; leads Instantly skipped get a
    `campaign_skipped` event with the reason (and `paused`, unless they were already in the campaign);
    a batch that still fails after its retries goes back to `queued` (added_to_campaign_at NULL) and to
