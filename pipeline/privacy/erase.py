@@ -12,7 +12,7 @@ their e-mail and phone again, never by what an earlier step removed):
      (`lead_access_records_erase`); events about them: lead id hashed, detail redacted (`pipeline_events_erase`)
      — the SECURITY DEFINER functions of leads 0013 and pipeline 0015, the only way to change those tables;
    - DLQ rows: payload redacted, every mention in the reason removed; the row, its line and status stay;
-   - staged rows and inbound Instantly deliveries about them: deleted;
+   - staged rows, inbound Instantly deliveries and texts (`sms_messages`) about them: deleted;
    - their leads: deleted (with their consent links and possible-duplicate pairs). Deleted rather than kept as
      tombstones with PII nulled: a tombstone keeps the property address and valuations that identify the person
      as surely as their name, and nothing needs the row once the records that must stay (consent proof, access
@@ -29,6 +29,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import connection
+from django.db.models import Q
 
 from equity_connect.db import privacy_officer_context, service_context
 from equity_connect.events import record_event
@@ -39,7 +40,7 @@ from leads.suppressions.services import suppression_person_erase
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.instantly import InstantlyClient
 from pipeline.dlq import dlq_person_redact
-from pipeline.models import LeadStaging
+from pipeline.models import LeadStaging, SmsMessage
 from security import pii
 
 from .files import person_files_blank
@@ -106,6 +107,10 @@ def person_erase(
             .delete()[1]
             .get(LeadStaging._meta.label, 0),
             webhook_deliveries_deleted=person_deliveries(person, lead_ids).delete()[0],
+            # Texts to and from them (their number, their words): by their leads, or by their number.
+            sms_messages_deleted=SmsMessage.objects.filter(
+                Q(lead_id__in=lead_ids) | Q(phone_bidx__in=pii.codec().blind_indexes(person.phone, pii.PHONE))
+            ).delete()[0],
             leads_deleted=Lead.objects.filter(id__in=lead_ids).delete()[1].get(Lead._meta.label, 0),
         )
         codec = pii.codec()

@@ -275,3 +275,20 @@ def test_an_unknown_number_can_still_opt_out(client, fake_twilio):
         Lead.objects.filter(pk=lead.pk).update(suppressed_channels={})  # the marks a new upload would compute
     sms_feeder_run(now=MORNING)
     assert fake_twilio.sent() == []  # the feed reads the list itself at send time
+
+
+@pytest.mark.django_db
+def test_a_persons_erasure_deletes_their_texts(client, fake_twilio):
+    from django.core.management import call_command
+
+    lead = sms_lead(phone=PHONE)
+    sms_feeder_run(now=MORNING)
+    twilio_post(client, inbound(PHONE, "Call me on Friday", sid(60)))
+    other = sms_lead(phone="+14155550298")
+    twilio_post(client, inbound(other.phone, "Hello", sid(61)))
+
+    call_command("privacy", "erase", "--phone", PHONE, "--yes")
+
+    with service_context():
+        assert not Lead.objects.filter(pk=lead.pk).exists()
+        assert list(SmsMessage.objects.values_list("twilio_sid", flat=True)) == [sid(61)]
