@@ -15,9 +15,10 @@ Definitions (every figure is over the last `days` days, local dates in TIME_ZONE
   email, share with a verified phone among those with a phone, share verified on either channel.
 - `campaign_status`: leads per campaign status, now (every status present, zero-filled).
 - funnel (`funnel`, ordered): rows uploaded → rows deduped into a lead (created or merged) → leads
-  verified (created in the window, either channel) → fed (distinct leads with a `campaign_added` event in
-  the window) → replied / booked (those fed leads that have an `email_replied` / `appointment_booked`
-  event). For a broker the first two stages are their leads created in the window.
+  verified (created in the window, either channel) → fed (distinct leads with a `campaign_added` or
+  `sms_sent` event in the window) → replied / booked (those fed leads that have an `email_replied` or
+  `sms_replied` / an `appointment_booked` event). For a broker the first two stages are their leads created
+  in the window.
 - `reply_rate` = replied / fed and `booking_rate` = booked / fed (None when nothing was fed).
 - `dlq_depth`: DLQ items open or retrying, now.
 """
@@ -112,14 +113,18 @@ def campaign_status_distribution(broker=None) -> dict[str, int]:
 def campaign_outcomes(*, since: dt.datetime, broker=None) -> dict:
     """Leads fed since `since` (a `campaign_added` event) and how many of them replied / booked."""
     events = event_scope(broker).filter(lead_id__isnull=False)
-    fed_ids = events.filter(event_type="campaign_added", created_at__gte=since).values("lead_id").distinct()
+    fed_ids = (
+        events.filter(event_type__in=("campaign_added", "sms_sent"), created_at__gte=since)
+        .values("lead_id")
+        .distinct()
+    )
     outcome_events = events.filter(lead_id__in=fed_ids)
 
-    def with_event(event_type: str) -> int:
-        return outcome_events.filter(event_type=event_type).values("lead_id").distinct().count()
+    def with_event(*event_types: str) -> int:
+        return outcome_events.filter(event_type__in=event_types).values("lead_id").distinct().count()
 
     fed = fed_ids.count()
-    replied = with_event("email_replied")
+    replied = with_event("email_replied", "sms_replied")
     booked = with_event("appointment_booked")
     return {
         "fed": fed,

@@ -16,6 +16,7 @@ from leads.suppressions.rules import SuppressionKind, SuppressionReason
 from leads.suppressions.services import suppression_add
 from leads.timeline import lead_timeline
 from pipeline.models import SmsMessage
+from pipeline.monitoring.dashboard import campaign_outcomes
 from pipeline.sms.feed import sms_feeder_run
 from pipeline.sms.services import sms_review_close
 from security.fields import looks_encrypted
@@ -171,6 +172,9 @@ def test_a_reply_goes_on_the_timeline_sealed_and_marks_the_lead_replied(client, 
         assert SmsMessage.objects.filter(direction="inbound").count() == 1
         assert not Suppression.objects.exists()
         assert not SmsMessage.objects.filter(review="pending").exists()
+        # The dashboard's funnel counts the text as fed and the reply as replied.
+        outcomes = campaign_outcomes(since=MORNING - dt.timedelta(days=400))
+        assert (outcomes["fed"], outcomes["replied"]) == (1, 1)
 
 
 @pytest.mark.django_db
