@@ -12,6 +12,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -47,7 +48,7 @@ def twilio_webhook(request):
         return JsonResponse({"error": str(exc)}, status=exc.status)
     except RequestDataTooBig:
         return JsonResponse({"error": "too large"}, status=413)
-    except (SuspiciousOperation, BadRequest, UnicodeDecodeError, ValueError):
+    except (SuspiciousOperation, BadRequest, MultiPartParserError, UnicodeDecodeError, ValueError):
         return JsonResponse({"error": "the body is not a form Twilio sends"}, status=400)
     except Exception:
         # Our fault (e.g. the database is down): rolled back and not recorded, so Twilio's retry is what we want.

@@ -271,6 +271,23 @@ def test_no_input_gives_a_5xx(client, fake_twilio, params, raw, expected):
 
 
 @pytest.mark.django_db
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("multipart/form-data; boundary=", b"--\r\nbroken"),
+        ("multipart/form-data", b"no boundary at all"),
+        ("application/json", b'{"MessageSid": "x"}'),
+        ("application/x-www-form-urlencoded", b"&".join([b"a=1"] * 5000)),  # more fields than Django reads
+    ],
+)
+def test_odd_bodies_are_4xx(client, fake_twilio, content_type, raw):
+    response = client.post(
+        sms_support.WEBHOOK, data=raw, content_type=content_type, headers={"X-Twilio-Signature": "x"}
+    )
+    assert 400 <= response.status_code < 500
+
+
 def test_an_unknown_number_can_still_opt_out(client, fake_twilio):
     assert twilio_post(client, inbound("+14155550999", "STOP", sid(50))).status_code == 200
     lead = sms_lead(phone="+14155550999")  # uploaded later: bound at once
