@@ -271,7 +271,6 @@ def test_no_input_gives_a_5xx(client, fake_twilio, params, raw, expected):
 
 
 @pytest.mark.django_db
-@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("content_type", "raw"),
     [
@@ -288,6 +287,7 @@ def test_odd_bodies_are_4xx(client, fake_twilio, content_type, raw):
     assert 400 <= response.status_code < 500
 
 
+@pytest.mark.django_db
 def test_an_unknown_number_can_still_opt_out(client, fake_twilio):
     assert twilio_post(client, inbound("+14155550999", "STOP", sid(50))).status_code == 200
     lead = sms_lead(phone="+14155550999")  # uploaded later: bound at once
