@@ -112,4 +112,5 @@ def suppressions_instantly_sync_task() -> str:
 
 def sms_feeder_task() -> str:
     scheduler_heartbeat()
-    return _done(sms_feeder_run())
+    result = sms_feeder_run()
+    return "no lead waits for a text" if result is None else _done(result)

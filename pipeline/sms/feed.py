@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from equity_connect.db import service_context
 from equity_connect.events import record_event
 from leads.compliance.contact_windows import ContactWindows, contact_window_open
 from leads.models import Lead
@@ -183,6 +184,11 @@ def sms_feed(*, now: dt.datetime | None = None, client: TwilioClient | None = No
 _KNOWN = {"accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered", "failed", "canceled"}
 
 
-def sms_feeder_run(*, now: dt.datetime | None = None, client: TwilioClient | None = None) -> JobResult:
-    """The SMS feed as a job: under its advisory lock, with its `job_run` event and heartbeat."""
+def sms_feeder_run(*, now: dt.datetime | None = None, client: TwilioClient | None = None) -> JobResult | None:
+    """The SMS feed as a job: under its advisory lock, with its `job_run` event and heartbeat — only when a lead
+    waits for a first text, so an idle quarter-hour records nothing (None)."""
+    with service_context():
+        waiting = sms_candidates().exists()
+    if not waiting:
+        return None
     return job_run(SMS_FEEDER, lambda: sms_feed(now=now, client=client))
