@@ -29,7 +29,6 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Q
 
 from equity_connect.db import privacy_officer_context, service_context
 from equity_connect.events import record_event
@@ -40,11 +39,11 @@ from leads.suppressions.services import suppression_person_erase
 from pipeline.campaigns.contactable import contactable_leads_refresh_run
 from pipeline.campaigns.instantly import InstantlyClient
 from pipeline.dlq import dlq_person_redact
-from pipeline.models import LeadStaging, SmsMessage
+from pipeline.models import LeadStaging
 from security import pii
 
 from .files import person_files_blank
-from .person import Person, PrivacyError, person_deliveries, person_row_ids
+from .person import Person, PrivacyError, person_deliveries, person_row_ids, person_texts
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +107,7 @@ def person_erase(
             .get(LeadStaging._meta.label, 0),
             webhook_deliveries_deleted=person_deliveries(person, lead_ids).delete()[0],
             # Texts to and from them (their number, their words): by their leads, or by their number.
-            sms_messages_deleted=SmsMessage.objects.filter(
-                Q(lead_id__in=lead_ids) | Q(phone_bidx__in=pii.codec().blind_indexes(person.phone, pii.PHONE))
-            ).delete()[0],
+            sms_messages_deleted=person_texts(person, lead_ids).delete()[0],
             leads_deleted=Lead.objects.filter(id__in=lead_ids).delete()[1].get(Lead._meta.label, 0),
         )
         codec = pii.codec()

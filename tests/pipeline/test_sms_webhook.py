@@ -299,7 +299,9 @@ def test_an_unknown_number_can_still_opt_out(client, fake_twilio):
 
 
 @pytest.mark.django_db
-def test_a_persons_erasure_deletes_their_texts(client, fake_twilio):
+def test_a_persons_texts_are_exported_and_erased(client, fake_twilio, tmp_path):
+    import json
+
     from django.core.management import call_command
 
     lead = sms_lead(phone=PHONE)
@@ -307,6 +309,16 @@ def test_a_persons_erasure_deletes_their_texts(client, fake_twilio):
     twilio_post(client, inbound(PHONE, "Call me on Friday", sid(60)))
     other = sms_lead(phone="+14155550298")
     twilio_post(client, inbound(other.phone, "Hello", sid(61)))
+
+    call_command("privacy", "export", "--phone", PHONE, "--output", str(tmp_path / "out"))
+    [document] = [
+        json.loads(path.read_text())
+        for path in (tmp_path / "out").iterdir()
+        if path.name.startswith("privacy-export-")
+    ]
+    texts = document["records"]["text_messages"]
+    assert [(text["direction"], text["phone"]) for text in texts] == [("outbound", PHONE), ("inbound", PHONE)]
+    assert texts[1]["body"] == "Call me on Friday"
 
     call_command("privacy", "erase", "--phone", PHONE, "--yes")
 
