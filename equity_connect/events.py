@@ -96,6 +96,15 @@ EVENT_TYPES = (
     "notifications_mailed",
     "score_model_activated",
     "rule_score_activated",
+    "sms_sent",
+    "sms_replied",
+    "sms_opted_out",
+    "sms_opted_in",
+    "sms_possible_opt_out",
+    "sms_review_closed",
+    "sms_undelivered",
+    "experiment_started",
+    "experiment_stopped",
 )
 STATUSES = tuple(EventStatus.values)
 

@@ -50,3 +50,25 @@ class LeadQuerySet(models.QuerySet):
             .exclude(email="")
             .exclude(suppressed_channels__has_key="email")
         )
+
+    def sms_feedable(self):
+        """Contactable, queued, never fed, and ready for a text: consent to texts and a verified phone that is
+        not known to be a landline (a phone is taken as mobile unless the skip-trace's `line_type` says
+        otherwise), and not suppressed for SMS (a DNC entry, a STOP)."""
+        return (
+            self.contactable()
+            .filter(
+                campaign_status="queued",
+                added_to_campaign_at__isnull=True,
+                phone__isnull=False,
+                consent_sms=True,
+                phone_verified=True,
+            )
+            .exclude(phone="")
+            # Both conditions: a payload without the key gives NULL, which a bare exclude would drop too.
+            .exclude(
+                melissa_payload__has_key="line_type",
+                melissa_payload__line_type__iregex=r"^\s*(landline|fixed|fixed[ _-]?line)\s*$",
+            )
+            .exclude(suppressed_channels__has_key="sms")
+        )

@@ -55,6 +55,12 @@ EVENT_LABELS = {
     "follow_up_done": "Follow-up done",
     "lead_reassigned": "Reassigned to another broker",
     "lead_contact_changed": "Contact details changed",
+    "sms_sent": "Texted (first message)",
+    "sms_replied": "Replied by text",
+    "sms_opted_out": "Opted out of texts (STOP)",
+    "sms_opted_in": "Opted back in to texts (START)",
+    "sms_possible_opt_out": "Text reply may be an opt-out: in review",
+    "sms_undelivered": "Text not delivered",
 }
 
 

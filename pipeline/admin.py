@@ -36,6 +36,7 @@ from pipeline.dlq import CLOSED_STATUSES, OPEN_STATUSES, DLQError, dlq_discard, 
 from pipeline.dlq_actions import DOMAIN_ERRORS, DLQBulkActions, describe
 from pipeline.dlq_forms import DiscardForm, DLQRowForm, OpenFilter, ReasonFilter
 from pipeline.duplicates import admin as duplicates_admin  # noqa: F401
+from pipeline.experiments import admin as experiments_admin  # noqa: F401
 from pipeline.ingest import admin as ingest_admin  # noqa: F401
 from pipeline.ingest.services import RowStillInvalid, dlq_row_reprocess
 from pipeline.ingest.triage import editable, row_preview
@@ -43,6 +44,7 @@ from pipeline.intake import admin as intake_admin  # noqa: F401
 from pipeline.intake.admin import partner_uploads_url, upload_links
 from pipeline.models import DLQSource, PipelineDLQ
 from pipeline.monitoring import admin as monitoring_admin  # noqa: F401
+from pipeline.sms import admin as sms_admin  # noqa: F401
 
 logger = logging.getLogger(__name__)
 

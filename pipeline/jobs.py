@@ -51,6 +51,7 @@ CONTACTS_ENCRYPT = "contacts_encrypt"
 SUPPRESSION_SYNC = "suppressions_instantly_sync"
 NOTIFICATIONS_MAIL = "broker_notifications_mail"
 SCORE_MODEL_TRAIN = "score_model_train"
+SMS_FEEDER = "sms_feeder"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

@@ -321,3 +321,8 @@ class JobHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_seen_at:%Y-%m-%d %H:%M}"
+
+
+# The SMS channel's and the experiments' models live in their packages (pipeline/sms, pipeline/experiments).
+from .experiments.models import Experiment, ExperimentAssignment, ExperimentVariant  # noqa: E402, F401
+from .sms.models import SmsMessage  # noqa: E402, F401

@@ -51,6 +51,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         intended_date_kwarg="intended_date",
     ),
     ScheduleSpec(
+        name=jobs.SMS_FEEDER,
+        func="pipeline.tasks.sms_feeder_task",
+        cron="*/15 * * * *",
+        description="SMS feed: first texts to SMS-only leads whose contact window is open (limit shared with e-mail)",
+    ),
+    ScheduleSpec(
         # 03:15, not 01:00-02:59: that hour is skipped or repeated on daylight-saving days.
         name=jobs.CLEANUP,
         func="pipeline.tasks.cleanup_task",

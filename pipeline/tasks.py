@@ -24,6 +24,7 @@ from pipeline.monitoring.alerts import alerts_evaluate_run
 from pipeline.notifications import notifications_mail_run
 from pipeline.partitions import event_partitions_run
 from pipeline.retention import retention_run
+from pipeline.sms.feed import sms_feeder_run
 
 
 class JobFailed(Exception):
@@ -127,3 +128,9 @@ def broker_notifications_mail_task() -> str:
     """Every 5 minutes: each broker's new notifications in one e-mail (at most one every 15 minutes)."""
     scheduler_heartbeat()
     return _done(notifications_mail_run())
+
+
+def sms_feeder_task() -> str:
+    scheduler_heartbeat()
+    result = sms_feeder_run()
+    return "no lead waits for a text" if result is None else _done(result)

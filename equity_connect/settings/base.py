@@ -240,22 +240,9 @@ if CONSENT_EMAIL_WINDOW not in ("email", "sms", "phone"):
     raise ImproperlyConfigured("CONSENT_EMAIL_WINDOW must be one of: email, sms, phone")
 # Broker portal and consent: django-axes renders this page (HTTP 429) for a locked-out login.
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-FEEDER_DAILY_LIMIT = env.int("FEEDER_DAILY_LIMIT", default=250)
-INSTANTLY_API_URL = env.str("INSTANTLY_API_URL", default="https://api.instantly.ai")
-INSTANTLY_API_KEY = env.str("INSTANTLY_API_KEY", default="")
-INSTANTLY_CAMPAIGN_ID = env.str("INSTANTLY_CAMPAIGN_ID", default="")
-INSTANTLY_WEBHOOK_SECRET = env.str("INSTANTLY_WEBHOOK_SECRET", default="")
-# Jobs, feeder and Instantly. The webhook secret travels in this header (set it on the webhook).
-INSTANTLY_WEBHOOK_HEADER = env.str("INSTANTLY_WEBHOOK_HEADER", default="X-Webhook-Secret")
-INSTANTLY_WEBHOOK_MAX_BYTES = env.int("INSTANTLY_WEBHOOK_MAX_BYTES", default=1024 * 1024)  # larger deliveries are 413
-INSTANTLY_CONNECT_TIMEOUT_SECONDS = env.float("INSTANTLY_CONNECT_TIMEOUT_SECONDS", default=5.0)
-INSTANTLY_READ_TIMEOUT_SECONDS = env.float("INSTANTLY_READ_TIMEOUT_SECONDS", default=30.0)
-INSTANTLY_MAX_ATTEMPTS = env.int("INSTANTLY_MAX_ATTEMPTS", default=3)  # per batch, then the DLQ
-INSTANTLY_BACKOFF_SECONDS = env.float("INSTANTLY_BACKOFF_SECONDS", default=2.0)  # first retry's ceiling
-INSTANTLY_BACKOFF_MAX_SECONDS = env.float("INSTANTLY_BACKOFF_MAX_SECONDS", default=60.0)
-DLQ_RETRY_BACKOFF_MINUTES = env.int("DLQ_RETRY_BACKOFF_MINUTES", default=15)  # doubled per failed retry
-DLQ_RETRY_MAX_ATTEMPTS = env.int("DLQ_RETRY_MAX_ATTEMPTS", default=5)
-MV_REFRESH_LOCK_TIMEOUT_SECONDS = env.float("MV_REFRESH_LOCK_TIMEOUT_SECONDS", default=60.0)
+# The campaigns and channels (feeder, Instantly, Twilio, scoring): equity_connect/settings/campaigns.py.
+from .campaigns import *  # noqa: E402, F403
+
 WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=90)
 UPLOAD_FILE_RETENTION_DAYS = env.int("UPLOAD_FILE_RETENTION_DAYS", default=30)  # stored CSVs of finished uploads
 # Retention (pipeline/retention.py, daily): what is kept how long. Consent and access records have a floor of
@@ -323,18 +310,6 @@ INGEST_TEMP_BUFFERS = env.str("INGEST_TEMP_BUFFERS", default="256MB")  # the app
 # How long an upload keeps retrying a transient database fault (a restart, a failover, a dropped connection)
 # before it is failed; a failover takes a few minutes at most. Keep it well under Q_TIMEOUT.
 INGEST_TRANSIENT_RETRY_SECONDS = env.float("INGEST_TRANSIENT_RETRY_SECONDS", default=600.0)
-# Scoring weights (leads/scoring.py WEIGHTS), e.g. LEAD_SCORE_WEIGHTS='{"age_75": 20}'.
-LEAD_SCORE_WEIGHTS = env.json("LEAD_SCORE_WEIGHTS", default={})
-# The learned score (leads/learned/): promoted only past these bars on the time-based holdout.
-SCORE_MODEL_MIN_OUTCOMES = env.int("SCORE_MODEL_MIN_OUTCOMES", default=2000)
-SCORE_MODEL_MIN_AUC_GAIN = env.float("SCORE_MODEL_MIN_AUC_GAIN", default=0.02)
-SCORE_MODEL_HOLDOUT_SHARE = env.float("SCORE_MODEL_HOLDOUT_SHARE", default=0.2)
-# A fed lead with no reply, booking, bounce or unsubscribe this many days after it was fed counts as "no answer".
-SCORE_MODEL_SEQUENCE_DAYS = env.int("SCORE_MODEL_SEQUENCE_DAYS", default=30)
-# The share of each day's feed drawn at random from all contactable leads (exploration), 0 to 1.
-FEEDER_EXPLORATION_SHARE = env.float("FEEDER_EXPLORATION_SHARE", default=0.10)
-if not 0 <= FEEDER_EXPLORATION_SHARE <= 1:
-    raise ImproperlyConfigured("FEEDER_EXPLORATION_SHARE must be between 0 and 1")
 
 # Ops: alert thresholds, health, metrics access, the rollback escape hatch.
 ALERT_HMAC_FAILURE_RATE = env.float("ALERT_HMAC_FAILURE_RATE", default=0.05)  # critical above

@@ -21,6 +21,7 @@ class SuppressionReason(models.TextChoices):
     CUSTOMER_REQUEST = "customer_request", "customer request"
     MANUAL = "manual"
     ERASURE = "erasure", "erased person"
+    SMS_OPT_OUT = "sms_opt_out", "text opt-out (STOP)"
 
 
 EMAIL, SMS, PHONE = "email", "sms", "phone"
@@ -28,7 +29,8 @@ ALL_CHANNELS = (EMAIL, SMS, PHONE)
 
 # The channels each reason binds. Do-not-call lists are about calls and texts: they never stop an e-mail.
 # An unsubscribe or a bounce is about e-mail only. A complaint, a customer's request and an erased person stop
-# every channel. `manual` binds what the person adding it chooses (None here).
+# every channel. A text opt-out (STOP, pipeline/sms) binds texts only; START removes it and nothing else.
+# `manual` binds what the person adding it chooses (None here).
 CHANNELS_FOR_REASON: dict[str, tuple[str, ...] | None] = {
     SuppressionReason.UNSUBSCRIBE: (EMAIL,),
     SuppressionReason.BOUNCE: (EMAIL,),
@@ -38,6 +40,7 @@ CHANNELS_FOR_REASON: dict[str, tuple[str, ...] | None] = {
     SuppressionReason.CUSTOMER_REQUEST: ALL_CHANNELS,
     SuppressionReason.MANUAL: None,
     SuppressionReason.ERASURE: ALL_CHANNELS,
+    SuppressionReason.SMS_OPT_OUT: (SMS,),
 }
 
 # The DLQ reason of an upload row that matches an erasure entry (its DLQ row holds nothing else).

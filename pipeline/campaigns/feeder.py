@@ -1,4 +1,5 @@
-"""The campaign feeder: each weekday, the best FEEDER_DAILY_LIMIT queued leads go to Instantly.
+"""The campaign feeder: each weekday, the best FEEDER_DAILY_LIMIT queued leads go to Instantly (less the leads the
+SMS feed texted that day when the limit is shared: pipeline/campaigns/limits.py).
 
 One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_feeder` advisory lock):
 1. the business date is the intended run date in Los Angeles (django-q2 passes the schedule's intended
@@ -18,17 +19,17 @@ One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_fee
    fed, so the learned score (leads/learned/) needs some leads the score did not choose. Their `campaign_added`
    events say `exploration: true` and the ledger row counts them (`leads_explored`);
 4. the claimed leads are set `active` (the trigger stamps `added_to_campaign_at`) and pushed to Instantly
-   in batches of ≤ 1000 (pipeline/campaigns/instantly.py, pipeline/campaigns/pushes.py);
+   in batches of ≤ 1000 (pipeline/campaigns/instantly.py, pipeline/campaigns/pushes.py), to the campaign of
+   each lead's variant when an experiment runs (pipeline/experiments/routing.py, which records the assignment);
 5. created leads keep their Instantly id and get a `campaign_added` event; leads Instantly skipped get a
    `campaign_skipped` event with the reason (and `paused`, unless they were already in the campaign);
    a batch that still fails after its retries goes back to `queued` (added_to_campaign_at NULL) and to
    the DLQ (`source='instantly_push'`, with `retry_after`) — the DLQ retry job pushes it later.
 
 A dry run (or no INSTANTLY_API_KEY) does all of it inside a savepoint that is rolled back: it reports what
-would be fed and changes no lead (it leaves a `feeder_runs` row marked `dry_run`, which never counts as the
-day's feed); it is recorded as a `job_run` event with
-`dry_run: true`, and a weekend, a holiday or an already-fed day as `job_skipped`, so the last `feeder_run` event is
-always the last real feed (the "feeder failed" alert reads it). A run or dry run that comes out short of the
+would be fed and changes no lead (it leaves a `feeder_runs` row marked `dry_run`, never the day's feed); it is
+recorded as a `job_run` event with `dry_run: true`, and a weekend, a holiday or an already-fed day as
+`job_skipped`, so the last `feeder_run` event is always the last real feed (the "feeder failed" alert reads it). A run or dry run that comes out short of the
 limit says why (pipeline/campaigns/shortfall.py): the view's age and the live funnel of queued leads.
 """
 
@@ -46,11 +47,13 @@ from django.utils.dateparse import parse_datetime
 
 from leads.models import Lead
 from leads.suppressions.selectors import leads_bound_for
+from pipeline.experiments.routing import feed_routes
 from pipeline.jobs import CAMPAIGN_FEEDER, JobReport, JobResult, JobSkipped, job_run
 from pipeline.models import FeederRun
 
 from .calendar import holiday_on
 from .instantly import InstantlyClient
+from .limits import feed_limit_remaining
 from .pushes import instantly_payload, push_results_apply
 from .shortfall import feed_funnel, feed_shortfall
 
@@ -223,7 +226,8 @@ def campaign_feed(
     Raises JobSkipped on a weekend, on a holiday of the calendar, or when the day was already fed (recorded as
     `job_skipped`)."""
     business_date = business_date or business_date_for()
-    limit = settings.FEEDER_DAILY_LIMIT if limit is None else limit
+    # FEEDER_DAILY_LIMIT less what the SMS feed texted today, when SMS shares the limit (limits.py).
+    limit = feed_limit_remaining("email", business_date) if limit is None else limit
     client = client or InstantlyClient()
     dry_run = dry_run or client.dry_run
     why_dry = "INSTANTLY_API_KEY is not set" if client.dry_run else "--dry-run"
@@ -352,18 +356,25 @@ def _feed(
     Lead.objects.filter(id__in=[lead.id for lead in leads]).update(campaign_status="active", updated_at=timezone.now())
     if not ledger:
         return outcome
-    result = client.add_leads(instantly_payload(leads))
     context = {"business_date": business_date.isoformat(), "feeder_run_id": run_id}
-    pushed, skipped, failed, dlq_ids = push_results_apply(
-        leads=leads,
-        result=result,
-        campaign_id=client.campaign_id,
-        context=context,
-        explored_ids=explored_ids,
-    )
-    outcome.pushed, outcome.skipped, outcome.failed, outcome.dlq_ids = pushed, skipped, failed, dlq_ids
-    if failed:
-        outcome.note = "; ".join(sorted({batch.error for batch in result.failed_batches}))
+    errors: set[str] = set()
+    # An experiment splits the day's leads across its variants' campaigns (pipeline/experiments/routing.py).
+    for route in feed_routes(leads=leads, default_campaign_id=client.campaign_id):
+        result = client.for_campaign(route.campaign_id).add_leads(instantly_payload(route.leads))
+        pushed, skipped, failed, dlq_ids = push_results_apply(
+            leads=route.leads,
+            result=result,
+            campaign_id=route.campaign_id,
+            context={**context, "variant_id": route.variant_id} if route.variant_id else context,
+            explored_ids=explored_ids,
+        )
+        outcome.pushed += pushed
+        outcome.skipped += skipped
+        outcome.failed += failed
+        outcome.dlq_ids += dlq_ids
+        errors |= {batch.error for batch in result.failed_batches}
+    if outcome.failed:
+        outcome.note = "; ".join(sorted(errors))
     return outcome
 
 

@@ -16,6 +16,7 @@ This module knows nothing about our database; the feeder maps results back to le
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import logging
 import random
@@ -136,6 +137,14 @@ class InstantlyClient:
     @property
     def dry_run(self) -> bool:
         return not self.api_key
+
+    def for_campaign(self, campaign_id: str | None) -> InstantlyClient:
+        """This client for another campaign (an experiment's variant); itself when it is the same campaign."""
+        if not campaign_id or campaign_id == self.campaign_id:
+            return self
+        other = copy.copy(self)
+        other.campaign_id = campaign_id
+        return other
 
     @property
     def session(self) -> requests.Session:

@@ -104,6 +104,8 @@ def _instantly_push_retry(row: PipelineDLQ, client: InstantlyClient) -> RetryOut
     if client.dry_run:
         return RetryOutcome(row.id, "skipped", "dry-run: INSTANTLY_API_KEY is not set; nothing sent")
     lead_ids = list((row.payload or {}).get("lead_ids") or [])
+    # The batch goes to the campaign it failed for (an experiment's variant), not always the default one.
+    client = client.for_campaign((row.payload or {}).get("campaign_id"))
     leads = list(
         Lead.objects.feedable()
         .filter(id__in=lead_ids, instantly_lead_id__isnull=True)

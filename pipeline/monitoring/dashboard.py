@@ -20,9 +20,10 @@ one of `pipeline_events`' indexes however large the table grows):
   email, share with a verified phone among those with a phone, share verified on either channel.
 - `campaign_status`: leads per campaign status, now (every status present, zero-filled).
 - funnel (`funnel`, ordered): rows uploaded → rows deduped into a lead (created or merged) → leads
-  verified (created in the window, either channel) → fed (distinct leads with a `campaign_added` event in
-  the window) → replied / booked (those fed leads that have an `email_replied` / `appointment_booked`
-  event since the window's start). For a broker the first two stages are their leads created in the window.
+  verified (created in the window, either channel) → fed (distinct leads with a `campaign_added` or
+  `sms_sent` event in the window) → replied / booked (those fed leads that have an `email_replied` or
+  `sms_replied` / an `appointment_booked` event since the window's start). For a broker the first two stages
+  are their leads created in the window.
 - `reply_rate` = replied / fed and `booking_rate` = booked / fed (None when nothing was fed).
 - `dlq_depth`: DLQ items open or retrying, now.
 """
@@ -134,14 +135,14 @@ def campaign_status_distribution(broker=None) -> dict[str, int]:
 _OUTCOMES_SQL = """
 WITH fed AS (
   SELECT DISTINCT lead_id FROM pipeline_events
-   WHERE event_type = 'campaign_added' AND created_at >= %(since)s AND created_at < %(until)s
+   WHERE event_type IN ('campaign_added', 'sms_sent') AND created_at >= %(since)s AND created_at < %(until)s
      AND lead_id IS NOT NULL AND (%(broker)s::uuid IS NULL OR broker_id = %(broker)s::uuid)
 ), outcome AS (
   SELECT lead_id,
-         bool_or(event_type = 'email_replied') AS replied,
+         bool_or(event_type IN ('email_replied', 'sms_replied')) AS replied,
          bool_or(event_type = 'appointment_booked') AS booked
     FROM pipeline_events
-   WHERE event_type IN ('email_replied', 'appointment_booked') AND created_at >= %(since)s
+   WHERE event_type IN ('email_replied', 'sms_replied', 'appointment_booked') AND created_at >= %(since)s
      AND lead_id IS NOT NULL AND (%(broker)s::uuid IS NULL OR broker_id = %(broker)s::uuid)
    GROUP BY lead_id
 )
@@ -151,8 +152,8 @@ SELECT count(*), count(*) FILTER (WHERE outcome.replied), count(*) FILTER (WHERE
 
 
 def campaign_outcomes(*, since: dt.datetime, until: dt.datetime | None = None, broker=None) -> dict:
-    """Leads fed in [since, until) (a `campaign_added` event) and how many of them replied / booked (an
-    `email_replied` / `appointment_booked` event since `since`)."""
+    """Leads fed in [since, until) (a `campaign_added` or `sms_sent` event) and how many of them replied / booked
+    (an `email_replied` or `sms_replied` / `appointment_booked` event since `since`)."""
     broker_id = None if broker is None else str(getattr(broker, "pk", broker))
     params = {"since": since, "until": until or dt.datetime.max.replace(tzinfo=dt.UTC), "broker": broker_id}
     with connection.cursor() as cursor:

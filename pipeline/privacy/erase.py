@@ -12,7 +12,7 @@ their e-mail and phone again, never by what an earlier step removed):
      (`lead_access_records_erase`); events about them: lead id hashed, detail redacted (`pipeline_events_erase`)
      — the SECURITY DEFINER functions of leads 0013 and pipeline 0015, the only way to change those tables;
    - DLQ rows: payload redacted, every mention in the reason removed; the row, its line and status stay;
-   - staged rows and inbound Instantly deliveries about them: deleted;
+   - staged rows, inbound Instantly deliveries and texts (`sms_messages`) about them: deleted;
    - their leads: deleted (with their consent links and possible-duplicate pairs). Deleted rather than kept as
      tombstones with PII nulled: a tombstone keeps the property address and valuations that identify the person
      as surely as their name, and nothing needs the row once the records that must stay (consent proof, access
@@ -43,7 +43,7 @@ from pipeline.models import LeadStaging
 from security import pii
 
 from .files import person_files_blank
-from .person import Person, PrivacyError, person_deliveries, person_row_ids
+from .person import Person, PrivacyError, person_deliveries, person_row_ids, person_texts
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ def person_erase(
             .delete()[1]
             .get(LeadStaging._meta.label, 0),
             webhook_deliveries_deleted=person_deliveries(person, lead_ids).delete()[0],
+            # Texts to and from them (their number, their words): by their leads, or by their number.
+            sms_messages_deleted=person_texts(person, lead_ids).delete()[0],
             leads_deleted=Lead.objects.filter(id__in=lead_ids).delete()[1].get(Lead._meta.label, 0),
         )
         codec = pii.codec()

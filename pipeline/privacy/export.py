@@ -30,7 +30,7 @@ from leads.models import LeadAccessRecord, LeadConsentAudit
 from pipeline.models import LeadStaging, PipelineDLQ
 
 from .files import person_file_rows
-from .person import Person, person_deliveries, person_row_ids
+from .person import Person, person_deliveries, person_row_ids, person_texts
 
 EVENTS_SQL = """
 SELECT id FROM pipeline_events
@@ -120,6 +120,11 @@ def person_export(*, person: Person, request=None, actor=None) -> PersonExport:
                 .values(*ACCESS_FIELDS)
             ),
             "webhook_deliveries": _plain(person_deliveries(person, lead_ids).order_by("received_at").values()),
+            "text_messages": _plain(
+                person_texts(person, lead_ids)
+                .order_by("created_at", "id")
+                .values("created_at", "direction", "kind", "lead_id", "phone", "body", "status", "review")
+            ),
             "upload_file_rows": [asdict(rows) for rows in person_file_rows(person)],
         }
         proofs = {str(lead["id"]): _consent_proof(lead) for lead in leads}

@@ -17,7 +17,7 @@ from django.db.models import Q
 from leads.contact_indexes import indexes_of
 from leads.selectors import person_leads
 from pipeline.ingest import normalise
-from pipeline.models import LeadStaging, PipelineDLQ, WebhookDelivery
+from pipeline.models import LeadStaging, PipelineDLQ, SmsMessage, WebhookDelivery
 from security import pii
 
 
@@ -126,3 +126,9 @@ def person_deliveries(person: Person, lead_ids: list[str]):
         if (person.email and (lead_email or "").strip().lower() == person.email) or document_mentions(payload, person):
             ids.add(delivery_id)
     return WebhookDelivery.objects.filter(pk__in=ids)
+
+
+def person_texts(person: Person, lead_ids: list[str]):
+    """The texts to and from the person (`sms_messages`): of one of their leads, or to or from their number."""
+    by_number = pii.codec().blind_indexes(person.phone, pii.PHONE) if person.phone else []
+    return SmsMessage.objects.filter(Q(lead_id__in=lead_ids) | Q(phone_bidx__in=by_number))

@@ -13,6 +13,7 @@ from django.urls import NoReverseMatch, reverse
 
 from equity_connect.db import service_context
 from leads.models import VerificationCodeMap
+from pipeline.models import Experiment, ExperimentVariant, SmsMessage
 from security.models import Broker
 from tests import factories
 
@@ -43,6 +44,18 @@ def one_of_each(staff):
     factories.WebhookDeliveryFactory()
     factories.AlertFactory()
     factories.JobHeartbeatFactory()
+    with service_context():
+        SmsMessage.objects.create(
+            direction="inbound",
+            kind="reply",
+            lead=lead,
+            phone="+14155550100",
+            phone_bidx="x",
+            body="hi",
+            review="pending",
+        )
+        experiment = Experiment.objects.create(name="smoke", sample_size=10)
+        ExperimentVariant.objects.create(experiment=experiment, name="A", instantly_campaign_id="c")
 
 
 def _first(model):
