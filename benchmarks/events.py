@@ -134,26 +134,17 @@ def main(argv: list[str]) -> int:
     os.environ["DJANGO_DEBUG"] = "false"
     common.setup(DB_NAME, fresh=options.fresh)
 
-    from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from benchmarks.portal_data import BROKERS, TOTAL_LEADS, build, settle
+    from benchmarks.portal_data import BROKERS, TOTAL_LEADS, bench_brokers, build, settle
     from equity_connect.db import admin_connection, broker_context, service_context
     from equity_connect.models import PipelineEvent
     from leads.models import Lead
     from leads.timeline import lead_timeline
     from pipeline.monitoring.dashboard import campaign_outcomes, dashboard_figures, window_start
-    from security.models import Broker
 
-    users = get_user_model()
     with service_context():
-        brokers = list(Broker.objects.order_by("email").filter(email__startswith="bench-broker"))
-        if len(brokers) < BROKERS:
-            for number in range(len(brokers), BROKERS):
-                email = f"bench-broker{number:02d}@example.com"
-                user, _ = users.objects.get_or_create(username=email, defaults={"email": email})
-                Broker.objects.create(name=f"Bench Broker {number:02d}", email=email, user=user)
-            brokers = list(Broker.objects.order_by("email").filter(email__startswith="bench-broker"))
+        brokers = bench_brokers()
         measured = brokers[0]
         existing_leads = Lead.objects.count()
     lead_seconds = events_seconds = None

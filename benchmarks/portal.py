@@ -23,12 +23,12 @@ import time
 from benchmarks import common
 from benchmarks.portal_data import (
     BROKER_EVERY,
-    BROKERS,
     CITIES,
     FIRST_NAMES,
     LAST_NAMES,
     STREETS,
     TOTAL_LEADS,
+    bench_brokers,
     build,
     settle,
 )
@@ -61,24 +61,15 @@ def main(argv: list[str]) -> int:
     os.environ["DJANGO_DEBUG"] = "false"  # no query log, production-like templates
     common.setup(DB_NAME, fresh=options.fresh)
 
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
 
     from equity_connect.db import admin_connection, service_context
     from leads import selectors
     from leads.models import Lead
-    from security.models import Broker
 
-    users = get_user_model()
     with service_context():
-        brokers = list(Broker.objects.order_by("email").filter(email__startswith="bench-broker"))
-        if len(brokers) < BROKERS:
-            for number in range(len(brokers), BROKERS):
-                email = f"bench-broker{number:02d}@example.com"
-                user, _ = users.objects.get_or_create(username=email, defaults={"email": email})
-                Broker.objects.create(name=f"Bench Broker {number:02d}", email=email, user=user)
-            brokers = list(Broker.objects.order_by("email").filter(email__startswith="bench-broker"))
+        brokers = bench_brokers()
         measured = brokers[0]
         existing = Lead.objects.count()
     build_seconds = None

@@ -21,7 +21,7 @@ import time
 
 from benchmarks import common
 from benchmarks.portal import _percentile
-from benchmarks.portal_data import BROKER_EVERY, BROKERS, build, settle
+from benchmarks.portal_data import BROKER_EVERY, bench_brokers, build, settle
 
 DB_NAME = "equity_connect_bench_portal_bulk"
 SELECTED = 1_000
@@ -44,23 +44,15 @@ def main(argv: list[str]) -> int:
     os.environ["DJANGO_DEBUG"] = "false"
     common.setup(DB_NAME, fresh=options.fresh)
 
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
 
     from equity_connect.db import admin_connection, broker_context, service_context
     from leads.models import Lead
     from leads.workday.services import saved_view_save
-    from security.models import Broker
 
-    users = get_user_model()
     with service_context():
-        brokers = list(Broker.objects.order_by("email").filter(email__startswith="bench-broker"))
-        for number in range(len(brokers), BROKERS):
-            email = f"bench-broker{number:02d}@example.com"
-            user, _ = users.objects.get_or_create(username=email, defaults={"email": email})
-            Broker.objects.create(name=f"Bench Broker {number:02d}", email=email, user=user)
-        brokers = list(Broker.objects.order_by("email").filter(email__startswith="bench-broker"))
+        brokers = bench_brokers()
         measured = brokers[0]
         existing = Lead.objects.count()
     if existing < options.leads:

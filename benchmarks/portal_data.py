@@ -222,6 +222,22 @@ CITIES = [
 ]
 
 
+def bench_brokers(count: int = BROKERS) -> list:
+    """The benchmark's brokers `bench-broker00…`, made once (with their users) and listed by e-mail; the first is
+    the one measured. Needs the service context."""
+    from django.contrib.auth import get_user_model
+
+    from security.models import Broker
+
+    users = get_user_model()
+    brokers = list(Broker.objects.order_by("email").filter(email__startswith="bench-broker"))
+    for number in range(len(brokers), count):
+        email = f"bench-broker{number:02d}@example.com"
+        user, _ = users.objects.get_or_create(username=email, defaults={"email": email})
+        Broker.objects.create(name=f"Bench Broker {number:02d}", email=email, user=user)
+    return list(Broker.objects.order_by("email").filter(email__startswith="bench-broker"))
+
+
 def build(cursor, broker_ids: list[str], total: int = TOTAL_LEADS) -> float:
     started = time.perf_counter()
     cursor.execute("SELECT setseed(0.42)")

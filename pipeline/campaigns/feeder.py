@@ -29,8 +29,8 @@ One feed, in the job's transaction (pipeline/jobs.py holds the `job:campaign_fee
 A dry run (or no INSTANTLY_API_KEY) does all of it inside a savepoint that is rolled back: it reports what
 would be fed and changes no lead (it leaves a `feeder_runs` row marked `dry_run`, never the day's feed); it is
 recorded as a `job_run` event with `dry_run: true`, and a weekend, a holiday or an already-fed day as
-`job_skipped`, so the last `feeder_run` event is always the last real feed (the "feeder failed" alert reads it). A run or dry run that comes out short of the
-limit says why (pipeline/campaigns/shortfall.py): the view's age and the live funnel of queued leads.
+`job_skipped`, so the last `feeder_run` event is always the last real feed (the "feeder failed" alert reads it).
+A run or dry run short of the limit says why (pipeline/campaigns/shortfall.py).
 """
 
 from __future__ import annotations
