@@ -115,8 +115,8 @@ BEGIN
       OR EXISTS (
            SELECT 1 FROM unnest(v_keys) AS k(name)
             WHERE (v.new -> k.name) IS DISTINCT FROM (v.old -> k.name)
-              AND NOT (jsonb_typeof(v.old -> k.name) = 'string' AND jsonb_typeof(v.new -> k.name) = 'string'
-                       AND (v.old ->> k.name) ~ '{SEALED_RE}' AND (v.new ->> k.name) ~ '{SEALED_RE}'))
+              AND NOT coalesce(jsonb_typeof(v.old -> k.name) = 'string' AND jsonb_typeof(v.new -> k.name) = 'string'
+                               AND (v.old ->> k.name) ~ '{SEALED_RE}' AND (v.new ->> k.name) ~ '{SEALED_RE}', false))
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'pipeline_events_reseal: event % may only have its sealed values re-sealed', v_bad
