@@ -7,6 +7,8 @@ of the domain tables is decided by the policies, and it has none of its own: onl
 The materialized view cannot carry RLS, and `leads_staging` has none (COPY refuses RLS tables), so only
 `service_role` and `pipeline_writer` may read them. The login role is also made a member of `privacy_officer`
 (leads migration 0013), which may only call the audit tables' redaction and retention functions.
+`pipeline_events` and its partitions are append-only for every role but the owner (pipeline 0026): the last
+statement takes back the UPDATE, DELETE and TRUNCATE the blanket grants gave.
 """
 
 from __future__ import annotations
@@ -66,5 +68,13 @@ def grant_application_privileges(using: str = "default", **kwargs) -> None:
             # Membership only (the login role is NOINHERIT): privacy_officer_context sets it for erasure and
             # retention; the role itself may only call the audit tables' definer functions (leads 0013).
             statements.append(sql.SQL("GRANT privacy_officer TO {}").format(sql.Identifier(app_role)))
+        cursor.execute(
+            "SELECT to_regprocedure('pipeline_events_append_only(regclass)') IS NOT NULL"
+            " AND has_function_privilege('pipeline_events_append_only(regclass)', 'EXECUTE')"
+        )
+        if cursor.fetchone()[0]:
+            # The event trail is append-only (pipeline 0026): the grants above gave service_role and the login role
+            # UPDATE and DELETE (and TRUNCATE) on it and its partitions; the owner's function takes them back.
+            statements.append("SELECT pipeline_events_append_only()")
         for statement in statements:
             cursor.execute(statement)

@@ -12,7 +12,8 @@ keys stay configured until a run reports nothing left; then they can go.
 What is covered: leads (e-mail, phone, do-not-contact reason, the four blind indexes), every encrypted model
 field of the pipeline (staging, DLQ payloads and notes, possible-duplicate notes, webhook deliveries) and the
 encrypted contact values inside `pipeline_events` (`to` of a consent-link mail, `old_email`/`old_phone` of an
-owner change).
+owner change). The event trail is append-only (pipeline 0026): its values are re-sealed through the definer function
+`pipeline_events_reseal`, which may change nothing else, unlocked (a row erased meanwhile is skipped).
 """
 
 from __future__ import annotations
@@ -169,11 +170,14 @@ def _document_column(table: str, key: str, key_type: str, column: str, kind: str
 
 
 def _events(batch: int):
+    """The event trail is append-only (pipeline 0026): its sealed values are re-sealed through the one definer
+    function that may do it, `pipeline_events_reseal`, which changes nothing but those values and skips a row whose
+    detail changed since it was read. No row lock (service_role may not UPDATE the table, so not lock it either)."""
     pii = codec()
     stale = " OR ".join(_not_current(f"(event_data ->> '{name}')") for name in EVENT_KEYS)
     select = (
         f"SELECT id, event_data::text FROM pipeline_events WHERE ({stale})"
-        " AND (%(last)s::bigint IS NULL OR id > %(last)s::bigint) ORDER BY id LIMIT %(batch)s FOR UPDATE SKIP LOCKED"
+        " AND (%(last)s::bigint IS NULL OR id > %(last)s::bigint) ORDER BY id LIMIT %(batch)s"
     )
 
     def convert(rows: list) -> int:
@@ -186,11 +190,10 @@ def _events(batch: int):
             values.append(json.dumps(data))
         with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE pipeline_events e SET event_data = v.value::jsonb"
-                " FROM unnest(%s::bigint[], %s::text[]) AS v(key, value) WHERE e.id = v.key",
-                [[row[0] for row in rows], values],
+                "SELECT pipeline_events_reseal(%s::bigint[], %s::jsonb[], %s::jsonb[])",
+                [[row[0] for row in rows], [row[1] for row in rows], values],
             )
-        return len(rows)
+            return cursor.fetchone()[0]
 
     yield from _batches(select, {"prefix": pii.current_key_id + ":"}, "bigint", convert, batch)
 

@@ -12,6 +12,16 @@ from psycopg import sql
 
 from equity_connect.db import admin_connection, broker_context, service_context
 
+BACKDATE_EVENTS = """
+CREATE OR REPLACE FUNCTION tests_pipeline_events_backdate(p_ids bigint[], p_at timestamptz) RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  WITH moved AS (UPDATE pipeline_events SET created_at = p_at WHERE id = ANY(p_ids) RETURNING 1)
+  SELECT count(*)::integer FROM moved
+$$;
+REVOKE ALL ON FUNCTION tests_pipeline_events_backdate(bigint[], timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tests_pipeline_events_backdate(bigint[], timestamptz) TO service_role;
+"""
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb):
@@ -24,12 +34,17 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
             keepdb=django_db_keepdb and not django_db_createdb,
         )
         with connection.cursor() as cursor:
-            # Tests only: transactional tests empty tables between tests with TRUNCATE.
+            # Tests only: transactional tests empty tables between tests with Django's flush, one TRUNCATE of every
+            # model's table as the login role, `pipeline_events` included (append-only in production, pipeline
+            # 0026; tests/equity_connect/test_audit_trail.py takes this grant away to show the login role's own).
             cursor.execute(
                 sql.SQL("GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {}").format(
                     sql.Identifier(settings.DATABASE_APP_ROLE)
                 )
             )
+            # Tests only: tests date events in the past (tests/factories.py `backdate_events`); no application role
+            # may UPDATE the trail, so the owner's function does it, for service_role.
+            cursor.execute(BACKDATE_EVENTS)
     yield
     if not django_db_keepdb:
         with django_db_blocker.unblock(), admin_connection():

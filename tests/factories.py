@@ -8,6 +8,7 @@ import uuid
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 
 from equity_connect.db import service_context
@@ -233,6 +234,16 @@ class PipelineEventFactory(ServiceFactory):
 
     event_type = "upload_received"
     event_data = factory.LazyFunction(dict)
+
+
+def backdate_events(events, when) -> int:
+    """Move events (a queryset of PipelineEvent, read in the service context) to `when`. The trail is append-only
+    for every application role (pipeline 0026), so this goes through the test database's own owner function
+    `tests_pipeline_events_backdate` (tests/conftest.py), on the test's connection and in its transaction."""
+    with service_context(), connection.cursor() as cursor:
+        ids = list(events.values_list("pk", flat=True))
+        cursor.execute("SELECT tests_pipeline_events_backdate(%s::bigint[], %s)", [ids, when])
+        return cursor.fetchone()[0]
 
 
 class IngestReplayGuardFactory(ServiceFactory):

@@ -19,6 +19,7 @@ from tests.factories import (
     PipelineEventFactory,
     StaffUserFactory,
     UploadFactory,
+    backdate_events,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _event(event_type: str, at: dt.datetime, **fields) -> None:
     event = PipelineEventFactory(event_type=event_type, **fields)
     with service_context():
-        PipelineEvent.objects.filter(pk=event.pk).update(created_at=at)
+        backdate_events(PipelineEvent.objects.filter(pk=event.pk), at)
 
 
 def test_the_first_screen_answers_the_launch_day_checks(live_server, browser, running_system):

@@ -24,7 +24,7 @@ from leads.contact_indexes import contact_indexes
 from leads.models import CampaignStatus, ConsentToken, Lead, LeadConsentAudit
 from security.fields import decrypt_stored
 from security.pii import EMAIL
-from tests.factories import LeadFactory
+from tests.factories import LeadFactory, backdate_events
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("axes_clean")]
 
@@ -185,8 +185,9 @@ def test_a_broker_may_send_so_many_links_a_day(
         SENT in _ask(other, LeadFactory(assigned_broker=broker_b), django_capture_on_commit_callbacks).content.decode()
     )
     with service_context():
-        PipelineEvent.objects.filter(broker_id=broker_a.pk, event_type="consent_link_requested").update(
-            created_at=timezone.now() - timedelta(hours=24, minutes=1)
+        backdate_events(
+            PipelineEvent.objects.filter(broker_id=broker_a.pk, event_type="consent_link_requested"),
+            timezone.now() - timedelta(hours=24, minutes=1),
         )
     client = client_for(broker_a)
     assert SENT in _ask(client, leads[2], django_capture_on_commit_callbacks).content.decode()

@@ -18,7 +18,7 @@ from equity_connect.models import PipelineEvent
 from leads.models import Lead
 from pipeline.models import Alert, PipelineDLQ, Upload
 from pipeline.monitoring.alerts import RULES, alerts_evaluate
-from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory, UploadFactory
+from tests.factories import AlertFactory, LeadFactory, PipelineDLQFactory, UploadFactory, backdate_events
 from tests.fakes.receiver import WebhookReceiver
 from tests.pg import blocked_by
 from tests.pg import connect as second_connection
@@ -125,8 +125,8 @@ def unverified_breach():
 
 def unverified_heal():
     with service_context():  # out of the window: the hatch was closed a day ago
-        PipelineEvent.objects.filter(event_type="upload_unverified").update(
-            created_at=timezone.now() - dt.timedelta(hours=25)
+        backdate_events(
+            PipelineEvent.objects.filter(event_type="upload_unverified"), timezone.now() - dt.timedelta(hours=25)
         )
 
 
@@ -242,7 +242,9 @@ def test_small_samples_do_not_fire(settings):
 def test_rate_window_is_trailing(settings):
     hmac_breach()
     with service_context():
-        PipelineEvent.objects.update(created_at=timezone.now() - dt.timedelta(hours=settings.ALERT_WINDOW_HOURS + 1))
+        backdate_events(
+            PipelineEvent.objects.all(), timezone.now() - dt.timedelta(hours=settings.ALERT_WINDOW_HOURS + 1)
+        )
     assert "hmac_failure_rate" not in alerts_evaluate()["fired"]
 
 
@@ -377,8 +379,9 @@ def test_failed_uploads_are_one_incident_listed_by_id_and_reason(webhook_receive
     )
     events("upload_failed", 1, upload_id=old.id, status="failure", data={"reason": "unreadable_file"})
     with service_context():
-        PipelineEvent.objects.filter(upload_id=old.id).update(
-            created_at=timezone.now() - dt.timedelta(hours=settings.ALERT_WINDOW_HOURS + 1)
+        backdate_events(
+            PipelineEvent.objects.filter(upload_id=old.id),
+            timezone.now() - dt.timedelta(hours=settings.ALERT_WINDOW_HOURS + 1),
         )
     summary = alerts_evaluate()  # a second failure in the same incident: the message grows, no new notification
     assert summary["fired"] == [] and "upload_failed" in summary["firing"]

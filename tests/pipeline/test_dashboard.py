@@ -11,7 +11,14 @@ from equity_connect.db import broker_context, service_context
 from equity_connect.models import PipelineEvent
 from pipeline.models import Upload
 from pipeline.monitoring.dashboard import dashboard_figures
-from tests.factories import BrokerFactory, LeadFactory, PipelineDLQFactory, PipelineEventFactory, UploadFactory
+from tests.factories import (
+    BrokerFactory,
+    LeadFactory,
+    PipelineDLQFactory,
+    PipelineEventFactory,
+    UploadFactory,
+    backdate_events,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +41,7 @@ def _upload(now, *, days_ago: int, **counts) -> Upload:
 def _event(now, event_type: str, *, lead, days_ago: int = 0, broker=None) -> None:
     event = PipelineEventFactory(event_type=event_type, lead_id=lead.pk, broker_id=(broker or lead.assigned_broker).pk)
     with service_context():
-        PipelineEvent.objects.filter(pk=event.pk).update(created_at=now - dt.timedelta(days=days_ago, hours=1))
+        backdate_events(PipelineEvent.objects.filter(pk=event.pk), now - dt.timedelta(days=days_ago, hours=1))
 
 
 @pytest.fixture

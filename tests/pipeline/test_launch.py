@@ -10,7 +10,7 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
 from pipeline.monitoring.launch import first_24_hours, weekly_trends
-from tests.factories import AlertFactory, PipelineDLQFactory, PipelineEventFactory, UploadFactory
+from tests.factories import AlertFactory, PipelineDLQFactory, PipelineEventFactory, UploadFactory, backdate_events
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ NOW = dt.datetime(2026, 12, 1, 18, 0, tzinfo=dt.UTC)  # a Tuesday
 def _event(event_type: str, at: dt.datetime, **fields) -> None:
     event = PipelineEventFactory(event_type=event_type, **fields)
     with service_context():
-        PipelineEvent.objects.filter(pk=event.pk).update(created_at=at)
+        backdate_events(PipelineEvent.objects.filter(pk=event.pk), at)
 
 
 def _upload(at: dt.datetime, **fields):

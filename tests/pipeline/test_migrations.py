@@ -185,3 +185,43 @@ def test_0022_partitions_the_events_by_month_keeping_every_row_both_ways(scratch
         assert conn.execute(
             "SELECT count(*) FROM pg_policy WHERE polrelid = 'pipeline_events'::regclass"
         ).fetchone() == (4,)
+
+
+def _changers(conn) -> set[tuple[str, str, str]]:
+    """(relation, grantee, privilege) for every UPDATE, DELETE or TRUNCATE on the trail held by a non-owner."""
+    return set(
+        conn.execute(
+            "SELECT c.relname::text, a.grantee::regrole::text, a.privilege_type"
+            "  FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a"
+            " WHERE (c.oid = 'pipeline_events'::regclass"
+            "        OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'pipeline_events'::regclass))"
+            "   AND a.grantee <> c.relowner AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')"
+        ).fetchall()
+    )
+
+
+@pytest.mark.slow
+def test_0026_makes_the_event_trail_append_only_and_back(scratch_database):  # noqa: F811
+    db = scratch_database
+    manage(db, "migrate", "--noinput")
+    with _connect(db) as conn:
+        assert _changers(conn) == set()
+        assert conn.execute("SELECT to_regprocedure('pipeline_events_reseal(bigint[], jsonb[], jsonb[])')").fetchone()[
+            0
+        ]
+
+    manage(db, "migrate", "pipeline", "0025", "--noinput")
+
+    with _connect(db) as conn:
+        held = _changers(conn)
+        assert {("pipeline_events", "service_role", p) for p in ("UPDATE", "DELETE", "TRUNCATE")} <= held
+        assert {relation for relation, _, _ in held} > {"pipeline_events", "pipeline_events_default"}
+        assert conn.execute(
+            "SELECT to_regprocedure('pipeline_events_reseal(bigint[], jsonb[], jsonb[])')"
+        ).fetchone() == (None,)
+        assert conn.execute("SELECT to_regprocedure('pipeline_events_append_only(regclass)')").fetchone() == (None,)
+
+    manage(db, "migrate", "--noinput")
+
+    with _connect(db) as conn:
+        assert _changers(conn) == set()

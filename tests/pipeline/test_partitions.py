@@ -16,7 +16,7 @@ from equity_connect.events import record_event
 from equity_connect.models import PipelineEvent
 from pipeline.schedules import SCHEDULES
 from pipeline.tasks import event_partitions_task
-from tests.factories import BrokerFactory, PipelineEventFactory
+from tests.factories import BrokerFactory, PipelineEventFactory, backdate_events
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def event_at(when: dt.datetime, **fields) -> PipelineEvent:
     """An event created at `when` (the model stamps the insert time; an UPDATE moves the row to its month)."""
     event = PipelineEventFactory(**fields)
     with service_context():
-        PipelineEvent.objects.filter(pk=event.pk).update(created_at=when)
+        backdate_events(PipelineEvent.objects.filter(pk=event.pk), when)
     return event
 
 

@@ -25,6 +25,7 @@ from tests.factories import (
     PipelineEventFactory,
     UploadFactory,
     WebhookDeliveryFactory,
+    backdate_events,
 )
 from tests.pipeline.ingest_helpers import ROOT
 
@@ -69,7 +70,7 @@ def test_the_retention_job_removes_what_is_past_each_period_and_counts_it():
         PipelineDLQ.objects.filter(pk=old_dlq.pk).update(created_at=days_ago(91))
         LeadStaging.objects.filter(pk__in=[old_staged.pk, old_running.pk]).update(created_at=days_ago(8))
         WebhookDelivery.objects.filter(pk=old_delivery.pk).update(received_at=days_ago(91))
-        PipelineEvent.objects.filter(pk=old_event.pk).update(created_at=days_ago(366))
+        backdate_events(PipelineEvent.objects.filter(pk=old_event.pk), days_ago(366))
 
     message = retention_task()
 
@@ -145,7 +146,7 @@ def old_months():
 def event_at(when: dt.datetime) -> int:
     event = PipelineEventFactory(event_type="lead_created")
     with service_context():
-        PipelineEvent.objects.filter(pk=event.pk).update(created_at=when)
+        backdate_events(PipelineEvent.objects.filter(pk=event.pk), when)
     return event.pk
 
 
