@@ -22,3 +22,24 @@ def wait_in_page(page, expression: str, timeout: float = 15.0):
     from tests.waiting import wait_for
 
     return wait_for(lambda: page.evaluate(expression), timeout=timeout, interval=0.05, message=expression)
+
+
+def admin_log_in(browser, live_server, staff, *, width: int = 1400, height: int = 950):
+    """A new browser context logged in to the admin as `staff` (password "correct-horse-battery", the factories'):
+    (context, page, errors), where `errors` collects the page's script errors."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("input[name=username]", staff.email)
+    page.fill("input[name=password]", "correct-horse-battery")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+    return context, page, errors
+
+
+def result_rows(page) -> int:
+    """How many rows an admin changelist shows."""
+    return page.locator("#result_list tbody tr").count()

@@ -13,7 +13,7 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from pipeline.models import Alert
 from pipeline.monitoring.alerts import alerts_evaluate
-from tests.browser.support import ARTIFACTS
+from tests.browser.support import ARTIFACTS, admin_log_in, result_rows
 from tests.factories import (
     LeadFactory,
     PipelineDLQFactory,
@@ -24,24 +24,6 @@ from tests.factories import (
 from tests.fakes.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _log_in(browser, live_server, staff):
-    context = browser.new_context(viewport={"width": 1400, "height": 950})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", "correct-horse-battery")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
-    return context, page, errors
-
-
-def _rows(page) -> int:
-    return page.locator("#result_list tbody tr").count()
 
 
 def test_dashboard_cards_land_on_the_filtered_list_behind_their_number(live_server, browser, running_system):
@@ -58,7 +40,7 @@ def test_dashboard_cards_land_on_the_filtered_list_behind_their_number(live_serv
     for lead in LeadFactory.create_batch(2):
         PipelineEventFactory(event_type="campaign_added", lead_id=lead.pk, broker_id=lead.assigned_broker_id)
 
-    context, page, errors = _log_in(browser, live_server, staff)
+    context, page, errors = admin_log_in(browser, live_server, staff)
     page.goto(f"{live_server.url}/admin/dashboard/?days=30")
     page.screenshot(path=str(ARTIFACTS / "ops-dashboard-svg.png"), full_page=True)
     expected = {
@@ -73,7 +55,7 @@ def test_dashboard_cards_land_on_the_filtered_list_behind_their_number(live_serv
         shown = page.inner_text(f"#{card_id} .ec-value").strip()
         page.click(f"#{card_id}")
         page.wait_for_url(f"**{path}?*")
-        assert _rows(page) == count, (card_id, page.url)
+        assert result_rows(page) == count, (card_id, page.url)
         if card_id not in ("card-email-verification",):
             assert shown == str(count), (card_id, shown)
         page.screenshot(path=str(ARTIFACTS / f"ops-dashboard-{card_id}.png"), full_page=True)
@@ -87,7 +69,7 @@ def test_dashboard_cards_land_on_the_filtered_list_behind_their_number(live_serv
     assert page.inner_text("#card-uploads .ec-value").strip() == "0"
     page.click("#card-uploads")
     page.wait_for_url("**/admin/pipeline/upload/?*")
-    assert _rows(page) == 0
+    assert result_rows(page) == 0
     assert errors == [], errors
     context.close()
 
@@ -104,7 +86,7 @@ def test_acknowledge_an_alert_and_one_notification_per_incident(live_server, bro
         with service_context():
             alert = Alert.objects.get(rule="dlq_depth")
 
-        context, page, errors = _log_in(browser, live_server, staff)
+        context, page, errors = admin_log_in(browser, live_server, staff)
         page.goto(f"{live_server.url}/admin/dashboard/")
         page.click("#alerts a:has-text('dlq_depth')")
         page.wait_for_url(f"**/admin/pipeline/alert/{alert.pk}/change/")

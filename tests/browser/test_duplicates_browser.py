@@ -13,7 +13,7 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from leads.models import Lead
 from pipeline.models import PossibleDuplicate
-from tests.browser.support import ARTIFACTS
+from tests.browser.support import ARTIFACTS, admin_log_in
 from tests.factories import (
     BrokerFactory,
     LeadFactory,
@@ -60,17 +60,7 @@ def test_staff_merge_a_pair_and_keep_another_apart(live_server, browser):
     first, ann, bo = _pair(broker, upload, street="12 Oak St", older=("Ann", "Lee"), newer=("Bo", "Kim"))
     second, cy, di = _pair(broker, upload, street="40 Birch Ave", older=("Cy", "Moe"), newer=("Di", "Ng"))
 
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", "correct-horse-battery")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
+    context, page, errors = admin_log_in(browser, live_server, staff, width=1400, height=900)
 
     # The list: the open pairs, both leads side by side, readable without scrolling sideways.
     page.goto(f"{live_server.url}/admin/pipeline/possibleduplicate/")

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
-from tests.browser.support import ARTIFACTS
-from tests.browser.test_alerts_dashboard_browser import _log_in, _rows
+from tests.browser.support import ARTIFACTS, admin_log_in, result_rows
 from tests.factories import (
     AlertFactory,
     PipelineDLQFactory,
@@ -48,7 +47,7 @@ def test_the_first_screen_answers_the_launch_day_checks(live_server, browser, ru
             _event("email_replied", at)
         _event("dedupe_success", at, duration_ms=1000 + 100 * weeks_ago)
 
-    context, page, errors = _log_in(browser, live_server, staff)
+    context, page, errors = admin_log_in(browser, live_server, staff)
     page.goto(f"{live_server.url}/admin/dashboard/")
     page.screenshot(path=str(ARTIFACTS / "ops-launch-day.png"))
     box = page.locator("#launch-24h").bounding_box()
@@ -66,10 +65,10 @@ def test_the_first_screen_answers_the_launch_day_checks(live_server, browser, ru
     # Its numbers are links to the lists behind them.
     page.click("#launch-dlq a")
     page.wait_for_url("**/admin/pipeline/pipelinedlq/**")
-    assert _rows(page) == 3
+    assert result_rows(page) == 3
     page.goto(f"{live_server.url}/admin/dashboard/")
     page.click("#launch-errors a")
     page.wait_for_url("**/admin/pipeline/upload/?status__exact=failed")
-    assert _rows(page) == 1
+    assert result_rows(page) == 1
     assert errors == [], errors
     context.close()

@@ -13,7 +13,7 @@ from equity_connect.db import service_context
 from leads.models import Lead
 from pipeline.models import PipelineDLQ
 from security.models import PartnerKey
-from tests.browser.support import ARTIFACTS
+from tests.browser.support import ARTIFACTS, admin_log_in
 from tests.factories import (
     LeadFactory,
     PartnerFactory,
@@ -68,18 +68,7 @@ def _dataset():
 def test_ops_dashboard_dlq_reprocess_and_partner_keys(live_server, browser):
     staff, item, partner = _dataset()
 
-    context = browser.new_context(viewport={"width": 1366, "height": 950})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    # Log in to the admin.
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", "correct-horse-battery")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
+    context, page, errors = admin_log_in(browser, live_server, staff, width=1366, height=950)
     page.screenshot(path=str(ARTIFACTS / "ops-admin-index.png"), full_page=True)
 
     # The dashboard: its charts are SVG drawn on the server, each bar with its number.
