@@ -350,9 +350,13 @@ def test_the_feeder_s_last_ten_business_days(db):
     from pipeline.monitoring.dashboard import feeder_days
     from tests.factories import FeederRunFactory
 
+    from pipeline.models import BusinessHoliday
+
     friday = dt.date(2026, 11, 27)
     FeederRunFactory(business_date=friday, leads_pushed=240)
     with service_context():
+        # Seeded by pipeline 0019; a transactional test's flush may have emptied the table, so put it back.
+        BusinessHoliday.objects.get_or_create(day=dt.date(2026, 11, 26), defaults={"name": "Thanksgiving Day"})
         record_event("feeder_run", data={"business_date": friday.isoformat(), "limit": 250, "fed": 240, "ready": 900})
         days = feeder_days(today=dt.date(2026, 11, 30))  # a Monday
     assert len(days) == 10 and days[0]["date"] == dt.date(2026, 11, 30)
