@@ -347,10 +347,9 @@ def test_partner_quality_on_a_crafted_dataset(db, now):
 
 def test_the_feeder_s_last_ten_business_days(db):
     from equity_connect.events import record_event
+    from pipeline.models import BusinessHoliday
     from pipeline.monitoring.dashboard import feeder_days
     from tests.factories import FeederRunFactory
-
-    from pipeline.models import BusinessHoliday
 
     friday = dt.date(2026, 11, 27)
     FeederRunFactory(business_date=friday, leads_pushed=240)
