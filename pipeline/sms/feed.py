@@ -184,7 +184,7 @@ def sms_feeder_run(*, now: dt.datetime | None = None, client: TwilioClient | Non
     counts = outbox_deliver(client=client, now=now)  # this run's rows, and any a dead run left queued
     if result.status == "skipped" and not counts.ids:
         return result
-    data = {**result.data, **counts.as_data()}
+    data = {**result.data, **counts.delivery_data()}
     failed = (counts.not_sent or counts.uncertain) and not counts.texted
     status = "failure" if failed else "success"
     with service_context():

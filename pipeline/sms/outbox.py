@@ -62,8 +62,9 @@ class OutboxCounts:
     skipped: int = 0  # bound since it was queued (suppressed, window closed): left queued or dropped
     ids: list[int] = field(default_factory=list)
 
-    def as_data(self) -> dict:
-        return {key: value for key, value in self.__dict__.items() if key != "ids"}
+    def delivery_data(self) -> dict:
+        keys = ("texted", "refused", "not_sent", "uncertain", "skipped")
+        return {key: getattr(self, key) for key in keys}
 
 
 def outbox_add(*, lead: Lead, kind: str, step: int, body: str, business_date: dt.date) -> SmsMessage:
