@@ -18,7 +18,7 @@ import datetime as dt
 import string
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 
 from leads.compliance.contact_windows import ContactWindows, contact_window_open
 from leads.models import CampaignStatus, Lead
@@ -114,18 +114,5 @@ def follow_up_text(lead, step: int) -> str:
 
 
 def follow_ups_waiting(now: dt.datetime) -> bool:
-    """Whether a follow-up could be due (cheap: the job runs only then or when a first text waits)."""
-    if not settings.SMS_SEQUENCE:
-        return False
-    shortest = min(step["after_days"] for step in settings.SMS_SEQUENCE)
-    return (
-        SmsMessage.objects.filter(
-            Q(step__lt=len(settings.SMS_SEQUENCE)),
-            direction=SmsDirection.OUTBOUND,
-            send_state=SmsSendState.SENT,
-            sent_at__lte=now - dt.timedelta(days=shortest),
-            lead__campaign_status=CampaignStatus.ACTIVE,
-        )
-        .exclude(status__in=ENDED_BY_DELIVERY)
-        .exists()
-    )
+    """Whether a follow-up is due and may go now (the job runs only then or when a first text waits)."""
+    return bool(follow_ups_due(now=now, limit=1))
