@@ -2,6 +2,8 @@
 the rule score's weights and the learned score. Imported by base.py (every environment); from the environment or
 `.env`, which base.py has read by then."""
 
+import json
+
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -43,21 +45,23 @@ SMS_FIRST_MESSAGE_TEMPLATE = env.str("SMS_FIRST_MESSAGE_TEMPLATE", default="") o
 )
 # The follow-ups after the first text: each step `after_days` after the previous text, sent only while the lead
 # has not replied or opted out and may still be texted (pipeline/sms/sequence.py).
-SMS_SEQUENCE = env.json(
-    "SMS_SEQUENCE",
-    default=[
-        {
-            "after_days": 3,
-            "template": "Hi {first_name}, {broker_name} again. Happy to answer any questions about "
-            "your options for {property_street}. Reply STOP to opt out.",
-        },
-        {
-            "after_days": 7,
-            "template": "Hi {first_name}, one last note from {broker_name}: if now is not the time, "
-            "no problem. Reply any time. Reply STOP to opt out.",
-        },
-    ],
-)
+_SMS_SEQUENCE_DEFAULT = [
+    {
+        "after_days": 3,
+        "template": "Hi {first_name}, {broker_name} again. Happy to answer any questions about "
+        "your options for {property_street}. Reply STOP to opt out.",
+    },
+    {
+        "after_days": 7,
+        "template": "Hi {first_name}, one last note from {broker_name}: if now is not the time, "
+        "no problem. Reply any time. Reply STOP to opt out.",
+    },
+]
+_sms_sequence = env.str("SMS_SEQUENCE", default="").strip()  # empty: the default two steps
+try:
+    SMS_SEQUENCE = json.loads(_sms_sequence) if _sms_sequence else _SMS_SEQUENCE_DEFAULT
+except ValueError as exc:
+    raise ImproperlyConfigured(f"SMS_SEQUENCE is not valid JSON: {exc}") from exc
 if not isinstance(SMS_SEQUENCE, list) or not all(
     isinstance(step, dict)
     and isinstance(step.get("after_days"), int)
