@@ -27,6 +27,7 @@ from leads.suppressions.selectors import leads_bound_for
 from .models import SmsDirection, SmsKind, SmsMessage, SmsSendState
 
 ENDED_BY_DELIVERY = ("failed", "undelivered", "canceled")
+PAGE = 200
 
 
 class _Blank(dict):
@@ -92,20 +93,26 @@ def follow_ups_due(*, now: dt.datetime, limit: int) -> list[tuple[Lead, int]]:
         this_step = SmsMessage.objects.filter(
             direction=SmsDirection.OUTBOUND, lead_id=OuterRef("pk"), step=number
         ).exclude(send_state=SmsSendState.NOT_SENT)
-        page = list(
+        candidates = (
             leads.filter(Exists(previous))
             .exclude(Exists(this_step))
             .exclude(Exists(answered_since_first))
             .select_related("assigned_broker")
-            .order_by("id")[: limit * 2]
+            .order_by("id")
         )
-        bound = leads_bound_for(lead_ids=[lead.id for lead in page], channel="sms")
-        for lead in page:
-            if lead.id in bound or not contact_window_open(lead, "sms", now, windows=windows):
-                continue
-            due.append((lead, number))
-            if len(due) >= limit:
-                return due
+        after = None
+        while True:  # page on: leads whose window is closed now must not hide those whose window is open
+            page = list((candidates.filter(id__gt=after) if after is not None else candidates)[:PAGE])
+            if not page:
+                break
+            after = page[-1].id
+            bound = leads_bound_for(lead_ids=[lead.id for lead in page], channel="sms")
+            for lead in page:
+                if lead.id in bound or not contact_window_open(lead, "sms", now, windows=windows):
+                    continue
+                due.append((lead, number))
+                if len(due) >= limit:
+                    return due
     return due
 
 
