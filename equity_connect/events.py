@@ -103,6 +103,8 @@ EVENT_TYPES = (
     "sms_possible_opt_out",
     "sms_review_closed",
     "sms_undelivered",
+    "sms_send_run",
+    "sms_send_unknown",
     "experiment_started",
     "experiment_stopped",
 )

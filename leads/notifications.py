@@ -1,4 +1,4 @@
-"""What a broker is told about: a lead of theirs replied, booked an appointment or gave consent.
+"""What a broker is told about: a lead of theirs replied (by e-mail or text), booked an appointment or gave consent.
 
 A trigger on `pipeline_events` adds a `broker_notifications` row for each such event (migration 0018), whoever
 recorded it. The portal shows the broker's unseen count as a badge and lists them (`/portal/notifications/`);
@@ -30,9 +30,10 @@ from .models import BrokerNotification, BrokerPortalSettings, Lead
 
 logger = logging.getLogger(__name__)
 
-# The event types the trigger of migration 0018 copies (a test compares them).
+# The event types the notification trigger copies (pipeline migration 0026; a test compares them).
 NOTIFIED_EVENTS = {
     "email_replied": "replied to your e-mail",
+    "sms_replied": "replied by text",
     "appointment_booked": "booked an appointment",
     "consent_given": "gave consent to be contacted",
 }

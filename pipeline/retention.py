@@ -8,6 +8,7 @@
 | events | EVENT_RETENTION_DAYS (730) | deleted by month: a month's partition is dropped once all of it is older |
 | access records | ACCESS_RECORD_RETENTION_DAYS (1826) | deleted |
 | consent records | CONSENT_RECORD_RETENTION_DAYS (2557) | deleted |
+| text bodies | SMS_BODY_RETENTION_DAYS (365) | the body of a text (sent or received) is emptied; the row stays |
 
 Access and consent records are never kept less than 1826 days (5 years): a lower setting stops the start-up, and
 their SECURITY DEFINER functions (leads migration 0013) refuse fewer days. Those two and the event detail
@@ -35,6 +36,7 @@ from equity_connect.db import privacy_officer_context
 from pipeline.dlq import dlq_payloads_expire
 from pipeline.jobs import RETENTION, JobReport, JobResult, job_run
 from pipeline.models import WebhookDelivery
+from pipeline.sms.services import sms_bodies_expire
 
 # Staged rows of uploads that are finished (or gone); an upload being ingested keeps its rows whatever their age.
 STAGING_EXPIRE_SQL = """
@@ -63,6 +65,7 @@ def retention() -> JobReport:
     deliveries, _ = WebhookDelivery.objects.filter(
         received_at__lt=_before(settings.WEBHOOK_DELIVERY_RETENTION_DAYS)
     ).delete()
+    sms_bodies = sms_bodies_expire(before=_before(settings.SMS_BODY_RETENTION_DAYS))
     with privacy_officer_context(), connection.cursor() as cursor:
         cursor.execute(
             AUDIT_EXPIRE_SQL,
@@ -83,6 +86,7 @@ def retention() -> JobReport:
         "events_deleted": events_deleted,
         "access_records_deleted": access,
         "consent_records_deleted": consent,
+        "sms_bodies_emptied": sms_bodies,
     }
     return JobReport(message="retention: " + ", ".join(f"{value} {key}" for key, value in data.items()), data=data)
 

@@ -250,6 +250,7 @@ UPLOAD_FILE_RETENTION_DAYS = env.int("UPLOAD_FILE_RETENTION_DAYS", default=30)  
 # database functions refuse it too (leads migration 0013).
 AUDIT_RETENTION_FLOOR_DAYS = 1826
 DLQ_PAYLOAD_RETENTION_DAYS = env.int("DLQ_PAYLOAD_RETENTION_DAYS", default=90)  # payload redacted, row kept
+SMS_BODY_RETENTION_DAYS = env.int("SMS_BODY_RETENTION_DAYS", default=365)  # text bodies emptied, row kept
 STAGING_RETENTION_DAYS = env.int("STAGING_RETENTION_DAYS", default=7)  # staged rows of finished uploads
 EVENT_DETAIL_RETENTION_DAYS = env.int("EVENT_DETAIL_RETENTION_DAYS", default=365)  # detail emptied, row kept
 # Whole events: a month's partition of pipeline_events is dropped once all of it is older than this (no archive).
@@ -265,7 +266,12 @@ for _name in ("ACCESS_RECORD_RETENTION_DAYS", "CONSENT_RECORD_RETENTION_DAYS"):
             f"{_name} is {globals()[_name]}: consent and access records are kept at least "
             f"{AUDIT_RETENTION_FLOOR_DAYS} days (5 years); set it to {AUDIT_RETENTION_FLOOR_DAYS} or more"
         )
-for _name in ("DLQ_PAYLOAD_RETENTION_DAYS", "STAGING_RETENTION_DAYS", "EVENT_DETAIL_RETENTION_DAYS"):
+for _name in (
+    "DLQ_PAYLOAD_RETENTION_DAYS",
+    "STAGING_RETENTION_DAYS",
+    "EVENT_DETAIL_RETENTION_DAYS",
+    "SMS_BODY_RETENTION_DAYS",
+):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1 (days)")
 if EVENT_RETENTION_DAYS < EVENT_DETAIL_RETENTION_DAYS:

@@ -2,6 +2,8 @@
 the rule score's weights and the learned score. Imported by base.py (every environment); from the environment or
 `.env`, which base.py has read by then."""
 
+import json
+
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -41,6 +43,36 @@ SMS_FIRST_MESSAGE_TEMPLATE = env.str("SMS_FIRST_MESSAGE_TEMPLATE", default="") o
     "Hi {first_name}, this is {broker_name} about your home on {property_street}. "
     "Could we talk about your options? Reply STOP to opt out."
 )
+# The follow-ups after the first text: each step `after_days` after the previous text, sent only while the lead
+# has not replied or opted out and may still be texted (pipeline/sms/sequence.py).
+_SMS_SEQUENCE_DEFAULT = [
+    {
+        "after_days": 3,
+        "template": "Hi {first_name}, {broker_name} again. Happy to answer any questions about "
+        "your options for {property_street}. Reply STOP to opt out.",
+    },
+    {
+        "after_days": 7,
+        "template": "Hi {first_name}, one last note from {broker_name}: if now is not the time, "
+        "no problem. Reply any time. Reply STOP to opt out.",
+    },
+]
+_sms_sequence = env.str("SMS_SEQUENCE", default="").strip()  # empty: the default two steps
+try:
+    SMS_SEQUENCE = json.loads(_sms_sequence) if _sms_sequence else _SMS_SEQUENCE_DEFAULT
+except ValueError as exc:
+    raise ImproperlyConfigured(f"SMS_SEQUENCE is not valid JSON: {exc}") from exc
+if not isinstance(SMS_SEQUENCE, list) or not all(
+    isinstance(step, dict)
+    and isinstance(step.get("after_days"), int)
+    and step["after_days"] >= 1
+    and isinstance(step.get("template"), str)
+    and step["template"].strip()
+    for step in SMS_SEQUENCE
+):
+    raise ImproperlyConfigured('SMS_SEQUENCE must be a JSON list of {"after_days": 1 or more, "template": "..."}')
+# A text left `sending` (its sender died, or the read timed out) is reconciled with Twilio after this long.
+SMS_RECONCILE_AFTER_SECONDS = env.int("SMS_RECONCILE_AFTER_SECONDS", default=300)
 DLQ_RETRY_BACKOFF_MINUTES = env.int("DLQ_RETRY_BACKOFF_MINUTES", default=15)  # doubled per failed retry
 DLQ_RETRY_MAX_ATTEMPTS = env.int("DLQ_RETRY_MAX_ATTEMPTS", default=5)
 MV_REFRESH_LOCK_TIMEOUT_SECONDS = env.float("MV_REFRESH_LOCK_TIMEOUT_SECONDS", default=60.0)

@@ -2,7 +2,10 @@
 
 Filter "Review: to review" lists the replies that read like an opt-out ("please stop texting me", "wrong
 number"); the two actions close a review through pipeline/sms/services.py: opt the number out of texts (as a STOP
-would), or keep it as an ordinary reply. The number is shown masked; the text itself in the detail page.
+would), or keep it as an ordinary reply. Filter "Send state: unknown" lists the texts the outbox could not settle
+(pipeline/sms/outbox.py: Twilio may or may not have sent them; they are never sent again): ops look the number up
+in Twilio's console and contact the person by hand if needed. The number is shown masked; the text itself in the
+detail page.
 """
 
 from django.contrib import admin, messages
@@ -15,8 +18,8 @@ from .services import SmsReviewError, sms_review_close
 
 @admin.register(SmsMessage)
 class SmsMessageAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "direction", "kind", "lead", "number", "status", "review")
-    list_filter = ("review", "direction", "kind", "status")
+    list_display = ("created_at", "direction", "kind", "step", "lead", "number", "send_state", "status", "review")
+    list_filter = ("send_state", "review", "direction", "kind", "status")
     date_hierarchy = "created_at"
     raw_id_fields = ("lead",)
     fields = (
@@ -26,6 +29,12 @@ class SmsMessageAdmin(admin.ModelAdmin):
         "lead",
         "number",
         "body",
+        "body_erased_at",
+        "step",
+        "send_state",
+        "idempotency_key",
+        "sending_at",
+        "sent_at",
         "status",
         "error",
         "error_code",

@@ -18,6 +18,7 @@ class SmsDirection(models.TextChoices):
 
 class SmsKind(models.TextChoices):
     FIRST = "first", "first message (the feed)"
+    FOLLOW_UP = "followup", "follow-up (SMS_SEQUENCE)"
     REPLY = "reply", "reply"
     OPT_OUT = "opt_out", "opt-out word (STOP …)"
     OPT_IN = "opt_in", "opt-in word (START …)"
@@ -27,6 +28,17 @@ class SmsReview(models.TextChoices):
     PENDING = "pending", "to review: may be an opt-out"
     OPTED_OUT = "opted_out", "reviewed: opted out"
     DISMISSED = "dismissed", "reviewed: not an opt-out"
+
+
+class SmsSendState(models.TextChoices):
+    """Where an outbound text is in the outbox (`status` is Twilio's view of it once Twilio answered)."""
+
+    QUEUED = "queued", "queued: committed, Twilio not asked yet"
+    SENDING = "sending", "sending: Twilio asked, its answer not recorded yet"
+    SENT = "sent", "sent: Twilio accepted it (sid recorded)"
+    REFUSED = "refused", "refused by Twilio (final)"
+    NOT_SENT = "not_sent", "not sent (offered again)"
+    UNKNOWN = "unknown", "unknown: Twilio may have sent it; ops decide"
 
 
 # Twilio's message statuses, and ours: `pending` (row written, request not answered yet), `not_sent` (a
@@ -68,7 +80,17 @@ class SmsMessage(models.Model):
     status = models.CharField(max_length=16, default="pending")
     error = models.TextField(blank=True, default="", db_default="")
     error_code = models.IntegerField(null=True, blank=True)
-    business_date = models.DateField(null=True, blank=True, help_text="Los Angeles date of a first message")
+    business_date = models.DateField(null=True, blank=True, help_text="Los Angeles date of an outbound text")
+    step = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="0: the first text; n: SMS_SEQUENCE[n-1]"
+    )
+    send_state = models.CharField(
+        max_length=8, choices=SmsSendState.choices, blank=True, default="", db_default="", help_text="outbound only"
+    )
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    sending_at = models.DateTimeField(null=True, blank=True, help_text="when Twilio was asked (the database clock)")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="when Twilio accepted it (the run's clock)")
+    body_erased_at = models.DateTimeField(null=True, blank=True, help_text="SMS_BODY_RETENTION_DAYS emptied it")
     review = models.CharField(max_length=16, choices=SmsReview.choices, blank=True, default="", db_default="")
     reviewed_by_name = models.TextField(blank=True, default="", db_default="")
     reviewed_at = models.DateTimeField(null=True, blank=True)
@@ -87,11 +109,22 @@ class SmsMessage(models.Model):
                 condition=models.Q(kind="first") & ~models.Q(status="not_sent"),
                 name="sms_messages_one_first_per_lead",
             ),
+            # One text per step of the sequence, ever (a transient failure may be tried again).
+            models.UniqueConstraint(
+                fields=["lead", "step"],
+                condition=models.Q(kind="followup") & ~models.Q(status="not_sent"),
+                name="sms_messages_one_per_step",
+            ),
         ]
         indexes = [
             models.Index(fields=["phone_bidx", "-created_at"], name="sms_messages_phone_idx"),
             models.Index(fields=["business_date"], name="sms_messages_day_idx", condition=models.Q(kind="first")),
             models.Index(fields=["created_at"], name="sms_messages_review_idx", condition=models.Q(review="pending")),
+            models.Index(
+                fields=["send_state"],
+                name="sms_messages_outbox_idx",
+                condition=models.Q(send_state__in=["queued", "sending", "unknown"]),
+            ),
         ]
 
     def __str__(self) -> str:

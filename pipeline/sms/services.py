@@ -1,4 +1,5 @@
-"""The review of text replies that may be opt-outs (the admin's "Text messages to review" calls these)."""
+"""The review of text replies that may be opt-outs (the admin's "Text messages to review" calls these), and the
+retention of text bodies (the daily retention job calls `sms_bodies_expire`)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,12 @@ def sms_review_close(*, message: SmsMessage | int, opt_out: bool, user=None) -> 
             data={"sms_message_id": message.pk, "opted_out": opt_out, "by": message.reviewed_by_name},
         )
     return message
+
+
+def sms_bodies_expire(*, before) -> int:
+    """Empty the body of every text (sent or received) created before `before`, once: the row, its number's blind
+    index, status, sid and times stay (the timeline and the daily counts still read them); `body_erased_at` says
+    when. Needs a service context. Returns how many bodies were emptied."""
+    return SmsMessage.objects.filter(created_at__lt=before, body_erased_at__isnull=True).update(
+        body="", body_erased_at=timezone.now(), updated_at=timezone.now()
+    )

@@ -10,16 +10,22 @@ TWILIO_MAX_ATTEMPTS. A timeout after Twilio accepted the request could send a te
 timed out on the read is NOT retried (the message is recorded as uncertain and a person looks at it): a text
 sent twice to a homeowner is worse than one not sent.
 
+Reading back (`find_sent`): `GET .../Messages.json?To=<number>&DateSent>=<date>` lists what Twilio holds for a
+number, so a text whose answer was lost (a read timeout, a sender killed before it recorded the sid) can be
+reconciled instead of sent again: found, not there, or not knowable (Twilio did not answer).
+
 With no TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN the client is in dry-run mode. Knows nothing of our database.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 import requests
 from django.conf import settings
@@ -47,6 +53,17 @@ class SendResult:
     final: bool = True  # False: a transient failure (try again later); True with ok False: Twilio refused it
     uncertain: bool = False  # a read timeout: Twilio may have sent it
     dry_run: bool = False
+
+
+@dataclass
+class FindResult:
+    known: bool  # False: Twilio could not be asked (error, timeout): nobody knows whether it was sent
+    sids: tuple[tuple[str, str], ...] = ()  # (sid, status) of each matching message
+    error: str = ""
+
+
+# Twilio's clock and ours differ a little, and its list keeps whole seconds.
+CLOCK_SLACK = dt.timedelta(seconds=60)
 
 
 class TwilioClient:
@@ -150,6 +167,32 @@ class TwilioClient:
                 self.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not security)
         logger.error("twilio: send failed after %d attempts: %s", result.attempts, result.error)
         return result
+
+    def find_sent(self, *, to: str, body: str, since: dt.datetime) -> FindResult:
+        """The messages Twilio holds to `to` with this `body`, created at or after `since` (less CLOCK_SLACK).
+        Never raises for HTTP failures: `known` is False when Twilio could not say."""
+        url = self.api_url + MESSAGES_PATH.format(sid=self.account_sid)
+        params = {"To": to, "DateSent>=": (since - CLOCK_SLACK).date().isoformat(), "PageSize": "100"}
+        try:
+            response = self.session.get(url, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            return FindResult(known=False, error=f"Twilio not reachable: {type(exc).__name__}")
+        payload = _json(response)
+        if response.status_code != 200 or not isinstance(payload.get("messages"), list):
+            return FindResult(known=False, error=f"HTTP {response.status_code} listing messages")
+        if payload.get("next_page_uri"):
+            return FindResult(known=False, error="more than one page of messages to that number")
+        found = []
+        for message in payload["messages"]:
+            if not isinstance(message, dict) or message.get("body") != body[:MAX_BODY]:
+                continue
+            try:
+                created = parsedate_to_datetime(str(message.get("date_created") or ""))
+            except (TypeError, ValueError):
+                return FindResult(known=False, error="a message without a readable date_created")
+            if created >= since - CLOCK_SLACK:
+                found.append((str(message.get("sid") or "")[:64], str(message.get("status") or "queued")[:16]))
+        return FindResult(known=True, sids=tuple(found))
 
 
 def _json(response) -> dict:

@@ -14,20 +14,33 @@ MessagingServiceSid, StatusCallback) with its sid; `fake.sends_to(number)` count
 whatever the answer, so a text sent twice is always seen.
 
 Script steps: "ok"; "429", "500", "503" (that status; nothing sent); "400" (Twilio's 21211); "slow:<seconds>"
-(sleep, then send: the client has usually timed out by then).
+(sleep, then send: the client has usually timed out by then); "kill" (send, then SIGKILL the process `kill_pid`
+before answering: the sender dies after Twilio accepted the text); "kill_first" (SIGKILL `kill_pid` and send
+nothing: the sender died before Twilio took the text).
+
+Reading messages back, as Twilio's API does (the senders' reconciliation uses them; recorded like every call):
+`GET .../Messages.json?To=<number>&DateSent>=<YYYY-MM-DD>` lists the accepted messages to that number
+(`{"messages": [...], "next_page_uri": null}`, newest first), `GET .../Messages/<sid>.json` one message (404 with
+code 20404 when unknown). Each message: sid, to, from, body, status, date_created (RFC 2822, as Twilio writes it).
+`fake.reads()` lists those GET requests. `fake.fail_reads = True` answers them 503.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import os
 import re
+import signal
 import time
 import uuid
-from urllib.parse import parse_qsl
+from email.utils import format_datetime
+from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.http import RecordingServer
 
 _PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
+_ONE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages/([A-Za-z0-9]+)\.json$")
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
@@ -39,6 +52,8 @@ class FakeTwilio(RecordingServer):
         self.opted_out: set[str] = set()
         self._sent: list[dict] = []
         self._script: list[str] = []
+        self.kill_pid: int | None = None
+        self.fail_reads = False
 
     def script(self, *steps: str) -> None:
         with self._lock:
@@ -50,23 +65,76 @@ class FakeTwilio(RecordingServer):
 
     def sent(self) -> list[dict]:
         with self._lock:
-            return [dict(message) for message in self._sent]
+            return [{k: v for k, v in message.items() if k != "created"} for message in self._sent]
 
     def sends_to(self, number: str) -> int:
         """Every request that asked to text `number`, whatever the answer."""
-        return sum(1 for request in list(self.requests) if self.form(request).get("To") == number)
+        return sum(
+            1
+            for request in list(self.requests)
+            if request["method"] == "POST" and self.form(request).get("To") == number
+        )
+
+    def reads(self) -> list[dict]:
+        """Every GET (list or fetch of messages) received."""
+        return [request for request in list(self.requests) if request["method"] == "GET"]
+
+    def _authorised(self, request: dict, account: str) -> bool:
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request["headers"].get("Authorization") == expected and account == self.account_sid
+
+    def _resource(self, message: dict) -> dict:
+        return {
+            "sid": message["sid"],
+            "account_sid": self.account_sid,
+            "to": message.get("To", ""),
+            "from": message.get("From") or "",
+            "messaging_service_sid": message.get("MessagingServiceSid"),
+            "body": message.get("Body", ""),
+            "status": "sent",
+            "date_created": format_datetime(message["created"]),
+        }
+
+    def _read(self, request: dict):
+        path, _, query = request["path"].partition("?")
+        one, many = _ONE.match(path), _PATH.match(path)
+        if not self._authorised(request, (one or many).group(1)):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        if self.fail_reads:
+            return 503, {"code": 20500, "message": "try later", "status": 503}
+        with self._lock:
+            messages = list(self._sent)
+        if one:
+            found = [message for message in messages if message["sid"] == one.group(2)]
+            if not found:
+                return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
+            return 200, self._resource(found[0])
+        params = dict(parse_qsl(urlsplit("?" + query).query, keep_blank_values=True))
+        to, since = params.get("To"), params.get("DateSent>=")
+        day = dt.date.fromisoformat(since) if since else None
+        chosen = [
+            self._resource(message)
+            for message in reversed(messages)
+            if (to is None or message.get("To") == to) and (day is None or message["created"].date() >= day)
+        ]
+        return 200, {"messages": chosen, "next_page_uri": None, "page": 0, "page_size": 50}
 
     def answer(self, request: dict):
-        match = _PATH.match(request["path"].split("?", 1)[0])
+        path = request["path"].split("?", 1)[0]
+        if request["method"] == "GET" and (_PATH.match(path) or _ONE.match(path)):
+            return self._read(request)
+        match = _PATH.match(path)
         if request["method"] != "POST" or not match:
             return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
-        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if request["headers"].get("Authorization") != expected or match.group(1) != self.account_sid:
+        if not self._authorised(request, match.group(1)):
             return 401, {"code": 20003, "message": "Authenticate", "status": 401}
         if "application/x-www-form-urlencoded" not in request["headers"].get("Content-Type", ""):
             return 400, {"code": 20001, "message": "not a form", "status": 400}
         with self._lock:
             step = self._script.pop(0) if self._script else "ok"
+        if step == "kill_first":
+            os.kill(self.kill_pid, signal.SIGKILL)
+            return 503, {"code": 20500, "message": "the sender is gone", "status": 503}
         if step.startswith("slow:"):
             time.sleep(float(step.split(":", 1)[1]))
         elif step in ("429", "500", "502", "503"):
@@ -83,5 +151,7 @@ class FakeTwilio(RecordingServer):
             return 400, {"code": 21603, "message": "A 'From' phone number is required", "status": 400}
         sid = "SM" + uuid.uuid4().hex
         with self._lock:
-            self._sent.append({**form, "sid": sid})
+            self._sent.append({**form, "sid": sid, "created": dt.datetime.now(dt.UTC).replace(microsecond=0)})
+        if step == "kill":
+            os.kill(self.kill_pid, signal.SIGKILL)  # Twilio took it; the sender never hears back
         return 201, {"sid": sid, "status": "queued", "to": to, "body": form["Body"], "account_sid": self.account_sid}

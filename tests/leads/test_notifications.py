@@ -31,9 +31,32 @@ def _event(event_type: str, lead, **data) -> None:
 
 
 def test_the_trigger_copies_exactly_the_notified_event_types():
-    migration = importlib.import_module("leads.migrations.0021_portal_contact_edit_notifications")
+    migration = importlib.import_module("pipeline.migrations.0027_sms_outbox_sequence_notifications")
     listed = re.search(r"NEW.event_type IN \(([^)]*)\)", migration.TRIGGER).group(1)
     assert {name.strip(" '") for name in listed.split(",")} == set(NOTIFIED_EVENTS)
+    # And the trigger the database really has (on the partitioned parent, cloned onto each partition).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
+            " WHERE tgname = 'trg_broker_notification_add' AND tgrelid = 'pipeline_events'::regclass"
+        )
+        [(definition,)] = cursor.fetchall()
+    live = re.search(r"event_type\)::text = ANY \(\(?ARRAY\[([^\]]*)\]", definition)
+    live_names = re.findall(r"'([a-z_]+)'", live.group(1)) if live else re.findall(r"'([a-z_]+)'", definition)
+    assert set(live_names) == set(NOTIFIED_EVENTS), definition
+
+
+def test_a_text_reply_notifies_the_broker_as_replied_by_text(broker_a, settings):
+    settings.PORTAL_BASE_URL = "https://portal.example"
+    ada = LeadFactory(assigned_broker=broker_a, first_name="Ada", last_name="Lovelace")
+    _event("sms_replied", ada, reply_snippet="sealed", channel="sms")
+    with service_context():
+        [notification] = BrokerNotification.objects.filter(broker_id=broker_a.pk)
+        assert notification.event_type == "sms_replied" and notification.lead_id == ada.pk
+        mail.outbox.clear()
+        notifications_mail(now=timezone.now())
+    [message] = mail.outbox
+    assert "Ada Lovelace replied by text" in message.subject + message.body
 
 
 def test_two_events_in_the_window_make_one_mail_with_what_happened(broker_a, settings):

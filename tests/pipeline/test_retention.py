@@ -14,8 +14,9 @@ from django.utils import timezone
 from equity_connect.db import service_context
 from equity_connect.models import PipelineEvent
 from leads.models import LeadAccessRecord, LeadConsentAudit
-from pipeline.models import LeadStaging, PipelineDLQ, WebhookDelivery
+from pipeline.models import LeadStaging, PipelineDLQ, SmsMessage, WebhookDelivery
 from pipeline.tasks import retention_task
+from security.pii import PHONE, codec
 from tests import pg
 from tests.factories import (
     LeadAccessRecordFactory,
@@ -77,7 +78,7 @@ def test_the_retention_job_removes_what_is_past_each_period_and_counts_it():
     assert message == (
         "retention: 1 dlq_payloads_redacted, 1 staging_rows_deleted, 1 webhook_deliveries_deleted, "
         "1 event_details_emptied, 0 event_partitions_dropped, 0 events_deleted, 1 access_records_deleted, "
-        "1 consent_records_deleted"
+        "1 consent_records_deleted, 0 sms_bodies_emptied"
     )
     with service_context():
         old_dlq.refresh_from_db()
@@ -199,3 +200,50 @@ def test_an_event_retention_below_the_detail_retention_stops_the_start_up():
     )
     assert started.returncode != 0
     assert "EVENT_RETENTION_DAYS is 399: events are kept at least as long as their detail" in started.stderr
+
+
+def test_the_retention_job_empties_text_bodies_older_than_their_period(settings):
+    settings.SMS_BODY_RETENTION_DAYS = 30
+    lead = LeadFactory()
+    old_sent, old_reply, new_reply = (
+        _text(lead, "outbound", "first", "Hi Ada, this is Dana", "SM" + "1" * 32),
+        _text(lead, "inbound", "reply", "Yes, call me at 5, my code is 1234", "SM" + "2" * 32),
+        _text(lead, "inbound", "reply", "Thanks", "SM" + "3" * 32),
+    )
+    with service_context():
+        SmsMessage.objects.filter(pk__in=[old_sent.pk, old_reply.pk]).update(created_at=days_ago(31))
+        stored = _stored_body(old_reply.pk)
+        assert stored and "1234" not in stored  # encrypted at rest before, too
+
+    retention_task()
+
+    with service_context():
+        old_reply.refresh_from_db()
+        assert old_reply.body == "" and old_reply.body_erased_at is not None
+        assert old_reply.twilio_sid == "SM" + "2" * 32 and old_reply.status == "received"  # the row stays
+        assert SmsMessage.objects.get(pk=old_sent.pk).body == ""
+        assert SmsMessage.objects.get(pk=new_reply.pk).body == "Thanks"
+        assert "1234" not in (_stored_body(old_reply.pk) or "")
+        run = PipelineEvent.objects.filter(event_type="job_run", event_data__job="retention").get()
+        assert run.event_data["sms_bodies_emptied"] == 2
+    assert retention_task().endswith("0 sms_bodies_emptied")  # once only
+
+
+def _text(lead, direction: str, kind: str, body: str, sid: str) -> SmsMessage:
+    with service_context():
+        return SmsMessage.objects.create(
+            direction=direction,
+            kind=kind,
+            lead=lead,
+            phone="+14155550401",
+            phone_bidx=codec().blind_index("+14155550401", PHONE),
+            body=body,
+            twilio_sid=sid,
+            status="received" if direction == "inbound" else "queued",
+        )
+
+
+def _stored_body(message_id: int) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body FROM sms_messages WHERE id = %s", [message_id])
+        return cursor.fetchone()[0]
