@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 from django.urls import reverse
 from django.utils import timezone
 
-from pipeline.models import Alert, AlertState, PossibleDuplicate
+from pipeline.experiments.selectors import experiment_results
+from pipeline.models import Alert, AlertState, Experiment, PossibleDuplicate
 
 from . import charts
 from .charts import number, percent
@@ -356,7 +357,12 @@ def dashboard_page(*, start: dt.date, end: dt.date) -> dict:
         color=charts.ACCENT,
     )
     launch = launch_figures()
+    experiments = [
+        (experiment, experiment_results(experiment=experiment))
+        for experiment in Experiment.objects.filter(status__in=("running", "stopped")).order_by("-started_at")
+    ]
     return {
+        "experiments": experiments,
         "launch": launch,
         "launch_charts": _launch_charts(launch["weeks"]),
         "figures": figures,

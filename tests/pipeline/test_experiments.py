@@ -248,3 +248,25 @@ def test_the_admin_page_shows_the_figures_and_stops_with_the_chosen_winner(clien
         stopped = Experiment.objects.get(pk=experiment.pk)
         assert stopped.status == "stopped" and stopped.winner_id == winner.pk
     assert client.get(f"/admin/pipeline/experiment/{experiment.pk}/stop/{winner.pk}/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_the_ops_dashboard_shows_each_running_experiment_per_variant(fake_instantly, settings):
+    from django.test import Client
+
+    settings.FEEDER_DAILY_LIMIT = 20
+    experiment = running_experiment(sample_size=50)
+    queued_leads(20)
+    mv_refresh()
+    campaign_feeder_run(business_date=MONDAY)
+    with service_context():
+        lead_id = ExperimentAssignment.objects.filter(experiment=experiment, variant__name="A").first().lead_id
+        record_event("email_replied", lead_id=lead_id)
+        figures = {figure.name: figure for figure in experiment_results(experiment=experiment)}
+    client = Client()
+    client.force_login(StaffUserFactory())
+    page = client.get("/admin/dashboard/").content.decode()
+    assert 'id="experiments"' in page and f"/admin/pipeline/experiment/{experiment.pk}/change/" in page
+    a = figures["A"]
+    assert f'<td>A</td><td class="num">{a.fed}</td><td class="num">1</td>' in page
+    assert figures["B"].judgement.text in page  # not judged before the sample size: it says so
