@@ -19,29 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
-from leads.scoring import category_sql
+from leads.scoring import LEAD_COLUMNS, category_sql
 
 from .features import FEATURES_FROM, FEATURES_SELECT, WIDTH
 
 POSITIVE_EVENTS = ("email_replied", "appointment_booked")
 NEGATIVE_EVENTS = ("email_bounced", "unsubscribed")
 
-_RULE_INPUTS = {
-    name: f"l.{name}"
-    for name in (
-        "property_value",
-        "estimated_equity",
-        "property_type",
-        "age",
-        "owner_occupied",
-        "property_state",
-        "email",
-        "phone",
-        "email_verified",
-        "phone_verified",
-        "melissa_payload",
-    )
-}
+_RULE_INPUTS = {name: f"l.{name}" for name in LEAD_COLUMNS if name != "campaign_status"}
 
 
 def _rule_score_sql() -> str:

@@ -44,10 +44,8 @@ class SmsSendState(models.TextChoices):
 # Twilio's message statuses, and ours: `pending` (row written, request not answered yet), `not_sent` (a
 # transient failure: the lead is offered again later), `uncertain` (the request timed out: Twilio may have sent
 # it; never sent again).
-SMS_STATUSES = (
-    "pending",
-    "not_sent",
-    "uncertain",
+# The statuses Twilio gives an outbound message (its answer to the send, and its status callbacks).
+TWILIO_SEND_STATUSES = (
     "accepted",
     "scheduled",
     "queued",
@@ -57,9 +55,8 @@ SMS_STATUSES = (
     "undelivered",
     "failed",
     "canceled",
-    "read",
-    "received",
 )
+SMS_STATUSES = ("pending", "not_sent", "uncertain", *TWILIO_SEND_STATUSES, "read", "received")
 
 
 class SmsMessage(models.Model):

@@ -34,20 +34,10 @@ from leads.models import Lead
 from leads.suppressions.selectors import leads_bound_for
 from security.pii import PHONE, codec
 
-from .models import SmsDirection, SmsKind, SmsMessage, SmsSendState
+from .models import TWILIO_SEND_STATUSES, SmsDirection, SmsKind, SmsMessage, SmsSendState
 from .twilio import SendResult, TwilioClient
 
-KNOWN_STATUSES = {
-    "accepted",
-    "scheduled",
-    "queued",
-    "sending",
-    "sent",
-    "delivered",
-    "undelivered",
-    "failed",
-    "canceled",
-}
+KNOWN_STATUSES = set(TWILIO_SEND_STATUSES)
 
 
 @dataclass
