@@ -184,3 +184,10 @@ class TestAddedToCampaignTrigger:
     def test_stamps_a_lead_inserted_as_active(self):
         lead = LeadFactory(campaign_status="active")
         assert self.status_and_stamp(lead)[1] is not None
+
+
+def test_the_suppression_lists_index_keeps_no_pending_list():
+    """Each "already listed?" lookup would scan a GIN pending list whole (leads migration 0024)."""
+    with service_context():
+        [(options,)] = fetch("SELECT reloptions FROM pg_class WHERE relname = 'suppressions_value_idx'")
+    assert options == ["fastupdate=off"]
