@@ -119,13 +119,19 @@ def verification_figures(leads) -> dict:
     }
 
 
-def campaign_status_distribution(broker=None) -> dict[str, int]:
+def campaign_status_counts(broker=None) -> tuple[dict[str, int], int]:
+    """(live leads per campaign status, all live leads): one index-only scan of `leads_live_broker_status_idx`,
+    which also gives the total (a lead without a status counts there and in no status)."""
     counts = {status.value: 0 for status in CampaignStatus}
-    rows = lead_scope(broker).values("campaign_status").annotate(count=Count("id")).order_by()
+    total = 0
+    rows = (
+        lead_scope(broker).values("campaign_status").annotate(count=Count("*"))
+    )  # COUNT(*): the index alone answers.order_by()
     for row in rows:
+        total += row["count"]
         if row["campaign_status"] is not None:
             counts[row["campaign_status"]] = row["count"]
-    return counts
+    return counts, total
 
 
 # Fed leads are the distinct leads of the window's `campaign_added` events; their replies and bookings are the
@@ -220,6 +226,7 @@ def dashboard_figures(
     )
     verification = verification_figures(in_window)
     outcomes = campaign_outcomes(since=since, until=until, broker=broker)
+    status_counts, leads_total = campaign_status_counts(broker)
     funnel_counts = {
         "uploaded": uploaded,
         "deduped": deduped,
@@ -240,8 +247,8 @@ def dashboard_figures(
         "uploads_total": sum(point["count"] for point in daily_uploads),
         "daily_leads": _day_series(daily_leads_rows, start=since, days=days),
         "verification": verification,
-        "campaign_status": campaign_status_distribution(broker),
-        "leads_total": leads.count(),
+        "campaign_status": status_counts,
+        "leads_total": leads_total,
         "reply_rate": outcomes["reply_rate"],
         "booking_rate": outcomes["booking_rate"],
         "dlq_depth": dlq_depth(broker),
