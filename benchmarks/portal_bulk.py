@@ -124,9 +124,10 @@ def main(argv: list[str]) -> int:
         f"Machine: {common.machine()}.",
         "",
         f"Data: {total:,} leads, {len(own_ids):,} of them the measured broker's (every {BROKER_EVERY}th row; the"
-        " portal data set at this scale). Each bulk request selects 1,000 random leads of the broker (reset"
-        f" outside the timing), {BULK_REQUESTS} requests per action; the switch alternates {len(VIEWS)} saved"
-        f" views, {SWITCH_REQUESTS} requests.",
+        " portal data set at this scale, e-mails and phones sealed and indexed as the sweep leaves them, so that"
+        " do-not-contact's suppression entries bind and mark the leads). Each bulk request selects 1,000 random"
+        f" leads of the broker (reset outside the timing), {BULK_REQUESTS} requests per action; the switch"
+        f" alternates {len(VIEWS)} saved views, {SWITCH_REQUESTS} requests.",
         "",
         "| request | p50 (ms) | p95 (ms) | max (ms) |",
         "|---|---:|---:|---:|",
@@ -143,7 +144,8 @@ def main(argv: list[str]) -> int:
         "How: the selection is checked in one query (every id must be the broker's), then each action is one"
         " statement: an `UPDATE … FROM (SELECT … FOR UPDATE)` over the broker's scoped queryset whose CTE also"
         " inserts the `pipeline_events` rows (or an `INSERT … SELECT` of the follow-ups); do-not-contact adds"
-        " the e-mails and phones to the suppression list in one import.",
+        " the e-mails and phones to the suppression list in one import (one INSERT of the rows as arrays, one UPDATE"
+        " of the marks of every lead those values bind, each with its event).",
         "",
         f"Load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine is"
         " shared), so the tail is noisy.",
