@@ -90,14 +90,9 @@ def _who(user) -> str:
 
 def leads_marks_refresh(*, targets: str, params: dict) -> list[tuple]:
     """Recompute the marks of the leads `targets` selects; (id, broker, marks) of those that changed, each with
-    a `lead_suppression_changed` event. In the caller's transaction.
-
-    Without JIT: the planner takes each `@>` on the list for ~0.5% of its entries, so a refresh of 1,000 leads is
-    costed like a sort of a million rows, above `jit_above_cost`, and compiled for 6,000 (114 ms of a bulk
-    do-not-contact's 480, measured with EXPLAIN ANALYZE)."""
+    a `lead_suppression_changed` event. In the caller's transaction."""
     statement = marks_refresh_sql(targets)
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
         cursor.execute(
             f"WITH changed AS ({statement})\n"
             + lead_events_insert_sql(
@@ -108,9 +103,7 @@ def leads_marks_refresh(*, targets: str, params: dict) -> list[tuple]:
             + " RETURNING lead_id",
             {**params, "upload": None},
         )
-        changed = cursor.fetchall()
-        cursor.execute("SET LOCAL jit TO DEFAULT")
-        return changed
+        return cursor.fetchall()
 
 
 def _entry_targets(kind: str, indexes: list[str]) -> tuple[str, dict]:
@@ -335,11 +328,15 @@ SELECT DISTINCT ON (r.kind, r.reason, (r.indexes::varchar[])[1])
         )
         added = cursor.rowcount
         cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
-        cursor.execute("SET LOCAL jit TO DEFAULT")
+        # The marks refresh without JIT too: the planner takes each `@>` on the list for ~0.5% of its entries, so
+        # a refresh of 1,000 leads is costed like a sort of a million rows, above `jit_above_cost`, and compiled
+        # for 6,000 (114 ms of a bulk do-not-contact's 480 under EXPLAIN ANALYZE; 5.5 s when the rows were read
+        # from a temporary table, whose size the planner did not know).
         marked = leads_marks_refresh(
             targets="\n UNION ".join(kind_targets(kind, f"indexes_{kind}") for kind in sorted(by_kind)),
             params={f"indexes_{kind}": _text_array(sorted(values)) for kind, values in by_kind.items()},
         )
+        cursor.execute("SET LOCAL jit TO DEFAULT")
         counts = {
             "rows": len(prepared),
             "added": added,
