@@ -38,12 +38,13 @@ def looks_encrypted(value: str | None) -> bool:
     return bool(value) and _TOKEN.fullmatch(value) is not None
 
 
-def decrypt_stored(value: str | None, kind: str) -> str | None:
+def decrypt_stored(value: str | None, kind: str, *, with_codec=None) -> str | None:
     """A stored value in plaintext: a token is decrypted (PiiUnavailable if no configured key opens it);
-    plaintext left by the seed's SQL (until the sweep encrypts it) is returned as it is."""
+    plaintext left by the seed's SQL (until the sweep encrypts it) is returned as it is. `with_codec`: the codec,
+    for a caller opening many values (reading the keys once)."""
     if not value or not looks_encrypted(value):
         return value
-    return codec().decrypt(value, kind)
+    return (with_codec or codec()).decrypt(value, kind)
 
 
 # Event detail keys that hold a person's free text (a broker's note, a do-not-contact reason, a lead's reply): sealed

@@ -63,14 +63,24 @@ UPDATE leads l SET suppressed_channels = coalesce(m.marks, '{{}}'::jsonb), updat
 RETURNING l.id, l.assigned_broker_id, l.suppressed_channels"""
 
 
-# The leads an entry's values can bind: by kind, on the leads' indexed columns (`%(indexes)s`: varchar[]).
-ENTRY_TARGETS = {
-    "email": "SELECT id FROM leads WHERE email_bidx = ANY(%(indexes)s::varchar[])",
-    # No index on the domain: a domain entry is rare, and this reads `leads` once.
-    "email_domain": "SELECT id FROM leads WHERE email_domain_bidx = ANY(%(indexes)s::varchar[])",
-    "phone": "SELECT id FROM leads WHERE phone_bidx = ANY(%(indexes)s::varchar[])",
-    "address": "SELECT id FROM leads WHERE addr_hash = ANY(%(indexes)s::varchar[])",
+# The lead column each kind's values are matched on.
+KIND_COLUMNS = {
+    "email": "email_bidx",
+    "email_domain": "email_domain_bidx",
+    "phone": "phone_bidx",
+    "address": "addr_hash",
 }
+
+
+def kind_targets(kind: str, param: str = "indexes") -> str:
+    """The leads the values of one kind can bind, on the leads' indexed column (`%(<param>)s`: varchar[])."""
+    return f"SELECT id FROM leads WHERE {KIND_COLUMNS[kind]} = ANY(%({param})s::varchar[])"
+
+
+# The leads an entry's values can bind: by kind, on the leads' indexed columns (`%(indexes)s`: varchar[]).
+# No index on the domain: a domain entry is rare, and its SELECT reads `leads` once (so an import asks only for
+# the kinds it holds: suppression_import_rows).
+ENTRY_TARGETS = {kind: kind_targets(kind) for kind in KIND_COLUMNS}
 # Leads by id (`%(ids)s`: uuid[]).
 IDS_TARGETS = "SELECT unnest(%(ids)s::uuid[])"
 

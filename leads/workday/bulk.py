@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -26,7 +27,8 @@ from django_q.tasks import async_task
 
 from equity_connect.db import service_context
 from equity_connect.events import lead_events_insert_sql
-from security.fields import seal_note
+from security.fields import decrypt_stored, seal_note
+from security.pii import EMAIL, PHONE, codec
 
 from ..models import Lead
 from ..selectors import LeadFilters, lead_list
@@ -68,7 +70,10 @@ class BulkOutcome:
 
 
 def _ids_array(ids) -> RawSQL:
-    return RawSQL('"leads"."id" = ANY(%s::uuid[])', ([str(pk) for pk in ids],), output_field=BooleanField())
+    # One array literal (each id parsed as a UUID first, so nothing else can get into it): psycopg's quoting of
+    # a list, element by element, costs more than the query at 1,000 ids.
+    literal = "{" + ",".join(str(pk if isinstance(pk, uuid.UUID) else uuid.UUID(str(pk))) for pk in ids) + "}"
+    return RawSQL('"leads"."id" = ANY(%s::uuid[])', (literal,), output_field=BooleanField())
 
 
 def bulk_selection(*, broker, lead_ids=None, filters: LeadFilters | None = None) -> list[uuid.UUID]:
@@ -126,7 +131,7 @@ def _name(row) -> str:
     return " ".join(part for part in (row["first_name"], row["last_name"]) if part) or "(no name)"
 
 
-def _outcome(action: str, rows: list[dict], changed_ids: set, reason_of) -> BulkOutcome:
+def _outcome(action: str, rows: list[dict], changed_ids: Collection, reason_of) -> BulkOutcome:
     skipped: dict[str, list] = defaultdict(list)
     for row in rows:
         if row["id"] not in changed_ids:
@@ -135,24 +140,34 @@ def _outcome(action: str, rows: list[dict], changed_ids: set, reason_of) -> Bulk
 
 
 def _update_recording(
-    queryset: QuerySet, *, set_sql: str, set_params: list, event_type: str, data_sql: str, data_params: list
-) -> set:
+    queryset: QuerySet,
+    *,
+    set_sql: str,
+    set_params: list,
+    event_type: str,
+    data_sql: str,
+    data_params: list,
+    returning: tuple[str, ...] = (),
+) -> dict:
     """UPDATE the leads of `queryset` (compiled into the statement) and record one event per changed lead, in one
-    statement. Returns the changed ids. `set_sql` and `data_sql` are this module's own SQL, never input."""
+    statement. Returns {changed id: (its `returning` columns, as stored)}. `set_sql`, `data_sql` and `returning`
+    are this module's own SQL, never input."""
     select_sql, select_params = queryset.values("id").query.sql_with_params()
+    extra = "".join(f", leads.{column}" for column in returning)
     statement = f"""
 WITH previous AS (
   SELECT l.id, l.campaign_status FROM leads l WHERE l.id IN ({select_sql}) FOR UPDATE
 ), changed AS (
   UPDATE leads SET {set_sql}, updated_at = now() FROM previous
    WHERE leads.id = previous.id
-  RETURNING leads.id, leads.assigned_broker_id, previous.campaign_status AS previous_status
-)
+  RETURNING leads.id, leads.assigned_broker_id, previous.campaign_status AS previous_status{extra}
+), recorded AS (
 {lead_events_insert_sql(event_type, source="changed", data_sql=data_sql, upload_sql="NULL")}
-RETURNING lead_id"""
+)
+SELECT id{"".join(f", {column}" for column in returning)} FROM changed"""
     with connection.cursor() as cursor:
         cursor.execute(statement, [*select_params, *set_params, *data_params])
-        return {row[0] for row in cursor.fetchall()}
+        return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
 def _queue_skip(row) -> str | None:
@@ -220,9 +235,10 @@ def bulk_do_not_contact(*, broker, lead_ids: list, reason: str, user=None) -> Bu
             event_type="lead_do_not_contact",
             data_sql="jsonb_build_object('from', previous_status, 'reason', %s::text, 'by', 'broker', 'bulk', true)",
             data_params=[seal_note(reason)],
+            returning=("email", "phone"),
         )
         if changed:
-            _suppress_contacts(changed, user=user)
+            _suppress_contacts(changed.values(), user=user)
     return _outcome(
         "do_not_contact",
         rows,
@@ -231,11 +247,14 @@ def bulk_do_not_contact(*, broker, lead_ids: list, reason: str, user=None) -> Bu
     )
 
 
-def _suppress_contacts(lead_ids: set, *, user) -> None:
-    """The leads' e-mails and phones on the suppression list (customer request: every channel), in one import."""
+def _suppress_contacts(contacts, *, user) -> None:
+    """The leads' e-mails and phones (`contacts`: (e-mail, phone) as stored) on the suppression list (customer
+    request: every channel), in one import."""
+    pii = codec()
     values = set()
-    for email, phone in Lead.objects.filter(pk__in=lead_ids).values_list("email", "phone").iterator():
-        for kind, value in ((SuppressionKind.EMAIL, email), (SuppressionKind.PHONE, phone)):
+    for email, phone in contacts:
+        for kind, stored, pii_kind in ((SuppressionKind.EMAIL, email, EMAIL), (SuppressionKind.PHONE, phone, PHONE)):
+            value = decrypt_stored(stored, pii_kind, with_codec=pii)
             if value:
                 # A legacy value the list cannot hold is left out: the lead's status stops it.
                 with contextlib.suppress(SuppressionInvalid):

@@ -12,7 +12,7 @@ from leads.contact_indexes import indexes_of
 from leads.models import Lead, Suppression
 from leads.services import lead_mark_do_not_contact
 from leads.suppressions.rules import SuppressionInvalid, channels_for
-from leads.suppressions.services import suppression_add, suppression_remove
+from leads.suppressions.services import suppression_add, suppression_import_rows, suppression_remove
 from pipeline.models import PipelineDLQ
 from pipeline.suppressions.values import address_hash
 from security.pii import EMAIL
@@ -151,6 +151,25 @@ def test_the_command_adds_lists_imports_and_removes(tmp_path, capsys):
         entry = Suppression.objects.get(kind="phone")
     call_command("suppression", "remove", str(entry.pk), "--note", "asked back in")
     assert lead("CM-2").suppressed_channels == {}
+
+
+def test_an_import_keeps_every_character_of_its_notes_and_marks_the_leads_its_values_bind():
+    ingest(csv_of([row("QN-1", "quote@example.net", "518-555-0199"), row("QN-2", "other@example.net")]))
+    notes = ['says "never", twice', "back\\slash {braces}, NULL", "", "it's é"]
+    rows = [
+        {"kind": "email", "value": "quote@example.net", "reason": "customer_request", "note": notes[0]},
+        {"kind": "phone", "value": "+15185550199", "reason": "customer_request", "note": notes[1]},
+        {"kind": "email", "value": "nobody@example.net", "reason": "manual", "channels": "email", "note": notes[2]},
+        {"kind": "email_domain", "value": "elsewhere.example", "reason": "manual", "channels": "email",
+         "note": notes[3]},
+    ]  # fmt: skip
+    with service_context():
+        counts = suppression_import_rows(rows=rows, source="test")
+        stored = dict(Suppression.objects.values_list("label", "note"))
+    assert counts == {"rows": 4, "added": 4, "already_listed": 0, "leads_marked": 1}
+    assert sorted(stored.values()) == sorted(notes)
+    assert lead("QN-1").suppressed_channels == {key: ["customer_request"] for key in ("email", "phone", "sms")}
+    assert lead("QN-2").suppressed_channels == {}
 
 
 def test_a_do_not_contact_binds_every_other_lead_with_that_contact():
