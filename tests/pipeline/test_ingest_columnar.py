@@ -60,6 +60,7 @@ EMAILS = st.one_of(
     st.from_regex(r"[ <]{0,2}[a-z.]{1,10}@[a-z]{1,8}\.[a-z]{2,3}[ >]{0,2}", fullmatch=True),
     st.builds(lambda local, domain: f"{local}@{domain}.com", st.text(max_size=10), st.text(max_size=10)),
     st.builds(lambda n_: "a" * n_ + "@example.com", st.integers(240, 260)),
+    st.builds(lambda n_: "a@" + "b" * n_ + ".com", st.integers(240, 260)),
     st.text(max_size=30),
 )
 ZIPS = st.one_of(
