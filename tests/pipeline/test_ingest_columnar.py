@@ -46,6 +46,9 @@ PHONES = st.one_of(
                 "{a}-{b}-{c} x12",
                 "+{a}{b}{c}",
                 "+44 {a} {b}{c}",
+                "+7 {a} {b}-{c}",
+                "+2{a}{b}{c}",
+                "7 ({a}) {b}-{c}",
                 "({a} {b}-{c}",
                 "{a}--{b}-{c}",
                 "1{a}{b}{c}0",
@@ -58,6 +61,7 @@ PHONES = st.one_of(
 EMAILS = st.one_of(
     st.from_regex(r"[A-Za-z0-9._%+'-]{1,70}@[A-Za-z0-9-]{1,12}(\.[A-Za-z0-9-]{1,8}){1,3}", fullmatch=True),
     st.from_regex(r"[ <]{0,2}[a-z.]{1,10}@[a-z]{1,8}\.[a-z]{2,3}[ >]{0,2}", fullmatch=True),
+    st.from_regex(r"[a-z]{1,5}@[a-z \t]{1,6}\.[a-z ]{2,4}", fullmatch=True),
     st.builds(lambda local, domain: f"{local}@{domain}.com", st.text(max_size=10), st.text(max_size=10)),
     st.builds(lambda n_: "a" * n_ + "@example.com", st.integers(240, 260)),
     st.builds(lambda n_: "a@" + "b" * n_ + ".com", st.integers(240, 260)),
