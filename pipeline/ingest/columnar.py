@@ -108,7 +108,8 @@ def emails(values) -> list[str | None]:
         lowered = [value.lower() for value in values]
     match, careful = _PLAIN_EMAIL.fullmatch, n.email
     return [
-        low if len(low) <= n.MAX_EMAIL and match(low) else (careful(value) if value else None) for value, low in zip(values, lowered, strict=True)
+        low if len(low) <= n.MAX_EMAIL and match(low) else (careful(value) if value else None)
+        for value, low in zip(values, lowered, strict=True)
     ]
 
 

@@ -6,7 +6,8 @@ flags, verification codes, the broker from the upload or the territory rules, th
 the blind indexes of e-mail and phone) and encrypts what holds personal data (AES-GCM, security/pii.py): the
 e-mail, the phone, and — for a rejected row only, the one the DLQ keeps — the raw record, as JSON text sealed
 whole (`{"encrypted": "<token>"}`, kind `raw_row`; NULL for a valid row); `write_copy_text(copy, pairs)`
-writes many rows as COPY text in blocks. No database, no Django: the normaliser child processes run this.
+writes many rows as COPY text in blocks, through the fast path (`block`, pipeline/ingest/columnar.py), whose
+staged rows equal `row`'s. No database, no Django: the normaliser child processes run this.
 """
 
 from __future__ import annotations

@@ -70,7 +70,9 @@ EMAILS = st.one_of(
 ZIPS = st.one_of(
     st.from_regex(r"[0-9]{5}(-[0-9]{4})?", fullmatch=True),
     st.from_regex(r"[0-9 -]{0,11}", fullmatch=True),
-    st.sampled_from(["00000", "00000-1234", "1234", "921011234", " 92101", "92101-", "９２１０１"]),
+    st.sampled_from(
+        ["00000", "00000-1234", "1234", "921011234", " 92101", "92101-", "\uff19\uff12\uff11\uff10\uff11"]
+    ),
     st.text(max_size=12),
 )
 KEYS = st.one_of(
