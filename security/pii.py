@@ -19,6 +19,7 @@ ingest child processes build one from `codec_keys()`.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -39,6 +40,7 @@ KINDS = (EMAIL, EMAIL_DOMAIN, PHONE, PHONE_LAST4, NOTES, RAW_ROW)
 
 _NONCE_BYTES = 12
 _INDEX_BYTES = 16
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64 → base64url, as base64.urlsafe_b64encode
 
 
 class PiiUnavailable(Exception):
@@ -127,6 +129,24 @@ class PiiCodec:
         sealed = self._current.encrypt(nonce, value.encode(), kind.encode())
         return self._prefix + base64.urlsafe_b64encode(nonce + sealed).decode()
 
+    def encrypt_many(self, values: list[str | None], kind: str) -> list[str | None]:
+        """`encrypt` of each value, for a block of values (the ingest's column of e-mails or phones): one
+        `os.urandom` call for every nonce of the block and no per-value wrappers; the same tokens' format."""
+        nonces = os.urandom(_NONCE_BYTES * len(values))
+        seal, associated, prefix = self._current.encrypt, kind.encode(), self._prefix
+        encode, urlsafe = binascii.b2a_base64, _URLSAFE
+        out: list[str | None] = []
+        append = out.append
+        for position, value in enumerate(values):
+            if not value:
+                append(value)
+                continue
+            start = position * _NONCE_BYTES
+            nonce = nonces[start : start + _NONCE_BYTES]
+            sealed = nonce + seal(nonce, value.encode(), associated)
+            append(prefix + encode(sealed, newline=False).translate(urlsafe).decode())
+        return out
+
     def decrypt(self, token: str | None, kind: str) -> str | None:
         if token is None or token == "":
             return token
@@ -158,6 +178,25 @@ class PiiCodec:
         if value is None or value == "":
             return None
         return self._index(self.current_index_version, value, kind)
+
+    def blind_index_many(self, values: list[str | None], kind: str) -> list[str | None]:
+        """`blind_index` of each value, for a block of values: the key's SHA-256 states copied per value
+        (`bulk_index_states`) instead of an `hmac` object per value (≈ half the time); the same indexes."""
+        inner, outer = self.bulk_index_states(kind)
+        inner_copy, outer_copy = inner.copy, outer.copy
+        prefix = self.current_index_version + ":"
+        out: list[str | None] = []
+        append = out.append
+        for value in values:
+            if value is None or value == "":
+                append(None)
+                continue
+            state = inner_copy()
+            state.update(value.encode())
+            final = outer_copy()
+            final.update(state.digest())
+            append(prefix + final.digest()[:_INDEX_BYTES].hex())
+        return out
 
     def bulk_index_states(self, kind: str, *, prefix: bytes = b""):
         """(inner, outer): SHA-256 states of the current blind-index key (RFC 2104: key ⊕ ipad, with the kind's

@@ -201,8 +201,11 @@ def name(value: str | None) -> str | None:
     return value
 
 
+MAX_EMAIL = 254  # RFC 5321's longest address
+
+
 def email(value: str | None) -> str | None:
-    value = text(value, limit=254)
+    value = text(value, limit=MAX_EMAIL)
     if value is None:
         return None
     value = value.lower().strip("<>").strip()

@@ -6,7 +6,8 @@ flags, verification codes, the broker from the upload or the territory rules, th
 the blind indexes of e-mail and phone) and encrypts what holds personal data (AES-GCM, security/pii.py): the
 e-mail, the phone, and — for a rejected row only, the one the DLQ keeps — the raw record, as JSON text sealed
 whole (`{"encrypted": "<token>"}`, kind `raw_row`; NULL for a valid row); `write_copy_text(copy, pairs)`
-writes many rows as COPY text in blocks. No database, no Django: the normaliser child processes run this.
+writes many rows as COPY text in blocks, through the fast path (`block`, pipeline/ingest/columnar.py), whose
+staged rows equal `row`'s. No database, no Django: the normaliser child processes run this.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from json.encoder import encode_basestring as encode_string
 
 from security.pii import EMAIL, EMAIL_DOMAIN, PHONE, PHONE_LAST4, RAW_ROW, PiiCodec, email_domain, phone_last4
 
 from . import normalise as n
+from .columnar import REASON_NO_KEY, block_function, codes_array, flag_text
 from .columns import contact_kind, map_headers
 
 # The normalised columns, in the order the row function emits them after the raw fields.
@@ -57,11 +60,6 @@ NORMALISED = (
 )
 NORMALISED_NAMES = tuple(name for name, _ in NORMALISED)
 
-REASON_NO_KEY = (
-    "no dedupe key: the row has no MAK, no APN and no usable address (a street line with a ZIP code, or "
-    "with a city and a state) — add one of them and reprocess the row"
-)
-
 
 @dataclass
 class Territory:
@@ -81,24 +79,13 @@ class Territory:
         return None
 
 
-def _pg_array(values: list[str]) -> str | None:
-    return "{" + ",".join(values) + "}" if values else None  # codes are [A-Z0-9_-]: nothing to quote
-
-
-def _flag(value: bool | None) -> str | None:
-    return None if value is None else ("t" if value else "f")
-
-
 _CACHE_SIZE = 1 << 16
+BLOCK_ROWS = 512  # rows normalised together by the fast path, and written as one piece of COPY text
 
 
 def _copy_escape(value: str) -> str:
     """One value in COPY's text format (the slow path: any backslash, tab or line break escaped)."""
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _copy_block(lines: list[str]) -> str:
-    return ("\n".join(lines) + "\n").replace("\x00", "\\N")
 
 
 def _cached(function: Callable[[str], object]) -> Callable[[str], object]:
@@ -146,7 +133,12 @@ class StagingLayout:
         self.unknown = [index for index in range(width) if index not in known]
         # The staged row: upload, line, raw JSON, payload JSON, then the normalised columns.
         self.normalised_offset = 4
+        # A column we do not map whose name says it holds a contact ("Email 2", "Wireless 3") is kept encrypted.
+        self.sealed_unknown = {index: kind for index in self.unknown if (kind := contact_kind(raw_keys[index]))}
+        # The careful path, one record at a time (a DLQ row's reprocess, and the reference of the fast path)...
         self.row = self._row_function(fields, broker_id, territory, email_codes, phone_codes, codec)
+        # ...and the fast path, a block of records column by column (pipeline/ingest/columnar.py): staging's.
+        self.block = block_function(self, fields, broker_id, territory, email_codes, phone_codes, codec)
 
     def _raw_json(self):
         """A function: (cells padded/truncated to the width, the extra cells or None) → the raw row's JSON."""
@@ -185,7 +177,7 @@ class StagingLayout:
         # name says it holds a contact ("Email 2", "Wireless 3") is kept encrypted there, as the e-mail and phone
         # are.
         unknown = [(index, encode_string(self.raw_keys[index]) + ":") for index in self.unknown]
-        sealed_unknown = {index: kind for index in self.unknown if (kind := contact_kind(self.raw_keys[index]))}
+        sealed_unknown = self.sealed_unknown
         encode = encode_string
         # A column the file lacks reads the last cell of a padded row, which is always "".
         missing = width
@@ -225,7 +217,7 @@ class StagingLayout:
         town_of = _cached(lambda value: text(value, limit=100))
         city = _cached(n.city)
         property_type = _cached(lambda value: text(value, limit=100))
-        owner_flag = _cached(lambda value: _flag(n.boolean(value)))
+        owner_flag = _cached(lambda value: flag_text(n.boolean(value)))
         broker_cache: dict[tuple[str | None, str | None], str | None] = {}
 
         def owner2(full: str, first: str, last: str) -> str | None:
@@ -287,11 +279,11 @@ class StagingLayout:
             if cells[i_ecodes]:
                 found = codes_of(cells[i_ecodes])
                 email_verified = any(code in email_codes for code in found)
-                email_codes_text = _pg_array(found)
+                email_codes_text = codes_array(found)
             if cells[i_pcodes]:
                 found = codes_of(cells[i_pcodes])
                 phone_verified = any(code in phone_codes for code in found)
-                phone_codes_text = _pg_array(found)
+                phone_codes_text = codes_array(found)
             if cells[i_ever] and boolean(cells[i_ever]):
                 email_verified = True
             if cells[i_pver] and boolean(cells[i_pver]):
@@ -362,34 +354,43 @@ class StagingLayout:
 
     def write_copy_text(self, copy, pairs: Iterable[tuple[list[str], int]]) -> tuple[int, int]:
         """Normalise (row, line) pairs and write them to `copy` (anything with `.write(text)`: a COPY, or a
-        frame writer) as COPY text in blocks. Returns (rows, rows rejected).
+        frame writer) as COPY text, one write per block of BLOCK_ROWS rows. Returns (rows, rows rejected).
 
-        COPY's text format, built in blocks: every staged value is a string or None, and none holds a tab,
-        a line break or a NUL (the cells are NUL-free, `normalise.text` collapses whitespace, JSON escapes
-        control characters), so a row is its fields joined by tabs with backslashes doubled, and NULL
-        (`\\N`) is put in for a NUL placeholder once per block. A row that breaks the rule anyway is
-        escaped field by field."""
-        normalise_row = self.row
+        The rows go through the fast path (`self.block`, pipeline/ingest/columnar.py). COPY's text format, built
+        per block: every staged value is a string or None, and none holds a tab, a line break or a NUL (the cells
+        are NUL-free, `normalise.text` collapses whitespace, JSON escapes control characters), so a row is its
+        fields joined by tabs, the block's rows joined by line breaks with backslashes doubled, and NULL (`\\N`)
+        put in for a NUL placeholder. A block that breaks the rule anyway (its count of tabs or line breaks says
+        so) is escaped row by row, field by field where needed."""
+        block_of = self.block
         tabs = 3 + len(NORMALISED)
         join, nul = "\t".join, "\x00"
-        lines: list[str] = []
-        size = 0
         count, rejected = 0, 0
-        for row, line in pairs:
-            staged, reason = normalise_row(row, line)
-            if reason is not None:
-                rejected += 1
-            text = join([nul if value is None else value for value in staged])
-            if "\\" in text:
+        pairs = iter(pairs)
+        while chunk := list(islice(pairs, BLOCK_ROWS)):
+            columns, chunk_rejected = block_of(chunk)
+            rejected += chunk_rejected
+            count += len(chunk)
+            columns = [
+                [nul if value is None else value for value in column] if None in column else column
+                for column in columns
+            ]
+            lines = list(map(join, zip(*columns, strict=True)))
+            text = "\n".join(lines)
+            if text.count("\t") != tabs * len(lines) or text.count("\n") != len(lines) - 1 or "\r" in text:
+                text = "\n".join(
+                    _copy_line(line, staged, tabs)
+                    for line, staged in zip(lines, zip(*columns, strict=True), strict=True)
+                )
+            elif "\\" in text:
                 text = text.replace("\\", "\\\\")
-            if text.count("\t") != tabs or "\n" in text or "\r" in text:
-                text = join([nul if value is None else _copy_escape(value) for value in staged])
-            lines.append(text)
-            size += len(text)
-            count += 1
-            if size > 1 << 18:
-                copy.write(_copy_block(lines))
-                lines, size = [], 0
-        if lines:
-            copy.write(_copy_block(lines))
+            copy.write((text + "\n").replace(nul, "\\N"))
         return count, rejected
+
+
+def _copy_line(line: str, staged: tuple, tabs: int) -> str:
+    """One row's COPY text: its joined fields with backslashes doubled, or each field escaped when a value holds
+    a tab or a line break."""
+    if line.count("\t") != tabs or "\n" in line or "\r" in line:
+        return "\t".join(value if value == "\x00" else _copy_escape(value) for value in staged)
+    return line.replace("\\", "\\\\")
