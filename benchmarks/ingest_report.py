@@ -14,6 +14,7 @@ STEPS = (
     "match_ms",
     "update_ms",
     "insert_ms",
+    "search_ms",
     "suppress_ms",
 )
 
