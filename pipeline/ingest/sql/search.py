@@ -6,7 +6,8 @@ standing GIN: docs/benchmarks.md, "Ingest speed", point 6). For that the insert 
 `equity.lead_search_deferred` on (the row trigger on `leads` then skips), and `lead_search_partition_add()`
 (SECURITY DEFINER: the partition is the table owner's) writes the rows, builds the indexes, attaches the
 partition and ends the deferral, in the upload's transaction: a lead is searchable exactly when its upload is
-`done`. An upload creating fewer than INGEST_SEARCH_PARTITION_MIN_LEADS leads (or a DLQ row) leaves the insert to the trigger, which writes the live partition.
+`done`. An upload creating fewer than INGEST_SEARCH_PARTITION_MIN_LEADS leads (or a DLQ row) leaves the insert
+to the trigger, which writes the live partition.
 Merges and owner changes need nothing here: the update trigger rewrites the row of any lead whose names,
 street, city, APN or broker change, whoever changes them.
 """
