@@ -17,7 +17,8 @@ about half as much per lead, docs/benchmarks.md "Ingest speed", point 6).
   come from `leads` itself. A stale or forged search row can cost speed, never show another broker's lead or a
   wrong status. `portal_lead_search_query()` returns the statement (the benchmark EXPLAINs it).
 - Owned by the table owner; RLS on the table and on every partition: a broker's role sees its own rows, the
-  service role all, the app's login role nothing; the partitions have no policy (read through the parent only).
+  service role all, the app's login role and the ingestion's role nothing; the partitions have no policy (read
+  through the parent only) and get the parent's grants when made.
 - `leads_portal_search_trgm_idx` goes.
 
 RunSQL: tables, triggers and SQL functions. The reverse drops them and puts back 0016's functions and 0014's index.
@@ -56,8 +57,8 @@ ALTER TABLE lead_search_live ENABLE ROW LEVEL SECURITY;
 CREATE POLICY lead_search_broker_select ON lead_search FOR SELECT TO authenticated
   USING (broker_id = (SELECT auth.uid()));
 CREATE POLICY lead_search_service_all ON lead_search FOR ALL TO service_role USING (true) WITH CHECK (true);
-CREATE POLICY lead_search_pipeline_select ON lead_search FOR SELECT TO pipeline_writer USING (true);
-GRANT SELECT ON lead_search TO authenticated, pipeline_writer;
+-- pipeline_writer reads none of it (the apply adds its rows through lead_search_partition_add()).
+GRANT SELECT ON lead_search TO authenticated;
 
 -- Every existing lead, in one built partition (part 1).
 CREATE TABLE lead_search_p1 (LIKE lead_search);
