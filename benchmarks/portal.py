@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
             "SELECT portal_lead_search_query(%s::jsonb, %s, 'newest', 51, 0)",
             [json.dumps(selectors._search_document(filters)), measured.pk],
         )
-        cursor.execute("EXPLAIN ANALYZE " + cursor.fetchone()[0].replace("%", "%%"))
+        cursor.execute("EXPLAIN ANALYZE " + cursor.fetchone()[0])
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     lines = [
