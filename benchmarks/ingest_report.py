@@ -14,6 +14,7 @@ STEPS = (
     "match_ms",
     "update_ms",
     "insert_ms",
+    "search_ms",
     "suppress_ms",
 )
 
@@ -83,8 +84,10 @@ def report(
         "Where the time goes (the worker steps above: the `timings` of each upload's `dedupe_success` event; the "
         "rest of each total is the POST, the end of the transaction (emptying the upload's staging rows) and the "
         "status poll; the worker is started before the request, as a qcluster worker is): the INSERT into "
-        "`leads` is the largest step and costs about what the clean-COPY floor costs (heap, eight indexes "
-        "including the trigram GIN, the insert trigger); staging runs the file through the Python normalisers in "
+        "`leads` is the largest step and costs about what the clean-COPY floor costs (heap, its indexes, the "
+        "insert triggers); the search step then writes the new leads' portal search rows into a partition of "
+        "`lead_search` and builds its trigram GIN in one pass (the floor has no search index); staging runs "
+        "the file through the Python normalisers in "
         "`INGEST_NORMALISER_PROCESSES` child processes (each takes every other row) while the worker copies "
         "their COPY text into the unlogged `leads_staging`, so Python and PostgreSQL's COPY share the two "
         "cores; then the set-based dedupe and match and, on the merge path, the UPDATE, whose re-scored leads "

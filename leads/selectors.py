@@ -22,9 +22,9 @@ from .contact_indexes import indexes_of, search_indexes
 from .models import Lead, LeadConsentAudit, VerificationCodeMap
 from .timeline import EVENT_LABELS, TimelineEntry, lead_timeline  # noqa: F401  (the timeline is read from here)
 
-# The searched text. It must stay identical to the index and the function of migration 0014_pii_encryption (a
-# test checks), or the index is not used. E-mail and phone are encrypted, so they are not in it: an exact e-mail,
-# phone or phone's last four digits is found by its blind index (`search_indexes`).
+# The searched text: `lead_search.document`, written by `lead_search_document()` (leads migration 0026_lead_search;
+# a test checks they agree). E-mail and phone are encrypted, so they are not in it: an exact e-mail, phone or
+# phone's last four digits is found by its blind index (`search_indexes`).
 SEARCH_EXPRESSION = (
     "(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || coalesce(property_address, '')"
     " || ' ' || coalesce(property_city, '') || ' ' || coalesce(apn, ''))"
@@ -105,7 +105,7 @@ def _search_alternatives(search: str) -> list[list[str]]:
 
 
 def _search_document(filters: LeadFilters) -> dict:
-    """The filters as the JSON document `portal_lead_search()` reads (migrations 0004 and 0014)."""
+    """The filters as the JSON document `portal_lead_search()` reads (migrations 0004, 0014 and 0025)."""
     document: dict = {"pattern_groups": _search_alternatives(filters.search)}
     contact = search_indexes(filters.search)
     if contact:  # or the term is the lead's exact e-mail, phone or last four digits (migration 0014)
@@ -128,7 +128,7 @@ def _search_ids(filters: LeadFilters, *, limit: int | None, offset: int = 0) -> 
     list's order, and how many match in all (None when the page is empty).
 
     Under row-level security PostgreSQL will not use an index for `ILIKE` (not a leakproof operator), so
-    a plain query scans every one of the broker's rows. `portal_lead_search()` (migration 0004) runs the
+    a plain query scans every one of the broker's rows. `portal_lead_search()` (migrations 0004, 0025) runs the
     same search with the indexes, limited to the calling broker's leads (`auth.uid()`), and returns ids;
     the rows are then read through RLS as usual."""
     with connection.cursor() as cursor:

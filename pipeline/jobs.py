@@ -52,6 +52,7 @@ SUPPRESSION_SYNC = "suppressions_instantly_sync"
 NOTIFICATIONS_MAIL = "broker_notifications_mail"
 SCORE_MODEL_TRAIN = "score_model_train"
 SMS_FEEDER = "sms_feeder"
+LEAD_SEARCH_FOLD = "lead_search_fold"
 # The heartbeat /healthz reads to know the scheduler is alive (pipeline/monitoring/health.py).
 SCHEDULER_HEARTBEAT = "scheduler"
 

@@ -76,6 +76,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="pipeline_events: this month's partition and the next EVENT_PARTITION_MONTHS_AHEAD months'",
     ),
     ScheduleSpec(
+        name=jobs.LEAD_SEARCH_FOLD,
+        func="pipeline.tasks.lead_search_fold_task",
+        cron="35 4 * * *",
+        description="Portal search: the small lead_search partitions (one per large upload) folded into one",
+    ),
+    ScheduleSpec(
         # Before the 05:30 refresh of mv_contactable_leads, so the morning's feed ranks on tonight's scores.
         name=jobs.SCORE_MODEL_TRAIN,
         func="pipeline.tasks.score_model_train_task",

@@ -20,6 +20,7 @@ from pipeline.cleanup import cleanup_run
 from pipeline.ingest.services import upload_ingest
 from pipeline.ingest.sweeper import uploads_sweep
 from pipeline.jobs import CONTACTS_ENCRYPT, UPLOAD_SWEEP, JobResult, heartbeat_touch, job_lock_try, scheduler_heartbeat
+from pipeline.lead_search import lead_search_fold_run
 from pipeline.monitoring.alerts import alerts_evaluate_run
 from pipeline.notifications import notifications_mail_run
 from pipeline.partitions import event_partitions_run
@@ -106,6 +107,11 @@ def retention_task() -> str:
 def event_partitions_task() -> str:
     scheduler_heartbeat()
     return _done(event_partitions_run())
+
+
+def lead_search_fold_task() -> str:
+    scheduler_heartbeat()
+    return _done(lead_search_fold_run())
 
 
 def dlq_retry_task() -> str:

@@ -304,6 +304,9 @@ INGEST_NORMALISER_PROCESSES = env.int("INGEST_NORMALISER_PROCESSES", default=2) 
 DNC_IMPORT_PROCESSES = env.int("DNC_IMPORT_PROCESSES", default=2)
 DNC_REGISTRY_MAX_AGE_DAYS = env.int("DNC_REGISTRY_MAX_AGE_DAYS", default=31)
 INGEST_LEAD_EVENTS_MAX = env.int("INGEST_LEAD_EVENTS_MAX", default=10_000)
+# An upload creating at least this many leads adds their portal search rows as one lead_search partition built
+# by CREATE INDEX (pipeline/ingest/sql/search.py); fewer are written row by row by the trigger on leads.
+INGEST_SEARCH_PARTITION_MIN_LEADS = env.int("INGEST_SEARCH_PARTITION_MIN_LEADS", default=1_000)
 INGEST_LOCK_WAIT_SECONDS = env.float("INGEST_LOCK_WAIT_SECONDS", default=60.0)
 # The sweeper queues again an unfinished upload no worker holds, once it was queued this long ago (every minute),
 # or this long ago when a worker starts; /healthz and the uploads_stuck alert report uploads older than

@@ -29,12 +29,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection
 
 from pipeline.dlq import dlq_record_owner_change_reviews, dlq_record_rejected_rows
 from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 
-from .sql import DROP_TEMP_TABLES, SET_WORK_MEM, dedupe, match, suppress, write
+from .sql import DROP_TEMP_TABLES, SET_WORK_MEM, dedupe, match, search, suppress, write
 
 # Component propagation converges in as many passes as the longest chain of addresses; a bound anyway.
 MAX_PROPAGATION_PASSES = 50
@@ -153,6 +154,19 @@ def insert_new_leads(*, upload_id: str, source: str, lead_events: bool) -> int:
     return _execute(write.insert_sql(lead_events=lead_events), {"upload": upload_id, "source": source})
 
 
+def search_rows_defer(*, new_leads: int) -> None:
+    """Before the insert of a large upload's new leads: the search row trigger skips them, `search_rows_add`
+    adds them as one built partition (pipeline/ingest/sql/search.py)."""
+    if new_leads >= settings.INGEST_SEARCH_PARTITION_MIN_LEADS:
+        _execute(search.DEFER)
+
+
+def search_rows_add() -> int:
+    """After the insert: the deferred new leads' search rows, as a new partition of `lead_search` (nothing when
+    the insert was not deferred: the trigger wrote them)."""
+    return _scalar(search.PARTITION_ADD)
+
+
 def erased_rows_reject(*, upload_id: str, lines: list[int] | None) -> int:
     """Reject the staged rows of an erased person (suppression entries with reason `erasure`), blanking them.
     Returns how many (no statement at all while no one is erased)."""
@@ -207,8 +221,11 @@ def apply_staged(
     owners_change(upload_id=upload_id, counts=counts, shared=shared > 0)
     merge_into_leads(upload_id=upload_id, lead_events=lead_events, shared=shared > 0)
     lap("update_ms")
+    search_rows_defer(new_leads=new_clusters)
     counts.leads_created = insert_new_leads(upload_id=upload_id, source=source, lead_events=lead_events)
     lap("insert_ms")
+    search_rows_add()
+    lap("search_ms")
     if counts.leads_created != new_clusters:  # a broken invariant must never commit
         raise RuntimeError(f"inserted {counts.leads_created} leads for {new_clusters} new clusters")
     counts.leads_suppressed = leads_suppression_mark()

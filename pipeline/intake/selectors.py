@@ -24,6 +24,7 @@ APPLY_STEPS = (
     ("match_ms", "Match against existing leads"),
     ("update_ms", "Merge into existing leads"),
     ("insert_ms", "Insert new leads"),
+    ("search_ms", "Search rows of the new leads"),
     ("suppress_ms", "Suppression list"),
 )
 

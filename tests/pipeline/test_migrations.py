@@ -225,3 +225,26 @@ def test_0026_makes_the_event_trail_append_only_and_back(scratch_database):  # n
 
     with _connect(db) as conn:
         assert _changers(conn) == set()
+
+
+@pytest.mark.slow
+def test_leads_0026_moves_the_search_to_lead_search_and_back(scratch_database):  # noqa: F811
+    db = scratch_database
+    manage(db, "migrate", "--noinput")
+    manage(db, "migrate", "leads", "0025", "--noinput")
+    with _connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('leads_portal_search_trgm_idx') IS NOT NULL").fetchone() == (True,)
+        conn.execute(
+            "INSERT INTO leads (first_name, last_name, property_address, apn) VALUES ('Ada', 'Byron', '1 Way', '9-9')"
+        )
+    manage(db, "migrate", "leads", "--noinput")  # forward: every existing lead in the first built partition
+    with _connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('leads_portal_search_trgm_idx')").fetchone() == (None,)
+        rows = conn.execute("SELECT tableoid::regclass::text, document FROM lead_search").fetchall()
+        assert rows == [("lead_search_p1", "Ada Byron 1 Way  9-9")]
+    manage(db, "migrate", "leads", "0025", "--noinput")
+    with _connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('lead_search')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regclass('leads_portal_search_trgm_idx') IS NOT NULL").fetchone() == (True,)
+        assert conn.execute("SELECT count(*) FROM portal_lead_search('{}'::jsonb)").fetchone() == (0,)
+    manage(db, "migrate", "--noinput")

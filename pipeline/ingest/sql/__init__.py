@@ -12,7 +12,7 @@ from __future__ import annotations
 from pipeline.dlq import DLQ_FROM_STAGING_SQL, DLQ_REVIEW_FROM_OWNER_CHANGES_SQL
 from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 
-from . import dedupe, match, suppress, write
+from . import dedupe, match, search, suppress, write
 
 SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
 DROP_TEMP_TABLES = (
@@ -84,7 +84,12 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
             ),
         ]
     statements += [
+        ("large upload: the new leads' search rows wait for their partition", search.DEFER),
         ("new leads", write.insert_sql(lead_events=lead_events)),
+        (
+            "their search rows as one built partition of lead_search (pipeline/ingest/sql/search.py)",
+            search.PARTITION_ADD,
+        ),
         ("every value the suppression list holds", suppress.SUPPRESSION_KEYS),
         ("does the list hold any value, the DNC registry any number?", suppress.SOURCES),
         (
