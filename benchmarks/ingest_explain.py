@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 from benchmarks import common
 from benchmarks.ingest_files import generate
@@ -39,6 +40,17 @@ def _accept(path):
             source="bench",
             enqueue=False,
         )
+
+
+def _index_blocks() -> dict[str, tuple[int, int]]:
+    with common.psycopg_admin() as conn:
+        rows = conn.execute(
+            "SELECT indexrelname, idx_blks_read, idx_blks_hit FROM pg_statio_user_indexes WHERE relname = 'leads'"
+            " UNION ALL SELECT 'heap', heap_blks_read, heap_blks_hit FROM pg_statio_user_tables"
+            " WHERE relname = 'leads'"
+            " ORDER BY 1"
+        ).fetchall()
+    return {name: (read, hit) for name, read, hit in rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         command += ["-p", str(admin["PORT"])] if admin["PORT"] else []
         command += ["-v", f"upload={upload.id}", "-v", "source=explain", "-v", "lines=NULL"]
         env = {**os.environ, "PGPASSWORD": admin["PASSWORD"] or ""}
+        before = _index_blocks()
         result = subprocess.run(command, input=text, capture_output=True, text=True, env=env)
+        time.sleep(1.5)  # the session's statistics reach the cumulative views when it ends
+        after = _index_blocks()
         print(result.stdout)
         print(result.stderr, file=sys.stderr)
+        print("=== pages of leads and its indexes the apply read from outside / found in shared_buffers")
+        for name, (read, hit) in after.items():
+            print(f"{name}: read {read - before[name][0]:,}, hit {hit - before[name][1]:,}")
     finally:
         forget_uploads()
         for path in (first, second):

@@ -10,7 +10,8 @@ merge path, every merge writing). After each pair their leads, uploads and event
 The preloaded leads look like uploaded ones where the ingest's indexes can tell: parcel numbers (APN, MAK)
 spread over the whole key space by the same bijection the files use with `scrambled_keys`
 (benchmarks/ingest_files.py `parcel_number`), so a file's keys land among the table's rather than after
-them; a random-looking `addr_hash` (a SHA-256), blind indexes for e-mail and phone, random ids
+them; a random-looking `addr_hash` (a SHA-256), blind indexes for e-mail and phone in the stored form
+(`<key version>:<32 hex>`, version 1 as in the benchmark's keys, so a file's entries land among them), random ids
 (`gen_random_uuid()`, as every lead made before time-ordered ids had), 20 brokers, the portal benchmark's
 name, street and city lists (benchmarks/portal_data.py). The portal's own generator is not reused: its
 keys (`MAK1`, `MAK2`, …, sequential APNs, no `addr_hash`) would put every new key after the old ones.
@@ -36,7 +37,7 @@ INSERT INTO leads (id, first_name, last_name, email_bidx, phone_bidx, property_a
                    property_state, property_zip, property_value, estimated_equity, property_type, age,
                    owner_occupied, assigned_broker_id, lead_score, campaign_status, email_verified, phone_verified,
                    apn, mak, addr_hash, source, created_at)
-SELECT gen_random_uuid(), f, l, left(md5('e' || g), 32), left(md5('p' || g), 32),
+SELECT gen_random_uuid(), f, l, '1:' || md5('e' || g), '1:' || md5('p' || g),
        (100 + g %% 9899)::text || ' ' || s || ' St', c, 'CA', (90000 + (g %% 6000))::text,
        200000 + (random() * 1500000)::int, (random() * 900000)::int, 'Single Family', 55 + (random() * 35)::int,
        random() < 0.85, (%(brokers)s::uuid[])[1 + g %% %(n_brokers)s], (random() * 100)::int,
