@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.ingest.services import upload_ingest
 
     WORK.mkdir(parents=True, exist_ok=True)
+    forget_uploads()  # what an interrupted benchmark left
     first, second = WORK / "a.csv", WORK / "b.csv"
     distinct = generate(first, args.rows, offset=FILE_KEY_OFFSET, scrambled_keys=True)
     target = first
