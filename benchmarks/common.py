@@ -73,6 +73,32 @@ def setup(db_name: str, *, fresh: bool = False) -> None:
     django.setup()
 
 
+def _admin_conninfo() -> dict:
+    values = {**_env_file(), **os.environ}
+    admin_parts = urllib.parse.urlsplit(values.get("DATABASE_ADMIN_URL", values["DATABASE_URL"]))
+    conninfo = {
+        "host": urllib.parse.unquote(admin_parts.hostname or "") or None,
+        "port": admin_parts.port,
+        "user": urllib.parse.unquote(admin_parts.username or ""),
+        "password": urllib.parse.unquote(admin_parts.password or ""),
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+    if admin_parts.netloc.split("@")[-1].startswith("%2F"):
+        conninfo["host"] = urllib.parse.unquote(admin_parts.netloc.split("@")[-1].rsplit(":", 1)[0])
+    return conninfo
+
+
+def drop(db_name: str) -> None:
+    """Drop the scratch database `db_name` (closing Django's connections to it first)."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    with psycopg.connect(**_admin_conninfo()) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
 def psycopg_admin():
     """A psycopg connection (autocommit) as the owner role to the database `setup()` chose."""
     import psycopg

@@ -15,6 +15,11 @@ duplicate keys) it measures, in one run:
   `leads` grows under it).
 
     python -m benchmarks.ingest [--rows 100000 1000000] [--peer-rows N] [--no-write]
+    python -m benchmarks.ingest --preload 0 1000000 5000000 [--repeat 2] [--rows 100000]
+
+With `--preload`, it measures instead how an upload's cost grows with the table: the same two uploads into
+`leads` already holding each number of leads (`benchmarks/ingest_growth.py`), written to the `ingest_growth`
+section.
 
 `BENCH_INGEST_DATABASE` names the scratch database (default `equity_connect_bench_ingest`), so two checkouts
 can be measured side by side.
@@ -31,7 +36,7 @@ import os
 import shutil
 import sys
 
-from benchmarks import common
+from benchmarks import common, ingest_growth
 from benchmarks.ingest_files import generate
 from benchmarks.ingest_measure import (
     floor_clean_copy,
@@ -54,10 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-rows", type=int, default=0, help="rows of the file the peer imports (0: all)")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer")
     parser.add_argument("--no-write", action="store_true", help="print, do not rewrite docs/benchmarks.md")
+    parser.add_argument("--preload", type=int, nargs="+", help="leads already in the table (the growth curve)")
+    parser.add_argument("--repeat", type=int, default=1, help="with --preload: upload pairs per size")
+    parser.add_argument("--drop", action="store_true", help="drop the scratch database at the end")
+    parser.add_argument(
+        "--keep", action="store_true", help="with --preload: reuse the scratch database and its preloaded leads"
+    )
     args = parser.parse_args(argv)
     os.environ["MEDIA_ROOT"] = str(WORK / "media")  # the stored uploads, removed at the end
     os.environ["UPLOAD_MAX_BYTES"] = str(1 << 30)  # the 1M-row file is ~220 MB, over the 200 MB default
-    common.setup(DB_NAME, fresh=True)
+    common.setup(DB_NAME, fresh=not (args.keep and args.preload is not None))
     from equity_connect.db import service_context
     from security.services import partner_get_or_create, partner_key_create
 
@@ -69,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     base_url = f"http://127.0.0.1:{port}"
     results = []
     peer_rows = 0  # set when the peer runs
+    if args.preload is not None:
+        return _growth(args, base_url=base_url, key_id=key.key_id, secret=secret, server=server)
     load_before = os.getloadavg()
     try:
         for rows in args.rows:
@@ -113,6 +126,27 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_write:
         common.write_section("ingest", text)
+    if args.drop:
+        common.drop(DB_NAME)
+    return 0
+
+
+def _growth(args, *, base_url: str, key_id: str, secret: str, server) -> int:
+    rows = args.rows[0] if args.rows != [100_000, 1_000_000] else 100_000
+    try:
+        results = ingest_growth.measure(
+            args.preload, rows=rows, repeat=args.repeat, work=WORK, base_url=base_url, key_id=key_id, secret=secret
+        )
+    finally:
+        server.terminate()
+        server.wait(20)
+        shutil.rmtree(WORK / "media", ignore_errors=True)
+    text = ingest_growth.report(results, rows=rows)
+    print(text)
+    if not args.no_write:
+        common.write_section("ingest_growth", text)
+    if args.drop:
+        common.drop(DB_NAME)
     return 0
 
 

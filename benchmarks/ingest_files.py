@@ -76,8 +76,21 @@ CITIES = [
 ]
 TYPES = ["Single Family", "Condo", "Townhouse", "Multi-Family"]
 
+# With `scrambled_keys`, key k is written as the parcel number (k * KEY_MULTIPLIER) mod KEY_MODULUS (a bijection
+# on 0…KEY_MODULUS-1, the modulus prime), so a file's APNs and MAKs land all over the key space, among a large
+# table's, as real parcel numbers do, instead of after them; the growth benchmark's preloaded leads
+# (benchmarks/ingest_growth.py) use the same numbers in SQL.
+KEY_MODULUS = 999_999_937
+KEY_MULTIPLIER = 387_420_489
 
-def _property(k: int, variant: bool, revision: int = 0, address_of: int | None = None) -> tuple[list[str], list]:
+
+def parcel_number(k: int, *, scrambled: bool) -> int:
+    return k * KEY_MULTIPLIER % KEY_MODULUS if scrambled else k
+
+
+def _property(
+    k: int, variant: bool, revision: int = 0, address_of: int | None = None, scrambled_keys: bool = False
+) -> tuple[list[str], list]:
     """Key `k`'s row (raw and clean); `address_of`: another key whose street address it shares (two parcels at
     one address, no unit), with its own APN, MAK and owner."""
     rng = random.Random(k)  # the same key always describes the same property
@@ -96,6 +109,7 @@ def _property(k: int, variant: bool, revision: int = 0, address_of: int | None =
     email = f"{first.lower()}.{last.lower()}{k}@example.com"
     owner = rng.random() < 0.85
     ptype = TYPES[k % 4]
+    parcel = parcel_number(k, scrambled=scrambled_keys)
     raw = [
         address,
         "",
@@ -103,8 +117,8 @@ def _property(k: int, variant: bool, revision: int = 0, address_of: int | None =
         state,
         zip5 if not variant else f"{zip5}-{k % 9000 + 1000}",
         "County",
-        f"{k:09d}-A",
-        f"MAK{k:010d}",
+        f"{parcel:09d}-A",
+        f"MAK{parcel:010d}",
         "Yes" if owner else "No",
         first,
         last,
@@ -139,8 +153,8 @@ def _property(k: int, variant: bool, revision: int = 0, address_of: int | None =
         ptype,
         age,
         "t" if owner else "f",
-        f"MAK{k:010d}",
-        f"{k:09d}-A",
+        f"MAK{parcel:010d}",
+        f"{parcel:09d}-A",
         hashlib.sha256(f"{line1}|{city_norm}|{state}|{zip5}".encode()).hexdigest(),
         f"PO Box {k}",
         city,
@@ -159,10 +173,12 @@ def generate(
     seed: int = 7,
     revision: int = 0,
     shared_address: float = 0.0,
+    scrambled_keys: bool = False,
 ) -> int:
     """A PropStream-like file: `rows` rows, ~15% repeating an earlier key of the same file; a share
     `shared_address` of the rows share their street address with one other parcel (pairs of keys). Returns
-    the number of distinct keys."""
+    the number of distinct keys. `scrambled_keys`: APNs and MAKs spread over the key space (see
+    `parcel_number`)."""
     rng = random.Random(seed + offset)
     distinct = int(rows * 0.85)
     keys = list(range(offset, offset + distinct))
@@ -180,7 +196,13 @@ def generate(
             # Keys pair up (even, odd); in a share `shared_address` of the pairs, the odd one takes the even one's
             # address: that share of the rows shares its street address with another parcel.
             shares = shared_address and k % 2 and random.Random(k - 1 + seed).random() < shared_address
-            raw, clean = _property(k, variant=repeat, revision=revision, address_of=k - 1 if shares else None)
+            raw, clean = _property(
+                k,
+                variant=repeat,
+                revision=revision,
+                address_of=k - 1 if shares else None,
+                scrambled_keys=scrambled_keys,
+            )
             writer.writerow(raw)
             if not repeat:
                 seen.add(k)

@@ -35,7 +35,17 @@ from django.db import connection
 from pipeline.dlq import dlq_record_owner_change_reviews, dlq_record_rejected_rows
 from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 
-from .sql import DROP_TEMP_TABLES, SET_WORK_MEM, dedupe, match, search, suppress, write
+from .sql import (
+    DROP_TEMP_TABLES,
+    SET_NO_JIT,
+    SET_RANDOM_PAGE_COST,
+    SET_WORK_MEM,
+    dedupe,
+    match,
+    search,
+    suppress,
+    write,
+)
 
 # Component propagation converges in as many passes as the longest chain of addresses; a bound anyway.
 MAX_PROPAGATION_PASSES = 50
@@ -205,6 +215,8 @@ def apply_staged(
         clock = now
 
     _execute(SET_WORK_MEM)
+    _execute(SET_NO_JIT)
+    _execute(SET_RANDOM_PAGE_COST)
     erased = erased_rows_reject(upload_id=upload_id, lines=lines)
     rejected = dlq_record_rejected_rows(upload_id=upload_id, lines=lines) if write_dlq or erased else 0
     lap("dlq_ms")

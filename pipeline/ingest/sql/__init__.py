@@ -15,6 +15,16 @@ from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
 from . import dedupe, match, search, suppress, write
 
 SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
+# No JIT compilation for the apply: its statements are costed by the size of `leads`, so once the table holds a few
+# million leads they pass jit_optimize_above_cost / jit_inline_above_cost and PostgreSQL spends seconds compiling
+# them (EXPLAIN at 5M leads: 5.7 s of the 9.2 s of `ingest_resolved`, 11.5 s over the upload) to run them over
+# rows of one file. Measured in docs/benchmarks.md (`ingest_growth`).
+SET_NO_JIT = "SET LOCAL jit = off"
+# Index lookups priced as what they are here, reads of cached or SSD pages (PostgreSQL's default 4 prices a disk
+# seek): at 1M leads the planner otherwise joined an 85k-property file to `leads` by three hash joins over whole
+# scans of its heap (335k pages read, 9.2 s for the key joins), where the three index lookups per property read
+# 21k heap pages (5.1 s). A large file against a small table still gets its hash join.
+SET_RANDOM_PAGE_COST = "SET LOCAL random_page_cost = 1.1"
 DROP_TEMP_TABLES = (
     "DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_addresses, ingest_groups, ingest_pairs,"
     " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes, suppression_keys,"
@@ -29,6 +39,8 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
     `ingest_merges` and its merges when several properties meet one lead (`shared`)."""
     statements = [
         ("work memory for the sorts and hashes below", SET_WORK_MEM),
+        ("no JIT compilation: these statements run over one file's rows, however large `leads` is", SET_NO_JIT),
+        ("index lookups priced as cached or SSD reads", SET_RANDOM_PAGE_COST),
         ("is anyone erased? (else the next statement is not run)", suppress.ANY_ERASURE),
         ("an erased person's rows rejected, blanked (pipeline/ingest/sql/suppress.py)", suppress.ERASED_REJECT),
         ("rejected rows to the DLQ (pipeline/dlq.py)", DLQ_FROM_STAGING_SQL.strip()),

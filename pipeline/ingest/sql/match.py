@@ -65,7 +65,7 @@ def resolved_sql() -> str:
            GROUP BY x.label)
         SELECT c.*, lm.id AS target, <'mak' when matched> AS via, <owner changed> AS owner_changed,
                c.mak AS mak_fill, c.apn AS apn_fill, c.addr_hash AS addr_fill,
-               <gen_random_uuid() when unmatched> AS new_id
+               <ec_uuid_time_ordered() when unmatched> AS new_id
           FROM clusters c LEFT JOIN leads lm ON lm.mak = c.mak
     """
     columns = ", ".join(f"s.{column}" for column in INGESTED)
@@ -84,7 +84,7 @@ def resolved_sql() -> str:
         "SELECT c.*, lm.id AS target, CASE WHEN lm.id IS NOT NULL THEN 'mak' END AS via,\n"
         f"       lm.id IS NOT NULL AND {OWNER_CHANGED.format(lead='lm', row='c')} AS owner_changed,\n"
         "       c.mak AS mak_fill, c.apn AS apn_fill, c.addr_hash AS addr_fill,\n"
-        "       CASE WHEN lm.id IS NULL THEN gen_random_uuid() END AS new_id\n"
+        "       CASE WHEN lm.id IS NULL THEN ec_uuid_time_ordered() END AS new_id\n"
         "  FROM clusters c LEFT JOIN leads lm ON lm.mak = c.mak AND lm.mak IS NOT NULL"
     )
 
