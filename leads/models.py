@@ -151,17 +151,14 @@ class Lead(models.Model):
         indexes = [
             # The broker portal: a broker's leads, newest first.
             models.Index(fields=["assigned_broker", "-created_at"], name="leads_broker_created_idx"),
-            # Live leads by broker and status: the dashboards count them from this index alone (index-only scans;
-            # a broker's 50k leads spread over 1M read 4 ms of index instead of 1 s of heap), and the status
-            # filters use it too.
+            # Live leads by broker and status: the dashboards count them from this index alone (migration 0025).
             models.Index(
                 fields=["assigned_broker", "campaign_status"],
                 name="leads_live_broker_status_idx",
                 condition=models.Q(merged_into__isnull=True),
             ),
-            # No index on what a merge changes (valuations, `lead_score`, `score_breakdown`, payload,
-            # `updated_at`): with the table's fillfactor (migration 0005) re-sent leads are HOT updates,
-            # rewriting no index at all. The feeder ranks by score on the materialized view's own index.
+            # No index on what a merge changes (valuations, score, payload, `updated_at`): with the fillfactor (0005)
+            # re-sent leads are HOT updates. The feeder ranks by score on the materialized view's own index.
             # Exact lookups by e-mail or phone (suppression, webhooks, privacy requests, portal search).
             models.Index(
                 fields=["email_bidx"], name="leads_email_bidx_idx", condition=models.Q(email_bidx__isnull=False)
