@@ -150,7 +150,7 @@ def main(argv: list[str]) -> int:
         " policy's condition, so the same request as a plain query scans all of the broker's rows: measured"
         " here at ~100-160 ms of SQL per query and a p95 of ~380 ms per request. So with a search, the page's"
         " ids (filters, sort, `LIMIT 51 OFFSET …`) and the total (a count of the materialized matches, which"
-        " the top-N sort reads anyway) come from `portal_lead_search()` (migrations `leads/0004`, `0025`: SECURITY"
+        " the top-N sort reads anyway) come from `portal_lead_search()` (migrations `leads/0004`, `0026`: SECURITY"
         " DEFINER, limited to `auth.uid()`'s leads, ids only), and the 50 rows are then read through RLS by"
         " primary key with the broker scope and the filters applied again. Without a search, no `COUNT(*)`"
         f" over everything: the total is counted exactly up to {selectors.COUNT_CAP:,} (a `LIMIT` count) and"
