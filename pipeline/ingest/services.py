@@ -6,9 +6,10 @@
 - staging commits in batches (progress and running counts visible), and a restart first deletes what a
   crashed run staged;
 - everything that changes `leads`, `pipeline_dlq`, `pipeline_events` and the upload's final counts
-  happens in ONE transaction under a global apply lock (so concurrent uploads with overlapping keys
-  never race on the unique keys, and never deadlock). A crash before its commit leaves nothing; after
-  it, the upload is `done` and a re-run returns at once;
+  happens in ONE transaction, beside other uploads' (no global lock: the apply is optimistic, and
+  uploads whose keys meet never make two leads for one key nor deadlock, pipeline/ingest/apply.py). A
+  crash before its commit leaves nothing; after it, the upload is `done` and a re-run returns at once
+  (the possible duplicates with a concurrent upload's new leads are swept just after the commit);
 - so a transient database fault (a restart, a failover, a dropped connection, a deadlock) restarts the
   whole run on a fresh connection, with backoff, for up to INGEST_TRANSIENT_RETRY_SECONDS (retry.py);
   only a permanent error fails the upload, which releases its replay guard in the same transaction;
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from functools import partial
 
@@ -36,7 +38,7 @@ from pipeline.dlq import CLOSED_STATUSES, dlq_attempt_record, dlq_mark_resolved,
 from pipeline.models import DLQSource, IngestReplayGuard, PipelineDLQ, Upload, UploadStatus
 
 from . import apply, staging
-from .locks import apply_lock, upload_lock
+from .locks import apply_gate, upload_lock
 from .reading import FileUnreadable
 from .retry import retry_transient, sqlstate, transient_database_error
 from .rows import NORMALISED_NAMES
@@ -48,7 +50,7 @@ STAGE_PROGRESS_SHARE = 0.8  # staging is most of the work; the apply step takes 
 # rows), so the apply alone runs again: a key taken between our match and our insert, a deadlock or a
 # serialisation failure with a writer outside the ingestion.
 APPLY_RACES = frozenset({"23505", "40P01", "40001"})
-APPLY_ATTEMPTS = 3
+APPLY_ATTEMPTS = 5
 
 
 class IngestError(Exception):
@@ -183,7 +185,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
     for attempt in range(APPLY_ATTEMPTS):
         try:
             with pipeline_writer_context():
-                apply_lock()
+                apply_gate()
                 # The upload's row, locked until this commits: a cancel either committed before (and wins) or
                 # waits for this transaction and finds the upload done (control.upload_cancel).
                 locked = Upload.objects.select_for_update().filter(pk=upload.id, cancelled_at__isnull=True)
@@ -251,6 +253,9 @@ def _ingest(upload: Upload, started: float) -> Upload:
             if attempt == APPLY_ATTEMPTS - 1 or sqlstate(error) not in APPLY_RACES:
                 raise
             logger.warning("upload apply conflict; retrying (attempt %s)", attempt + 2)
+            time.sleep(random.uniform(0.1, 1.0) * (attempt + 1))  # noqa: S311 -- apart from the apply it met
+    if counts.sweep_lead_ids is not None:
+        _possible_duplicates_sweep(upload.id, counts.sweep_lead_ids)
     logger.info(
         "upload done",
         extra={
@@ -265,6 +270,21 @@ def _ingest(upload: Upload, started: float) -> Upload:
     )
     with pipeline_writer_context():
         return Upload.objects.get(pk=upload.id)
+
+
+def _possible_duplicates_sweep(upload_id, lead_ids: list[str]) -> int:
+    """After the apply committed beside another: the possible duplicates between the leads it created and those
+    the other created (pipeline/ingest/apply.py), added to the upload's count. Never fails the upload (it is
+    done): a fault here is logged, and those pairs are not proposed."""
+    try:
+        with pipeline_writer_context():
+            found = apply.possible_duplicates_sweep(upload_id=str(upload_id), lead_ids=lead_ids)
+            if found:
+                Upload.objects.filter(pk=upload_id).update(possible_duplicates=F("possible_duplicates") + found)
+            return found
+    except Exception:
+        logger.exception("the sweep for possible duplicates with concurrent uploads failed")
+        return 0
 
 
 def _stop_sequences(sequences: list[tuple[str, str]]) -> None:
@@ -365,7 +385,7 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         item = PipelineDLQ.objects.select_for_update().get(pk=dlq_id)
         if item.status in CLOSED_STATUSES:
             return None
-        apply_lock()
+        apply_gate()
         staging.staging_rows_delete(upload.id, [line])
         staging.staging_rows_copy(layout, [(row, line)])
         source = upload.source or "dlq_reprocess"
@@ -396,4 +416,6 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
             leads_merged=F("leads_merged") + counts.leads_merged,
             updated_at=timezone.now(),
         )
+    if counts.sweep_lead_ids:
+        _possible_duplicates_sweep(upload.id, counts.sweep_lead_ids)
     return lead_id

@@ -18,7 +18,7 @@ SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
 DROP_TEMP_TABLES = (
     "DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_addresses, ingest_groups, ingest_pairs,"
     " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes, suppression_keys,"
-    " ingest_suppression_targets"
+    " ingest_suppression_targets, ingest_losers"
 )
 
 
@@ -45,6 +45,7 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
         ("statistics of the linked rows", dedupe.ANALYZE_LINKED),
         ("properties among the linked rows", dedupe.COUNT_LINKED_PROPERTIES),
         ("properties of the file that share a key but stayed apart", dedupe.PAIRS),
+        ("what the match cannot see (another apply that commits later)", "SELECT pg_current_snapshot()::text"),
         ("one row per property, with the lead its MAK names", match.resolved_sql()),
         ("other leads each property shares a key with", match.CANDIDATES),
         ("how many", match.COUNT_CANDIDATES),
@@ -53,6 +54,22 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
             match.TARGET_FROM_CANDIDATES,
         ),
         ("keys other leads hold are not copied", match.KEEP_OTHERS_KEYS),
+        ("properties that match a lead; leads that several meet", match.MATCH_COUNTS),
+        (
+            "new leads, in key order; a key another upload committed since the match is skipped",
+            write.insert_sql(lead_events=lead_events),
+        ),
+        ("when fewer were inserted: the properties that lost to another upload's lead", match.LOSERS),
+        ("matched again: by MAK", match.LOSERS_BY_MAK),
+        ("their old candidates forgotten", match.LOSERS_CANDIDATES_FORGET),
+        ("and read again", match.LOSERS_CANDIDATES),
+        ("the candidate steps above again; those that still match none", match.COUNT_LOSERS_UNMATCHED),
+        ("inserted", write.insert_sql(lead_events=lead_events, losers_only=True)),
+        ("the leads to merge into, locked in id order", match.LOCK_TARGETS),
+        (
+            "if another apply committed since the match: the new-owner test against the locked leads",
+            match.OWNER_CHANGED_RECHECK,
+        ),
         ("properties that match a lead; leads that several meet", match.MATCH_COUNTS),
     ]
     if shared:
@@ -84,7 +101,6 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
             ),
         ]
     statements += [
-        ("new leads", write.insert_sql(lead_events=lead_events)),
         ("every value the suppression list holds", suppress.SUPPRESSION_KEYS),
         ("does the list hold any value, the DNC registry any number?", suppress.SOURCES),
         (
@@ -95,6 +111,10 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
         ("their statistics", suppress.ANALYZE_TARGETS),
         ("marks of the leads the list or the DNC registry binds", suppress.MARK_LEADS),
         ("possible duplicates (pipeline/duplicates/records.py)", POSSIBLE_DUPLICATES_FROM_INGEST_SQL),
+        (
+            "if another apply committed since the match, or runs now: the leads created, swept after commit",
+            match.NEW_LEADS,
+        ),
         ("clean up", DROP_TEMP_TABLES),
     ]
     return statements
