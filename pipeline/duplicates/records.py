@@ -58,9 +58,9 @@ POSSIBLE_DUPLICATES_FROM_INGEST_SQL = (
 
 # After an apply that ran beside others (no lock keeps uploads apart): a lead another upload created while this
 # one applied was invisible to this one's match, and this one's to theirs, so neither proposed the pair. Run
-# after commit over the leads the upload created (`%(leads)s`, a uuid[]): every other lead they share an APN or
-# an address with, by the match's rule (a lead this upload met was proposed already; a pair already stored is
-# not proposed again). Needs `%(upload)s`.
+# after commit over the leads the upload created (the temporary table `ingest_created`): every other lead they
+# share an APN or an address with, by the match's rule (a lead this upload met was proposed already; a pair
+# already stored is not proposed again). Needs `%(upload)s`.
 POSSIBLE_DUPLICATES_SWEEP_SQL = (
     "INSERT INTO possible_duplicates (lead_a_id, lead_b_id, key, reason, upload_id, status, note, created_at)\n"
     "SELECT DISTINCT ON (least(this_id, other_id), greatest(this_id, other_id))\n"
@@ -70,11 +70,11 @@ POSSIBLE_DUPLICATES_SWEEP_SQL = (
     + _reason("apn", "n", "o", "o.id::text")
     + " AS reason\n"
     "      FROM leads n JOIN leads o ON o.apn = n.apn AND o.id <> n.id AND o.merged_into_id IS NULL\n"
-    "     WHERE n.id = ANY(%(leads)s::uuid[]) AND n.merged_into_id IS NULL\n"
+    "     WHERE n.id IN (SELECT id FROM ingest_created) AND n.merged_into_id IS NULL\n"
     "    UNION ALL\n"
     "    SELECT n.id, o.id, 'addr_hash', 2, " + _reason("addr_hash", "n", "o", "o.id::text") + "\n"
     "      FROM leads n JOIN leads o ON o.addr_hash = n.addr_hash AND o.id <> n.id AND o.merged_into_id IS NULL\n"
-    "     WHERE n.id = ANY(%(leads)s::uuid[]) AND n.merged_into_id IS NULL\n"
+    "     WHERE n.id IN (SELECT id FROM ingest_created) AND n.merged_into_id IS NULL\n"
     "  ) pairs\n"
     " ORDER BY least(this_id, other_id), greatest(this_id, other_id), strength\n"
     "ON CONFLICT (lead_a_id, lead_b_id) DO NOTHING"

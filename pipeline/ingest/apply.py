@@ -29,9 +29,9 @@ pipeline/ingest/sql/):
    suppression list or the DNC registry binds get their `suppressed_channels` (leads/suppressions/sql.py); those
    leads are collected first, and when there are none (the usual case) `leads` is not read again.
 
-6. possible duplicates, in pair order; after commit, when another apply ran beside this one, the leads this one
-   created are swept for pairs with the leads the other created (`possible_duplicates_sweep`): each was
-   invisible to the other's match.
+6. possible duplicates, in pair order; after commit, when another apply committed after this one's match, the
+   leads this one created are swept for pairs with the leads the other created (`possible_duplicates_sweep`):
+   each was invisible to the other's match.
 
 No MERGE statement (≈16% slower than UPDATE + INSERT on the update-heavy path), no per-row round trips.
 """
@@ -72,9 +72,11 @@ class ApplyCounts:
     # (lead id, Instantly lead id) of leads whose old owner's sequence must stop (after commit).
     sequences_to_stop: list[tuple[str, str]] = field(default_factory=list)
     insert_losers: int = 0  # new properties whose insert lost to a lead another upload committed meanwhile
-    concurrent: bool = False  # another apply committed since the match, or runs beside this one
-    # The leads this apply created, to sweep after commit for pairs with a concurrent upload's (None: no need).
-    sweep_lead_ids: list[str] | None = None
+    concurrent: bool = False  # another apply committed since the match, or ran beside this one when it locked
+    # What the match could not see (pg_current_snapshot), for the sweep after commit.
+    snapshot: str = ""
+    # The leads a DLQ reprocess created (an upload's stay in the session's `ingest_created`).
+    created_lead_ids: list[str] | None = None
 
     @property
     def duplicates_in_file(self) -> int:
@@ -281,20 +283,28 @@ def apply_staged(
     counts.leads_suppressed = leads_suppression_mark()
     lap("suppress_ms")
     counts.possible_duplicates = _execute(POSSIBLE_DUPLICATES_FROM_INGEST_SQL, {"upload": upload_id})
-    # Another apply may commit after this one's match and before its commit (or be running still): its leads and
-    # ours never saw each other. Whichever commits second sees this (the other's upload row, or its gate), and
-    # sweeps after its commit.
-    if counts.concurrent or other_applies_running() or applies_committed_since(snapshot, upload_id=upload_id):
-        counts.concurrent = True
-        counts.sweep_lead_ids = [str(lead) for (lead,) in _fetchall(match.NEW_LEADS)]
+    counts.snapshot = snapshot
+    if lines is None:
+        _execute(match.DROP_CREATED)
+        _execute(match.KEEP_CREATED)
+    else:
+        counts.created_lead_ids = [str(lead) for (lead,) in _fetchall(match.NEW_LEADS)]
     _execute(DROP_TEMP_TABLES)
     counts.timings = timings
     return counts
 
 
-def possible_duplicates_sweep(*, upload_id: str, lead_ids: list[str]) -> int:
-    """After commit: record the possible duplicates between the leads an apply created and the leads other
-    uploads created beside it (POSSIBLE_DUPLICATES_SWEEP_SQL). Returns the pairs recorded."""
-    if not lead_ids:
-        return 0
-    return _execute(POSSIBLE_DUPLICATES_SWEEP_SQL, {"upload": upload_id, "leads": lead_ids})
+def possible_duplicates_sweep(*, upload_id: str, counts: ApplyCounts) -> int:
+    """After commit, in a transaction of its own: when another apply committed after this one's match (whenever
+    they overlapped, at least the one that commits second finds the other here), record the possible duplicates
+    between the leads this apply created and every other lead (POSSIBLE_DUPLICATES_SWEEP_SQL): the other's were
+    invisible to this match, and this one's to theirs. Returns the pairs recorded."""
+    try:
+        if not applies_committed_since(counts.snapshot, upload_id=upload_id):
+            return 0
+        if counts.created_lead_ids is not None:
+            _execute(match.DROP_CREATED)
+            _execute(match.CREATED_FROM_LIST, {"leads": counts.created_lead_ids})
+        return _execute(POSSIBLE_DUPLICATES_SWEEP_SQL, {"upload": upload_id})
+    finally:
+        _execute(match.DROP_CREATED)

@@ -50,7 +50,7 @@ STAGE_PROGRESS_SHARE = 0.8  # staging is most of the work; the apply step takes 
 # rows), so the apply alone runs again: a key taken between our match and our insert, a deadlock or a
 # serialisation failure with a writer outside the ingestion.
 APPLY_RACES = frozenset({"23505", "40P01", "40001"})
-APPLY_ATTEMPTS = 5
+APPLY_ATTEMPTS = 3
 
 
 class IngestError(Exception):
@@ -229,6 +229,8 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     "blank_lines": result.blank_lines,
                     "encoding": result.encoding,
                     "propagation_passes": counts.propagation_passes,
+                    "insert_losers": counts.insert_losers,
+                    "concurrent": counts.concurrent,
                     "lead_events": counts.clusters <= settings.INGEST_LEAD_EVENTS_MAX,
                     "timings": {"staging_ms": staging_ms, **counts.timings},
                     "normaliser_peak_rss_kb": result.normaliser_peak_rss_kb,
@@ -254,8 +256,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
                 raise
             logger.warning("upload apply conflict; retrying (attempt %s)", attempt + 2)
             time.sleep(random.uniform(0.1, 1.0) * (attempt + 1))  # noqa: S311 -- apart from the apply it met
-    if counts.sweep_lead_ids is not None:
-        _possible_duplicates_sweep(upload.id, counts.sweep_lead_ids)
+    _possible_duplicates_sweep(upload.id, counts)
     logger.info(
         "upload done",
         extra={
@@ -272,13 +273,13 @@ def _ingest(upload: Upload, started: float) -> Upload:
         return Upload.objects.get(pk=upload.id)
 
 
-def _possible_duplicates_sweep(upload_id, lead_ids: list[str]) -> int:
-    """After the apply committed beside another: the possible duplicates between the leads it created and those
-    the other created (pipeline/ingest/apply.py), added to the upload's count. Never fails the upload (it is
-    done): a fault here is logged, and those pairs are not proposed."""
+def _possible_duplicates_sweep(upload_id, counts: apply.ApplyCounts) -> int:
+    """After the apply committed: if another committed beside it, the possible duplicates between the leads
+    each created (pipeline/ingest/apply.py), added to the upload's count. Never fails the upload (it is done):
+    a fault here is logged, and those pairs are not proposed."""
     try:
         with pipeline_writer_context():
-            found = apply.possible_duplicates_sweep(upload_id=str(upload_id), lead_ids=lead_ids)
+            found = apply.possible_duplicates_sweep(upload_id=str(upload_id), counts=counts)
             if found:
                 Upload.objects.filter(pk=upload_id).update(possible_duplicates=F("possible_duplicates") + found)
             return found
@@ -416,6 +417,5 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
             leads_merged=F("leads_merged") + counts.leads_merged,
             updated_at=timezone.now(),
         )
-    if counts.sweep_lead_ids:
-        _possible_duplicates_sweep(upload.id, counts.sweep_lead_ids)
+    _possible_duplicates_sweep(upload.id, counts)
     return lead_id

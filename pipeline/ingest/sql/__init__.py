@@ -10,7 +10,7 @@ Parameters: `%(upload)s` (the upload id), `%(lines)s` (an int[] of line numbers,
 from __future__ import annotations
 
 from pipeline.dlq import DLQ_FROM_STAGING_SQL, DLQ_REVIEW_FROM_OWNER_CHANGES_SQL
-from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
+from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL, POSSIBLE_DUPLICATES_SWEEP_SQL
 
 from . import dedupe, match, suppress, write
 
@@ -111,10 +111,13 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
         ("their statistics", suppress.ANALYZE_TARGETS),
         ("marks of the leads the list or the DNC registry binds", suppress.MARK_LEADS),
         ("possible duplicates (pipeline/duplicates/records.py)", POSSIBLE_DUPLICATES_FROM_INGEST_SQL),
-        (
-            "if another apply committed since the match, or runs now: the leads created, swept after commit",
-            match.NEW_LEADS,
-        ),
+        ("the leads created, kept past the commit (a DLQ reprocess reads them instead)", match.KEEP_CREATED),
         ("clean up", DROP_TEMP_TABLES),
+        (
+            "after commit, if another apply committed since the match: possible duplicates with its new leads"
+            " (pipeline/duplicates/records.py)",
+            POSSIBLE_DUPLICATES_SWEEP_SQL,
+        ),
+        ("clean up", match.DROP_CREATED),
     ]
     return statements

@@ -233,5 +233,10 @@ SELECT r.label, l.id, 'addr_hash', l.mak, l.apn, l.addr_hash, l.first_name, l.la
   FROM ingest_resolved r JOIN leads l ON l.addr_hash = r.addr_hash
  WHERE r.label IN (SELECT label FROM ingest_losers) AND l.id IS DISTINCT FROM r.target"""
 
-# The leads this apply created (for the sweep after commit).
+# The leads this apply created, kept past the commit in the session for the sweep that may follow it
+# (apply.possible_duplicates_sweep); a DLQ reprocess, which may run through a pooler, reads them instead.
+KEEP_CREATED = """CREATE TEMP TABLE ingest_created ON COMMIT PRESERVE ROWS AS
+SELECT new_id AS id FROM ingest_resolved WHERE target IS NULL"""
+CREATED_FROM_LIST = "CREATE TEMP TABLE ingest_created ON COMMIT DROP AS SELECT unnest(%(leads)s::uuid[]) AS id"
+DROP_CREATED = "DROP TABLE IF EXISTS ingest_created"
 NEW_LEADS = "SELECT new_id FROM ingest_resolved WHERE target IS NULL"
