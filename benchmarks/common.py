@@ -73,6 +73,29 @@ def setup(db_name: str, *, fresh: bool = False) -> None:
     django.setup()
 
 
+def drop_database(db_name: str) -> None:
+    """Drop a benchmark's scratch database (its sessions ended first, Django's among them)."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    values = {**_env_file(), **os.environ}
+    # DATABASE_ADMIN_URL points at the scratch database since setup(); the server's `postgres` database drops it.
+    admin_parts = urllib.parse.urlsplit(values.get("DATABASE_ADMIN_URL", values["DATABASE_URL"]))
+    host = urllib.parse.unquote(admin_parts.hostname or "") or None
+    if admin_parts.netloc.split("@")[-1].startswith("%2F"):
+        host = urllib.parse.unquote(admin_parts.netloc.split("@")[-1].rsplit(":", 1)[0])
+    with psycopg.connect(
+        host=host,
+        port=admin_parts.port,
+        user=urllib.parse.unquote(admin_parts.username or ""),
+        password=urllib.parse.unquote(admin_parts.password or ""),
+        dbname="postgres",
+        autocommit=True,
+    ) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
 def psycopg_admin():
     """A psycopg connection (autocommit) as the owner role to the database `setup()` chose."""
     import psycopg
