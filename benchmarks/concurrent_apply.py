@@ -122,8 +122,9 @@ def _run(upload_ids: list[str], *, concurrent: bool, label: str) -> dict:
             seconds[upload_id] = time.perf_counter() - started
             total += seconds[upload_id]
             outputs.append(worker.stdout.read().strip())
-    if any(output != "done" for output in outputs):
-        raise RuntimeError(f"not every upload finished: {outputs}")
+    for output, log in zip(outputs, logs, strict=True):
+        if output != "done":
+            raise RuntimeError(f"an upload did not finish: {output!r}\n{log.read_text()[-4000:]}")
     retries = sum(log.read_bytes().count(b"upload apply conflict") for log in logs)
     return {"total": total, "seconds": seconds, "retries": retries, **_figures(upload_ids)}
 
@@ -227,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         return 0
     finally:
-        shutil.rmtree(WORK, ignore_errors=True)
+        for path in WORK.glob("*.csv"):
+            path.unlink()
+        shutil.rmtree(WORK / "media", ignore_errors=True)  # the workers' logs stay in var/bench/concurrent_apply/
         if not args.keep_database:
             common.drop_database(DB_NAME)
 

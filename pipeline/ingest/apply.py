@@ -47,7 +47,7 @@ from pipeline.dlq import dlq_record_owner_change_reviews, dlq_record_rejected_ro
 from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL, POSSIBLE_DUPLICATES_SWEEP_SQL
 
 from .locks import applies_committed_since, other_applies_running, snapshot_now
-from .sql import DROP_TEMP_TABLES, SET_WORK_MEM, dedupe, match, suppress, write
+from .sql import DROP_TEMP_TABLES, SET_LOCK_TIMEOUT, SET_WORK_MEM, dedupe, match, suppress, write
 
 # Component propagation converges in as many passes as the longest chain of addresses; a bound anyway.
 MAX_PROPAGATION_PASSES = 50
@@ -248,6 +248,7 @@ def apply_staged(
         clock = now
 
     _execute(SET_WORK_MEM)
+    _execute(SET_LOCK_TIMEOUT)
     erased = erased_rows_reject(upload_id=upload_id, lines=lines)
     rejected = dlq_record_rejected_rows(upload_id=upload_id, lines=lines) if write_dlq or erased else 0
     lap("dlq_ms")

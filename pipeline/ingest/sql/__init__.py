@@ -15,6 +15,9 @@ from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL, POS
 from . import dedupe, match, suppress, write
 
 SET_WORK_MEM = "SET LOCAL work_mem = '128MB'"
+# An apply waits on another upload's apply (an uncommitted key its insert meets, a lead both merge into) until
+# that one commits, which may take longer than the ingest budget's lock_timeout: as long as a statement may run.
+SET_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', current_setting('statement_timeout'), true)"
 DROP_TEMP_TABLES = (
     "DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_addresses, ingest_groups, ingest_pairs,"
     " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes, suppression_keys,"
@@ -29,6 +32,7 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
     `ingest_merges` and its merges when several properties meet one lead (`shared`)."""
     statements = [
         ("work memory for the sorts and hashes below", SET_WORK_MEM),
+        ("waits on another upload's apply as long as a statement may run", SET_LOCK_TIMEOUT),
         ("is anyone erased? (else the next statement is not run)", suppress.ANY_ERASURE),
         ("an erased person's rows rejected, blanked (pipeline/ingest/sql/suppress.py)", suppress.ERASED_REJECT),
         ("rejected rows to the DLQ (pipeline/dlq.py)", DLQ_FROM_STAGING_SQL.strip()),
