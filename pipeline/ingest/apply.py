@@ -38,13 +38,17 @@ No MERGE statement (≈16% slower than UPDATE + INSERT on the update-heavy path)
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 from django.db import connection
+from django.db.models import F
 
+from equity_connect.db import pipeline_writer_context
 from pipeline.dlq import dlq_record_owner_change_reviews, dlq_record_rejected_rows
 from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL, POSSIBLE_DUPLICATES_SWEEP_SQL
+from pipeline.models import Upload
 
 from .locks import applies_committed_since, other_applies_running, snapshot_now
 from .sql import DROP_TEMP_TABLES, SET_LOCK_TIMEOUT, SET_WORK_MEM, dedupe, match, suppress, write
@@ -54,6 +58,7 @@ MAX_PROPAGATION_PASSES = 50
 # A property that lost its insert to another upload's lead matches that lead (the unique keys follow the match
 # rule), so one more round is the most it takes; a bound anyway.
 MAX_INSERT_ROUNDS = 5
+logger = logging.getLogger("pipeline.ingest")
 
 
 @dataclass
@@ -77,6 +82,9 @@ class ApplyCounts:
     snapshot: str = ""
     # The leads a DLQ reprocess created (an upload's stay in the session's `ingest_created`).
     created_lead_ids: list[str] | None = None
+
+    def race_figures(self) -> dict:
+        return {"insert_losers": self.insert_losers, "concurrent": self.concurrent}
 
     @property
     def duplicates_in_file(self) -> int:
@@ -272,6 +280,7 @@ def apply_staged(
     _execute(match.LOCK_TARGETS)
     counts.concurrent = other_applies_running() or applies_committed_since(snapshot, upload_id=upload_id)
     if counts.concurrent:
+        _execute(match.ANALYZE_RESOLVED)  # a join with `leads`: never a nested loop over an unanalysed table
         _execute(match.OWNER_CHANGED_RECHECK)
     counts.leads_merged, shared = match_counts()
     if counts.leads_created != counts.clusters - counts.leads_merged:  # a broken invariant must never commit
@@ -309,3 +318,17 @@ def possible_duplicates_sweep(*, upload_id: str, counts: ApplyCounts) -> int:
         return _execute(POSSIBLE_DUPLICATES_SWEEP_SQL, {"upload": upload_id})
     finally:
         _execute(match.DROP_CREATED)
+
+
+def possible_duplicates_sweep_after_commit(*, upload_id: str, counts: ApplyCounts) -> int:
+    """`possible_duplicates_sweep` in a transaction of its own, its pairs added to the upload's count. Never fails
+    the upload (it is done): a fault here is logged, and those pairs are not proposed."""
+    try:
+        with pipeline_writer_context():
+            found = possible_duplicates_sweep(upload_id=upload_id, counts=counts)
+            if found:
+                Upload.objects.filter(pk=upload_id).update(possible_duplicates=F("possible_duplicates") + found)
+            return found
+    except Exception:
+        logger.exception("the sweep for possible duplicates with concurrent uploads failed")
+        return 0

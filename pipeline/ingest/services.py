@@ -3,13 +3,11 @@
 `upload_ingest` is restartable and runs exactly once per upload:
 - a session advisory lock on the upload means two workers never process it together (a worker that dies
   drops its connection, and PostgreSQL releases the lock with it);
-- staging commits in batches (progress and running counts visible), and a restart first deletes what a
-  crashed run staged;
+- staging commits in batches (progress and counts visible); a restart first deletes what a crash staged;
 - everything that changes `leads`, `pipeline_dlq`, `pipeline_events` and the upload's final counts
-  happens in ONE transaction, beside other uploads' (no global lock: the apply is optimistic, and
-  uploads whose keys meet never make two leads for one key nor deadlock, pipeline/ingest/apply.py). A
-  crash before its commit leaves nothing; after it, the upload is `done` and a re-run returns at once
-  (the possible duplicates with a concurrent upload's new leads are swept just after the commit);
+  happens in ONE transaction, beside other uploads' (optimistic, no global lock: pipeline/ingest/apply.py).
+  A crash before its commit leaves nothing; after it, the upload is `done` and a re-run returns at once
+  (possible duplicates with a concurrent upload's new leads are swept just after the commit);
 - so a transient database fault (a restart, a failover, a dropped connection, a deadlock) restarts the
   whole run on a fresh connection, with backoff, for up to INGEST_TRANSIENT_RETRY_SECONDS (retry.py);
   only a permanent error fails the upload, which releases its replay guard in the same transaction;
@@ -19,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from functools import partial
 
@@ -229,8 +226,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     "blank_lines": result.blank_lines,
                     "encoding": result.encoding,
                     "propagation_passes": counts.propagation_passes,
-                    "insert_losers": counts.insert_losers,
-                    "concurrent": counts.concurrent,
+                    **counts.race_figures(),
                     "lead_events": counts.clusters <= settings.INGEST_LEAD_EVENTS_MAX,
                     "timings": {"staging_ms": staging_ms, **counts.timings},
                     "normaliser_peak_rss_kb": result.normaliser_peak_rss_kb,
@@ -255,8 +251,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
             if attempt == APPLY_ATTEMPTS - 1 or sqlstate(error) not in APPLY_RACES:
                 raise
             logger.warning("upload apply conflict; retrying (attempt %s)", attempt + 2)
-            time.sleep(random.uniform(0.1, 1.0) * (attempt + 1))  # noqa: S311 -- apart from the apply it met
-    _possible_duplicates_sweep(upload.id, counts)
+    apply.possible_duplicates_sweep_after_commit(upload_id=str(upload.id), counts=counts)
     logger.info(
         "upload done",
         extra={
@@ -271,21 +266,6 @@ def _ingest(upload: Upload, started: float) -> Upload:
     )
     with pipeline_writer_context():
         return Upload.objects.get(pk=upload.id)
-
-
-def _possible_duplicates_sweep(upload_id, counts: apply.ApplyCounts) -> int:
-    """After the apply committed: if another committed beside it, the possible duplicates between the leads
-    each created (pipeline/ingest/apply.py), added to the upload's count. Never fails the upload (it is done):
-    a fault here is logged, and those pairs are not proposed."""
-    try:
-        with pipeline_writer_context():
-            found = apply.possible_duplicates_sweep(upload_id=str(upload_id), counts=counts)
-            if found:
-                Upload.objects.filter(pk=upload_id).update(possible_duplicates=F("possible_duplicates") + found)
-            return found
-    except Exception:
-        logger.exception("the sweep for possible duplicates with concurrent uploads failed")
-        return 0
 
 
 def _stop_sequences(sequences: list[tuple[str, str]]) -> None:
@@ -354,9 +334,8 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
     On success: the lead is created or merged, the DLQ row is `resolved` (resolution `reprocessed`,
     `resolved_by`/`resolved_at`, the lead), the upload's counts move the row from rejected to created or
     merged and count it in `rows_recovered` (the invariant holds), and `dlq_reprocessed` is recorded.
-    Returns the lead id. Idempotent: a row already resolved
-    returns None and changes nothing. Raises RowStillInvalid (the DLQ row keeps the edit and the new
-    reason) or IngestError."""
+    Returns the lead id. Idempotent: a row already resolved returns None and changes nothing. Raises
+    RowStillInvalid (the DLQ row keeps the edit and the new reason) or IngestError."""
     dlq_id = getattr(dlq_item, "pk", dlq_item)
     with service_context(budget="ingest"):
         item = PipelineDLQ.objects.select_for_update(of=("self",)).select_related("upload").get(pk=dlq_id)
@@ -417,5 +396,5 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
             leads_merged=F("leads_merged") + counts.leads_merged,
             updated_at=timezone.now(),
         )
-    _possible_duplicates_sweep(upload.id, counts)
+    apply.possible_duplicates_sweep_after_commit(upload_id=str(upload.id), counts=counts)
     return lead_id

@@ -191,13 +191,14 @@ LOCK_TARGETS = """SELECT l.id FROM leads l
 # not as the match read it (the same file's owner on a lead another upload just changed to them is no change).
 OWNER_CHANGED_RECHECK = (
     """UPDATE ingest_resolved r
-   SET owner_changed = x.changed
-  FROM (SELECT r.label, """
+   SET owner_changed = """
     + OWNER_CHANGED.format(lead="l", row="r")
-    + """ AS changed
-          FROM ingest_resolved r JOIN leads l ON l.id = r.target
-         WHERE r.via IN ('mak', 'apn')) x
- WHERE r.label = x.label AND r.owner_changed IS DISTINCT FROM x.changed"""
+    + """
+  FROM leads l
+ WHERE l.id = r.target AND r.via IN ('mak', 'apn')
+   AND r.owner_changed IS DISTINCT FROM """
+    + OWNER_CHANGED.format(lead="l", row="r")
+    + "\n"
 )
 
 # The new properties whose insert lost to a lead another upload committed after our match (ON CONFLICT DO
