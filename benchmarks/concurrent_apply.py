@@ -185,10 +185,14 @@ def _report(rows: int, serial: dict, concurrent: dict, ids: dict, load: list, wh
             )
     lines += [
         "",
-        "Where the time goes: staging (the Python normalisers and COPY) is most of each upload; four at once share"
-        " the two cores, so each upload takes longer than alone, but nothing waits for another's apply: the inserts"
-        " of keys another upload holds uncommitted wait only for that upload's commit, and merges into the same"
-        f" leads queue on their row locks. `python -m benchmarks.concurrent_apply --rows {rows}` reproduces it.",
+        "Where the time goes: in a row, each upload has the machine to itself (its normaliser processes and COPY,"
+        " then the apply, whose INSERT into `leads` is its largest step); at once, the four stage, dedupe and match"
+        " side by side and share the two cores, so each takes longer than alone, and the serial waits are gone. What"
+        " is still waited on is the other uploads' keys: an upload whose insert meets a key another upload inserted"
+        " and has not committed waits for that commit (its `insert` step above includes the wait), then merges those"
+        ' properties into that lead ("inserts that lost"); with each file sharing keys with the next, those waits'
+        " chain. No apply was retried and every MAK has one lead."
+        f" `python -m benchmarks.concurrent_apply --rows {rows}` reproduces it.",
     ]
     return "\n".join(lines)
 
