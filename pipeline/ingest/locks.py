@@ -88,8 +88,10 @@ def upload_lock(upload_id, *, wait_seconds: float):
 
 def apply_gate() -> None:
     """Take the apply gate, shared, for the rest of the transaction (waits only while someone holds it
-    exclusively)."""
+    exclusively). From here the transaction's lock_timeout is its statement_timeout: an apply may wait for a
+    maintenance step, or another upload's commit, as long as a statement may run."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', current_setting('statement_timeout'), true)")
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [APPLY_GATE])
 
 
