@@ -44,17 +44,7 @@ def setup(db_name: str, *, fresh: bool = False) -> None:
 
     values = {**_env_file(), **os.environ}
     app_url, admin_url = values["DATABASE_URL"], values.get("DATABASE_ADMIN_URL", values["DATABASE_URL"])
-    admin_parts = urllib.parse.urlsplit(admin_url)
-    conninfo = {
-        "host": urllib.parse.unquote(admin_parts.hostname or "") or None,
-        "port": admin_parts.port,
-        "user": urllib.parse.unquote(admin_parts.username or ""),
-        "password": urllib.parse.unquote(admin_parts.password or ""),
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-    if admin_parts.netloc.split("@")[-1].startswith("%2F"):
-        conninfo["host"] = urllib.parse.unquote(admin_parts.netloc.split("@")[-1].rsplit(":", 1)[0])
+    conninfo = _admin_conninfo()
     app_user = urllib.parse.unquote(urllib.parse.urlsplit(app_url).username or "")
     with psycopg.connect(**conninfo) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone()

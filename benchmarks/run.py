@@ -7,7 +7,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHMARKS = ("ingest", "feeder", "portal", "portal_bulk", "dnc", "events", "learning")
+BENCHMARKS = ("ingest", "concurrent_apply", "feeder", "portal", "portal_bulk", "dnc", "events", "learning")
 
 
 def main(argv: list[str]) -> int:

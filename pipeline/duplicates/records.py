@@ -51,5 +51,31 @@ POSSIBLE_DUPLICATES_FROM_INGEST_SQL = (
     "     WHERE c.lead_id IS DISTINCT FROM r.target\n"
     "  ) pairs\n"
     " WHERE this_id <> other_id\n"
+    # In one order in every apply: two applies recording the same pairs queue, never deadlock.
+    " ORDER BY 1, 2\n"
+    "ON CONFLICT (lead_a_id, lead_b_id) DO NOTHING"
+)
+
+# After an apply that ran beside others (no lock keeps uploads apart): a lead another upload created while this
+# one applied was invisible to this one's match, and this one's to theirs, so neither proposed the pair. Run
+# after commit over the leads the upload created (the temporary table `ingest_created`): every other lead they
+# share an APN or an address with, by the match's rule (a lead this upload met was proposed already; a pair
+# already stored is not proposed again). Needs `%(upload)s`.
+POSSIBLE_DUPLICATES_SWEEP_SQL = (
+    "INSERT INTO possible_duplicates (lead_a_id, lead_b_id, key, reason, upload_id, status, note, created_at)\n"
+    "SELECT DISTINCT ON (least(this_id, other_id), greatest(this_id, other_id))\n"
+    "       least(this_id, other_id), greatest(this_id, other_id), key, reason, %(upload)s, 'open', '', now()\n"
+    "  FROM (\n"
+    "    SELECT n.id AS this_id, o.id AS other_id, 'apn' AS key, 1 AS strength, "
+    + _reason("apn", "n", "o", "o.id::text")
+    + " AS reason\n"
+    "      FROM leads n JOIN leads o ON o.apn = n.apn AND o.id <> n.id AND o.merged_into_id IS NULL\n"
+    "     WHERE n.id IN (SELECT id FROM ingest_created) AND n.merged_into_id IS NULL\n"
+    "    UNION ALL\n"
+    "    SELECT n.id, o.id, 'addr_hash', 2, " + _reason("addr_hash", "n", "o", "o.id::text") + "\n"
+    "      FROM leads n JOIN leads o ON o.addr_hash = n.addr_hash AND o.id <> n.id AND o.merged_into_id IS NULL\n"
+    "     WHERE n.id IN (SELECT id FROM ingest_created) AND n.merged_into_id IS NULL\n"
+    "  ) pairs\n"
+    " ORDER BY least(this_id, other_id), greatest(this_id, other_id), strength\n"
     "ON CONFLICT (lead_a_id, lead_b_id) DO NOTHING"
 )

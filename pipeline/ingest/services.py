@@ -3,12 +3,11 @@
 `upload_ingest` is restartable and runs exactly once per upload:
 - a session advisory lock on the upload means two workers never process it together (a worker that dies
   drops its connection, and PostgreSQL releases the lock with it);
-- staging commits in batches (progress and running counts visible), and a restart first deletes what a
-  crashed run staged;
+- staging commits in batches (progress and counts visible); a restart first deletes what a crash staged;
 - everything that changes `leads`, `pipeline_dlq`, `pipeline_events` and the upload's final counts
-  happens in ONE transaction under a global apply lock (so concurrent uploads with overlapping keys
-  never race on the unique keys, and never deadlock). A crash before its commit leaves nothing; after
-  it, the upload is `done` and a re-run returns at once;
+  happens in ONE transaction, beside other uploads' (optimistic, no global lock: pipeline/ingest/apply.py).
+  A crash before its commit leaves nothing; after it, the upload is `done` and a re-run returns at once
+  (possible duplicates with a concurrent upload's new leads are swept just after the commit);
 - so a transient database fault (a restart, a failover, a dropped connection, a deadlock) restarts the
   whole run on a fresh connection, with backoff, for up to INGEST_TRANSIENT_RETRY_SECONDS (retry.py);
   only a permanent error fails the upload, which releases its replay guard in the same transaction;
@@ -36,7 +35,7 @@ from pipeline.dlq import CLOSED_STATUSES, dlq_attempt_record, dlq_mark_resolved,
 from pipeline.models import DLQSource, IngestReplayGuard, PipelineDLQ, Upload, UploadStatus
 
 from . import apply, staging
-from .locks import apply_lock, upload_lock
+from .locks import apply_gate, upload_lock
 from .reading import FileUnreadable
 from .retry import retry_transient, sqlstate, transient_database_error
 from .rows import NORMALISED_NAMES
@@ -183,7 +182,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
     for attempt in range(APPLY_ATTEMPTS):
         try:
             with pipeline_writer_context():
-                apply_lock()
+                apply_gate()
                 # The upload's row, locked until this commits: a cancel either committed before (and wins) or
                 # waits for this transaction and finds the upload done (control.upload_cancel).
                 locked = Upload.objects.select_for_update().filter(pk=upload.id, cancelled_at__isnull=True)
@@ -227,6 +226,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
                     "blank_lines": result.blank_lines,
                     "encoding": result.encoding,
                     "propagation_passes": counts.propagation_passes,
+                    **counts.race_figures(),
                     "lead_events": counts.clusters <= settings.INGEST_LEAD_EVENTS_MAX,
                     "timings": {"staging_ms": staging_ms, **counts.timings},
                     "normaliser_peak_rss_kb": result.normaliser_peak_rss_kb,
@@ -251,6 +251,7 @@ def _ingest(upload: Upload, started: float) -> Upload:
             if attempt == APPLY_ATTEMPTS - 1 or sqlstate(error) not in APPLY_RACES:
                 raise
             logger.warning("upload apply conflict; retrying (attempt %s)", attempt + 2)
+    apply.possible_duplicates_sweep_after_commit(upload_id=str(upload.id), counts=counts)
     logger.info(
         "upload done",
         extra={
@@ -333,9 +334,8 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
     On success: the lead is created or merged, the DLQ row is `resolved` (resolution `reprocessed`,
     `resolved_by`/`resolved_at`, the lead), the upload's counts move the row from rejected to created or
     merged and count it in `rows_recovered` (the invariant holds), and `dlq_reprocessed` is recorded.
-    Returns the lead id. Idempotent: a row already resolved
-    returns None and changes nothing. Raises RowStillInvalid (the DLQ row keeps the edit and the new
-    reason) or IngestError."""
+    Returns the lead id. Idempotent: a row already resolved returns None and changes nothing. Raises
+    RowStillInvalid (the DLQ row keeps the edit and the new reason) or IngestError."""
     dlq_id = getattr(dlq_item, "pk", dlq_item)
     with service_context(budget="ingest"):
         item = PipelineDLQ.objects.select_for_update(of=("self",)).select_related("upload").get(pk=dlq_id)
@@ -365,7 +365,7 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
         item = PipelineDLQ.objects.select_for_update().get(pk=dlq_id)
         if item.status in CLOSED_STATUSES:
             return None
-        apply_lock()
+        apply_gate()
         staging.staging_rows_delete(upload.id, [line])
         staging.staging_rows_copy(layout, [(row, line)])
         source = upload.source or "dlq_reprocess"
@@ -396,4 +396,5 @@ def dlq_row_reprocess(dlq_item: PipelineDLQ | int, payload: dict | None = None, 
             leads_merged=F("leads_merged") + counts.leads_merged,
             updated_at=timezone.now(),
         )
+    apply.possible_duplicates_sweep_after_commit(upload_id=str(upload.id), counts=counts)
     return lead_id

@@ -10,7 +10,7 @@ Parameters: `%(upload)s` (the upload id), `%(lines)s` (an int[] of line numbers,
 from __future__ import annotations
 
 from pipeline.dlq import DLQ_FROM_STAGING_SQL, DLQ_REVIEW_FROM_OWNER_CHANGES_SQL
-from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL
+from pipeline.duplicates.records import POSSIBLE_DUPLICATES_FROM_INGEST_SQL, POSSIBLE_DUPLICATES_SWEEP_SQL
 
 from . import dedupe, match, search, suppress, write
 
@@ -25,10 +25,13 @@ SET_NO_JIT = "SET LOCAL jit = off"
 # scans of its heap (335k pages read, 9.2 s for the key joins), where the three index lookups per property read
 # 21k heap pages (5.1 s). A large file against a small table still gets its hash join.
 SET_RANDOM_PAGE_COST = "SET LOCAL random_page_cost = 1.1"
+# An apply waits on another upload's apply (an uncommitted key its insert meets, a lead both merge into) until
+# that one commits, which may take longer than the ingest budget's lock_timeout: as long as a statement may run.
+SET_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', current_setting('statement_timeout'), true)"
 DROP_TEMP_TABLES = (
     "DROP TABLE IF EXISTS ingest_rows, ingest_linked, ingest_addresses, ingest_groups, ingest_pairs,"
     " ingest_resolved, ingest_candidates, ingest_merges, ingest_owner_changes, suppression_keys,"
-    " ingest_suppression_targets"
+    " ingest_suppression_targets, ingest_losers"
 )
 
 
@@ -41,6 +44,7 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
         ("work memory for the sorts and hashes below", SET_WORK_MEM),
         ("no JIT compilation: these statements run over one file's rows, however large `leads` is", SET_NO_JIT),
         ("index lookups priced as cached or SSD reads", SET_RANDOM_PAGE_COST),
+        ("waits on another upload's apply as long as a statement may run", SET_LOCK_TIMEOUT),
         ("is anyone erased? (else the next statement is not run)", suppress.ANY_ERASURE),
         ("an erased person's rows rejected, blanked (pipeline/ingest/sql/suppress.py)", suppress.ERASED_REJECT),
         ("rejected rows to the DLQ (pipeline/dlq.py)", DLQ_FROM_STAGING_SQL.strip()),
@@ -57,6 +61,7 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
         ("statistics of the linked rows", dedupe.ANALYZE_LINKED),
         ("properties among the linked rows", dedupe.COUNT_LINKED_PROPERTIES),
         ("properties of the file that share a key but stayed apart", dedupe.PAIRS),
+        ("what the match cannot see (another apply that commits later)", "SELECT pg_current_snapshot()::text"),
         ("one row per property, with the lead its MAK names", match.resolved_sql()),
         ("other leads each property shares a key with", match.CANDIDATES),
         ("how many", match.COUNT_CANDIDATES),
@@ -65,6 +70,23 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
             match.TARGET_FROM_CANDIDATES,
         ),
         ("keys other leads hold are not copied", match.KEEP_OTHERS_KEYS),
+        ("properties that match a lead; leads that several meet", match.MATCH_COUNTS),
+        ("large upload: the new leads' search rows wait for their partition", search.DEFER),
+        (
+            "new leads, in key order; a key another upload committed since the match is skipped",
+            write.insert_sql(lead_events=lead_events),
+        ),
+        ("when fewer were inserted: the properties that lost to another upload's lead", match.LOSERS),
+        ("matched again: by MAK", match.LOSERS_BY_MAK),
+        ("their old candidates forgotten", match.LOSERS_CANDIDATES_FORGET),
+        ("and read again", match.LOSERS_CANDIDATES),
+        ("the candidate steps above again; those that still match none", match.COUNT_LOSERS_UNMATCHED),
+        ("inserted", write.insert_sql(lead_events=lead_events, losers_only=True)),
+        ("the leads to merge into, locked in id order", match.LOCK_TARGETS),
+        (
+            "if another apply committed since the match: the new-owner test against the locked leads",
+            match.OWNER_CHANGED_RECHECK,
+        ),
         ("properties that match a lead; leads that several meet", match.MATCH_COUNTS),
     ]
     if shared:
@@ -96,12 +118,6 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
             ),
         ]
     statements += [
-        ("large upload: the new leads' search rows wait for their partition", search.DEFER),
-        ("new leads", write.insert_sql(lead_events=lead_events)),
-        (
-            "their search rows as one built partition of lead_search (pipeline/ingest/sql/search.py)",
-            search.PARTITION_ADD,
-        ),
         ("every value the suppression list holds", suppress.SUPPRESSION_KEYS),
         ("does the list hold any value, the DNC registry any number?", suppress.SOURCES),
         (
@@ -112,6 +128,17 @@ def apply_statements(*, lead_events: bool, shared: bool) -> list[tuple[str, str]
         ("their statistics", suppress.ANALYZE_TARGETS),
         ("marks of the leads the list or the DNC registry binds", suppress.MARK_LEADS),
         ("possible duplicates (pipeline/duplicates/records.py)", POSSIBLE_DUPLICATES_FROM_INGEST_SQL),
+        (
+            "the new leads' search rows as one built partition of lead_search, last (pipeline/ingest/sql/search.py)",
+            search.PARTITION_ADD,
+        ),
+        ("the leads created, kept past the commit (a DLQ reprocess reads them instead)", match.KEEP_CREATED),
         ("clean up", DROP_TEMP_TABLES),
+        (
+            "after commit, if another apply committed since the match: possible duplicates with its new leads"
+            " (pipeline/duplicates/records.py)",
+            POSSIBLE_DUPLICATES_SWEEP_SQL,
+        ),
+        ("clean up", match.DROP_CREATED),
     ]
     return statements

@@ -174,3 +174,70 @@ def merges_sql() -> str:
         "                     GROUP BY target HAVING count(*) > 1)\n"
         " GROUP BY g.target"
     )
+
+
+# --- Optimistic apply (no global lock): what a concurrent upload changed between our match and our writes. ---
+
+# The leads each property will merge into, locked before any of them is written, in one order (by id) in every
+# apply: two applies that meet the same leads queue on the first shared one instead of deadlocking. NO KEY
+# UPDATE (what the merge's own UPDATE takes, since it changes no key column) does not block the KEY SHARE that
+# inserting a possible duplicate or an event takes on a lead.
+LOCK_TARGETS = """SELECT l.id FROM leads l
+ WHERE l.id IN (SELECT target FROM ingest_resolved WHERE target IS NOT NULL)
+ ORDER BY l.id
+   FOR NO KEY UPDATE OF l"""
+
+# After another apply committed since our match: a new owner is judged against the lead as it is now (locked),
+# not as the match read it (the same file's owner on a lead another upload just changed to them is no change).
+OWNER_CHANGED_RECHECK = (
+    """UPDATE ingest_resolved r
+   SET owner_changed = """
+    + OWNER_CHANGED.format(lead="l", row="r")
+    + """
+  FROM leads l
+ WHERE l.id = r.target AND r.via IN ('mak', 'apn')
+   AND r.owner_changed IS DISTINCT FROM """
+    + OWNER_CHANGED.format(lead="l", row="r")
+    + "\n"
+)
+
+# The new properties whose insert lost to a lead another upload committed after our match (ON CONFLICT DO
+# NOTHING skipped them: their `new_id` is no lead). Looked for only when the insert made fewer leads than asked.
+LOSERS = """CREATE TEMP TABLE ingest_losers ON COMMIT DROP AS
+SELECT r.label FROM ingest_resolved r
+ WHERE r.target IS NULL AND NOT EXISTS (SELECT 1 FROM leads l WHERE l.id = r.new_id)"""
+DROP_LOSERS = "DROP TABLE IF EXISTS ingest_losers"
+COUNT_LOSERS_UNMATCHED = (
+    "SELECT count(*) FROM ingest_resolved WHERE target IS NULL AND label IN (SELECT label FROM ingest_losers)"
+)
+
+# The losers matched again, by the match's own rule, against `leads` as it is now: by MAK first …
+LOSERS_BY_MAK = (
+    """UPDATE ingest_resolved r
+   SET target = lm.id, via = 'mak', new_id = NULL, owner_changed = """
+    + OWNER_CHANGED.format(lead="lm", row="r")
+    + """
+  FROM leads lm
+ WHERE r.label IN (SELECT label FROM ingest_losers) AND lm.mak = r.mak AND r.mak IS NOT NULL"""
+)
+
+# … then their candidates (the other leads they share an APN or an address with) are read again; the
+# candidate statements that follow (TARGET_FROM_CANDIDATES, KEEP_OTHERS_KEYS) give every other property the
+# same answer as before, since its candidates did not change.
+LOSERS_CANDIDATES_FORGET = "DELETE FROM ingest_candidates WHERE label IN (SELECT label FROM ingest_losers)"
+LOSERS_CANDIDATES = """INSERT INTO ingest_candidates
+SELECT r.label, l.id, 'apn', l.mak, l.apn, l.addr_hash, l.first_name, l.last_name, l.owner2_name
+  FROM ingest_resolved r JOIN leads l ON l.apn = r.apn
+ WHERE r.label IN (SELECT label FROM ingest_losers) AND l.id IS DISTINCT FROM r.target
+UNION ALL
+SELECT r.label, l.id, 'addr_hash', l.mak, l.apn, l.addr_hash, l.first_name, l.last_name, l.owner2_name
+  FROM ingest_resolved r JOIN leads l ON l.addr_hash = r.addr_hash
+ WHERE r.label IN (SELECT label FROM ingest_losers) AND l.id IS DISTINCT FROM r.target"""
+
+# The leads this apply created, kept past the commit in the session for the sweep that may follow it
+# (apply.possible_duplicates_sweep); a DLQ reprocess, which may run through a pooler, reads them instead.
+KEEP_CREATED = """CREATE TEMP TABLE ingest_created ON COMMIT PRESERVE ROWS AS
+SELECT new_id AS id FROM ingest_resolved WHERE target IS NULL"""
+CREATED_FROM_LIST = "CREATE TEMP TABLE ingest_created ON COMMIT DROP AS SELECT unnest(%(leads)s::uuid[]) AS id"
+DROP_CREATED = "DROP TABLE IF EXISTS ingest_created"
+NEW_LEADS = "SELECT new_id FROM ingest_resolved WHERE target IS NULL"

@@ -204,7 +204,7 @@ def owner_merge_sql(source: str) -> str:
     )
 
 
-def insert_sql(*, lead_events: bool) -> str:
+def insert_sql(*, lead_events: bool, losers_only: bool = False) -> str:
     """One new lead per property that matched none, scored, with its source and upload::
 
         INSERT INTO leads (id, <INGESTED columns>, lead_score, score_breakdown, source, source_upload_id)
@@ -212,10 +212,18 @@ def insert_sql(*, lead_events: bool) -> str:
                %(upload)s
           FROM (SELECT r.*, <category points> FROM ingest_resolved r WHERE r.target IS NULL OFFSET 0) x
          ORDER BY x.mak, x.apn, x.addr_hash
+        ON CONFLICT DO NOTHING
 
     OFFSET 0 computes the score's categories once per row, not once per reference. In key order, each
     unique index takes its new entries in ascending runs (fewer pages touched). With `lead_events`, each
-    new lead gets a `lead_created` event."""
+    new lead gets a `lead_created` event.
+
+    No lock keeps other uploads out: a property whose key another apply holds uncommitted waits for it, and
+    once that commits, ON CONFLICT DO NOTHING (every unique index) skips it, and the apply matches it again
+    (`match.LOSERS`). Every apply inserts in the same key order, and two leads conflict only when they hold
+    the same MAK (MAK first in the order), or no MAK and the same APN, or neither and the same address: so
+    an apply only ever waits on a key ordered after every key it holds, and two inserts cannot deadlock.
+    `losers_only` inserts only those that lost before and still match no lead."""
     score_inputs = {column: f"r.{column}" for column in INGESTED} | {"campaign_status": "'new'"}
     selected = ", ".join(
         f"coalesce(x.{column}, '{{}}'::text[])"
@@ -231,8 +239,10 @@ def insert_sql(*, lead_events: bool) -> str:
         f"INSERT INTO leads (id, {', '.join(INGESTED)}, lead_score, score_breakdown, source, source_upload_id)\n"
         f"SELECT x.new_id, {selected}, {score_sql('x')}, {breakdown_from_columns_sql('x')}, %(source)s, %(upload)s\n"
         f"  FROM (SELECT r.*, {score_columns_sql(score_inputs)} FROM ingest_resolved r WHERE r.target IS NULL"
-        " OFFSET 0) x\n"
-        " ORDER BY x.mak, x.apn, x.addr_hash"
+        + (" AND r.label IN (SELECT label FROM ingest_losers)" if losers_only else "")
+        + " OFFSET 0) x\n"
+        " ORDER BY x.mak, x.apn, x.addr_hash\n"
+        "ON CONFLICT DO NOTHING"
     )
     if not lead_events:
         return insert
