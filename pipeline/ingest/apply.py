@@ -318,7 +318,9 @@ def apply_staged(
             f"inserted {counts.leads_created} leads for {counts.clusters - counts.leads_merged} new clusters"
         )
     owners_change(upload_id=upload_id, counts=counts, shared=shared > 0)
-    merge_into_leads(upload_id=upload_id, lead_events=lead_events, shared=shared > 0)
+    if counts.leads_merged:  # none met (an upload into new parcels): no UPDATE to plan (estimates for 0 rows
+        # let the planner nest a scan of `ingest_resolved` inside a scan of `leads`: minutes at 250k rows)
+        merge_into_leads(upload_id=upload_id, lead_events=lead_events, shared=shared > 0)
     lap("update_ms")
     counts.leads_suppressed = leads_suppression_mark()
     lap("suppress_ms")

@@ -250,3 +250,30 @@ def test_concurrent_uploads_with_every_kind_of_shared_key_make_one_lead_per_key_
 )
 def test_invisible_in_reads_the_snapshot_as_postgresql_does(snapshot, xid, invisible):
     assert invisible_in(snapshot, xid) is invisible
+
+
+SAFE_MERGE = "first_name = coalesce(nullif(l.first_name, ''), m.first_name)"  # pipeline/ingest/sql/write.py
+
+
+def test_an_upload_that_meets_no_lead_plans_no_merge_and_one_that_does_merges():
+    # The first upload into new parcels (as the first of several concurrent uploads into an empty table) has
+    # nothing to merge: planning the UPDATE for zero rows nested a scan of `ingest_resolved` in a scan of `leads`
+    # (minutes at 250k rows), so it is not run at all.
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        first = upload_ingest(upload_id=accept(csv_of(_mak_rows(range(3), tag="solo"))).id)
+    assert (first.leads_created, first.leads_merged) == (3, 0)
+    assert not [sql for sql in statements if SAFE_MERGE in sql]
+
+    statements.clear()
+    again = [{**row, "phone": "5595550199"} for row in _mak_rows(range(3), tag="solo")]
+    with connection.execute_wrapper(record):
+        second = upload_ingest(upload_id=accept(csv_of(again)).id)
+    assert (second.leads_created, second.leads_merged) == (0, 3)
+    assert [sql for sql in statements if SAFE_MERGE in sql]
+    assert_invariant(second)
