@@ -318,8 +318,8 @@ def apply_staged(
             f"inserted {counts.leads_created} leads for {counts.clusters - counts.leads_merged} new clusters"
         )
     owners_change(upload_id=upload_id, counts=counts, shared=shared > 0)
-    if counts.leads_merged:  # none met (an upload into new parcels): no UPDATE to plan (estimates for 0 rows
-        # let the planner nest a scan of `ingest_resolved` inside a scan of `leads`: minutes at 250k rows)
+    if counts.leads_merged:  # none met (an upload into new parcels): nothing to merge. Run anyway, this UPDATE
+        # once took over five minutes at 250k rows (docs/benchmarks.md, concurrent_apply)
         merge_into_leads(upload_id=upload_id, lead_events=lead_events, shared=shared > 0)
     lap("update_ms")
     counts.leads_suppressed = leads_suppression_mark()
