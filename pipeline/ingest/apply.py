@@ -318,7 +318,7 @@ def apply_staged(
             f"inserted {counts.leads_created} leads for {counts.clusters - counts.leads_merged} new clusters"
         )
     owners_change(upload_id=upload_id, counts=counts, shared=shared > 0)
-    if counts.leads_merged:  # none met (an upload into new parcels): nothing to merge. Run anyway, this UPDATE
+    if counts.leads_merged:  # none met (an upload into new parcels): skipped, as run for zero rows this UPDATE
         # once took over five minutes at 250k rows (docs/benchmarks.md, concurrent_apply)
         merge_into_leads(upload_id=upload_id, lead_events=lead_events, shared=shared > 0)
     lap("update_ms")
